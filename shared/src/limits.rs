@@ -1,0 +1,39 @@
+//! The numbers the protocol fixes. Both ends read them from here.
+
+/// A nickname has 1 to this many characters (Unicode scalar values) after trimming.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// A room name has 1 to this many characters.
+pub const MAX_ROOM_CHARS: usize = 64;
+
+/// A `say` or `dm` text has at most this many characters; more gets `too_long`.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// A client's `cid` has at most this many characters.
+pub const MAX_CID_CHARS: usize = 64;
+
+/// A WebSocket message larger than this many bytes closes the connection with code 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// `joined` carries at most this many of the room's most recent messages.
+pub const HISTORY_LEN: usize = 50;
+
+/// Seconds a new connection has to be welcomed before it is closed with code 1008.
+pub const HELLO_TIMEOUT_SECS: u64 = 10;
+
+/// WebSocket close codes the relay uses (RFC 6455 section 7.4.1).
+pub mod close {
+    /// Normal closure: the session was taken over by a reconnect with its token.
+    pub const NORMAL: u16 = 1000;
+    /// Going away: the relay is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// Policy violation: no `welcome` within the hello timeout.
+    pub const POLICY: u16 = 1008;
+    /// Message too big: a message over [`super::MAX_MESSAGE_BYTES`].
+    pub const TOO_BIG: u16 = 1009;
+    /// Internal error in the relay.
+    pub const INTERNAL: u16 = 1011;
+    /// Try again later: the client did not read its messages fast enough and its outbound
+    /// queue filled up; or the peer stopped answering pings.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}

@@ -1,0 +1,298 @@
+//! The typed frames. `ClientFrame` goes client → relay, `ServerMsg` relay → client.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One frame from a client: the message and the client's optional id for it.
+///
+/// `cid` may come with any frame. The relay echoes it on the `message` copy that acknowledges a
+/// `say` or `dm`, and on any `error` the frame causes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    #[serde(flatten)]
+    pub msg: ClientMsg,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+impl ClientFrame {
+    /// A frame without a `cid`.
+    pub fn new(msg: ClientMsg) -> Self {
+        Self { msg, cid: None }
+    }
+
+    /// A frame with a `cid`.
+    pub fn with_cid(msg: ClientMsg, cid: impl Into<String>) -> Self {
+        Self {
+            msg,
+            cid: Some(cid.into()),
+        }
+    }
+
+    /// Parses one text frame.
+    ///
+    /// # Errors
+    /// [`FrameError`] when the text is not a JSON object with a known string `type` and that
+    /// type's fields. It carries the object's `cid`, if it had a string one, so that the
+    /// `error` answering the frame can echo it.
+    pub fn parse(text: &str) -> Result<Self, FrameError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| FrameError {
+            reason: format!("not JSON: {e}"),
+            cid: None,
+        })?;
+        let serde_json::Value::Object(object) = &value else {
+            return Err(FrameError {
+                reason: "a frame must be a JSON object".into(),
+                cid: None,
+            });
+        };
+        let cid = object.get("cid").and_then(|c| c.as_str()).map(String::from);
+        // serde would also take a variant's index as its tag; the contract says a string.
+        if !object.get("type").is_some_and(serde_json::Value::is_string) {
+            return Err(FrameError {
+                reason: "a frame needs a string \"type\" field".into(),
+                cid,
+            });
+        }
+        Self::deserialize(value).map_err(|e| FrameError {
+            reason: e.to_string(),
+            cid,
+        })
+    }
+
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a ClientFrame always serialises")
+    }
+}
+
+/// Why a text frame is not a [`ClientFrame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// What is wrong, for a person.
+    pub reason: String,
+    /// The `cid` of the frame, if it was an object with a string `cid`.
+    pub cid: Option<String>,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// What a client asks of the relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// The first frame: start a session under `name`, or take over the session whose token
+    /// this is.
+    Hello {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Join (or create) a room.
+    Join { room: String },
+    /// Leave a room.
+    Leave { room: String },
+    /// Send a message to a joined room.
+    Say { room: String, text: String },
+    /// List the rooms that have members.
+    Rooms,
+    /// Send a private message.
+    Dm { to: String, text: String },
+    /// List the users online.
+    Users,
+    /// "I am typing", to a room (`room`) or to one user (`to`); exactly one of the two.
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+}
+
+/// What the relay tells a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The session is open under `name`; `token` lets a reconnect take it over.
+    Welcome { name: String, token: String },
+    /// The client is in `room`, which has these `members`; `history` is its most recent
+    /// messages, oldest first.
+    Joined {
+        room: String,
+        members: Vec<String>,
+        #[serde(with = "tagged_history")]
+        history: Vec<ChatMessage>,
+    },
+    /// `name` came into (`online: true`) or left `room`.
+    Presence {
+        room: String,
+        name: String,
+        online: bool,
+    },
+    /// A room message or a private message.
+    Message(ChatMessage),
+    /// The rooms that have members now.
+    Rooms { rooms: Vec<RoomInfo> },
+    /// The users online now.
+    Users { online: Vec<String> },
+    /// `name` is typing, in a room or to the receiving user.
+    Typing {
+        #[serde(flatten)]
+        target: Target,
+        name: String,
+    },
+    /// A frame was refused. The connection stays open unless the protocol says otherwise.
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<String>,
+    },
+}
+
+impl ServerMsg {
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, cid: Option<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+            cid,
+        }
+    }
+
+    /// Parses one text frame.
+    ///
+    /// # Errors
+    /// The JSON error when the text is not a frame this version knows.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a ServerMsg always serialises")
+    }
+}
+
+/// A chat message as every recipient sees it: in a room, or between two users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Where it was sent: `room`, or `to` for a private message.
+    #[serde(flatten)]
+    pub target: Target,
+    /// Position in its room or pair of users: 1, 2, 3 … with no gaps.
+    pub seq: u64,
+    /// The sender's session name, set by the relay.
+    pub from: String,
+    pub text: String,
+    /// Milliseconds since the Unix epoch, set by the relay.
+    pub ts: u64,
+    /// The sender's id for the frame, echoed unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+}
+
+/// Where a message or a typing notice is going.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    /// A room, by name.
+    Room { room: String },
+    /// A user, by the name they said in `hello`.
+    User { to: String },
+}
+
+/// One entry of a `rooms` listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room: String,
+    pub members: usize,
+}
+
+/// Why a frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    NotWelcomed,
+    NameTaken,
+    InvalidName,
+    InvalidRoom,
+    NotMember,
+    UnknownUser,
+    TooLong,
+    RateLimited,
+    Unsupported,
+    Forbidden,
+    Internal,
+    /// The recipient's offline mailbox is full (an extension; see docs/PROTOCOL.md).
+    MailboxFull,
+    /// A code this version does not know (sent by a newer relay). Never sent.
+    #[serde(other)]
+    Other,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::NotWelcomed => "not_welcomed",
+            Self::NameTaken => "name_taken",
+            Self::InvalidName => "invalid_name",
+            Self::InvalidRoom => "invalid_room",
+            Self::NotMember => "not_member",
+            Self::UnknownUser => "unknown_user",
+            Self::TooLong => "too_long",
+            Self::RateLimited => "rate_limited",
+            Self::Unsupported => "unsupported",
+            Self::Forbidden => "forbidden",
+            Self::Internal => "internal",
+            Self::MailboxFull => "mailbox_full",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `joined.history` holds whole `message` objects, `"type"` included, exactly as they were
+/// delivered live.
+mod tagged_history {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ChatMessage;
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "message")]
+    struct TaggedRef<'a> {
+        #[serde(flatten)]
+        msg: &'a ChatMessage,
+    }
+
+    #[derive(Deserialize)]
+    struct Tagged {
+        #[serde(flatten)]
+        msg: ChatMessage,
+    }
+
+    pub fn serialize<S: Serializer>(history: &[ChatMessage], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(history.iter().map(|msg| TaggedRef { msg }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChatMessage>, D::Error> {
+        let tagged = Vec::<Tagged>::deserialize(d)?;
+        Ok(tagged.into_iter().map(|t| t.msg).collect())
+    }
+}
