@@ -1,0 +1,19 @@
+//! Courier's relay: a warp server that upgrades `GET /ws` to a WebSocket and routes chat
+//! between sessions, rooms and private conversations.
+//!
+//! The data path reads in one direction: [`upgrade`] (HTTP → WebSocket) → [`connection`]
+//! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`peer`] (bounded
+//! queue) → back out through [`connection`]'s writer. `ARCHITECTURE.md` has the map.
+
+pub mod config;
+pub mod connection;
+pub mod hub;
+pub mod metrics;
+pub mod peer;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+pub mod upgrade;
+
+pub use config::Config;
+pub use server::{bind, run};

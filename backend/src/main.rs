@@ -1,1 +1,35 @@
-fn main() {}
+//! `courier`: reads the configuration, binds the listener and runs the relay until SIGINT or
+//! SIGTERM. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use courier::{Config, bind, run, shutdown};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let listener = match bind(config.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", config.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!("Courier listening on http://{addr}"),
+        Err(e) => tracing::warn!("listening, but the address is unknown: {e}"),
+    }
+    run(listener, config, shutdown::signal()).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}

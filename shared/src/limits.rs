@@ -27,6 +27,10 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// Going away: the relay is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error: the peer broke RFC 6455 (an unmasked client frame, say).
+    pub const PROTOCOL: u16 = 1002;
+    /// Invalid frame payload data: a text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// Policy violation: no `welcome` within the hello timeout.
     pub const POLICY: u16 = 1008;
     /// Message too big: a message over [`super::MAX_MESSAGE_BYTES`].

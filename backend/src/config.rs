@@ -1,0 +1,117 @@
+//! Command-line flags, each with an environment-variable fallback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Courier's relay: serves the web client and routes chat over WebSockets.
+///
+/// Every flag can also be set by the environment variable shown. Logs go to stderr; set their
+/// level with RUST_LOG (e.g. RUST_LOG=courier=debug).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "courier", version, about, long_about)]
+pub struct Config {
+    /// Address to listen on, for the web client (GET /), the WebSocket (GET /ws), /healthz and
+    /// /metrics. Port 0 picks a free port (the log says which).
+    #[arg(long, env = "COURIER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the built web client (the dist/ of `trunk build --release`), served at /.
+    #[arg(long, env = "COURIER_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Frames each connection may have waiting to be written. A client that falls this far
+    /// behind is disconnected with close code 1013 instead of growing the relay's memory.
+    #[arg(long, env = "COURIER_QUEUE_FRAMES", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub queue_frames: u32,
+
+    /// Bytes of each connection's read buffer. Small keeps idle connections cheap; a frame
+    /// larger than this is still read whole (up to the 64 KiB message limit).
+    #[arg(long, env = "COURIER_READ_BUFFER", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
+    pub read_buffer: u32,
+
+    /// Bytes a connection gathers before writing to its socket; every burst is flushed at once
+    /// anyway. 0 writes every frame as it comes.
+    #[arg(long, env = "COURIER_WRITE_BUFFER", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub write_buffer: u32,
+
+    /// Seconds between the relay's pings to a connection.
+    #[arg(long, env = "COURIER_PING_INTERVAL", default_value = "30", value_parser = parse_secs)]
+    pub ping_interval: Duration,
+
+    /// Seconds a connection may stay silent past a ping (or take to accept a write) before it
+    /// is dropped as dead.
+    #[arg(long, env = "COURIER_PING_TIMEOUT", default_value = "20", value_parser = parse_secs)]
+    pub ping_timeout: Duration,
+
+    /// Seconds a new connection has to say a successful hello before it is closed (code 1008).
+    #[arg(long, env = "COURIER_HELLO_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    pub hello_timeout: Duration,
+
+    /// Rooms the relay keeps (with their history). When a new room would pass this, the
+    /// longest-unused empty room is forgotten; if none is empty, the join is refused.
+    #[arg(long, env = "COURIER_MAX_ROOMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+
+    /// Private messages kept for one offline user. A dm to a full mailbox gets `mailbox_full`.
+    #[arg(long, env = "COURIER_MAILBOX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mailbox: u32,
+
+    /// Distinct names the relay remembers (users who ever said hello). A hello with a new name
+    /// past this is refused with `forbidden`.
+    #[arg(long, env = "COURIER_MAX_USERS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_users: u32,
+
+    /// Seconds open connections get to close after SIGINT/SIGTERM before the relay exits anyway.
+    #[arg(long, env = "COURIER_SHUTDOWN_GRACE", default_value = "5", value_parser = parse_secs)]
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// The defaults, as if no flag or variable were given; for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::parse_from(["courier"])
+    }
+}
+
+/// Parses a duration in seconds; fractions are allowed ("0.5").
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.01..=86_400.0).contains(&secs) {
+        return Err(format!("'{s}' is outside 0.01 to 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::defaults();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.static_dir, PathBuf::from("dist"));
+        assert_eq!(c.hello_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let err = Config::try_parse_from(["courier", "--listen", "nowhere"]).unwrap_err();
+        assert!(err.to_string().contains("nowhere"));
+        let err = Config::try_parse_from(["courier", "--ping-interval=-1"]).unwrap_err();
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(Config::try_parse_from(["courier", "--queue-frames", "0"]).is_err());
+    }
+
+    #[test]
+    fn seconds_may_be_fractional() {
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("soon").is_err());
+    }
+}

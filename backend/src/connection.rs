@@ -1,0 +1,262 @@
+//! One WebSocket connection: a reader that turns frames into hub calls, and a writer that
+//! drains the connection's queue onto the socket, pings, and closes.
+//!
+//! The two halves run as two tasks (measured cheaper per delivery than one task woken on every
+//! write). They end together: whichever stops first asks the other to, through the peer's
+//! close request, and every wait on the network is bounded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+use shared::ErrorCode;
+use shared::limits::close;
+
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::peer::{self, ConnId, Outbox, Peer};
+
+/// Frames written to the socket in one flush at most, so one busy connection cannot hold its
+/// writer forever.
+const MAX_BURST: usize = 64;
+
+/// How long a connection that is closing waits for the peer's own close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// The timings and bounds of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub queue_frames: usize,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub hello_timeout: Duration,
+}
+
+/// When the peer was last heard from, in milliseconds since the connection opened.
+struct Liveness {
+    opened: Instant,
+    last_heard_ms: AtomicU64,
+}
+
+impl Liveness {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            last_heard_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn heard(&self) {
+        let ms = self.opened.elapsed().as_millis() as u64;
+        self.last_heard_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_heard_ms.load(Ordering::Relaxed));
+        self.opened.elapsed().saturating_sub(last)
+    }
+}
+
+/// Runs a connection from its upgrade to its end. Returns when both halves have finished.
+pub async fn serve<S>(
+    ws: WebSocketStream<S>,
+    id: ConnId,
+    hub: Arc<Hub>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let metrics = hub.metrics();
+    Metrics::inc(&metrics.connections_opened);
+    let (peer, outbox) = peer::channel(id, settings.queue_frames);
+    hub.connect(peer.clone());
+    let liveness = Arc::new(Liveness::new());
+    let (sink, mut stream) = ws.split();
+
+    let writer = tokio::spawn(write_loop(
+        sink,
+        outbox,
+        settings,
+        liveness.clone(),
+        shutdown,
+        hub.clone(),
+    ));
+    let ended = read_loop(&mut stream, id, &hub, &peer, settings, &liveness).await;
+    peer.close(ended.unwrap_or(close::NORMAL));
+    hub.disconnect(id);
+    // Give the peer a moment to answer the close frame, unless it is gone already.
+    let _ = timeout(CLOSE_GRACE, async {
+        while stream.next().await.is_some() {}
+    })
+    .await;
+    if let Err(e) = writer.await {
+        tracing::error!(conn = id, "connection writer failed: {e}");
+    }
+    Metrics::inc(&hub.metrics().connections_closed);
+    tracing::debug!(conn = id, "connection ended");
+}
+
+/// Reads frames until the peer goes, the connection is asked to close, or a frame breaks the
+/// rules badly enough to end it. Returns the close code to send, if one should be.
+async fn read_loop<S>(
+    stream: &mut SplitStream<WebSocketStream<S>>,
+    id: ConnId,
+    hub: &Hub,
+    peer: &Peer,
+    settings: Settings,
+    liveness: &Liveness,
+) -> Option<u16>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let hello_deadline = Instant::now() + settings.hello_timeout;
+    let mut welcomed = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = peer.closing() => return None,
+            _ = tokio::time::sleep_until(hello_deadline), if !welcomed => {
+                welcomed = hub.is_welcomed(id);
+                if welcomed {
+                    continue;
+                }
+                Metrics::inc(&hub.metrics().closed_hello_timeout);
+                tracing::debug!(conn = id, "no hello in time");
+                return Some(close::POLICY);
+            }
+            next = stream.next() => next,
+        };
+        let Some(result) = next else {
+            return None; // the peer closed the TCP connection
+        };
+        liveness.heard();
+        match result {
+            Ok(Message::Text(text)) => {
+                hub.handle(id, &text);
+                if !welcomed {
+                    welcomed = hub.is_welcomed(id);
+                }
+            }
+            Ok(Message::Binary(_)) => hub.refuse(
+                id,
+                ErrorCode::Unsupported,
+                "binary frames are not supported; send JSON in text frames",
+            ),
+            // tungstenite answers pings itself; a close from the peer is answered likewise,
+            // and the stream then ends.
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
+            Ok(Message::Close(_)) => {}
+            Err(WsError::Capacity(e)) => {
+                Metrics::inc(&hub.metrics().closed_too_big);
+                tracing::debug!(conn = id, "closing: {e}");
+                return Some(close::TOO_BIG);
+            }
+            Err(WsError::Utf8(_)) => return Some(close::INVALID_DATA),
+            Err(WsError::Protocol(e)) => {
+                tracing::debug!(conn = id, "closing on a protocol error: {e}");
+                return Some(close::PROTOCOL);
+            }
+            Err(e) => {
+                tracing::debug!(conn = id, "read ended: {e}");
+                return None;
+            }
+        }
+    }
+}
+
+/// Writes queued frames in bursts, pings, and sends the close frame when one is asked for.
+async fn write_loop<S>(
+    mut sink: SplitSink<WebSocketStream<S>, Message>,
+    mut outbox: Outbox,
+    settings: Settings,
+    liveness: Arc<Liveness>,
+    shutdown: CancellationToken,
+    hub: Arc<Hub>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let write_timeout = settings.ping_timeout;
+    let mut ping = tokio::time::interval_at(
+        Instant::now() + settings.ping_interval,
+        settings.ping_interval,
+    );
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let control = outbox.control.clone();
+    let code = loop {
+        tokio::select! {
+            biased;
+            code = control.closed() => break code,
+            () = shutdown.cancelled() => control.close(close::GOING_AWAY),
+            frame = outbox.rx.recv() => {
+                let Some(frame) = frame else { break close::NORMAL };
+                let burst = async {
+                    sink.feed(Message::Text(frame)).await?;
+                    for _ in 1..MAX_BURST {
+                        match outbox.rx.try_recv() {
+                            Ok(frame) => sink.feed(Message::Text(frame)).await?,
+                            Err(_) => break,
+                        }
+                    }
+                    sink.flush().await
+                };
+                match timeout(write_timeout, burst).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!("write failed: {e}");
+                        control.close(close::INTERNAL);
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("write timed out");
+                        Metrics::inc(&hub.metrics().closed_ping_timeout);
+                        control.close(close::GOING_AWAY);
+                        return;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if liveness.silent_for() > settings.ping_interval + settings.ping_timeout {
+                    Metrics::inc(&hub.metrics().closed_ping_timeout);
+                    tracing::debug!("peer stopped answering pings");
+                    control.close(close::GOING_AWAY);
+                    continue;
+                }
+                let ping = sink.send(Message::Ping(Default::default()));
+                if !matches!(timeout(write_timeout, ping).await, Ok(Ok(()))) {
+                    control.close(close::GOING_AWAY);
+                    return;
+                }
+            }
+        }
+    };
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: close_reason(code).into(),
+    };
+    let _ = timeout(CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+}
+
+/// The reason sent with each close code the relay uses.
+fn close_reason(code: u16) -> &'static str {
+    match code {
+        close::NORMAL => "session ended",
+        close::GOING_AWAY => "going away",
+        close::PROTOCOL => "protocol error",
+        close::INVALID_DATA => "text frame is not valid UTF-8",
+        close::POLICY => "no hello in time",
+        close::TOO_BIG => "message over 64 KiB",
+        close::TRY_AGAIN_LATER => "too slow reading messages",
+        _ => "closing",
+    }
+}

@@ -1,0 +1,294 @@
+//! The hub: every session, room and conversation of this relay, and the routing between them.
+//!
+//! Connections call in with three lifecycle methods: [`Hub::connect`], [`Hub::handle`] for each
+//! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`Peer`]s
+//! involved. All state sits behind one `std::sync::Mutex`: no handler awaits while holding it
+//! (queueing never waits, see [`Peer::send`]), and holding it while numbering and fanning out a
+//! message is what makes every member of a room receive the messages in `seq` order.
+//!
+//! The handlers are split by concern: `session.rs` (hello, takeover, disconnect), `rooms.rs`
+//! (join, leave, say, rooms) and `direct.rs` (dm, users), with typing in both.
+
+mod direct;
+mod rooms;
+mod session;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
+
+use crate::metrics::{Gauges, Metrics};
+use crate::peer::{ConnId, Frame, Peer, Sent};
+use crate::store::Store;
+
+/// A source of the current time in milliseconds since the Unix epoch, for `ts`.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    })
+}
+
+/// The hub's bounds; see the flags of the same names in `config.rs`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_rooms: usize,
+    pub mailbox: usize,
+    pub max_users: usize,
+}
+
+/// Shared by every connection task.
+pub struct Hub {
+    state: Mutex<State>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+}
+
+/// Everything the hub knows. Only reached through [`Hub::lock`].
+struct State {
+    limits: Limits,
+    store: Box<dyn Store>,
+    metrics: Arc<Metrics>,
+    /// Every open connection, welcomed or not.
+    conns: HashMap<ConnId, Conn>,
+    /// Name key → the connection whose session holds that name.
+    online: HashMap<String, ConnId>,
+    /// Every room kept, with members or not (an empty room keeps its history).
+    rooms: HashMap<String, Room>,
+    /// Bumped by each room event; orders rooms by last use, for eviction.
+    tick: u64,
+}
+
+struct Conn {
+    peer: Peer,
+    /// Set by a successful hello.
+    session: Option<Session>,
+}
+
+struct Session {
+    /// As said in hello, trimmed.
+    name: String,
+    /// `validate::name_key(name)`.
+    key: String,
+    /// Lets a new connection take this session over.
+    token: String,
+    /// The rooms this connection has joined.
+    rooms: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: HashMap<ConnId, Member>,
+    last_used: u64,
+}
+
+struct Member {
+    name: String,
+    peer: Peer,
+}
+
+/// Why a frame was refused: becomes an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        message: message.into(),
+    })
+}
+
+type Handled = Result<(), Refusal>;
+
+impl Hub {
+    pub fn new(limits: Limits, store: Box<dyn Store>, metrics: Arc<Metrics>, clock: Clock) -> Self {
+        Self {
+            state: Mutex::new(State {
+                limits,
+                store,
+                metrics: metrics.clone(),
+                conns: HashMap::new(),
+                online: HashMap::new(),
+                rooms: HashMap::new(),
+                tick: 0,
+            }),
+            metrics,
+            clock,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would be a bug in the hub; the state is still the
+        // best there is, so keep serving rather than poison every connection.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new connection; it has no session until its hello succeeds.
+    pub fn connect(&self, peer: Peer) {
+        self.lock().conns.insert(
+            peer.id,
+            Conn {
+                peer,
+                session: None,
+            },
+        );
+    }
+
+    /// One text frame from connection `id`: parsed, checked and carried out. Answers (and
+    /// errors) are queued on the connection itself.
+    pub fn handle(&self, id: ConnId, text: &str) {
+        Metrics::inc(&self.metrics.frames_received);
+        let frame = match ClientFrame::parse(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let message = format!("not a Courier frame: {e}");
+                return self.lock().error(id, ErrorCode::BadRequest, message, e.cid);
+            }
+        };
+        let now = (self.clock)();
+        let mut state = self.lock();
+        if let Some(cid) = &frame.cid
+            && !validate::cid(cid)
+        {
+            let message = "a cid has at most 64 characters";
+            return state.error(id, ErrorCode::BadRequest, message.into(), None);
+        }
+        if let Err(refusal) = state.dispatch(id, frame.msg, frame.cid.clone(), now) {
+            state.error(id, refusal.code, refusal.message, frame.cid);
+        }
+    }
+
+    /// Answers a frame the relay does not take (a binary frame) with an error.
+    pub fn refuse(&self, id: ConnId, code: ErrorCode, message: &str) {
+        self.lock().error(id, code, message.into(), None);
+    }
+
+    /// Whether connection `id` has a session.
+    pub fn is_welcomed(&self, id: ConnId) -> bool {
+        self.lock()
+            .conns
+            .get(&id)
+            .is_some_and(|c| c.session.is_some())
+    }
+
+    /// Connection `id` is gone: it leaves every room it was in.
+    pub fn disconnect(&self, id: ConnId) {
+        let mut state = self.lock();
+        state.end_session(id);
+        state.conns.remove(&id);
+    }
+
+    /// Current sizes, for /metrics and /healthz.
+    pub fn gauges(&self) -> Gauges {
+        let state = self.lock();
+        Gauges {
+            connections: state.conns.len(),
+            sessions: state.online.len(),
+            rooms: state.rooms.len(),
+            known_users: state.store.known_users(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+impl State {
+    fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
+        let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
+        match msg {
+            ClientMsg::Hello { name, token } if !welcomed => self.hello(id, &name, token),
+            ClientMsg::Hello { .. } => {
+                refuse(ErrorCode::BadRequest, "this connection already said hello")
+            }
+            _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
+            ClientMsg::Join { room } => self.join(id, room),
+            ClientMsg::Leave { room } => self.leave(id, &room),
+            ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
+            ClientMsg::Rooms => self.list_rooms(id),
+            ClientMsg::Dm { to, text } => self.dm(id, &to, text, cid, now),
+            ClientMsg::Users => self.list_users(id),
+            ClientMsg::Typing {
+                room: Some(room),
+                to: None,
+            } => self.typing_in_room(id, room),
+            ClientMsg::Typing {
+                room: None,
+                to: Some(to),
+            } => self.typing_to_user(id, &to),
+            ClientMsg::Typing { .. } => {
+                refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
+            }
+        }
+    }
+
+    /// The session of a welcomed connection. `dispatch` only calls handlers for those.
+    fn session(&self, id: ConnId) -> Result<&Session, Refusal> {
+        match self.conns.get(&id).and_then(|c| c.session.as_ref()) {
+            Some(session) => Ok(session),
+            None => refuse(ErrorCode::NotWelcomed, "say hello first"),
+        }
+    }
+
+    /// Queues `msg` for connection `id`.
+    fn send(&self, id: ConnId, msg: &ServerMsg) {
+        if let Some(conn) = self.conns.get(&id) {
+            self.deliver(&conn.peer, encode(msg));
+        }
+    }
+
+    /// Queues an already encoded frame for one peer and counts it.
+    fn deliver(&self, peer: &Peer, frame: Frame) {
+        match peer.send(frame) {
+            Sent::Queued => Metrics::inc(&self.metrics.deliveries),
+            Sent::TooSlow => {
+                Metrics::inc(&self.metrics.closed_too_slow);
+                tracing::info!(
+                    conn = peer.id,
+                    "closing a connection that is not reading fast enough"
+                );
+            }
+            Sent::Gone => {}
+        }
+    }
+
+    fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {
+        Metrics::inc(&self.metrics.errors_sent);
+        tracing::debug!(conn = id, %code, %message, "refused a frame");
+        self.send(id, &ServerMsg::Error { code, message, cid });
+    }
+}
+
+/// Serialises a frame once, to be shared by all its recipients.
+fn encode(msg: &ServerMsg) -> Frame {
+    Frame::from(msg.to_json())
+}
+
+/// A fresh session token: 128 random bits, hex.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS random source failing is not something a chat relay can work around.
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares two tokens in time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}

@@ -1,0 +1,143 @@
+//! Counters for operators, served at `GET /metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Process-wide counters. Relaxed atomics: each is read on its own, never as a set.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections_opened: AtomicU64,
+    pub connections_closed: AtomicU64,
+    pub upgrades_refused: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub messages_accepted: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub errors_sent: AtomicU64,
+    pub closed_too_slow: AtomicU64,
+    pub closed_too_big: AtomicU64,
+    pub closed_ping_timeout: AtomicU64,
+    pub closed_hello_timeout: AtomicU64,
+}
+
+/// Figures read from the hub when /metrics is asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    pub connections: usize,
+    pub sessions: usize,
+    pub rooms: usize,
+    pub known_users: usize,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// The Prometheus text exposition of every counter and the given gauges.
+    pub fn render(&self, gauges: Gauges) -> String {
+        let counters = [
+            (
+                "connections_opened_total",
+                "WebSocket connections upgraded",
+                &self.connections_opened,
+            ),
+            (
+                "connections_closed_total",
+                "WebSocket connections ended",
+                &self.connections_closed,
+            ),
+            (
+                "upgrades_refused_total",
+                "requests to /ws refused before the upgrade",
+                &self.upgrades_refused,
+            ),
+            (
+                "frames_received_total",
+                "frames received from clients",
+                &self.frames_received,
+            ),
+            (
+                "messages_accepted_total",
+                "room and private messages accepted",
+                &self.messages_accepted,
+            ),
+            (
+                "deliveries_total",
+                "frames queued to connections",
+                &self.deliveries,
+            ),
+            ("errors_sent_total", "error frames sent", &self.errors_sent),
+            (
+                "closed_too_slow_total",
+                "connections closed because their queue was full",
+                &self.closed_too_slow,
+            ),
+            (
+                "closed_too_big_total",
+                "connections closed for a message over 64 KiB",
+                &self.closed_too_big,
+            ),
+            (
+                "closed_ping_timeout_total",
+                "connections dropped for not answering pings",
+                &self.closed_ping_timeout,
+            ),
+            (
+                "closed_hello_timeout_total",
+                "connections closed without a hello in time",
+                &self.closed_hello_timeout,
+            ),
+        ];
+        let mut out = String::with_capacity(2048);
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP courier_{name} Number of {help}.\n# TYPE courier_{name} counter\ncourier_{name} {}",
+                value.load(Relaxed)
+            );
+        }
+        let gauges = [
+            (
+                "connections",
+                "open WebSocket connections",
+                gauges.connections,
+            ),
+            (
+                "sessions",
+                "welcomed sessions (users online)",
+                gauges.sessions,
+            ),
+            ("rooms", "rooms kept, with or without members", gauges.rooms),
+            (
+                "known_users",
+                "names that ever completed a hello",
+                gauges.known_users,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP courier_{name} Number of {help}.\n# TYPE courier_{name} gauge\ncourier_{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let m = Metrics::default();
+        Metrics::inc(&m.deliveries);
+        let text = m.render(Gauges {
+            sessions: 3,
+            ..Gauges::default()
+        });
+        assert!(text.contains("courier_deliveries_total 1\n"));
+        assert!(text.contains("courier_sessions 3\n"));
+        assert!(text.contains("# TYPE courier_rooms gauge"));
+    }
+}

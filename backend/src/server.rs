@@ -1,0 +1,188 @@
+//! The relay as a whole: the routes, the listener, and shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+use shared::limits::MAX_MESSAGE_BYTES;
+
+use crate::config::Config;
+use crate::connection::Settings;
+use crate::hub::{self, Hub, Limits};
+use crate::metrics::Metrics;
+use crate::store::MemoryStore;
+use crate::upgrade::{self, Upgrader};
+
+/// Binds the listening socket with TCP_NODELAY set, which Linux passes on to every accepted
+/// socket (warp's accept path is private, so this is where it can be set). Without it,
+/// Nagle's algorithm holds small frames back for tens of milliseconds.
+///
+/// # Errors
+/// The address is in use, or not ours to bind.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Serves the relay on `listener` until `shutdown` completes; then stops accepting, closes
+/// every WebSocket with 1001, and returns once they have ended (or the grace time is over).
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let metrics = Arc::new(Metrics::default());
+    let limits = Limits {
+        max_rooms: config.max_rooms as usize,
+        mailbox: config.mailbox as usize,
+        max_users: config.max_users as usize,
+    };
+    let hub = Arc::new(Hub::new(
+        limits,
+        Box::new(MemoryStore::default()),
+        metrics,
+        hub::system_clock(),
+    ));
+    let settings = Settings {
+        queue_frames: config.queue_frames as usize,
+        ping_interval: config.ping_interval,
+        ping_timeout: config.ping_timeout,
+        hello_timeout: config.hello_timeout,
+    };
+    let read_buffer = config.read_buffer as usize;
+    let write_buffer = config.write_buffer as usize;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(write_buffer)
+        // tungstenite wants room for at least one more message past the write buffer.
+        .max_write_buffer_size(write_buffer + 2 * MAX_MESSAGE_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let tasks = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let upgrader = Arc::new(Upgrader::new(
+        hub.clone(),
+        settings,
+        ws_config,
+        tasks.clone(),
+        stop.clone(),
+    ));
+
+    let routes = upgrade::route(upgrader)
+        .or(health(hub.clone()))
+        .unify()
+        .or(metrics_route(hub.clone()))
+        .unify()
+        .or(static_files(config.static_dir.clone()))
+        .unify()
+        .with(warp::log::custom(|info| {
+            tracing::debug!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                "http"
+            );
+        }));
+
+    let on_signal = stop.clone();
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing every connection with 1001");
+            on_signal.cancel();
+        })
+        .run()
+        .await;
+
+    stop.cancel();
+    tasks.close();
+    if tokio::time::timeout(config.shutdown_grace, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            left = tasks.len(),
+            "connections still open after the grace time; exiting anyway"
+        );
+    }
+}
+
+/// `GET /healthz`: 200 and a line of JSON while the relay runs.
+fn health(hub: Arc<Hub>) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path("healthz")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let g = hub.gauges();
+            warp::reply::json(&serde_json::json!({
+                "status": "ok",
+                "connections": g.connections,
+                "sessions": g.sessions,
+            }))
+            .into_response()
+        })
+}
+
+/// `GET /metrics`: counters and gauges in the Prometheus text format.
+fn metrics_route(
+    hub: Arc<Hub>,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let text = hub.metrics().render(hub.gauges());
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                .into_response()
+        })
+}
+
+/// `GET /…`: the built web client. When it has not been built, `/` says how to build it.
+fn static_files(
+    dir: PathBuf,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    if !dir.join("index.html").is_file() {
+        tracing::warn!(
+            dir = %dir.display(),
+            "no web client here (no index.html); build it with `trunk build --release` or pass --static-dir"
+        );
+    }
+    let missing = format!(
+        "<!doctype html><meta charset=utf-8><title>Courier</title>\
+         <p>The relay is running, but the web client is not built in <code>{}</code>. \
+         Run <code>trunk build --release</code> (or <code>scripts/run</code>) and reload.</p>",
+        html_escape(&dir.display().to_string())
+    );
+    let files = warp::get()
+        .and(warp::fs::dir(dir))
+        .map(Reply::into_response);
+    let not_built = warp::get().and(warp::path::end()).map(move || {
+        warp::reply::with_status(warp::reply::html(missing.clone()), StatusCode::NOT_FOUND)
+            .into_response()
+    });
+    files.or(not_built).unify()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

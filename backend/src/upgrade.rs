@@ -1,0 +1,208 @@
+//! `GET /ws`: the WebSocket handshake, done by the relay itself so that it can choose the
+//! socket's buffers.
+//!
+//! warp's own `ws()` filter offers no `read_buffer_size`, and tungstenite's default of 128 KiB
+//! per connection is most of an idle connection's cost. So this filter takes hyper's
+//! `OnUpgrade` from the request, answers `101 Switching Protocols` itself, and builds the
+//! `WebSocketStream` with the relay's own [`WebSocketConfig`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
+use warp::hyper::upgrade::OnUpgrade;
+use warp::reply::{Reply, Response};
+use warp::{Filter, Rejection};
+
+use crate::connection::{self, Settings};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+
+/// What the `/ws` route needs to start connections.
+pub struct Upgrader {
+    pub hub: Arc<Hub>,
+    pub settings: Settings,
+    pub ws_config: WebSocketConfig,
+    /// Every connection task, so that shutdown can wait for them.
+    pub tasks: TaskTracker,
+    pub shutdown: CancellationToken,
+    next_id: AtomicU64,
+}
+
+impl Upgrader {
+    pub fn new(
+        hub: Arc<Hub>,
+        settings: Settings,
+        ws_config: WebSocketConfig,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            hub,
+            settings,
+            ws_config,
+            tasks,
+            shutdown,
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+/// `GET /ws`.
+pub fn route(
+    upgrader: Arc<Upgrader>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path("ws")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .map(move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>| {
+            match accept(&headers, on_upgrade) {
+                Ok((accept_key, on_upgrade)) => {
+                    upgrader.start(on_upgrade);
+                    switching_protocols(&accept_key)
+                }
+                Err(refused) => {
+                    Metrics::inc(&upgrader.hub.metrics().upgrades_refused);
+                    refused.into_response()
+                }
+            }
+        })
+}
+
+impl Upgrader {
+    /// Runs the connection once hyper hands over the socket (after the 101 is written).
+    fn start(&self, on_upgrade: OnUpgrade) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (hub, settings, config) = (self.hub.clone(), self.settings, self.ws_config);
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => return tracing::debug!(conn = id, "upgrade failed: {e}"),
+            };
+            let io = TokioIo::new(upgraded);
+            let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+            connection::serve(ws, id, hub, settings, shutdown).await;
+        });
+    }
+}
+
+/// Why a request to `/ws` was not upgraded.
+struct Refused {
+    status: StatusCode,
+    why: &'static str,
+}
+
+impl Refused {
+    fn into_response(self) -> Response {
+        let mut response =
+            warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            // RFC 6455 section 4.4: say which version the server speaks.
+            response.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        response
+    }
+}
+
+/// Checks the handshake headers (RFC 6455 section 4.2.1). Returns the `Sec-WebSocket-Accept`
+/// value and the upgrade to await.
+fn accept(
+    headers: &HeaderMap,
+    on_upgrade: Option<OnUpgrade>,
+) -> Result<(String, OnUpgrade), Refused> {
+    let refuse = |status, why| Err(Refused { status, why });
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket only: send Connection: Upgrade and Upgrade: websocket",
+        );
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION) != Some(&HeaderValue::from_static("13")) {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is supported",
+        );
+    }
+    let Some(key) = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(HeaderValue::as_bytes)
+        .filter(|key| is_handshake_key(key))
+    else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        );
+    };
+    let Some(on_upgrade) = on_upgrade else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "this connection cannot be upgraded (HTTP/1.1 is needed)",
+        );
+    };
+    Ok((derive_accept_key(key), on_upgrade))
+}
+
+/// A handshake key is 16 bytes in base64: 22 characters of the base64 alphabet and "==".
+fn is_handshake_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
+fn switching_protocols(accept_key: &str) -> Response {
+    let mut response = warp::reply().into_response();
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(value) = HeaderValue::from_str(accept_key) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_keys_match_the_rfc_and_the_seeds() {
+        // RFC 6455 section 1.3.
+        assert_eq!(
+            derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        // The handshake example of the seed tutorials.
+        assert_eq!(
+            derive_accept_key(b"60jj9YDlrvPB+DzLmVJzcg=="),
+            "Cx7gYudkmGmF8rMFP1W1HbLkWRA="
+        );
+    }
+
+    #[test]
+    fn handshake_keys_are_checked() {
+        assert!(is_handshake_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_handshake_key(b"short=="));
+        assert!(!is_handshake_key(b"dGhlIHNhbXBsZSBub25jZQ!!"));
+    }
+}

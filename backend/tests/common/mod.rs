@@ -1,0 +1,297 @@
+//! Test harness: the real relay on port 0, and real WebSocket clients on real sockets.
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use courier::Config;
+
+/// How long a test waits for a frame it expects.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A relay running in this process on a free port.
+pub struct Relay {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// The relay with its default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// The relay with settings changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.static_dir = "/nonexistent-courier-test-dist".into();
+        adjust(&mut config);
+        let listener = courier::bind(config.listen).expect("bind a free port");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(courier::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Signals shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the relay stops within its grace time")
+                .unwrap();
+        }
+    }
+
+    /// A connected client that has said hello as `name`.
+    pub async fn user(&self, name: &str) -> Client {
+        let mut client = Client::connect(self).await;
+        client.hello(name).await;
+        client
+    }
+
+    /// A plain HTTP/1.1 GET; returns the status code, the headers (lowercase names) and body.
+    pub async fn get(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        let raw = raw_exchange(self.addr, request.as_bytes()).await;
+        parse_response(&raw)
+    }
+}
+
+/// Sends `bytes` on a fresh TCP connection and reads one response (its head, and a body of
+/// `content-length` bytes or up to the end of the connection).
+pub async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    let read = async {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            out.extend_from_slice(&buf[..n]);
+            if n == 0 {
+                return out;
+            }
+            if let Some(head_end) = out.windows(4).position(|w| w == b"\r\n\r\n") {
+                let (_, headers, body) = parse_response(&out);
+                let length = header(&headers, "content-length").and_then(|v| v.parse().ok());
+                if length.is_some_and(|len: usize| body.len() >= len) {
+                    out.truncate(head_end + 4 + length.unwrap());
+                    return out;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("the relay answers")
+}
+
+/// Splits a raw HTTP/1.1 response (not chunked) into status, headers and body.
+pub fn parse_response(raw: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A WebSocket client of the relay.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub name: String,
+    pub token: String,
+}
+
+/// How a connection ended, as seen by the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// A close frame with this code.
+    Close(u16),
+    /// The TCP connection ended without a close frame.
+    Dropped,
+}
+
+impl Client {
+    pub async fn connect(relay: &Relay) -> Self {
+        let (ws, response) = connect_async(relay.ws_url())
+            .await
+            .expect("WebSocket connect");
+        assert_eq!(response.status(), 101);
+        Self {
+            ws,
+            name: String::new(),
+            token: String::new(),
+        }
+    }
+
+    /// Says hello and expects `welcome`.
+    pub async fn hello(&mut self, name: &str) -> Value {
+        self.send(json!({"type": "hello", "name": name})).await;
+        let welcome = self.recv_type("welcome").await;
+        self.name = welcome["name"].as_str().unwrap().to_owned();
+        self.token = welcome["token"].as_str().unwrap().to_owned();
+        welcome
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(Message::binary(bytes)).await.expect("send");
+    }
+
+    /// The next JSON frame (pings and pongs are skipped).
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("{}: no frame within {WAIT:?}", self.name))
+                .unwrap_or_else(|| panic!("{}: connection ended", self.name))
+                .unwrap_or_else(|e| panic!("{}: {e}", self.name));
+            match msg {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("{}: expected a text frame, got {other:?}", self.name),
+            }
+        }
+    }
+
+    /// The next frame, which must be of `kind`.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        let frame = self.recv().await;
+        assert_eq!(
+            frame["type"], kind,
+            "{}: unexpected frame {frame}",
+            self.name
+        );
+        frame
+    }
+
+    /// The next frame, which must be an `error` with `code`.
+    pub async fn recv_error(&mut self, code: &str) -> Value {
+        let frame = self.recv_type("error").await;
+        assert_eq!(frame["code"], code, "{frame}");
+        assert!(
+            frame["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{frame}"
+        );
+        frame
+    }
+
+    /// Asserts that no frame arrives for `ms` milliseconds.
+    pub async fn expect_silence(&mut self, ms: u64) {
+        let got = tokio::time::timeout(Duration::from_millis(ms), async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await;
+        if let Ok(frame) = got {
+            panic!("{}: expected silence, got {frame:?}", self.name);
+        }
+    }
+
+    /// Reads until the connection ends; returns how it ended.
+    pub async fn ended(&mut self, within: Duration) -> Ended {
+        tokio::time::timeout(within, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(Some(frame)))) => {
+                        return Ended::Close(frame.code.into());
+                    }
+                    Some(Ok(Message::Close(None))) => return Ended::Close(1005),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Ended::Dropped,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: connection still open after {within:?}", self.name))
+    }
+
+    /// Joins `room` and returns the `joined` frame.
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        self.recv_type("joined").await
+    }
+
+    /// Says `text` in `room` with `cid`, and returns the acknowledging `message`.
+    pub async fn say(&mut self, room: &str, text: &str, cid: &str) -> Value {
+        self.send(json!({"type": "say", "room": room, "text": text, "cid": cid}))
+            .await;
+        let msg = self.recv_type("message").await;
+        assert_eq!(msg["cid"], cid, "{msg}");
+        msg
+    }
+
+    /// Closes the TCP connection without a close frame, as a network drop would.
+    pub async fn drop_connection(self) {
+        let stream = self.ws.into_inner();
+        drop(stream);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}

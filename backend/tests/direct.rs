@@ -1,0 +1,171 @@
+//! Private messages, offline delivery, the user list and typing to a user.
+
+mod common;
+
+use common::{Client, Relay};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_dm_reaches_both_with_one_seq_per_pair() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = relay.user("bob").await;
+    let mut carol = relay.user("carol").await;
+
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"hi","cid":"c2"}))
+        .await;
+    let ack = alice.recv_type("message").await;
+    let got = bob.recv_type("message").await;
+    assert_eq!(ack, got);
+    assert_eq!(ack["to"], "bob");
+    assert_eq!(ack["from"], "alice");
+    assert_eq!(ack["seq"], 1);
+    assert_eq!(ack["cid"], "c2");
+    assert!(ack.get("room").is_none());
+
+    // Both directions share the pair's counter; other pairs have their own.
+    bob.send(json!({"type":"dm","to":"alice","text":"hello"}))
+        .await;
+    assert_eq!(bob.recv_type("message").await["seq"], 2);
+    assert_eq!(alice.recv_type("message").await["seq"], 2);
+    alice
+        .send(json!({"type":"dm","to":"carol","text":"yo"}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["seq"], 1);
+    assert_eq!(carol.recv_type("message").await["seq"], 1);
+    bob.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn names_in_dms_are_spelled_as_their_owners_said_them() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("Alice").await;
+    let mut bob = relay.user("Bob").await;
+    alice
+        .send(json!({"type":"dm","to":"BOB","text":"hi"}))
+        .await;
+    let msg = bob.recv_type("message").await;
+    assert_eq!(msg["to"], "Bob");
+    assert_eq!(msg["from"], "Alice");
+    alice.recv_type("message").await;
+}
+
+#[tokio::test]
+async fn a_dm_to_someone_who_never_said_hello_is_unknown_user() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice
+        .send(json!({"type":"dm","to":"nobody","text":"hi","cid":"c"}))
+        .await;
+    assert_eq!(alice.recv_error("unknown_user").await["cid"], "c");
+    alice.send(json!({"type":"typing","to":"nobody"})).await;
+    alice.recv_error("unknown_user").await;
+}
+
+#[tokio::test]
+async fn dms_to_an_offline_user_arrive_after_their_welcome() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let bob = relay.user("bob").await;
+    bob.drop_connection().await;
+    // Wait until the relay has seen bob go.
+    loop {
+        alice.send(json!({"type":"users"})).await;
+        if alice.recv_type("users").await["online"] == json!(["alice"]) {
+            break;
+        }
+    }
+    for i in 1..=3 {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":format!("m{i}"),"cid":format!("c{i}")}))
+            .await;
+        let ack = alice.recv_type("message").await;
+        assert_eq!(ack["seq"], i, "the sender's copy comes at once");
+    }
+
+    let mut bob = Client::connect(&relay).await;
+    bob.send(json!({"type":"hello","name":"BOB"})).await;
+    bob.recv_type("welcome").await;
+    for i in 1..=3 {
+        let msg = bob.recv_type("message").await;
+        assert_eq!(msg["seq"], i);
+        assert_eq!(msg["text"], format!("m{i}"));
+        assert_eq!(msg["from"], "alice");
+    }
+    bob.expect_silence(200).await;
+
+    // Delivered once: a later session gets them no more.
+    let mut again = Client::connect(&relay).await;
+    drop(bob);
+    loop {
+        again.send(json!({"type":"hello","name":"bob"})).await;
+        if again.recv().await["type"] == "welcome" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    again.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn users_lists_who_is_online() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let _bob = relay.user("Bob").await;
+    let mut anon = Client::connect(&relay).await;
+    anon.send(json!({"type":"join","room":"x"})).await;
+    anon.recv_error("not_welcomed").await;
+    alice.send(json!({"type":"users"})).await;
+    assert_eq!(
+        alice.recv_type("users").await,
+        json!({"type":"users","online":["Bob","alice"]})
+    );
+}
+
+#[tokio::test]
+async fn typing_to_a_user_reaches_that_user_only() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = relay.user("bob").await;
+    let mut carol = relay.user("carol").await;
+    alice.send(json!({"type":"typing","to":"BOB"})).await;
+    assert_eq!(
+        bob.recv_type("typing").await,
+        json!({"type":"typing","to":"bob","name":"alice"})
+    );
+    alice.expect_silence(150).await;
+    carol.expect_silence(50).await;
+    // Typing is not counted in the pair's seq.
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"hi"}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["seq"], 1);
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_more_and_keeps_what_it_has() {
+    let relay = Relay::start_with(|c| c.mailbox = 2).await;
+    let mut alice = relay.user("alice").await;
+    let bob = relay.user("bob").await;
+    bob.drop_connection().await;
+    loop {
+        alice.send(json!({"type":"users"})).await;
+        if alice.recv_type("users").await["online"] == json!(["alice"]) {
+            break;
+        }
+    }
+    for i in 1..=2 {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":format!("m{i}")}))
+            .await;
+        alice.recv_type("message").await;
+    }
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"m3","cid":"c3"}))
+        .await;
+    assert_eq!(alice.recv_error("mailbox_full").await["cid"], "c3");
+    let mut bob = relay.user("bob").await;
+    assert_eq!(bob.recv_type("message").await["text"], "m1");
+    assert_eq!(bob.recv_type("message").await["text"], "m2");
+}
