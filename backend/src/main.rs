@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    raise_open_file_limit();
     let listener = match bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -32,4 +33,13 @@ async fn main() -> ExitCode {
     run(listener, config, shutdown::signal()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Each connection is a file descriptor: raise the soft limit on open files to the hard one.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!("open-file limit: {limit} (about as many connections)"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }

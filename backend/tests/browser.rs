@@ -1,0 +1,353 @@
+//! End to end in headless Chromium: the release bundle (`trunk build --release`) served by the
+//! relay, two browser sessions chatting through it.
+//!
+//! Runs when COURIER_BROWSER_TESTS=1 (scripts/test sets it, after building the bundle);
+//! otherwise it says it was skipped. It needs `chromedriver` and `chromium` on PATH
+//! (scripts/setup installs them).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::Relay;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// How long a browser step may take before the test fails.
+const STEP: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_chat_through_the_relay() {
+    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
+        );
+        return;
+    }
+    let dist = std::env::var("COURIER_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    assert!(
+        dist.join("index.html").is_file(),
+        "no bundle in {}: run `trunk build --release` first",
+        dist.display()
+    );
+    let relay = Relay::start_with(|c| c.static_dir = dist.clone()).await;
+    // Alice reaches the relay through a proxy that the test can cut, like a network drop.
+    let alice_net = Proxy::start(relay.addr).await;
+    let driver = ChromeDriver::start();
+
+    let alice = driver.browser().await;
+    let bob = driver.browser().await;
+    let alice_url = format!("http://{}/", alice_net.addr);
+    let bob_url = format!("http://{}/", relay.addr);
+
+    log_in(&alice, &alice_url, "alice").await;
+    log_in(&bob, &bob_url, "bob").await;
+
+    // Both join the lobby; each sees the other in the member list.
+    join(&alice, "lobby").await;
+    join(&bob, "lobby").await;
+    wait_for_text(&alice, "#members", "bob").await;
+    wait_for_text(&bob, "#members", "alice").await;
+
+    // Typing shows on the other side.
+    let composer = alice.find(Locator::Css("#composer")).await.unwrap();
+    composer.send_keys("hel").await.unwrap();
+    wait_for_text(&bob, "#typing", "alice").await;
+    composer.send_keys("lo bob").await.unwrap();
+    alice
+        .find(Locator::Css("#send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_message(&bob, "hello bob", "alice").await;
+    // Alice's own copy is confirmed (no longer pending).
+    wait_until(&alice, "alice's message confirmed", |c| async move {
+        let confirmed = c
+            .find_all(Locator::Css("#messages .message:not(.pending)"))
+            .await
+            .ok()?;
+        (!confirmed.is_empty()).then_some(())
+    })
+    .await;
+
+    // Markup in a message is shown as text, never run.
+    let attack = "<img src=x onerror=alert(1)>";
+    send(&bob, attack).await;
+    wait_for_message(&alice, attack, "bob").await;
+    let images = alice.find_all(Locator::Css("#messages img")).await.unwrap();
+    assert!(images.is_empty(), "a message became markup");
+
+    // A private message from bob to alice.
+    bob.find(Locator::Css(".user-entry[data-user='alice']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&bob, "#conversation-title", "alice").await;
+    send(&bob, "psst, alice").await;
+    let alice_dm = wait_until(&alice, "a conversation entry for bob", |c| async move {
+        c.find(Locator::Css("[data-user='bob']")).await.ok()
+    })
+    .await;
+    alice_dm.click().await.unwrap();
+    wait_for_message(&alice, "psst, alice", "bob").await;
+    send(&alice, "hi bob, privately").await;
+    wait_for_message(&bob, "hi bob, privately", "alice").await;
+
+    // Alice's network drops: her page reconnects by itself and keeps chatting.
+    alice
+        .find(Locator::Css(".room-entry[data-room='lobby']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    alice_net.cut();
+    wait_until(&alice, "alice's page to notice the drop", |c| async move {
+        let state = c
+            .find(Locator::Css("#status"))
+            .await
+            .ok()?
+            .attr("data-state")
+            .await
+            .ok()??;
+        (state != "connected").then_some(())
+    })
+    .await;
+    wait_for_state(&alice, "connected").await;
+    send(&alice, "back again").await;
+    wait_for_message(&bob, "back again", "alice").await;
+
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    relay.shutdown().await;
+}
+
+async fn log_in(browser: &Client, url: &str, name: &str) {
+    browser.goto(url).await.unwrap();
+    let input = wait_until(browser, "the name field", |c| async move {
+        c.find(Locator::Css("#name")).await.ok()
+    })
+    .await;
+    input.send_keys(name).await.unwrap();
+    browser
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_state(browser, "connected").await;
+}
+
+async fn join(browser: &Client, room: &str) {
+    let input = browser.find(Locator::Css("#room-name")).await.unwrap();
+    input.send_keys(room).await.unwrap();
+    browser
+        .find(Locator::Css("#join-room"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(browser, "#conversation-title", room).await;
+}
+
+async fn send(browser: &Client, text: &str) {
+    let composer = browser.find(Locator::Css("#composer")).await.unwrap();
+    composer.send_keys(text).await.unwrap();
+    browser
+        .find(Locator::Css("#send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for_state(browser: &Client, state: &'static str) {
+    wait_until(browser, state, |c| async move {
+        let el = c.find(Locator::Css("#status")).await.ok()?;
+        (el.attr("data-state").await.ok()?? == state).then_some(())
+    })
+    .await;
+}
+
+async fn wait_for_text(browser: &Client, css: &'static str, text: &str) {
+    let text = text.to_owned();
+    wait_until(browser, &format!("{css} to show {text:?}"), move |c| {
+        let text = text.clone();
+        async move {
+            let shown = c.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
+            shown.contains(&text).then_some(())
+        }
+    })
+    .await;
+}
+
+/// Waits for a message with exactly `text` from `from` in the open conversation.
+async fn wait_for_message(browser: &Client, text: &str, from: &str) {
+    let (text, from) = (text.to_owned(), from.to_owned());
+    wait_until(
+        browser,
+        &format!("message {text:?} from {from}"),
+        move |c| {
+            let (text, from) = (text.clone(), from.clone());
+            async move {
+                for message in c.find_all(Locator::Css("#messages .message")).await.ok()? {
+                    let body = message.find(Locator::Css(".message-text")).await.ok()?;
+                    if body.text().await.ok()? == text
+                        && message.attr("data-from").await.ok()?.as_deref() == Some(from.as_str())
+                    {
+                        return Some(());
+                    }
+                }
+                None
+            }
+        },
+    )
+    .await;
+}
+
+/// Polls `probe` until it returns something, or fails the test after [`STEP`].
+async fn wait_until<T, F, Fut>(browser: &Client, what: &str, probe: F) -> T
+where
+    F: Fn(Client) -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Some(found) = probe(browser.clone()).await {
+            return found;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let page = browser.source().await.unwrap_or_default();
+            panic!("gave up waiting for {what}; the page was:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A chromedriver process on a free port, stopped (by its PID) when dropped.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl ChromeDriver {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver on PATH (scripts/setup installs chromium-driver)");
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A new headless browser session.
+    async fn browser(&self) -> Client {
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium_binary(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                ],
+            },
+        });
+        let caps: serde_json::Map<String, serde_json::Value> = caps.as_object().unwrap().clone();
+        let mut last_error = None;
+        // chromedriver takes a moment to start listening.
+        for _ in 0..100 {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no browser session from chromedriver: {last_error:?}");
+    }
+}
+
+fn chromium_binary() -> &'static str {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("/usr/bin/chromium")
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP forwarder in front of the relay whose connections can be cut at once.
+struct Proxy {
+    addr: SocketAddr,
+    live: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let live = Arc::new(Mutex::new(Vec::new()));
+        let tracked = live.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let forward = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tracked.lock().unwrap().push(forward.abort_handle());
+            }
+        })
+        .abort_handle();
+        Self { addr, live, accept }
+    }
+
+    /// Drops every connection open through the proxy, without a close frame.
+    fn cut(&self) {
+        for conn in self.live.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
