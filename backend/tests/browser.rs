@@ -107,13 +107,11 @@ async fn two_browsers_chat_through_the_relay() {
     wait_for_message(&bob, "hi bob, privately", "alice").await;
 
     // Alice's network drops: her page reconnects by itself and keeps chatting.
-    alice
-        .find(Locator::Css(".room-entry[data-room='lobby']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    for browser in [&alice, &bob] {
+        let lobby = browser.find(Locator::Css(".room-entry[data-room='lobby']"));
+        lobby.await.unwrap().click().await.unwrap();
+        wait_for_text(browser, "#conversation-title", "lobby").await;
+    }
     alice_net.cut();
     wait_until(&alice, "alice's page to notice the drop", |c| async move {
         let state = c
@@ -130,6 +128,10 @@ async fn two_browsers_chat_through_the_relay() {
     send(&alice, "back again").await;
     wait_for_message(&bob, "back again", "alice").await;
 
+    // COURIER_SCREENSHOT=path saves bob's view (the README's picture).
+    if let Ok(path) = std::env::var("COURIER_SCREENSHOT") {
+        std::fs::write(&path, bob.screenshot().await.unwrap()).unwrap();
+    }
     alice.close().await.unwrap();
     bob.close().await.unwrap();
     relay.shutdown().await;

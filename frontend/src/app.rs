@@ -1,0 +1,356 @@
+//! The root component. It owns the state (a reducer) and the socket, and turns what the
+//! children report into [`Action`]s.
+//!
+//! Every action goes through [`Driver::act`]: dispatch it, send the frames
+//! [`State::followups`] asks for, and open or close the socket as [`State::wants_connection`]
+//! says. The socket's own events come back into the same function, so there is one path for
+//! every change.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::channel::mpsc::UnboundedSender;
+use gloo_timers::callback::Interval;
+use shared::ClientFrame;
+use shared::validate::name_key;
+use yew::prelude::*;
+
+use crate::components::chat_view::ChatView;
+use crate::components::login::Login;
+use crate::components::sidebar::{RoomEntry, RoomList};
+use crate::components::status_bar::StatusBar;
+use crate::components::user_list::{PersonEntry, UserList};
+use crate::services::browser::{load_name, now_ms, save_name, ws_url};
+use crate::services::{ConnEvent, ws};
+use crate::state::{Action, ConvKey, State};
+
+/// The socket as the root holds it.
+#[derive(Default)]
+struct Link {
+    /// Frames for the socket service; `None` when no socket is wanted. Dropping it stops the
+    /// service.
+    tx: Option<UnboundedSender<ClientFrame>>,
+    /// Counts the services started; events from an older one are ignored.
+    generation: u64,
+}
+
+/// Applies actions and carries out what follows from them. Cheap to clone.
+#[derive(Clone)]
+struct Driver {
+    state: UseReducerHandle<State>,
+    link: Rc<RefCell<Link>>,
+}
+
+impl Driver {
+    fn act(&self, action: Action) {
+        self.state.dispatch(action.clone());
+        // The handle reads the state as it is after the dispatch.
+        let state: &State = &self.state;
+        let frames = state.followups(&action);
+        let wanted = state.wants_connection();
+        if let Action::Server {
+            msg: shared::ServerMsg::Welcome { name, .. },
+            ..
+        } = &action
+        {
+            save_name(name);
+        }
+        if wanted && self.link.borrow().tx.is_none() {
+            self.start();
+        } else if !wanted {
+            let mut link = self.link.borrow_mut();
+            if link.tx.take().is_some() {
+                // Whatever the stopped service still reports is stale.
+                link.generation += 1;
+            }
+        }
+        if let Some(tx) = &self.link.borrow().tx {
+            for frame in frames {
+                let _ = tx.unbounded_send(frame);
+            }
+        }
+    }
+
+    /// Starts a socket service whose events come back to [`Driver::act`].
+    fn start(&self) {
+        let generation = {
+            let mut link = self.link.borrow_mut();
+            link.generation += 1;
+            link.generation
+        };
+        let driver = self.clone();
+        let on_event = Callback::from(move |event: ConnEvent| {
+            if driver.link.borrow().generation != generation {
+                return;
+            }
+            driver.act(match event {
+                ConnEvent::Connecting { attempt } => Action::Connecting { attempt },
+                ConnEvent::Connected => Action::Connected,
+                ConnEvent::Message(msg) => Action::Server {
+                    msg,
+                    now_ms: now_ms(),
+                },
+                ConnEvent::Disconnected { retry_in_ms } => {
+                    let now = now_ms();
+                    Action::Disconnected {
+                        retry_at_ms: now + u64::from(retry_in_ms),
+                        now_ms: now,
+                    }
+                }
+            });
+        });
+        let tx = ws::connect(ws_url(), on_event);
+        self.link.borrow_mut().tx = Some(tx);
+    }
+
+    fn callback<T: 'static>(&self, f: impl Fn(T) -> Action + 'static) -> Callback<T> {
+        let driver = self.clone();
+        Callback::from(move |value| driver.act(f(value)))
+    }
+}
+
+#[component]
+pub fn App() -> Html {
+    let state = use_reducer(|| State {
+        last_name: load_name(),
+        ..State::default()
+    });
+    let link = use_mut_ref(Link::default);
+    let driver = Driver {
+        state: state.clone(),
+        link,
+    };
+    let sidebar_open = use_state(|| false);
+
+    // The clock: typing notices expire, the reconnect countdown, listing refreshes.
+    {
+        let driver = driver.clone();
+        use_effect_with((), move |_| {
+            let tick = {
+                let driver = driver.clone();
+                Interval::new(1_000, move || driver.act(Action::Tick(now_ms())))
+            };
+            move || {
+                drop(tick);
+                driver.link.borrow_mut().tx = None;
+            }
+        });
+    }
+    // The page title counts unread messages.
+    {
+        let unread = state.total_unread();
+        use_effect_with(unread, move |&unread| {
+            if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+                doc.set_title(&match unread {
+                    0 => "Courier".to_owned(),
+                    n => format!("({n}) Courier"),
+                });
+            }
+        });
+    }
+
+    let (status_state, status_text) = state.status();
+    let status = html! { <StatusBar state={status_state} text={status_text} /> };
+
+    let Some(me) = state.me.clone() else {
+        return html! {
+            <Login initial_name={state.last_name.clone()}
+                   error={state.login_error.clone().map(AttrValue::from)}
+                   busy={state.wants_connection()}
+                   on_login={driver.callback(Action::Login)}
+                   on_cancel={driver.callback(|()| Action::Logout)}>
+                { status }
+            </Login>
+        };
+    };
+
+    // Closing the sidebar on phones whenever something is opened from it.
+    let close_sidebar = {
+        let sidebar_open = sidebar_open.clone();
+        move || sidebar_open.set(false)
+    };
+    let on_open_room = {
+        let driver = driver.clone();
+        let close = close_sidebar.clone();
+        Callback::from(move |room: String| {
+            close();
+            driver.act(Action::Open(ConvKey::Room(room)));
+        })
+    };
+    let on_join = {
+        let driver = driver.clone();
+        let close = close_sidebar.clone();
+        Callback::from(move |room: String| {
+            driver.act(Action::Join(room));
+            if driver.state.room_error.is_none() {
+                close();
+            }
+        })
+    };
+    let on_open_dm = {
+        let driver = driver.clone();
+        let close = close_sidebar.clone();
+        Callback::from(move |name: String| {
+            close();
+            driver.act(Action::OpenDm(name));
+        })
+    };
+
+    let rooms = room_entries(&state);
+    let people = person_entries(&state);
+    let active_room = state
+        .open
+        .as_ref()
+        .and_then(|k| k.room())
+        .map(|r| AttrValue::from(r.to_owned()));
+
+    let main = match state.open.clone() {
+        Some(key) if state.conversations.contains_key(&key) => {
+            let conversation = state.conversations[&key].clone();
+            let id = match &key {
+                ConvKey::Room(room) => format!("room:{room}"),
+                ConvKey::Dm(peer) => format!("dm:{peer}"),
+            };
+            let on_send = {
+                let driver = driver.clone();
+                let key = key.clone();
+                Callback::from(move |text: String| {
+                    let cid = driver.state.next_cid();
+                    driver.act(Action::Send {
+                        key: key.clone(),
+                        cid,
+                        text,
+                    });
+                })
+            };
+            let on_typing = {
+                let key = key.clone();
+                driver.callback(move |()| Action::Typed {
+                    key: key.clone(),
+                    now_ms: now_ms(),
+                })
+            };
+            let on_leave = {
+                let room = key.room().unwrap_or_default().to_owned();
+                driver.callback(move |()| Action::Leave(room.clone()))
+            };
+            html! {
+                <ChatView id={id} conversation={conversation.clone()}
+                          is_room={key.room().is_some()}
+                          peer_online={state.is_online(&conversation.title)}
+                          me={me.clone()}
+                          typing={state.typing_text(&key)}
+                          can_send={state.can_send(&key)}
+                          {on_send} {on_typing} {on_leave} on_open_dm={on_open_dm.clone()} />
+            }
+        }
+        _ => html! {
+            <div class="empty-state">
+                <h2>{ format!("Welcome, {me}!") }</h2>
+                <p>{ "Join a room from the list, or pick someone to message privately." }</p>
+                <button type="button" class="primary" onclick={on_join.reform(|_: MouseEvent| "lobby".to_owned())}>
+                    { "Join #lobby" }
+                </button>
+            </div>
+        },
+    };
+
+    let toggle_sidebar = {
+        let sidebar_open = sidebar_open.clone();
+        Callback::from(move |_: MouseEvent| sidebar_open.set(!*sidebar_open))
+    };
+    let unread = state.total_unread();
+    html! {
+        <div class={classes!("app", sidebar_open.then_some("sidebar-open"))}>
+            <header class="topbar">
+                <button id="menu-toggle" type="button" class="ghost menu-toggle" onclick={toggle_sidebar}
+                        aria-controls="sidebar" aria-expanded={sidebar_open.to_string()} aria-label="Conversations">
+                    <span class="menu-icon" aria-hidden="true">{ "☰" }</span>
+                    if unread > 0 { <span class="unread">{ unread }</span> }
+                </button>
+                <span class="brand">{ "Courier" }</span>
+                { status }
+                <span class="spacer"></span>
+                <span id="me" class="me" title="Signed in as">{ me.clone() }</span>
+                <button id="logout" type="button" class="ghost" onclick={driver.callback(|_: MouseEvent| Action::Logout)}>
+                    { "Sign out" }
+                </button>
+            </header>
+            if let Some(notice) = state.notice.clone() {
+                <div id="notice" class="notice" role="alert">
+                    <span>{ notice }</span>
+                    <button id="notice-close" type="button" class="ghost" aria-label="Dismiss"
+                            onclick={driver.callback(|_: MouseEvent| Action::DismissNotice)}>{ "×" }</button>
+                </div>
+            }
+            <div class="layout">
+                <nav id="sidebar" class="sidebar" aria-label="Conversations">
+                    <RoomList rooms={rooms} active={active_room}
+                              error={state.room_error.clone().map(AttrValue::from)}
+                              on_open={on_open_room} on_join={on_join.clone()} />
+                    <UserList people={people} on_open={on_open_dm.clone()} />
+                </nav>
+                <div class="scrim" onclick={{ let s = sidebar_open.clone(); Callback::from(move |_: MouseEvent| s.set(false)) }}></div>
+                <main class="conversation">{ main }</main>
+            </div>
+        </div>
+    }
+}
+
+/// Joined rooms with their live member counts, then the other rooms of the last listing.
+fn room_entries(state: &State) -> Vec<RoomEntry> {
+    let mut rooms: Vec<RoomEntry> = state
+        .conversations
+        .iter()
+        .filter_map(|(key, conv)| {
+            Some(RoomEntry {
+                name: AttrValue::from(key.room()?.to_owned()),
+                members: conv.members.len(),
+                unread: conv.unread,
+                joined: true,
+            })
+        })
+        .collect();
+    for info in &state.rooms {
+        if !state
+            .conversations
+            .contains_key(&ConvKey::Room(info.room.clone()))
+        {
+            rooms.push(RoomEntry {
+                name: AttrValue::from(info.room.clone()),
+                members: info.members,
+                unread: 0,
+                joined: false,
+            });
+        }
+    }
+    rooms
+}
+
+/// Everyone online, and the people we have private conversations with; each once, sorted.
+fn person_entries(state: &State) -> Vec<PersonEntry> {
+    let mut people: Vec<PersonEntry> = state
+        .online
+        .iter()
+        .map(|name| entry(state, name, true))
+        .collect();
+    for (key, conv) in &state.conversations {
+        if let ConvKey::Dm(peer) = key {
+            if !state.online.iter().any(|n| name_key(n) == *peer) {
+                people.push(entry(state, &conv.title, false));
+            }
+        }
+    }
+    people.sort_by_key(|p| (!p.online, name_key(&p.name)));
+    people
+}
+
+fn entry(state: &State, name: &str, online: bool) -> PersonEntry {
+    let key = ConvKey::dm(name);
+    PersonEntry {
+        name: AttrValue::from(name.to_owned()),
+        online,
+        unread: state.conversations.get(&key).map_or(0, |c| c.unread),
+        active: state.open.as_ref() == Some(&key),
+    }
+}

@@ -1,0 +1,61 @@
+//! The login screen: pick a nickname.
+
+use web_sys::HtmlInputElement;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct LoginProps {
+    /// The name to pre-fill (the last one used).
+    pub initial_name: AttrValue,
+    /// Why the name was refused, or why we are back here.
+    pub error: Option<AttrValue>,
+    /// A sign-in is under way: the form waits.
+    pub busy: bool,
+    /// The name as typed; the root checks and trims it.
+    pub on_login: Callback<String>,
+    /// Gives up a sign-in under way.
+    pub on_cancel: Callback<()>,
+    /// The connection status while signing in.
+    pub children: Html,
+}
+
+#[component]
+pub fn Login(props: &LoginProps) -> Html {
+    let input = use_node_ref();
+    let onsubmit = {
+        let input = input.clone();
+        let on_login = props.on_login.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            if let Some(input) = input.cast::<HtmlInputElement>() {
+                on_login.emit(input.value());
+            }
+        })
+    };
+    let cancel = props.on_cancel.reform(|_: MouseEvent| ());
+    html! {
+        <main class="login">
+            <form class="login-card" {onsubmit} novalidate=true>
+                <h1 class="brand-big">{ "Courier" }</h1>
+                <p class="tagline">{ "Rooms and private messages for your team, live." }</p>
+                <label for="name">{ "Pick a nickname" }</label>
+                <input id="name" ref={input} type="text" autocomplete="nickname" maxlength="64"
+                       placeholder="e.g. alice" value={props.initial_name.clone()}
+                       disabled={props.busy} autofocus=true
+                       aria-describedby="login-error" aria-invalid={props.error.is_some().to_string()} />
+                <p id="login-error" class="form-error" role="alert">
+                    { props.error.clone().unwrap_or_default() }
+                </p>
+                if props.busy {
+                    <div class="login-busy">
+                        { props.children.clone() }
+                        <button type="button" class="link-button" onclick={cancel}>{ "Cancel" }</button>
+                    </div>
+                }
+                <button id="login" type="submit" class="primary" disabled={props.busy}>
+                    { if props.busy { "Signing in…" } else { "Start chatting" } }
+                </button>
+            </form>
+        </main>
+    }
+}

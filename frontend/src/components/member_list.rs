@@ -1,0 +1,39 @@
+//! The members of the open room. Everyone listed is in the room now.
+
+use shared::validate::name_key;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct MemberListProps {
+    pub members: Vec<AttrValue>,
+    pub me: AttrValue,
+    /// Open the private conversation with a member.
+    pub on_open_dm: Callback<String>,
+}
+
+#[component]
+pub fn MemberList(props: &MemberListProps) -> Html {
+    let me = name_key(&props.me);
+    html! {
+        <ul id="members" class="members" aria-label="Members">
+            for member in props.members.iter() {
+                <li key={member.to_string()} class="member" data-member={member.clone()}>
+                    if name_key(member) == me {
+                        <span class="presence online" aria-hidden="true"></span>
+                        <span class="member-name">{ member.clone() }</span>
+                        <span class="you">{ "you" }</span>
+                    } else {
+                        <button type="button" class="member-button" title={format!("Message {member}")}
+                                onclick={{
+                                    let name = member.to_string();
+                                    props.on_open_dm.reform(move |_: MouseEvent| name.clone())
+                                }}>
+                            <span class="presence online" aria-hidden="true"></span>
+                            <span class="member-name">{ member.clone() }</span>
+                        </button>
+                    }
+                </li>
+            }
+        </ul>
+    }
+}

@@ -1,0 +1,36 @@
+//! The views, one component per file. They get plain data and `Callback`s in their props and
+//! never see the reducer; the root (`crate::app`) turns their callbacks into `Action`s.
+//!
+//! # Hooks for browser tests
+//!
+//! These ids, classes and attributes are a contract with the end-to-end tests; keep them.
+//!
+//! | What | Hook |
+//! |---|---|
+//! | login: name input, submit button, error text | `#name`, `#login`, `#login-error` |
+//! | connection status (text has "connected", "connecting" or "reconnecting") | `#status[data-state=connected\|connecting\|reconnecting]` |
+//! | signed-in name, sign-out button | `#me`, `#logout` |
+//! | sidebar toggle (phone-sized windows), sidebar | `#menu-toggle`, `#sidebar` |
+//! | new room: name input, join button, error text | `#room-name`, `#join-room`, `#room-error` |
+//! | a room in the sidebar (click opens it; joins it first if not joined) | `.room-entry[data-room=NAME]`, also `.joined` when joined, `.active` when open |
+//! | its unread badge, its member count | `.room-entry .unread`, `.room-entry .count` |
+//! | an online user (click opens the private conversation) | `.user-entry[data-user=NAME]`, its badge `.unread` |
+//! | a private conversation with a user who is offline | `.dm-entry[data-user=NAME]`, its badge `.unread` |
+//! | conversation title, leave button (rooms only) | `#conversation-title`, `#leave-room` |
+//! | message list, a message | `#messages`, `.message[data-seq][data-from]` |
+//! | a message's parts | `.message-from`, `.message-time`, `.message-text`, `.message-error` (failed) |
+//! | message states | `.message.pending` (until the relay's copy), `.message.failed`, `.message.mine` |
+//! | typing indicator (e.g. "bob is typing…", empty when nobody) | `#typing` |
+//! | composer: text area (Enter sends, Shift+Enter is a new line), send button | `#composer`, `#send` |
+//! | member list of the open room, a member | `#members`, `.member[data-member=NAME]` |
+//! | members toggle (phone-sized windows) | `#members-toggle` |
+//! | relay notice and its close button | `#notice`, `#notice-close` |
+
+pub mod chat_view;
+pub mod composer;
+pub mod login;
+pub mod member_list;
+pub mod message_list;
+pub mod sidebar;
+pub mod status_bar;
+pub mod user_list;

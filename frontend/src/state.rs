@@ -1,0 +1,1558 @@
+//! All of the chat's state and every rule that changes it, as pure Rust (no web-sys), so that it
+//! is unit-tested natively (`cargo test -p courier-web`).
+//!
+//! The root component owns a `use_reducer(State::default)`. Everything that happens (a click, a
+//! frame from the relay, the socket going up or down, the clock) is an [`Action`]. After
+//! dispatching one, the root asks [`State::followups`] which frames to send because of it, so
+//! the decision "what goes on the wire" is made here too and is tested with the rest.
+//!
+//! Times are milliseconds since the Unix epoch (`Date.now()` in the browser), passed in by the
+//! caller; nothing here reads a clock.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use shared::validate::name_key;
+use shared::{ChatMessage, ClientFrame, ClientMsg, ErrorCode, RoomInfo, ServerMsg, Target};
+use yew::Reducible;
+
+/// How long "X is typing" stays up after the last `typing` frame from X.
+pub const TYPING_TTL_MS: u64 = 3_000;
+/// We send `typing` for one conversation at most this often.
+pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
+/// The room and user listings are asked for again this often.
+pub const REFRESH_INTERVAL_MS: u64 = 10_000;
+
+/// A conversation: a room, or the private conversation with one other user.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConvKey {
+    /// A room, by its (case-sensitive) name.
+    Room(String),
+    /// A private conversation, by the peer's [`name_key`] (names compare case-insensitively).
+    Dm(String),
+}
+
+impl ConvKey {
+    /// The key of the private conversation with `peer`.
+    pub fn dm(peer: &str) -> Self {
+        Self::Dm(name_key(peer))
+    }
+
+    /// The room name, if this is a room.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            Self::Room(room) => Some(room),
+            Self::Dm(_) => None,
+        }
+    }
+}
+
+/// Where one of our own messages is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The relay's copy arrived: it is stored and everyone got it.
+    Sent,
+    /// Sent, not yet confirmed by the relay's copy.
+    Pending,
+    /// Refused by the relay (the `error` carried our cid), or the connection dropped before
+    /// the relay confirmed it. A later copy with its cid still confirms it.
+    Failed(String),
+}
+
+/// A message as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Position in the conversation; `None` until the relay confirms our own message.
+    pub seq: Option<u64>,
+    pub from: String,
+    pub text: String,
+    /// Milliseconds since the epoch, set by the relay; `None` while ours is unconfirmed.
+    pub ts: Option<u64>,
+    /// Our id for the frame that sent it (`c1`, `c2`, … for this page's session).
+    pub cid: Option<String>,
+    pub delivery: Delivery,
+    /// For an unconfirmed message: the highest `seq` the conversation had when it was sent.
+    /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
+    /// page session (the counter starts again at every page load) never confirms it.
+    pub sent_after: u64,
+}
+
+impl Message {
+    fn confirmed(m: ChatMessage) -> Self {
+        Self {
+            seq: Some(m.seq),
+            from: m.from,
+            text: m.text,
+            ts: Some(m.ts),
+            cid: m.cid,
+            delivery: Delivery::Sent,
+            sent_after: 0,
+        }
+    }
+
+    /// Whether it is ours and still waits for the relay's copy (pending or failed).
+    pub fn unconfirmed(&self) -> bool {
+        self.seq.is_none()
+    }
+}
+
+/// Someone typing, and until when to say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typist {
+    pub name: String,
+    pub until_ms: u64,
+}
+
+/// One conversation's messages and what goes with them.
+///
+/// Invariant: `messages` holds the confirmed messages ordered by `seq` without repeats, then
+/// our unconfirmed ones in the order they were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Conversation {
+    /// The room's name, or the peer's name as they last said it.
+    pub title: String,
+    pub messages: Vec<Message>,
+    /// Messages from others that arrived while the conversation was not open.
+    pub unread: usize,
+    /// Rooms: who is in the room (from `joined`, then `presence`), sorted.
+    pub members: Vec<String>,
+    pub typing: Vec<Typist>,
+    /// Rooms: the relay confirmed the join on the current connection (`joined`). False after a
+    /// drop until the re-join is answered; sending waits for it.
+    pub synced: bool,
+}
+
+impl Conversation {
+    fn new(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The highest confirmed `seq`, 0 if none.
+    pub fn last_seq(&self) -> u64 {
+        self.messages
+            .iter()
+            .filter_map(|m| m.seq)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Number of confirmed messages (they come first in `messages`).
+    fn confirmed_len(&self) -> usize {
+        self.messages.partition_point(|m| m.seq.is_some())
+    }
+
+    /// Applies one message from the relay: confirms our own (by `cid`), ignores a repeat of a
+    /// `seq` we hold, or inserts it in `seq` order.
+    ///
+    /// A `seq` we hold for a *different* message (another sender or time) means the relay
+    /// started counting again (it restarted without its history): what we hold from that
+    /// `seq` on is gone there too, so it is dropped here.
+    fn apply(&mut self, m: ChatMessage, mine: bool) -> Applied {
+        self.typing
+            .retain(|t| name_key(&t.name) != name_key(&m.from));
+        let confirmed = &self.messages[..self.confirmed_len()];
+        if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0)) {
+            let held = &self.messages[i];
+            if held.from == m.from && held.ts == Some(m.ts) && held.text == m.text {
+                return match self.own_unconfirmed(&m, mine) {
+                    Some(own) => {
+                        self.messages.remove(own);
+                        Applied::Confirmed
+                    }
+                    None => Applied::Repeat,
+                };
+            }
+            self.forget_from(m.seq);
+        }
+        let confirms = self.own_unconfirmed(&m, mine);
+        if let Some(own) = confirms {
+            self.messages.remove(own);
+        }
+        let at = self.messages[..self.confirmed_len()].partition_point(|x| x.seq < Some(m.seq));
+        self.messages.insert(at, Message::confirmed(m));
+        if confirms.is_some() {
+            Applied::Confirmed
+        } else {
+            Applied::New
+        }
+    }
+
+    /// The index of our unconfirmed message that `m` is the relay's copy of.
+    fn own_unconfirmed(&self, m: &ChatMessage, mine: bool) -> Option<usize> {
+        let cid = m.cid.as_ref().filter(|_| mine)?;
+        self.messages.iter().position(|own| {
+            own.unconfirmed() && own.cid.as_ref() == Some(cid) && own.sent_after < m.seq
+        })
+    }
+
+    /// Drops the confirmed messages from `seq` on (the relay no longer has them).
+    fn forget_from(&mut self, seq: u64) {
+        self.messages.retain(|x| x.seq.is_none_or(|s| s < seq));
+        for own in &mut self.messages {
+            own.sent_after = own.sent_after.min(seq.saturating_sub(1));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applied {
+    New,
+    Repeat,
+    Confirmed,
+}
+
+/// The connection to the relay as the status bar shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Conn {
+    /// No socket: nobody is signed in or signing in.
+    #[default]
+    Offline,
+    /// Opening the socket; `attempt` 0 is the first try, more are reconnects.
+    Connecting { attempt: u32 },
+    /// The socket is open (signed in once `State::me` is set).
+    Connected,
+    /// The socket dropped; the next try is at `at_ms`.
+    Reconnecting { at_ms: u64 },
+}
+
+/// The whole client state. Cheap to clone: conversations are shared `Rc`s.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct State {
+    /// Our name as the relay welcomed it; `None` shows the login screen.
+    pub me: Option<String>,
+    /// The name the next `hello` asks for: set on login, kept after `welcome` for reconnects,
+    /// cleared when the relay refuses it.
+    pub wanted_name: Option<String>,
+    /// The token of the last `welcome`; a reconnect's `hello` carries it.
+    pub token: Option<String>,
+    /// The last name tried, to pre-fill the login form.
+    pub last_name: String,
+    /// Why the login screen is shown again or the name was refused.
+    pub login_error: Option<String>,
+    pub conn: Conn,
+    /// Joined rooms and private conversations.
+    pub conversations: BTreeMap<ConvKey, Rc<Conversation>>,
+    /// The conversation on screen.
+    pub open: Option<ConvKey>,
+    /// A room we asked to join; it opens when `joined` arrives.
+    pub opening: Option<String>,
+    /// The last `rooms` listing, sorted by name.
+    pub rooms: Vec<RoomInfo>,
+    /// The last `users` listing, sorted, without us.
+    pub online: Vec<String>,
+    /// The number of cids handed out; the next is `c{cid_counter + 1}`.
+    pub cid_counter: u64,
+    /// A one-line message for the user (a relay error).
+    pub notice: Option<String>,
+    /// Why the room name typed in the sidebar is unfit (or was refused by the relay).
+    pub room_error: Option<String>,
+    /// The clock as of the last action that needed it (the reconnect countdown).
+    pub now_ms: u64,
+    /// The conversation and time of our last `typing` frame.
+    pub typing_sent: Option<(ConvKey, u64)>,
+    /// When the listings were last asked for.
+    pub refreshed_ms: u64,
+}
+
+/// Everything that can happen to the state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The user asks to sign in under this name, as typed; it is checked with
+    /// `validate::name` and trimmed.
+    Login(String),
+    /// The user signs out: back to the login screen, the socket closes.
+    Logout,
+    /// The socket service is opening a socket.
+    Connecting {
+        attempt: u32,
+    },
+    /// The socket is open.
+    Connected,
+    /// The socket dropped; the service tries again at `retry_at_ms`.
+    Disconnected {
+        retry_at_ms: u64,
+        now_ms: u64,
+    },
+    /// A frame from the relay.
+    Server {
+        msg: ServerMsg,
+        now_ms: u64,
+    },
+    /// The clock: expires typing notices, counts the reconnect down, refreshes listings.
+    Tick(u64),
+    /// Show this conversation.
+    Open(ConvKey),
+    /// Show the private conversation with this user (creating it).
+    OpenDm(String),
+    /// Join (or create) this room, and show it; the name is checked with `validate::room`.
+    Join(String),
+    /// Leave this room.
+    Leave(String),
+    /// Send `text` to a conversation under `cid` (from [`State::next_cid`]).
+    Send {
+        key: ConvKey,
+        cid: String,
+        text: String,
+    },
+    /// The user typed in the composer of this conversation.
+    Typed {
+        key: ConvKey,
+        now_ms: u64,
+    },
+    /// Show a notice.
+    Notice(String),
+    DismissNotice,
+}
+
+impl Reducible for State {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut next = (*self).clone();
+        if next.apply(action) && next != *self {
+            Rc::new(next)
+        } else {
+            self
+        }
+    }
+}
+
+impl State {
+    /// Applies an action; returns false when it certainly changed nothing.
+    fn apply(&mut self, action: Action) -> bool {
+        match action {
+            Action::Login(raw) => {
+                if self.me.is_some() || self.wanted_name.is_some() {
+                    return false;
+                }
+                self.last_name = raw.trim().to_owned();
+                match shared::validate::name(&raw) {
+                    Ok(name) => {
+                        self.wanted_name = Some(name.to_owned());
+                        self.login_error = None;
+                    }
+                    Err(why) => {
+                        self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
+                    }
+                }
+            }
+            Action::Logout => {
+                *self = Self {
+                    last_name: self.me.clone().unwrap_or_default(),
+                    cid_counter: self.cid_counter,
+                    ..Self::default()
+                };
+            }
+            Action::Connecting { attempt } => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Connecting { attempt };
+            }
+            Action::Connected => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Connected;
+            }
+            Action::Disconnected {
+                retry_at_ms,
+                now_ms,
+            } => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Reconnecting { at_ms: retry_at_ms };
+                self.now_ms = now_ms;
+                self.typing_sent = None;
+                for conv in self.conversations.values_mut() {
+                    let conv = Rc::make_mut(conv);
+                    conv.synced = false;
+                    conv.typing.clear();
+                    for m in &mut conv.messages {
+                        if m.delivery == Delivery::Pending {
+                            m.delivery = Delivery::Failed(
+                                "not confirmed: the connection dropped".to_owned(),
+                            );
+                        }
+                    }
+                }
+            }
+            Action::Server { msg, now_ms } => return self.server(msg, now_ms),
+            Action::Tick(now) => return self.tick(now),
+            Action::Open(key) => {
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                if conv.unread != 0 {
+                    Rc::make_mut(conv).unread = 0;
+                }
+                self.open = Some(key);
+            }
+            Action::OpenDm(peer) => {
+                if self.is_me(&peer) {
+                    return false;
+                }
+                let key = ConvKey::dm(&peer);
+                let conv = self
+                    .conversations
+                    .entry(key.clone())
+                    .or_insert_with(|| Rc::new(Conversation::new(&peer)));
+                if conv.unread != 0 {
+                    Rc::make_mut(conv).unread = 0;
+                }
+                self.open = Some(key);
+            }
+            Action::Join(room) => {
+                if let Err(why) = shared::validate::room(&room) {
+                    self.room_error = Some(format!("That room name won\u{2019}t work: {why}."));
+                    return true;
+                }
+                self.room_error = None;
+                let key = ConvKey::Room(room.clone());
+                if self.conversations.contains_key(&key) {
+                    return self.apply(Action::Open(key));
+                }
+                self.opening = Some(room);
+            }
+            Action::Leave(room) => {
+                let key = ConvKey::Room(room.clone());
+                if self.conversations.remove(&key).is_none() {
+                    return false;
+                }
+                if self.opening.as_ref() == Some(&room) {
+                    self.opening = None;
+                }
+                if self.open.as_ref() == Some(&key) {
+                    self.open = self.conversations.keys().next().cloned();
+                    if let Some(open) = &self.open {
+                        self.apply(Action::Open(open.clone()));
+                    }
+                }
+            }
+            Action::Send { key, cid, text } => {
+                if !self.can_send(&key) {
+                    return false;
+                }
+                let (Some(me), Some(conv)) = (self.me.clone(), self.conversations.get_mut(&key))
+                else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                conv.messages.push(Message {
+                    seq: None,
+                    from: me,
+                    text,
+                    ts: None,
+                    cid: Some(cid),
+                    delivery: Delivery::Pending,
+                    sent_after: conv.last_seq(),
+                });
+                self.cid_counter += 1;
+            }
+            Action::Typed { key, now_ms } => {
+                let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
+                    *k == key && now_ms.saturating_sub(*at) < TYPING_SEND_INTERVAL_MS
+                });
+                if recent || !self.can_send(&key) {
+                    return false;
+                }
+                self.typing_sent = Some((key, now_ms));
+            }
+            Action::Notice(text) => self.notice = Some(text),
+            Action::DismissNotice => self.notice = None,
+        }
+        true
+    }
+
+    fn server(&mut self, msg: ServerMsg, now_ms: u64) -> bool {
+        match msg {
+            ServerMsg::Welcome { name, token } => {
+                if self
+                    .me
+                    .as_deref()
+                    .is_some_and(|me| name_key(me) != name_key(&name))
+                {
+                    // A new name: what we had belonged to the old one.
+                    self.conversations.clear();
+                    self.open = None;
+                }
+                self.me = Some(name.clone());
+                self.wanted_name = Some(name.clone());
+                self.last_name = name;
+                self.token = Some(token);
+                self.login_error = None;
+                self.conn = Conn::Connected;
+                // The welcome's follow-ups ask for the listings.
+                self.refreshed_ms = now_ms;
+            }
+            ServerMsg::Joined {
+                room,
+                members,
+                history,
+            } => {
+                let key = ConvKey::Room(room.clone());
+                let is_open = self.open.as_ref() == Some(&key);
+                let me = self.me.clone().unwrap_or_default();
+                let rejoin = self.conversations.contains_key(&key);
+                let conv = self
+                    .conversations
+                    .entry(key.clone())
+                    .or_insert_with(|| Rc::new(Conversation::new(&room)));
+                let conv = Rc::make_mut(conv);
+                conv.members = sorted_names(members);
+                conv.synced = true;
+                // History ends at the room's newest message; if we hold newer ones, the relay
+                // lost them (it restarted).
+                let newest = history.last().map_or(0, |m| m.seq);
+                if newest < conv.last_seq() {
+                    conv.forget_from(newest + 1);
+                }
+                for m in history {
+                    let mine = name_key(&m.from) == name_key(&me);
+                    let applied = conv.apply(m, mine);
+                    // Messages missed while the connection was down are news.
+                    if rejoin && applied == Applied::New && !mine && !is_open {
+                        conv.unread += 1;
+                    }
+                }
+                if self.opening.as_ref() == Some(&room) || self.open.is_none() {
+                    self.opening = None;
+                    self.apply(Action::Open(key));
+                }
+            }
+            ServerMsg::Presence { room, name, online } => {
+                if self.is_me(&name) {
+                    return false;
+                }
+                let Some(conv) = self.conversations.get_mut(&ConvKey::Room(room)) else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                let key = name_key(&name);
+                conv.members.retain(|m| name_key(m) != key);
+                if online {
+                    conv.members.push(name);
+                    conv.members = sorted_names(std::mem::take(&mut conv.members));
+                } else {
+                    conv.typing.retain(|t| name_key(&t.name) != key);
+                }
+            }
+            ServerMsg::Message(m) => {
+                let Some(me) = self.me.clone() else {
+                    return false;
+                };
+                let mine = name_key(&m.from) == name_key(&me);
+                let key = match &m.target {
+                    Target::Room { room } => ConvKey::Room(room.clone()),
+                    Target::User { to } => {
+                        let peer = if mine { to.clone() } else { m.from.clone() };
+                        let key = ConvKey::dm(&peer);
+                        let conv = self
+                            .conversations
+                            .entry(key.clone())
+                            .or_insert_with(|| Rc::new(Conversation::new(&peer)));
+                        if conv.title != peer {
+                            Rc::make_mut(conv).title = peer;
+                        }
+                        key
+                    }
+                };
+                let is_open = self.open.as_ref() == Some(&key);
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false; // a room we left
+                };
+                let conv = Rc::make_mut(conv);
+                if conv.apply(m, mine) == Applied::New && !mine && !is_open {
+                    conv.unread += 1;
+                }
+            }
+            ServerMsg::Rooms { mut rooms } => {
+                rooms.sort_by(|a, b| a.room.cmp(&b.room));
+                self.rooms = rooms;
+            }
+            ServerMsg::Users { online } => {
+                let me = self.me.as_deref().map(name_key);
+                self.online = sorted_names(
+                    online
+                        .into_iter()
+                        .filter(|n| Some(name_key(n)) != me)
+                        .collect(),
+                );
+            }
+            ServerMsg::Typing { target, name } => {
+                if self.is_me(&name) {
+                    return false;
+                }
+                let key = match target {
+                    Target::Room { room } => ConvKey::Room(room),
+                    Target::User { .. } => ConvKey::dm(&name),
+                };
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                conv.typing.retain(|t| name_key(&t.name) != name_key(&name));
+                conv.typing.push(Typist {
+                    name,
+                    until_ms: now_ms + TYPING_TTL_MS,
+                });
+            }
+            ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+        }
+        true
+    }
+
+    fn error(&mut self, code: ErrorCode, message: String, cid: Option<String>) {
+        if let Some(cid) = cid {
+            for conv in self.conversations.values_mut() {
+                let found = conv
+                    .messages
+                    .iter()
+                    .position(|m| m.unconfirmed() && m.cid.as_deref() == Some(cid.as_str()));
+                if let Some(i) = found {
+                    Rc::make_mut(conv).messages[i].delivery =
+                        Delivery::Failed(failure_text(code, &message));
+                    return;
+                }
+            }
+        }
+        let name = self.wanted_name.clone().unwrap_or_default();
+        match code {
+            ErrorCode::NameTaken | ErrorCode::InvalidName if self.me.is_some() => {
+                // The reconnect's hello was refused: someone else has our name now.
+                *self = Self {
+                    last_name: name.clone(),
+                    cid_counter: self.cid_counter,
+                    login_error: Some(format!(
+                        "You were disconnected, and meanwhile someone else signed in as \
+                         \u{201c}{name}\u{201d}. Pick a name to continue."
+                    )),
+                    ..Self::default()
+                };
+            }
+            ErrorCode::NameTaken => {
+                self.wanted_name = None;
+                self.conn = Conn::Offline;
+                self.login_error = Some(format!(
+                    "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
+                ));
+            }
+            ErrorCode::InvalidName => {
+                self.wanted_name = None;
+                self.conn = Conn::Offline;
+                self.login_error = Some(format!("That name can\u{2019}t be used: {message}"));
+            }
+            ErrorCode::InvalidRoom => {
+                self.opening = None;
+                self.room_error = Some(format!("That room name can\u{2019}t be used: {message}"));
+            }
+            _ => self.notice = Some(failure_text(code, &message)),
+        }
+    }
+
+    fn tick(&mut self, now: u64) -> bool {
+        let mut changed = false;
+        for conv in self.conversations.values_mut() {
+            if conv.typing.iter().any(|t| t.until_ms <= now) {
+                Rc::make_mut(conv).typing.retain(|t| t.until_ms > now);
+                changed = true;
+            }
+        }
+        if let Conn::Reconnecting { at_ms } = self.conn {
+            // Re-render only when the whole seconds shown change.
+            if countdown_secs(at_ms, now) != countdown_secs(at_ms, self.now_ms) {
+                self.now_ms = now;
+                changed = true;
+            }
+        }
+        if self.online_now() && now.saturating_sub(self.refreshed_ms) >= REFRESH_INTERVAL_MS {
+            self.refreshed_ms = now;
+            changed = true;
+        }
+        changed
+    }
+
+    /// The frames to send because `action` happened; call it on the state after the action.
+    pub fn followups(&self, action: &Action) -> Vec<ClientFrame> {
+        let frame = ClientFrame::new;
+        match action {
+            Action::Connected => self.hello().into_iter().collect(),
+            // A new name on a socket whose last hello was refused.
+            Action::Login(_) if self.conn == Conn::Connected && self.me.is_none() => {
+                self.hello().into_iter().collect()
+            }
+            Action::Server {
+                msg: ServerMsg::Welcome { .. },
+                ..
+            } => self
+                .rejoin_rooms()
+                .into_iter()
+                .map(|room| frame(ClientMsg::Join { room }))
+                .chain([frame(ClientMsg::Rooms), frame(ClientMsg::Users)])
+                .collect(),
+            Action::Server {
+                msg: ServerMsg::Joined { .. },
+                ..
+            } => vec![frame(ClientMsg::Rooms)],
+            Action::Server {
+                msg: ServerMsg::Presence { .. },
+                ..
+            } => vec![frame(ClientMsg::Users)],
+            Action::Join(room)
+                if self.online_now()
+                    && self.room_error.is_none()
+                    && !self
+                        .conversations
+                        .contains_key(&ConvKey::Room(room.clone())) =>
+            {
+                vec![frame(ClientMsg::Join { room: room.clone() })]
+            }
+            Action::Leave(room) if self.online_now() => vec![
+                frame(ClientMsg::Leave { room: room.clone() }),
+                frame(ClientMsg::Rooms),
+            ],
+            Action::Send { key, cid, text } => {
+                let sent = self.conversations.get(key).is_some_and(|c| {
+                    c.messages
+                        .last()
+                        .is_some_and(|m| m.cid.as_ref() == Some(cid) && m.unconfirmed())
+                });
+                if !sent {
+                    return Vec::new();
+                }
+                let msg = match key {
+                    ConvKey::Room(room) => ClientMsg::Say {
+                        room: room.clone(),
+                        text: text.clone(),
+                    },
+                    ConvKey::Dm(_) => ClientMsg::Dm {
+                        to: self.conversations[key].title.clone(),
+                        text: text.clone(),
+                    },
+                };
+                vec![ClientFrame::with_cid(msg, cid.clone())]
+            }
+            Action::Typed { key, now_ms } if self.typing_sent == Some((key.clone(), *now_ms)) => {
+                let msg = match key {
+                    ConvKey::Room(room) => ClientMsg::Typing {
+                        room: Some(room.clone()),
+                        to: None,
+                    },
+                    ConvKey::Dm(_) => ClientMsg::Typing {
+                        room: None,
+                        to: Some(self.conversations[key].title.clone()),
+                    },
+                };
+                vec![frame(msg)]
+            }
+            Action::Tick(now) if self.online_now() && self.refreshed_ms == *now => {
+                vec![frame(ClientMsg::Rooms), frame(ClientMsg::Users)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `hello` for the current socket: our name, and the token if we had a session.
+    pub fn hello(&self) -> Option<ClientFrame> {
+        let name = self.wanted_name.clone()?;
+        Some(ClientFrame::new(ClientMsg::Hello {
+            name,
+            token: self.token.clone(),
+        }))
+    }
+
+    /// The rooms to join again after a reconnect: every room we are in.
+    pub fn rejoin_rooms(&self) -> Vec<String> {
+        self.conversations
+            .keys()
+            .filter_map(|k| k.room().map(str::to_owned))
+            .collect()
+    }
+
+    /// Whether a socket should be open: someone is signed in or signing in.
+    pub fn wants_connection(&self) -> bool {
+        self.me.is_some() || self.wanted_name.is_some()
+    }
+
+    /// Connected and welcomed.
+    pub fn online_now(&self) -> bool {
+        self.conn == Conn::Connected && self.me.is_some()
+    }
+
+    /// Whether a message to this conversation can be sent now.
+    pub fn can_send(&self, key: &ConvKey) -> bool {
+        self.online_now()
+            && self
+                .conversations
+                .get(key)
+                .is_some_and(|c| matches!(key, ConvKey::Dm(_)) || c.synced)
+    }
+
+    /// The cid for the next message we send.
+    pub fn next_cid(&self) -> String {
+        format!("c{}", self.cid_counter + 1)
+    }
+
+    /// Whether `name` is ours (names compare case-insensitively).
+    pub fn is_me(&self, name: &str) -> bool {
+        self.me
+            .as_deref()
+            .is_some_and(|me| name_key(me) == name_key(name))
+    }
+
+    /// Whether `name` is online now, as far as the last `users` listing knows.
+    pub fn is_online(&self, name: &str) -> bool {
+        let key = name_key(name);
+        self.online.iter().any(|n| name_key(n) == key)
+    }
+
+    /// The status bar: its `data-state` (`connected`, `connecting`, `reconnecting`) and text.
+    pub fn status(&self) -> (&'static str, String) {
+        match self.conn {
+            Conn::Connected if self.me.is_some() => ("connected", "connected".to_owned()),
+            Conn::Connected => ("connecting", "connecting: signing in…".to_owned()),
+            Conn::Offline | Conn::Connecting { attempt: 0 } => {
+                ("connecting", "connecting…".to_owned())
+            }
+            Conn::Connecting { .. } => ("reconnecting", "reconnecting…".to_owned()),
+            Conn::Reconnecting { at_ms } => (
+                "reconnecting",
+                format!("reconnecting in {} s", countdown_secs(at_ms, self.now_ms)),
+            ),
+        }
+    }
+
+    /// The sum of unread counts over the conversations not open.
+    pub fn total_unread(&self) -> usize {
+        self.conversations.values().map(|c| c.unread).sum()
+    }
+
+    /// "bob is typing…" for the open conversation, or nothing.
+    pub fn typing_text(&self, key: &ConvKey) -> String {
+        let Some(conv) = self.conversations.get(key) else {
+            return String::new();
+        };
+        let names: Vec<&str> = conv.typing.iter().map(|t| t.name.as_str()).collect();
+        match names.as_slice() {
+            [] => String::new(),
+            [one] => format!("{one} is typing…"),
+            [a, b] => format!("{a} and {b} are typing…"),
+            [a, b, rest @ ..] => format!("{a}, {b} and {} more are typing…", rest.len()),
+        }
+    }
+}
+
+/// Whole seconds left until `at_ms`, rounded up.
+fn countdown_secs(at_ms: u64, now_ms: u64) -> u64 {
+    at_ms.saturating_sub(now_ms).div_ceil(1000)
+}
+
+/// Names sorted case-insensitively, each once.
+fn sorted_names(mut names: Vec<String>) -> Vec<String> {
+    names.sort_by_key(|n| (name_key(n), n.clone()));
+    names.dedup_by(|a, b| name_key(a) == name_key(b));
+    names
+}
+
+/// What to tell the user about a refused frame: the relay's own words, or a few of ours when
+/// it gave none.
+fn failure_text(code: ErrorCode, message: &str) -> String {
+    if !message.trim().is_empty() {
+        return message.trim().to_owned();
+    }
+    match code {
+        ErrorCode::RateLimited => "too many messages; slow down".to_owned(),
+        ErrorCode::TooLong => "the message is too long".to_owned(),
+        ErrorCode::UnknownUser => "nobody has that name".to_owned(),
+        ErrorCode::NotMember => "you are not in that room".to_owned(),
+        ErrorCode::MailboxFull => "their mailbox is full".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reduce(state: &Rc<State>, action: Action) -> Rc<State> {
+        state.clone().reduce(action)
+    }
+
+    fn server(state: &Rc<State>, msg: ServerMsg) -> Rc<State> {
+        reduce(state, Action::Server { msg, now_ms: 1_000 })
+    }
+
+    fn room_msg(room: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            target: Target::Room { room: room.into() },
+            seq,
+            from: from.into(),
+            text: text.into(),
+            ts: 1_763_700_000_000 + seq,
+            cid: cid.map(String::from),
+        }
+    }
+
+    fn dm_msg(to: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            target: Target::User { to: to.into() },
+            ..room_msg("", seq, from, text, cid)
+        }
+    }
+
+    fn joined(room: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMsg {
+        ServerMsg::Joined {
+            room: room.into(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            history,
+        }
+    }
+
+    /// Alice, signed in and connected.
+    fn alice() -> Rc<State> {
+        let s = Rc::new(State::default());
+        let s = reduce(&s, Action::Login("alice".into()));
+        let s = reduce(&s, Action::Connecting { attempt: 0 });
+        let s = reduce(&s, Action::Connected);
+        server(
+            &s,
+            ServerMsg::Welcome {
+                name: "alice".into(),
+                token: "t1".into(),
+            },
+        )
+    }
+
+    /// Alice in `lobby` with bob, lobby open.
+    fn in_lobby() -> Rc<State> {
+        let s = reduce(&alice(), Action::Join("lobby".into()));
+        server(&s, joined("lobby", &["alice", "bob"], vec![]))
+    }
+
+    fn lobby(s: &State) -> &Conversation {
+        &s.conversations[&ConvKey::Room("lobby".into())]
+    }
+
+    fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+        let cid = s.next_cid();
+        let action = Action::Send {
+            key,
+            cid: cid.clone(),
+            text: text.into(),
+        };
+        (reduce(s, action), cid)
+    }
+
+    #[test]
+    fn login_then_hello_then_welcome() {
+        let s = Rc::new(State::default());
+        assert!(!s.wants_connection());
+        let s = reduce(&s, Action::Login("alice".into()));
+        assert!(s.wants_connection());
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: None
+            })]
+        );
+        assert_eq!(s.status().0, "connecting");
+        let s = alice();
+        assert_eq!(s.me.as_deref(), Some("alice"));
+        assert_eq!(s.status(), ("connected", "connected".to_owned()));
+    }
+
+    #[test]
+    fn unfit_names_and_rooms_are_explained_before_sending() {
+        let s = reduce(&Rc::new(State::default()), Action::Login("   ".into()));
+        assert!(!s.wants_connection());
+        assert!(
+            s.login_error
+                .as_deref()
+                .unwrap()
+                .contains("at least one character")
+        );
+        let s = reduce(&s, Action::Login("  alice ".into()));
+        assert_eq!(s.wanted_name.as_deref(), Some("alice"));
+        assert!(s.login_error.is_none());
+        let s = alice();
+        let s = reduce(&s, Action::Join("no spaces".into()));
+        assert!(s.room_error.is_some());
+        assert!(s.followups(&Action::Join("no spaces".into())).is_empty());
+        let s = reduce(&s, Action::Join("ok".into()));
+        assert!(s.room_error.is_none());
+        assert_eq!(
+            s.followups(&Action::Join("ok".into())),
+            vec![ClientFrame::new(ClientMsg::Join { room: "ok".into() })]
+        );
+    }
+
+    #[test]
+    fn name_taken_at_login_explains_and_closes() {
+        let s = reduce(&Rc::new(State::default()), Action::Login("bob".into()));
+        let s = reduce(&s, Action::Connected);
+        let s = server(
+            &s,
+            ServerMsg::error(ErrorCode::NameTaken, "name taken", None),
+        );
+        assert!(s.me.is_none());
+        assert!(!s.wants_connection());
+        assert!(s.login_error.as_deref().unwrap().contains("already taken"));
+        assert_eq!(s.last_name, "bob");
+    }
+
+    #[test]
+    fn own_message_is_pending_until_its_cid_comes_back() {
+        let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let (s, cid) = send(&s, key.clone(), "hi");
+        assert_eq!(cid, "c1");
+        assert_eq!(s.next_cid(), "c2");
+        let m = &lobby(&s).messages[0];
+        assert_eq!((m.delivery.clone(), m.seq), (Delivery::Pending, None));
+        let action = Action::Send {
+            key,
+            cid: cid.clone(),
+            text: "hi".into(),
+        };
+        assert_eq!(
+            s.followups(&action),
+            vec![ClientFrame::with_cid(
+                ClientMsg::Say {
+                    room: "lobby".into(),
+                    text: "hi".into()
+                },
+                "c1"
+            )]
+        );
+        // Someone else's message with the same cid confirms nothing.
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "yo", Some("c1"))),
+        );
+        assert_eq!(lobby(&s).messages.len(), 2);
+        assert_eq!(lobby(&s).messages[1].delivery, Delivery::Pending);
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "alice", "hi", Some("c1"))),
+        );
+        let conv = lobby(&s);
+        assert_eq!(conv.messages.len(), 2);
+        assert_eq!(conv.messages[1].delivery, Delivery::Sent);
+        assert_eq!(conv.messages[1].seq, Some(2));
+    }
+
+    #[test]
+    fn error_with_cid_marks_the_message_failed() {
+        let (s, cid) = send(&in_lobby(), ConvKey::Room("lobby".into()), "spam");
+        let s = server(
+            &s,
+            ServerMsg::error(ErrorCode::RateLimited, "slow down", Some(cid)),
+        );
+        assert!(
+            matches!(lobby(&s).messages[0].delivery, Delivery::Failed(ref why) if why.contains("slow down"))
+        );
+        assert!(s.notice.is_none());
+    }
+
+    #[test]
+    fn cannot_send_while_disconnected() {
+        let s = in_lobby();
+        let s = reduce(
+            &s,
+            Action::Disconnected {
+                retry_at_ms: 2_000,
+                now_ms: 1_000,
+            },
+        );
+        let key = ConvKey::Room("lobby".into());
+        assert!(!s.can_send(&key));
+        let (s2, cid) = send(&s, key.clone(), "lost");
+        assert!(Rc::ptr_eq(&s, &s2));
+        let action = Action::Send {
+            key,
+            cid,
+            text: "lost".into(),
+        };
+        assert!(s2.followups(&action).is_empty());
+    }
+
+    #[test]
+    fn unread_counts_only_others_in_conversations_not_open() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(&s, joined("dev", &["alice"], vec![]));
+        assert_eq!(s.open, Some(ConvKey::Room("dev".into())));
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("dev", 1, "bob", "here", None)),
+        );
+        assert_eq!(lobby(&s).unread, 2);
+        assert_eq!(s.conversations[&ConvKey::Room("dev".into())].unread, 0);
+        assert_eq!(s.total_unread(), 2);
+        let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+        assert_eq!(lobby(&s).unread, 0);
+    }
+
+    #[test]
+    fn presence_updates_the_members_of_that_room() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Presence {
+                room: "lobby".into(),
+                name: "Carol".into(),
+                online: true,
+            },
+        );
+        assert_eq!(lobby(&s).members, ["alice", "bob", "Carol"]);
+        let s = server(
+            &s,
+            ServerMsg::Presence {
+                room: "lobby".into(),
+                name: "bob".into(),
+                online: false,
+            },
+        );
+        assert_eq!(lobby(&s).members, ["alice", "Carol"]);
+        assert_eq!(
+            s.followups(&Action::Server {
+                msg: ServerMsg::Presence {
+                    room: "lobby".into(),
+                    name: "bob".into(),
+                    online: false
+                },
+                now_ms: 0
+            }),
+            vec![ClientFrame::new(ClientMsg::Users)]
+        );
+        // Another room's presence changes nothing here.
+        let s2 = server(
+            &s,
+            ServerMsg::Presence {
+                room: "elsewhere".into(),
+                name: "dave".into(),
+                online: true,
+            },
+        );
+        assert!(Rc::ptr_eq(&s, &s2));
+    }
+
+    #[test]
+    fn typing_shows_then_expires() {
+        let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let s = reduce(
+            &s,
+            Action::Server {
+                msg: ServerMsg::Typing {
+                    target: Target::Room {
+                        room: "lobby".into(),
+                    },
+                    name: "bob".into(),
+                },
+                now_ms: 10_000,
+            },
+        );
+        assert_eq!(s.typing_text(&key), "bob is typing…");
+        let s = reduce(&s, Action::Tick(12_000));
+        assert_eq!(s.typing_text(&key), "bob is typing…");
+        let s = reduce(&s, Action::Tick(13_000));
+        assert_eq!(s.typing_text(&key), "");
+        // A message from the typist ends the notice at once.
+        let s = reduce(
+            &s,
+            Action::Server {
+                msg: ServerMsg::Typing {
+                    target: Target::Room {
+                        room: "lobby".into(),
+                    },
+                    name: "bob".into(),
+                },
+                now_ms: 20_000,
+            },
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "done", None)),
+        );
+        assert_eq!(s.typing_text(&key), "");
+    }
+
+    #[test]
+    fn typing_is_sent_at_most_every_two_seconds() {
+        let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let typed = |now_ms| Action::Typed {
+            key: key.clone(),
+            now_ms,
+        };
+        let s = reduce(&s, typed(10_000));
+        assert_eq!(s.followups(&typed(10_000)).len(), 1);
+        let s2 = reduce(&s, typed(11_000));
+        assert!(Rc::ptr_eq(&s, &s2));
+        assert!(s2.followups(&typed(11_000)).is_empty());
+        let s3 = reduce(&s2, typed(12_000));
+        assert_eq!(
+            s3.followups(&typed(12_000)),
+            vec![ClientFrame::new(ClientMsg::Typing {
+                room: Some("lobby".into()),
+                to: None
+            })]
+        );
+    }
+
+    #[test]
+    fn dm_peer_is_the_other_side() {
+        let s = alice();
+        // Bob writes to us: the peer is the sender.
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 1, "Bob", "hey", None)),
+        );
+        let key = ConvKey::dm("bob");
+        assert_eq!(s.conversations[&key].title, "Bob");
+        assert_eq!(s.conversations[&key].unread, 1);
+        // Our own copy of a dm to bob: the peer is the recipient, same conversation.
+        let s = reduce(&s, Action::Open(key.clone()));
+        let (s, cid) = send(&s, key.clone(), "hello");
+        let action = Action::Send {
+            key: key.clone(),
+            cid: cid.clone(),
+            text: "hello".into(),
+        };
+        assert_eq!(
+            s.followups(&action),
+            vec![ClientFrame::with_cid(
+                ClientMsg::Dm {
+                    to: "Bob".into(),
+                    text: "hello".into()
+                },
+                cid.clone()
+            )]
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("Bob", 2, "alice", "hello", Some(&cid))),
+        );
+        assert_eq!(s.conversations.len(), 1);
+        let conv = &s.conversations[&key];
+        assert_eq!(conv.messages.len(), 2);
+        assert!(conv.messages.iter().all(|m| m.delivery == Delivery::Sent));
+        assert_eq!(conv.unread, 0);
+        // Typing to us from bob lands in that conversation.
+        let s = server(
+            &s,
+            ServerMsg::Typing {
+                target: Target::User { to: "alice".into() },
+                name: "Bob".into(),
+            },
+        );
+        assert_eq!(s.typing_text(&key), "Bob is typing…");
+    }
+
+    #[test]
+    fn opening_a_dm_with_a_user_creates_it() {
+        let s = reduce(&alice(), Action::OpenDm("carol".into()));
+        assert_eq!(s.open, Some(ConvKey::dm("carol")));
+        assert!(s.can_send(&ConvKey::dm("carol")));
+        let s2 = reduce(&s, Action::OpenDm("ALICE".into()));
+        assert!(Rc::ptr_eq(&s, &s2), "no conversation with ourselves");
+    }
+
+    #[test]
+    fn reconnect_says_hello_with_token_and_rejoins_every_room() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(&s, joined("dev", &["alice"], vec![]));
+        let (s, _) = send(&s, ConvKey::Room("dev".into()), "in flight");
+        let s = reduce(
+            &s,
+            Action::Disconnected {
+                retry_at_ms: 5_000,
+                now_ms: 1_000,
+            },
+        );
+        assert_eq!(
+            s.status(),
+            ("reconnecting", "reconnecting in 4 s".to_owned())
+        );
+        assert!(s.conversations[&ConvKey::Room("dev".into())].messages[0].unconfirmed());
+        let s = reduce(&s, Action::Connecting { attempt: 1 });
+        assert_eq!(s.status().0, "reconnecting");
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: Some("t1".into())
+            })]
+        );
+        let welcome = Action::Server {
+            msg: ServerMsg::Welcome {
+                name: "alice".into(),
+                token: "t2".into(),
+            },
+            now_ms: 6_000,
+        };
+        let s = reduce(&s, welcome.clone());
+        assert_eq!(s.token.as_deref(), Some("t2"));
+        let join = |room: &str| ClientFrame::new(ClientMsg::Join { room: room.into() });
+        assert_eq!(
+            s.followups(&welcome),
+            vec![
+                join("dev"),
+                join("lobby"),
+                ClientFrame::new(ClientMsg::Rooms),
+                ClientFrame::new(ClientMsg::Users)
+            ]
+        );
+        // Not sendable until the re-join is answered.
+        assert!(!s.can_send(&ConvKey::Room("lobby".into())));
+        // The re-join's history confirms the message that was in flight and brings what was
+        // missed.
+        let s = server(
+            &s,
+            joined(
+                "dev",
+                &["alice", "bob"],
+                vec![
+                    room_msg("dev", 1, "alice", "in flight", Some("c1")),
+                    room_msg("dev", 2, "bob", "missed", None),
+                ],
+            ),
+        );
+        let dev = &s.conversations[&ConvKey::Room("dev".into())];
+        assert_eq!(dev.messages.len(), 2);
+        assert!(dev.messages.iter().all(|m| m.delivery == Delivery::Sent));
+        assert!(s.can_send(&ConvKey::Room("dev".into())));
+    }
+
+    #[test]
+    fn missed_messages_in_a_rejoined_room_count_as_unread() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::OpenDm("bob".into()));
+        let s = reduce(
+            &s,
+            Action::Disconnected {
+                retry_at_ms: 1,
+                now_ms: 0,
+            },
+        );
+        let s = server(
+            &s,
+            joined(
+                "lobby",
+                &["alice"],
+                vec![room_msg("lobby", 1, "bob", "x", None)],
+            ),
+        );
+        assert_eq!(lobby(&s).unread, 1);
+    }
+
+    #[test]
+    fn name_taken_on_reconnect_goes_back_to_login() {
+        let s = in_lobby();
+        let s = reduce(
+            &s,
+            Action::Disconnected {
+                retry_at_ms: 1,
+                now_ms: 0,
+            },
+        );
+        let s = reduce(&s, Action::Connected);
+        let s = server(&s, ServerMsg::error(ErrorCode::NameTaken, "taken", None));
+        assert!(s.me.is_none());
+        assert!(!s.wants_connection());
+        assert!(s.conversations.is_empty());
+        assert!(s.login_error.as_deref().unwrap().contains("alice"));
+        assert_eq!(s.last_name, "alice");
+    }
+
+    #[test]
+    fn repeated_seq_is_ignored() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "once", None)),
+        );
+        let s2 = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "once", None)),
+        );
+        assert!(Rc::ptr_eq(&s, &s2), "nothing changed, same Rc");
+        // A history overlapping what we hold adds only what is new, in seq order.
+        let s3 = server(
+            &s2,
+            joined(
+                "lobby",
+                &["alice", "bob"],
+                vec![
+                    room_msg("lobby", 1, "bob", "once", None),
+                    room_msg("lobby", 3, "bob", "three", None),
+                    room_msg("lobby", 2, "bob", "two", None),
+                ],
+            ),
+        );
+        let seqs: Vec<_> = lobby(&s3).messages.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
+        // The same seq in another conversation is a different message.
+        let s4 = server(
+            &s3,
+            ServerMsg::Message(dm_msg("alice", 1, "bob", "dm", None)),
+        );
+        assert_eq!(s4.conversations[&ConvKey::dm("bob")].messages.len(), 1);
+    }
+
+    #[test]
+    fn a_relay_that_lost_its_history_is_followed() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "old 1", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "old 2", None)),
+        );
+        let (s, cid) = send(&s, ConvKey::Room("lobby".into()), "in flight");
+        let s = reduce(
+            &s,
+            Action::Disconnected {
+                retry_at_ms: 1,
+                now_ms: 0,
+            },
+        );
+        // The relay restarted: the re-join's history is empty.
+        let s = server(&s, joined("lobby", &["alice"], vec![]));
+        assert_eq!(
+            lobby(&s).messages.len(),
+            1,
+            "only our unconfirmed message is left"
+        );
+        // Counting starts again at 1; our message can still be confirmed.
+        let mut fresh = room_msg("lobby", 1, "alice", "in flight", Some(&cid));
+        fresh.ts += 99;
+        let s = server(&s, ServerMsg::Message(fresh));
+        assert_eq!(lobby(&s).messages.len(), 1);
+        assert_eq!(lobby(&s).messages[0].delivery, Delivery::Sent);
+        // A DM whose seq we hold for another message starts the pair's count again.
+        let s = server(&s, ServerMsg::Message(dm_msg("alice", 1, "bob", "a", None)));
+        let s = server(&s, ServerMsg::Message(dm_msg("alice", 2, "bob", "b", None)));
+        let mut again = dm_msg("alice", 1, "bob", "new a", None);
+        again.ts += 1_000;
+        let s = server(&s, ServerMsg::Message(again));
+        let texts: Vec<_> = s.conversations[&ConvKey::dm("bob")]
+            .messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(texts, ["new a"]);
+    }
+
+    #[test]
+    fn an_old_cid_from_an_earlier_page_does_not_confirm() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 5, "bob", "x", None)),
+        );
+        let (s, cid) = send(&s, ConvKey::Room("lobby".into()), "new");
+        // History from before (seq 3 < 5) with the same cid from an earlier page load.
+        let s = server(
+            &s,
+            joined(
+                "lobby",
+                &["alice", "bob"],
+                vec![room_msg("lobby", 3, "alice", "old", Some(&cid))],
+            ),
+        );
+        let last = lobby(&s).messages.last().unwrap();
+        assert_eq!(
+            (last.text.as_str(), &last.delivery),
+            ("new", &Delivery::Pending)
+        );
+    }
+
+    #[test]
+    fn leave_removes_the_room_and_sends_leave() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::Leave("lobby".into()));
+        assert!(s.conversations.is_empty());
+        assert_eq!(s.open, None);
+        assert_eq!(
+            s.followups(&Action::Leave("lobby".into()))[0],
+            ClientFrame::new(ClientMsg::Leave {
+                room: "lobby".into()
+            })
+        );
+        // Messages for a room we left are dropped.
+        let s2 = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 9, "bob", "x", None)),
+        );
+        assert!(Rc::ptr_eq(&s, &s2));
+    }
+
+    #[test]
+    fn tick_refreshes_listings_every_ten_seconds_and_is_quiet_otherwise() {
+        let s = alice(); // welcomed at 1 000, which asked for the listings
+        let early = Action::Tick(1_000 + REFRESH_INTERVAL_MS - 1);
+        let s = reduce(&s, early.clone());
+        assert!(s.followups(&early).is_empty());
+        let due = Action::Tick(1_000 + REFRESH_INTERVAL_MS);
+        let s = reduce(&s, due.clone());
+        assert_eq!(
+            s.followups(&due),
+            vec![
+                ClientFrame::new(ClientMsg::Rooms),
+                ClientFrame::new(ClientMsg::Users)
+            ]
+        );
+        let later = Action::Tick(2_000 + REFRESH_INTERVAL_MS);
+        let s2 = reduce(&s, later.clone());
+        assert!(Rc::ptr_eq(&s, &s2), "nothing to do, same Rc");
+        assert!(s2.followups(&later).is_empty());
+    }
+
+    #[test]
+    fn listings_are_sorted_and_exclude_us() {
+        let s = server(
+            &alice(),
+            ServerMsg::Users {
+                online: vec!["zed".into(), "Alice".into(), "bob".into()],
+            },
+        );
+        assert_eq!(s.online, ["bob", "zed"]);
+        assert!(s.is_online("BOB"));
+        let s = server(
+            &s,
+            ServerMsg::Rooms {
+                rooms: vec![
+                    RoomInfo {
+                        room: "z".into(),
+                        members: 1,
+                    },
+                    RoomInfo {
+                        room: "a".into(),
+                        members: 3,
+                    },
+                ],
+            },
+        );
+        assert_eq!(s.rooms[0].room, "a");
+    }
+}
