@@ -1,206 +1,76 @@
-//! `courier-bench`: load for a running Courier relay, over real sockets on loopback.
-//!
-//! `courier-bench idle` holds N welcomed, idle connections and reports the relay's resident
-//! memory per connection (read from /proc when given the relay's PID).
-//!
-//! Everything is bounded in count and time and stops by itself.
+//! `courier-bench`: the command line of the [`bench`] library.
 
-mod proc_stats;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use clap::Parser;
 
-use clap::{Parser, Subcommand};
-use futures_util::{SinkExt, StreamExt};
-use serde::Serialize;
-use shared::{ClientFrame, ClientMsg, ServerMsg};
-use tokio::net::TcpSocket;
-use tokio::sync::Semaphore;
-use tokio_tungstenite::client_async;
-use tokio_tungstenite::tungstenite::Message;
-
-#[derive(Parser)]
-#[command(name = "courier-bench", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Open N connections, say hello on each, hold them idle, and report the relay's RSS per
-    /// connection.
-    Idle(IdleArgs),
-}
-
-#[derive(clap::Args)]
-struct IdleArgs {
-    /// The relay's address (host:port, loopback only).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    relay: SocketAddr,
-    /// Connections to open (at most 60,000).
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
-    clients: u32,
-    /// The relay's PID, to read its RSS and CPU time from /proc.
-    #[arg(long)]
-    pid: Option<u32>,
-    /// Seconds to hold the connections after they are all welcomed (at most 600).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
-    hold: u64,
-    /// Connections opened at the same time.
-    #[arg(long, default_value_t = 200)]
-    concurrency: usize,
-    /// Names are PREFIX-0, PREFIX-1, …
-    #[arg(long, default_value = "idle")]
-    prefix: String,
-    /// Print the report as JSON only.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Serialize)]
-struct IdleReport {
-    clients: u32,
-    welcomed: u32,
-    failed: u32,
-    connect_seconds: f64,
-    rss_before_kib: Option<u64>,
-    rss_after_kib: Option<u64>,
-    rss_per_connection_kib: Option<f64>,
-}
+use bench::cli::{ChatArgs, Cli, Command, CompareArgs, FloorArgs};
+use bench::{CompareReport, Protocol, chat, floor, idle};
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Idle(args) => idle(args).await,
+        Command::Idle(args) => idle::run(args).await.map(|_| ()),
+        Command::Chat(args) => run_chat(&args).await,
+        Command::Compare(args) => run_compare(&args).await,
+        Command::Floor(args) => run_floor(&args).await,
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("courier-bench: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn idle(args: IdleArgs) -> Result<(), String> {
-    if !args.relay.ip().is_loopback() {
-        return Err(format!("{} is not a loopback address", args.relay));
+/// Runs the chat load; the JSON report goes to stdout, the summary to stderr.
+async fn run_chat(args: &ChatArgs) -> Result<(), String> {
+    let report = chat::run(&args.plan()).await?;
+    println!("{}", report.to_json());
+    if !args.load.json {
+        eprint!("{}", report.summary());
     }
-    let rss_before = args.pid.and_then(proc_stats::rss_kib);
-    let started = Instant::now();
-    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
-    let (hold_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut tasks = Vec::with_capacity(args.clients as usize);
-    for i in 0..args.clients {
-        let gate = gate.clone();
-        let mut release = hold_tx.subscribe();
-        let name = format!("{}-{i}", args.prefix);
-        let relay = args.relay;
-        tasks.push(tokio::spawn(async move {
-            let permit = gate.acquire_owned().await.ok()?;
-            let ws = tokio::time::timeout(Duration::from_secs(30), open(relay, i, &name))
-                .await
-                .ok()?
-                .ok()?;
-            drop(permit);
-            let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-            tokio::spawn(async move {
-                let (mut sink, mut stream) = ws.split();
-                let _ = ready_tx.send(());
-                // Read (which answers the relay's pings) until told to let go.
-                loop {
-                    tokio::select! {
-                        _ = release.recv() => break,
-                        next = stream.next() => if next.is_none() { break },
-                    }
-                }
-                let _ = sink.close().await;
-            });
-            ready_rx.await.ok()
-        }));
-        if i % 1000 == 999 && !args.json {
-            eprint!("\ropening: {} of {}", i + 1, args.clients);
-        }
-    }
-    let mut welcomed = 0;
-    for task in tasks {
-        if matches!(task.await, Ok(Some(()))) {
-            welcomed += 1;
-        }
-    }
-    let connect_seconds = started.elapsed().as_secs_f64();
-    if !args.json {
-        eprintln!(
-            "\r{welcomed} of {} welcomed in {connect_seconds:.1} s; settling…",
-            args.clients
-        );
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = args.pid.and_then(proc_stats::rss_kib);
-    let report = IdleReport {
-        clients: args.clients,
-        welcomed,
-        failed: args.clients - welcomed,
-        connect_seconds,
-        rss_before_kib: rss_before,
-        rss_after_kib: rss_after,
-        rss_per_connection_kib: match (rss_before, rss_after) {
-            (Some(b), Some(a)) if welcomed > 0 => {
-                Some((a.saturating_sub(b)) as f64 / welcomed as f64)
-            }
-            _ => None,
-        },
-    };
-    println!(
-        "{}",
-        serde_json::to_string(&report).map_err(|e| e.to_string())?
-    );
-    if !args.json {
-        if let Some(per) = report.rss_per_connection_kib {
-            eprintln!(
-                "relay RSS {} KiB → {} KiB: {per:.2} KiB per idle connection",
-                rss_before.unwrap_or(0),
-                rss_after.unwrap_or(0)
-            );
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(args.hold)).await;
-    let _ = hold_tx.send(());
-    tokio::time::sleep(Duration::from_millis(500)).await;
     Ok(())
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// Connects from 127.0.0.x (spread so that ephemeral ports do not run out) and says hello.
-async fn open(relay: SocketAddr, i: u32, name: &str) -> Result<Ws, String> {
-    let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    let source = Ipv4Addr::new(127, 0, 0, 1 + (i % 250) as u8);
-    socket
-        .bind(SocketAddr::new(IpAddr::V4(source), 0))
-        .map_err(|e| e.to_string())?;
-    socket.set_nodelay(true).map_err(|e| e.to_string())?;
-    let tcp = socket.connect(relay).await.map_err(|e| e.to_string())?;
-    let (mut ws, _) = client_async(format!("ws://{relay}/ws"), tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    let hello = ClientFrame::new(ClientMsg::Hello {
-        name: name.to_owned(),
-        token: None,
-    });
-    ws.send(Message::text(hello.to_json()))
-        .await
-        .map_err(|e| e.to_string())?;
-    while let Some(msg) = ws.next().await {
-        if let Message::Text(text) = msg.map_err(|e| e.to_string())? {
-            return match ServerMsg::parse(&text) {
-                Ok(ServerMsg::Welcome { .. }) => Ok(ws),
-                other => Err(format!("{name}: expected welcome, got {other:?}")),
-            };
-        }
+/// Runs the same load against the relay, then the floor; reports both and the ratios.
+async fn run_compare(args: &CompareArgs) -> Result<(), String> {
+    let courier_plan = args.load.plan(args.relay, args.pid, Protocol::Courier);
+    let floor_plan = args.load.plan(args.floor, args.floor_pid, Protocol::Floor);
+    // Check both before loading either.
+    courier_plan.check()?;
+    floor_plan.check()?;
+    let courier = chat::run(&courier_plan).await?;
+    let floor = chat::run(&floor_plan).await?;
+    let report = CompareReport::new(courier, floor);
+    println!("{}", report.to_json());
+    if !args.load.json {
+        eprint!("{}", report.summary());
     }
-    Err(format!("{name}: closed before welcome"))
+    Ok(())
+}
+
+/// Runs the floor until a signal or `--max-seconds`; prints its address first.
+async fn run_floor(args: &FloorArgs) -> Result<(), String> {
+    let listener = floor::bind(args.listen).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {addr}");
+    // A script reads the port from this line: make sure it is out before any load arrives.
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let config = floor::FloorConfig {
+        read_buffer: args.read_buffer as usize,
+        write_buffer: args.write_buffer as usize,
+        queue_frames: args.queue_frames as usize,
+    };
+    floor::serve(
+        listener,
+        config,
+        floor::stop_signal(Duration::from_secs(args.max_seconds)),
+    )
+    .await;
+    Ok(())
 }

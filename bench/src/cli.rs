@@ -1,0 +1,186 @@
+//! The command line: one subcommand per kind of load, each flag bounded so that a run is
+//! bounded in count and time whatever it is given.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::chat::{MAX_CLIENTS, Plan, Protocol};
+
+#[derive(Parser)]
+#[command(name = "courier-bench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Open N connections, say hello on each, hold them idle, and report the relay's RSS per
+    /// connection.
+    Idle(IdleArgs),
+    /// Put N clients in rooms, have some of them send at a fixed rate, and report deliveries,
+    /// losses, duplicates, latency and the relay's CPU and memory.
+    Chat(ChatArgs),
+    /// Run the same chat load against the relay and then the floor, and report Courier's
+    /// figures as ratios to the floor's.
+    Compare(CompareArgs),
+    /// Run the floor: a minimal broadcast server with the relay's socket settings and no
+    /// application logic, to measure what the machine allows.
+    Floor(FloorArgs),
+}
+
+#[derive(clap::Args)]
+pub struct IdleArgs {
+    /// The relay's address (host:port, loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub relay: SocketAddr,
+    /// Connections to open (at most 60,000).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub clients: u32,
+    /// The relay's PID, to read its RSS from /proc.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Seconds to hold the connections after they are all welcomed (at most 600).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub hold: u64,
+    /// Connections opened at the same time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub concurrency: u32,
+    /// Names are PREFIX-0, PREFIX-1, …
+    #[arg(long, default_value = "idle")]
+    pub prefix: String,
+    /// Print the report as JSON only.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which server the chat load talks to.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    /// The Courier relay: hello, join, say; JSON frames.
+    Courier,
+    /// `courier-bench floor`: connect to /ws?room=NAME and send raw text.
+    Floor,
+}
+
+#[derive(clap::Args)]
+pub struct ChatArgs {
+    /// The server's address (host:port, loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub relay: SocketAddr,
+    /// The server's PID, to read its RSS and CPU time from /proc.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Which protocol the server speaks.
+    #[arg(long, value_enum, default_value = "courier")]
+    pub protocol: ProtocolArg,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+impl ChatArgs {
+    /// The load these flags describe (checked by [`Plan::check`] when run).
+    pub fn plan(&self) -> Plan {
+        let protocol = match self.protocol {
+            ProtocolArg::Courier => Protocol::Courier,
+            ProtocolArg::Floor => Protocol::Floor,
+        };
+        self.load.plan(self.relay, self.pid, protocol)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The Courier relay's address (host:port, loopback only).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub relay: SocketAddr,
+    /// The relay's PID.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// The floor's address (`courier-bench floor` prints it).
+    #[arg(long)]
+    pub floor: SocketAddr,
+    /// The floor's PID.
+    #[arg(long)]
+    pub floor_pid: Option<u32>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// The shape of a chat load, the same for Courier and the floor.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Clients to open.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=MAX_CLIENTS as i64))]
+    pub clients: u32,
+    /// Clients per room; rooms are bench-0, bench-1, … (the last one may be smaller).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_CLIENTS as i64))]
+    pub room_size: u32,
+    /// Clients that send, spread over the rooms round-robin.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=MAX_CLIENTS as i64))]
+    pub senders: u32,
+    /// Messages per second from each sender (at most 1000; all senders together at most
+    /// 100,000).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+    /// Seconds the senders send for, after the warm-up (at most 600).
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of sending before measuring starts: their messages are checked for loss but
+    /// not counted in latency, rate or CPU (at most 60).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Seconds to wait after the senders stop for deliveries still on the way (at most 60).
+    #[arg(long, default_value_t = 2.0)]
+    pub drain: f64,
+    /// Names are PREFIX-0, PREFIX-1, … (Courier protocol).
+    #[arg(long, default_value = "bench")]
+    pub prefix: String,
+    /// Connections opened at the same time.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub concurrency: u32,
+    /// Print only the JSON report (no progress line, no summary).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LoadArgs {
+    /// This load against `relay`.
+    pub fn plan(&self, relay: SocketAddr, pid: Option<u32>, protocol: Protocol) -> Plan {
+        Plan {
+            relay,
+            clients: self.clients,
+            room_size: self.room_size,
+            senders: self.senders,
+            rate: self.rate,
+            duration_secs: self.duration,
+            warmup_secs: self.warmup,
+            drain_secs: self.drain,
+            pid,
+            protocol,
+            prefix: self.prefix.clone(),
+            concurrency: self.concurrency,
+            progress: !self.json,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FloorArgs {
+    /// Address to listen on (loopback only); port 0 picks a free port, printed on stdout.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Bytes of each connection's read buffer (the relay's --read-buffer).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
+    pub read_buffer: u32,
+    /// Bytes gathered before a write (the relay's --write-buffer).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=1_048_576))]
+    pub write_buffer: u32,
+    /// Frames each connection may have waiting (the relay's --queue-frames).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub queue_frames: u32,
+    /// Seconds after which the floor stops by itself (at most 3600).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub max_seconds: u64,
+}

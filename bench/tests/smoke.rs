@@ -1,0 +1,145 @@
+//! CI's smoke of the bench: the chat load against the real relay and against the floor, both
+//! in this process on port 0. A few hundred clients for a few seconds: every accepted message
+//! must reach every member of its room exactly once, and the JSON report must parse.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use bench::floor::{self, FloorConfig};
+use bench::{ChatReport, Plan, Protocol};
+
+/// The load of both smokes: 200 clients in rooms of 10, 20 senders at 10 msg/s for 3 s.
+fn plan(addr: SocketAddr, protocol: Protocol) -> Plan {
+    let mut plan = Plan::new(addr, protocol);
+    plan.clients = 200;
+    plan.room_size = 10;
+    plan.senders = 20;
+    plan.rate = 10.0;
+    plan.duration_secs = 3.0;
+    plan.drain_secs = 3.0;
+    plan.pid = Some(std::process::id());
+    plan
+}
+
+/// What both smokes check of a report.
+fn assert_clean(report: &ChatReport) {
+    let summary = report.summary();
+    assert_eq!(report.connections_opened, 200, "{summary}");
+    assert_eq!(report.sent, 20 * 30, "{summary}");
+    assert_eq!(report.expected, report.accepted * 10, "{summary}");
+    assert_eq!(report.missing, 0, "{summary}");
+    assert_eq!(report.duplicates, 0, "{summary}");
+    assert_eq!(report.out_of_order, 0, "{summary}");
+    assert_eq!(report.errors, 0, "{summary}");
+    assert_eq!(report.delivered, report.expected, "{summary}");
+    assert_eq!(report.latency_ms.count, report.delivered, "{summary}");
+    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p50 <= report.latency_ms.max);
+    assert!(report.deliveries_per_sec > 0.0, "{summary}");
+    // Read from /proc of this process, which runs the server too.
+    assert!(report.relay_rss_kib.is_some_and(|kib| kib > 0), "{summary}");
+    assert!(report.relay_cpu_seconds.is_some(), "{summary}");
+    let json = report.to_json();
+    let back: ChatReport = serde_json::from_str(&json).expect("the JSON report parses");
+    // serde_json reads floats back to within one unit in the last place, not always exactly.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    assert_eq!(
+        (back.sent, back.delivered, back.expected, back.missing),
+        (
+            report.sent,
+            report.delivered,
+            report.expected,
+            report.missing
+        )
+    );
+    assert_eq!(
+        (back.duplicates, back.errors),
+        (report.duplicates, report.errors)
+    );
+    assert_eq!(back.relay_rss_kib, report.relay_rss_kib);
+    assert!(close(back.deliveries_per_sec, report.deliveries_per_sec));
+    assert!(close(back.latency_ms.p99, report.latency_ms.p99));
+    assert!(close(
+        back.relay_cpu_seconds.unwrap_or(-1.0),
+        report.relay_cpu_seconds.unwrap_or(-1.0)
+    ));
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for field in [
+        "connections_opened",
+        "sent",
+        "delivered",
+        "expected",
+        "missing",
+        "duplicates",
+        "deliveries_per_sec",
+        "errors",
+        "relay_rss_kib",
+        "relay_cpu_seconds",
+        "cpu_us_per_delivery",
+    ] {
+        assert!(value.get(field).is_some(), "no {field} in {json}");
+    }
+    for field in ["p50", "p90", "p99", "max"] {
+        assert!(value["latency_ms"][field].is_number(), "{json}");
+    }
+}
+
+/// Stops a server started here, within a bound.
+async fn stop(tx: oneshot::Sender<()>, task: JoinHandle<()>) {
+    let _ = tx.send(());
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the server stops")
+        .expect("the server task ends cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_load_against_the_relay_loses_nothing() {
+    let mut config = courier::Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.static_dir = "/nonexistent-courier-bench-dist".into();
+    let listener = courier::bind(config.listen).expect("bind a free port");
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stopped) = oneshot::channel::<()>();
+    let relay = tokio::spawn(courier::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+
+    let report = bench::chat::run(&plan(addr, Protocol::Courier))
+        .await
+        .expect("a valid plan");
+    eprint!("{}", report.summary());
+    assert_eq!(report.protocol, "courier");
+    assert_clean(&report);
+    stop(stop_tx, relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_load_against_the_floor_loses_nothing() {
+    let listener = floor::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(floor::serve(listener, FloorConfig::default(), async move {
+        let _ = stopped.await;
+    }));
+
+    let report = bench::chat::run(&plan(addr, Protocol::Floor))
+        .await
+        .expect("a valid plan");
+    eprint!("{}", report.summary());
+    assert_eq!(report.protocol, "floor");
+    assert_clean(&report);
+    stop(stop_tx, server).await;
+}
+
+#[tokio::test]
+async fn non_loopback_targets_are_refused() {
+    let plan = plan("192.0.2.1:80".parse().unwrap(), Protocol::Courier);
+    let err = bench::chat::run(&plan).await.unwrap_err();
+    assert!(err.contains("loopback"), "{err}");
+    assert!(floor::bind("0.0.0.0:0".parse().unwrap()).await.is_err());
+}
