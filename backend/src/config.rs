@@ -24,12 +24,15 @@ pub struct Config {
 
     /// Frames each connection may have waiting to be written. A client that falls this far
     /// behind is disconnected with close code 1013 instead of growing the relay's memory.
-    #[arg(long, env = "COURIER_QUEUE_FRAMES", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    /// The queue holds memory only while frames wait, and frames are shared between
+    /// recipients, so a full queue costs 32 bytes a frame.
+    #[arg(long, env = "COURIER_QUEUE_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub queue_frames: u32,
 
-    /// Bytes of each connection's read buffer. Small keeps idle connections cheap; a frame
-    /// larger than this is still read whole (up to the 64 KiB message limit).
-    #[arg(long, env = "COURIER_READ_BUFFER", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
+    /// Bytes of each connection's read buffer. Small keeps idle connections cheap (chat frames
+    /// are mostly a few hundred bytes); a larger frame is still read whole, in several reads,
+    /// up to the 64 KiB message limit.
+    #[arg(long, env = "COURIER_READ_BUFFER", default_value_t = 512, value_parser = clap::value_parser!(u32).range(256..=1_048_576))]
     pub read_buffer: u32,
 
     /// Bytes a connection gathers before writing to its socket; every burst is flushed at once

@@ -6,7 +6,6 @@
 //! close request, and every wait on the network is bounded.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
@@ -24,7 +23,7 @@ use shared::limits::close;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::peer::{self, ConnId, Outbox, Peer};
+use crate::peer::{self, ConnId, Outbox};
 
 /// Frames written to the socket in one flush at most, so one busy connection cannot hold its
 /// writer forever.
@@ -42,31 +41,6 @@ pub struct Settings {
     pub hello_timeout: Duration,
 }
 
-/// When the peer was last heard from, in milliseconds since the connection opened.
-struct Liveness {
-    opened: Instant,
-    last_heard_ms: AtomicU64,
-}
-
-impl Liveness {
-    fn new() -> Self {
-        Self {
-            opened: Instant::now(),
-            last_heard_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn heard(&self) {
-        let ms = self.opened.elapsed().as_millis() as u64;
-        self.last_heard_ms.store(ms, Ordering::Relaxed);
-    }
-
-    fn silent_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_heard_ms.load(Ordering::Relaxed));
-        self.opened.elapsed().saturating_sub(last)
-    }
-}
-
 /// Runs a connection from its upgrade to its end. Returns when both halves have finished.
 pub async fn serve<S>(
     ws: WebSocketStream<S>,
@@ -80,20 +54,18 @@ pub async fn serve<S>(
     let metrics = hub.metrics();
     Metrics::inc(&metrics.connections_opened);
     let (peer, outbox) = peer::channel(id, settings.queue_frames);
-    hub.connect(peer.clone());
-    let liveness = Arc::new(Liveness::new());
+    hub.connect(peer);
     let (sink, mut stream) = ws.split();
 
     let writer = tokio::spawn(write_loop(
         sink,
-        outbox,
+        outbox.clone(),
         settings,
-        liveness.clone(),
         shutdown,
         hub.clone(),
     ));
-    let ended = read_loop(&mut stream, id, &hub, &peer, settings, &liveness).await;
-    peer.close(ended.unwrap_or(close::NORMAL));
+    let ended = read_loop(&mut stream, id, &hub, &outbox, settings).await;
+    outbox.close(ended.unwrap_or(close::NORMAL));
     hub.disconnect(id);
     // Give the peer a moment to answer the close frame, unless it is gone already.
     let _ = timeout(CLOSE_GRACE, async {
@@ -113,9 +85,8 @@ async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
     id: ConnId,
     hub: &Hub,
-    peer: &Peer,
+    outbox: &Outbox,
     settings: Settings,
-    liveness: &Liveness,
 ) -> Option<u16>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -125,7 +96,7 @@ where
     loop {
         let next = tokio::select! {
             biased;
-            _ = peer.closing() => return None,
+            _ = outbox.closed() => return None,
             _ = tokio::time::sleep_until(hello_deadline), if !welcomed => {
                 welcomed = hub.is_welcomed(id);
                 if welcomed {
@@ -140,7 +111,7 @@ where
         let Some(result) = next else {
             return None; // the peer closed the TCP connection
         };
-        liveness.heard();
+        outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
                 hub.handle(id, &text);
@@ -178,9 +149,8 @@ where
 /// Writes queued frames in bursts, pings, and sends the close frame when one is asked for.
 async fn write_loop<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
-    mut outbox: Outbox,
+    outbox: Outbox,
     settings: Settings,
-    liveness: Arc<Liveness>,
     shutdown: CancellationToken,
     hub: Arc<Hub>,
 ) where
@@ -192,49 +162,44 @@ async fn write_loop<S>(
         settings.ping_interval,
     );
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let control = outbox.control.clone();
+    let mut burst = Vec::with_capacity(0);
     let code = loop {
         tokio::select! {
             biased;
-            code = control.closed() => break code,
-            () = shutdown.cancelled() => control.close(close::GOING_AWAY),
-            frame = outbox.rx.recv() => {
-                let Some(frame) = frame else { break close::NORMAL };
-                let burst = async {
-                    sink.feed(Message::Text(frame)).await?;
-                    for _ in 1..MAX_BURST {
-                        match outbox.rx.try_recv() {
-                            Ok(frame) => sink.feed(Message::Text(frame)).await?,
-                            Err(_) => break,
-                        }
+            code = outbox.closed() => break code,
+            () = shutdown.cancelled() => outbox.close(close::GOING_AWAY),
+            () = outbox.recv_burst(&mut burst, MAX_BURST) => {
+                let write = async {
+                    for frame in burst.drain(..) {
+                        sink.feed(Message::Text(frame)).await?;
                     }
                     sink.flush().await
                 };
-                match timeout(write_timeout, burst).await {
+                match timeout(write_timeout, write).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::debug!("write failed: {e}");
-                        control.close(close::INTERNAL);
+                        outbox.close(close::INTERNAL);
                         return;
                     }
                     Err(_) => {
                         tracing::debug!("write timed out");
                         Metrics::inc(&hub.metrics().closed_ping_timeout);
-                        control.close(close::GOING_AWAY);
+                        outbox.close(close::GOING_AWAY);
                         return;
                     }
                 }
             }
             _ = ping.tick() => {
-                if liveness.silent_for() > settings.ping_interval + settings.ping_timeout {
+                if outbox.silent_for() > settings.ping_interval + settings.ping_timeout {
                     Metrics::inc(&hub.metrics().closed_ping_timeout);
                     tracing::debug!("peer stopped answering pings");
-                    control.close(close::GOING_AWAY);
+                    outbox.close(close::GOING_AWAY);
                     continue;
                 }
                 let ping = sink.send(Message::Ping(Default::default()));
                 if !matches!(timeout(write_timeout, ping).await, Ok(Ok(()))) {
-                    control.close(close::GOING_AWAY);
+                    outbox.close(close::GOING_AWAY);
                     return;
                 }
             }

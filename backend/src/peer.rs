@@ -1,13 +1,19 @@
 //! The handle through which the hub reaches one connection: a bounded queue of frames to write,
-//! and a way to ask the connection to close.
+//! a way to ask the connection to close, and when the peer was last heard from.
+//!
+//! All of it lives in one allocation per connection ([`Shared`]) and costs nothing more while
+//! the connection is idle: the queue is a `VecDeque` that holds memory only while frames wait
+//! (a channel would allocate its first block of slots up front), and the wake-ups are two
+//! `Notify`s. This is most of what makes an idle connection cheap.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+use tokio::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use tokio_util::sync::CancellationToken;
 
 use shared::limits::close;
 
@@ -23,53 +29,29 @@ pub type Frame = Utf8Bytes;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub id: ConnId,
-    /// Frames for the connection's writer task. Bounded: see [`Peer::send`].
-    tx: mpsc::Sender<Frame>,
-    control: Arc<Control>,
+    shared: Arc<Shared>,
 }
 
-/// The writer task's half of a [`Peer`].
-#[derive(Debug)]
+/// The connection's side: its reader and writer tasks hold one each.
+#[derive(Debug, Clone)]
 pub struct Outbox {
-    pub rx: mpsc::Receiver<Frame>,
-    pub control: Arc<Control>,
+    shared: Arc<Shared>,
 }
 
-/// A request to close, out of band of the queue, so that it gets through when the queue is
-/// full. Both the reader and the writer of the connection wait on it.
-#[derive(Debug, Default)]
-pub struct Control {
+#[derive(Debug)]
+struct Shared {
+    /// Frames waiting for the writer; never more than `capacity`.
+    queue: Mutex<VecDeque<Frame>>,
+    capacity: usize,
+    /// Wakes the writer when a frame is queued (one waiter: `notify_one` keeps a permit).
+    queued: Notify,
     /// The close code asked for; 0 while none is.
-    code: AtomicU16,
-    /// Cancelled once a code is set; wakes every waiter.
-    asked: CancellationToken,
-}
-
-impl Control {
-    /// Asks for the connection to close with `code`. The first request wins.
-    pub fn close(&self, code: u16) {
-        if self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.asked.cancel();
-        }
-    }
-
-    /// The close code asked for, if any.
-    pub fn requested(&self) -> Option<u16> {
-        match self.code.load(Ordering::Acquire) {
-            0 => None,
-            code => Some(code),
-        }
-    }
-
-    /// Waits until a close is asked for, and returns its code.
-    pub async fn closed(&self) -> u16 {
-        self.asked.cancelled().await;
-        self.code.load(Ordering::Acquire)
-    }
+    close_code: AtomicU16,
+    /// Wakes the reader and the writer when a close is asked for.
+    closing: Notify,
+    /// When the connection opened, and the peer was last heard from (ms after `opened`).
+    opened: Instant,
+    last_heard_ms: AtomicU64,
 }
 
 /// What became of a frame handed to [`Peer::send`].
@@ -78,46 +60,135 @@ pub enum Sent {
     Queued,
     /// The queue was full: the connection is being closed as too slow.
     TooSlow,
-    /// The connection is already gone.
+    /// The connection is closing or gone; the frame was dropped.
     Gone,
 }
 
-/// A new connection's two halves.
+/// A new connection's two halves; the queue holds at most `capacity` frames.
 pub fn channel(id: ConnId, capacity: usize) -> (Peer, Outbox) {
-    let (tx, rx) = mpsc::channel(capacity);
-    let control = Arc::new(Control::default());
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        capacity,
+        queued: Notify::new(),
+        close_code: AtomicU16::new(0),
+        closing: Notify::new(),
+        opened: Instant::now(),
+        last_heard_ms: AtomicU64::new(0),
+    });
     (
         Peer {
             id,
-            tx,
-            control: control.clone(),
+            shared: shared.clone(),
         },
-        Outbox { rx, control },
+        Outbox { shared },
     )
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+        // Nothing panics while holding this lock; if something did, the queue is still whole.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for the connection to close with `code`. The first request wins.
+    fn close(&self, code: u16) {
+        if self
+            .close_code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.closing.notify_waiters();
+        }
+    }
+
+    fn requested(&self) -> Option<u16> {
+        match self.close_code.load(Ordering::Acquire) {
+            0 => None,
+            code => Some(code),
+        }
+    }
+
+    /// Waits until a close is asked for, and returns its code.
+    async fn closed(&self) -> u16 {
+        loop {
+            // Register before checking, so that a close between the check and the wait is
+            // not missed (`notify_waiters` keeps no permit).
+            let mut notified = pin!(self.closing.notified());
+            notified.as_mut().enable();
+            if let Some(code) = self.requested() {
+                return code;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Peer {
     /// Queues a frame without waiting. A peer whose queue is full is not waited for: it is
     /// asked to close with 1013, so one slow reader never holds up the others nor grows memory.
     pub fn send(&self, frame: Frame) -> Sent {
-        match self.tx.try_send(frame) {
-            Ok(()) => Sent::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.control.close(close::TRY_AGAIN_LATER);
-                Sent::TooSlow
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Sent::Gone,
+        let shared = &self.shared;
+        if shared.requested().is_some() {
+            return Sent::Gone;
         }
+        let mut queue = shared.queue();
+        if queue.len() >= shared.capacity {
+            drop(queue);
+            shared.close(close::TRY_AGAIN_LATER);
+            return Sent::TooSlow;
+        }
+        queue.push_back(frame);
+        drop(queue);
+        shared.queued.notify_one();
+        Sent::Queued
     }
 
     /// Asks the connection to close with `code`.
     pub fn close(&self, code: u16) {
-        self.control.close(code);
+        self.shared.close(code);
+    }
+}
+
+impl Outbox {
+    /// Waits until at least one frame is queued, then moves up to `max` of them into `into`.
+    pub async fn recv_burst(&self, into: &mut Vec<Frame>, max: usize) {
+        loop {
+            {
+                let mut queue = self.shared.queue();
+                if !queue.is_empty() {
+                    let n = queue.len().min(max);
+                    into.extend(queue.drain(..n));
+                    if queue.is_empty() && queue.capacity() > 64 {
+                        // A burst is over: give back what it grew, keep a little.
+                        queue.shrink_to(16);
+                    }
+                    return;
+                }
+            }
+            self.shared.queued.notified().await;
+        }
     }
 
-    /// Waits until the connection is asked to close.
-    pub async fn closing(&self) -> u16 {
-        self.control.closed().await
+    /// Asks the connection to close with `code`. The first request wins.
+    pub fn close(&self, code: u16) {
+        self.shared.close(code);
+    }
+
+    /// Waits until the connection is asked to close, and returns the code.
+    pub async fn closed(&self) -> u16 {
+        self.shared.closed().await
+    }
+
+    /// Notes that the peer sent something (any frame, a pong included).
+    pub fn heard(&self) {
+        let ms = self.shared.opened.elapsed().as_millis() as u64;
+        self.shared.last_heard_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long the peer has been silent.
+    pub fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.shared.last_heard_ms.load(Ordering::Relaxed));
+        self.shared.opened.elapsed().saturating_sub(last)
     }
 }
 
@@ -127,21 +198,61 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_peer_as_too_slow() {
-        let (peer, mut outbox) = channel(1, 2);
+        let (peer, outbox) = channel(1, 2);
         assert_eq!(peer.send("a".into()), Sent::Queued);
         assert_eq!(peer.send("b".into()), Sent::Queued);
         assert_eq!(peer.send("c".into()), Sent::TooSlow);
-        assert_eq!(outbox.control.closed().await, close::TRY_AGAIN_LATER);
-        assert_eq!(outbox.rx.recv().await.as_deref(), Some("a"));
+        assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
+        let mut burst = Vec::new();
+        outbox.recv_burst(&mut burst, 10).await;
+        assert_eq!(burst, ["a", "b"]);
+        assert_eq!(
+            peer.send("d".into()),
+            Sent::Gone,
+            "a closing peer takes no more"
+        );
     }
 
     #[tokio::test]
-    async fn the_first_close_request_wins() {
+    async fn the_first_close_request_wins_and_wakes_every_waiter() {
         let (peer, outbox) = channel(1, 2);
+        let reader = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.closed().await }
+        });
+        let writer = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.closed().await }
+        });
+        tokio::task::yield_now().await;
         peer.close(close::NORMAL);
         peer.close(close::GOING_AWAY);
-        assert_eq!(outbox.control.closed().await, close::NORMAL);
-        drop(outbox);
-        assert_eq!(peer.send("x".into()), Sent::Gone);
+        assert_eq!(reader.await.unwrap(), close::NORMAL);
+        assert_eq!(writer.await.unwrap(), close::NORMAL);
+        assert_eq!(outbox.closed().await, close::NORMAL);
+    }
+
+    #[tokio::test]
+    async fn bursts_take_what_is_queued_up_to_the_limit() {
+        let (peer, outbox) = channel(1, 100);
+        for i in 0..5 {
+            peer.send(i.to_string().into());
+        }
+        let mut burst = Vec::new();
+        outbox.recv_burst(&mut burst, 3).await;
+        assert_eq!(burst, ["0", "1", "2"]);
+        burst.clear();
+        outbox.recv_burst(&mut burst, 3).await;
+        assert_eq!(burst, ["3", "4"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_is_measured_from_the_last_frame() {
+        let (_peer, outbox) = channel(1, 1);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(outbox.silent_for(), Duration::from_secs(5));
+        outbox.heard();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(outbox.silent_for(), Duration::from_secs(2));
     }
 }
