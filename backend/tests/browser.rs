@@ -51,6 +51,20 @@ async fn two_browsers_chat_through_the_relay() {
 
     log_in(&alice, &alice_url, "alice").await;
     log_in(&bob, &bob_url, "bob").await;
+    for (name, browser) in [("alice", &alice), ("bob", &bob)] {
+        // Start-up figures for docs/BENCHMARKS.md (reported, not asserted: machines are noisy).
+        let marks = browser
+            .execute(
+                "const d = document.documentElement.dataset; \
+                 return [d.readyMs, d.loginMs, d.welcomeMs].map(Number);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        eprintln!(
+            "{name}: ms after navigation began to app ready, login clicked, welcome: {marks}"
+        );
+    }
 
     // Both join the lobby; each sees the other in the member list.
     join(&alice, "lobby").await;
@@ -329,6 +343,8 @@ impl Proxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let forward = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        // Like the relay: no Nagle delay on small frames.
+                        let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });

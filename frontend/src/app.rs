@@ -20,7 +20,7 @@ use crate::components::login::Login;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
-use crate::services::browser::{load_name, now_ms, save_name, ws_url};
+use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
 use crate::services::{ConnEvent, ws};
 use crate::state::{Action, ConvKey, State};
 
@@ -43,6 +43,9 @@ struct Driver {
 
 impl Driver {
     fn act(&self, action: Action) {
+        if matches!(action, Action::Login(_)) {
+            mark_time("login");
+        }
         self.state.dispatch(action.clone());
         // The handle reads the state as it is after the dispatch.
         let state: &State = &self.state;
@@ -54,6 +57,7 @@ impl Driver {
         } = &action
         {
             save_name(name);
+            mark_time("welcome");
         }
         if wanted && self.link.borrow().tx.is_none() {
             self.start();

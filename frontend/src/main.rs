@@ -2,4 +2,5 @@
 
 fn main() {
     yew::Renderer::<courier_web::App>::new().render();
+    courier_web::services::browser::mark_time("ready");
 }

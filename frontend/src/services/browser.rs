@@ -101,6 +101,30 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
+/// Records on the page's root element, once, how many milliseconds after navigation began
+/// `what` happened (`data-ready-ms`, `data-welcome-ms`): the start-up figures the browser
+/// test reads for docs/BENCHMARKS.md.
+pub fn mark_time(what: &str) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let (Some(performance), Some(root)) = (
+            window.performance(),
+            window.document().and_then(|d| d.document_element()),
+        ) else {
+            return;
+        };
+        let attribute = format!("data-{what}-ms");
+        if !root.has_attribute(&attribute) {
+            let _ = root.set_attribute(&attribute, &format!("{:.0}", performance.now()));
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = what;
+}
+
 /// Logs a warning to the browser console (stderr natively).
 pub fn warn(text: &str) {
     #[cfg(target_arch = "wasm32")]
