@@ -5,6 +5,7 @@
 //! write). They end together: whichever stops first asks the other to, through the peer's
 //! close request, and every wait on the network is bounded.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use shared::limits::close;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::peer::{self, ConnId, Outbox};
+use crate::peer::{self, ConnId, Next, Outbox};
 
 /// Frames written to the socket in one flush at most, so one busy connection cannot hold its
 /// writer forever.
@@ -57,13 +58,12 @@ pub async fn serve<S>(
     hub.connect(peer);
     let (sink, mut stream) = ws.split();
 
-    let writer = tokio::spawn(write_loop(
-        sink,
-        outbox.clone(),
-        settings,
-        shutdown,
-        hub.clone(),
-    ));
+    // Shutdown closes every connection the hub knows (`Hub::close_all`); one that joins the
+    // hub after that sees the token.
+    if shutdown.is_cancelled() {
+        outbox.close(close::GOING_AWAY);
+    }
+    let writer = tokio::spawn(write_loop(sink, outbox.clone(), settings, hub.clone()));
     let ended = read_loop(&mut stream, id, &hub, &outbox, settings).await;
     outbox.close(ended.unwrap_or(close::NORMAL));
     hub.disconnect(id);
@@ -93,10 +93,13 @@ where
 {
     let hello_deadline = Instant::now() + settings.hello_timeout;
     let mut welcomed = false;
+    // Made once, not per frame: each `closed()` registers with the peer's `Notify`, and doing
+    // that on every wake-up was a tenth of the relay's instructions (docs/BENCHMARKS.md).
+    let mut closed = pin!(outbox.closed());
     loop {
         let next = tokio::select! {
             biased;
-            _ = outbox.closed() => return None,
+            _ = &mut closed => return None,
             _ = tokio::time::sleep_until(hello_deadline), if !welcomed => {
                 welcomed = hub.is_welcomed(id);
                 if welcomed {
@@ -151,7 +154,6 @@ async fn write_loop<S>(
     mut sink: SplitSink<WebSocketStream<S>, Message>,
     outbox: Outbox,
     settings: Settings,
-    shutdown: CancellationToken,
     hub: Arc<Hub>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -166,9 +168,10 @@ async fn write_loop<S>(
     let code = loop {
         tokio::select! {
             biased;
-            code = outbox.closed() => break code,
-            () = shutdown.cancelled() => outbox.close(close::GOING_AWAY),
-            () = outbox.recv_burst(&mut burst, MAX_BURST) => {
+            next = outbox.next(&mut burst, MAX_BURST) => {
+                if let Next::Close(code) = next {
+                    break code;
+                }
                 let write = async {
                     for frame in burst.drain(..) {
                         sink.feed(Message::Text(frame)).await?;

@@ -43,15 +43,25 @@ struct Shared {
     /// Frames waiting for the writer; never more than `capacity`.
     queue: Mutex<VecDeque<Frame>>,
     capacity: usize,
-    /// Wakes the writer when a frame is queued (one waiter: `notify_one` keeps a permit).
+    /// Wakes the writer when a frame is queued or a close is asked for (one waiter:
+    /// `notify_one` keeps a permit), so the writer waits on this one `Notify` only.
     queued: Notify,
     /// The close code asked for; 0 while none is.
     close_code: AtomicU16,
-    /// Wakes the reader and the writer when a close is asked for.
+    /// Wakes the reader when a close is asked for.
     closing: Notify,
     /// When the connection opened, and the peer was last heard from (ms after `opened`).
     opened: Instant,
     last_heard_ms: AtomicU64,
+}
+
+/// What the writer is to do next; see [`Outbox::next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Frames were moved into the burst: write them.
+    Write,
+    /// Send a close frame with this code and stop.
+    Close(u16),
 }
 
 /// What became of a frame handed to [`Peer::send`].
@@ -98,6 +108,7 @@ impl Shared {
             .is_ok()
         {
             self.closing.notify_waiters();
+            self.queued.notify_one();
         }
     }
 
@@ -150,9 +161,14 @@ impl Peer {
 }
 
 impl Outbox {
-    /// Waits until at least one frame is queued, then moves up to `max` of them into `into`.
-    pub async fn recv_burst(&self, into: &mut Vec<Frame>, max: usize) {
+    /// The writer's one wait: returns [`Next::Close`] once a close is asked for (frames still
+    /// queued are dropped), else waits until a frame is queued and moves up to `max` of them
+    /// into `into`.
+    pub async fn next(&self, into: &mut Vec<Frame>, max: usize) -> Next {
         loop {
+            if let Some(code) = self.shared.requested() {
+                return Next::Close(code);
+            }
             {
                 let mut queue = self.shared.queue();
                 if !queue.is_empty() {
@@ -162,7 +178,7 @@ impl Outbox {
                         // A burst is over: give back what it grew, keep a little.
                         queue.shrink_to(16);
                     }
-                    return;
+                    return Next::Write;
                 }
             }
             self.shared.queued.notified().await;
@@ -204,8 +220,11 @@ mod tests {
         assert_eq!(peer.send("c".into()), Sent::TooSlow);
         assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
         let mut burst = Vec::new();
-        outbox.recv_burst(&mut burst, 10).await;
-        assert_eq!(burst, ["a", "b"]);
+        assert_eq!(
+            outbox.next(&mut burst, 10).await,
+            Next::Close(close::TRY_AGAIN_LATER),
+            "the writer stops rather than write the backlog"
+        );
         assert_eq!(
             peer.send("d".into()),
             Sent::Gone,
@@ -239,11 +258,18 @@ mod tests {
             peer.send(i.to_string().into());
         }
         let mut burst = Vec::new();
-        outbox.recv_burst(&mut burst, 3).await;
+        assert_eq!(outbox.next(&mut burst, 3).await, Next::Write);
         assert_eq!(burst, ["0", "1", "2"]);
         burst.clear();
-        outbox.recv_burst(&mut burst, 3).await;
+        assert_eq!(outbox.next(&mut burst, 3).await, Next::Write);
         assert_eq!(burst, ["3", "4"]);
+        let waiting = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.next(&mut Vec::new(), 3).await }
+        });
+        tokio::task::yield_now().await;
+        peer.close(close::NORMAL);
+        assert_eq!(waiting.await.unwrap(), Next::Close(close::NORMAL));
     }
 
     #[tokio::test(start_paused = true)]

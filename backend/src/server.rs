@@ -14,7 +14,7 @@ use warp::Filter;
 use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
-use shared::limits::MAX_MESSAGE_BYTES;
+use shared::limits::{MAX_MESSAGE_BYTES, close};
 
 use crate::config::Config;
 use crate::connection::Settings;
@@ -102,17 +102,21 @@ pub async fn run(
         }));
 
     let on_signal = stop.clone();
+    let closing = hub.clone();
     warp::serve(routes)
         .incoming(listener)
         .graceful(async move {
             shutdown.await;
             tracing::info!("shutting down: closing every connection with 1001");
+            // Cancel first: a connection that joins the hub after close_all sees the token.
             on_signal.cancel();
+            closing.close_all(close::GOING_AWAY);
         })
         .run()
         .await;
 
     stop.cancel();
+    hub.close_all(close::GOING_AWAY);
     tasks.close();
     if tokio::time::timeout(config.shutdown_grace, tasks.wait())
         .await

@@ -5,9 +5,12 @@
 //! otherwise it says it was skipped. It needs `chromedriver` and `chromium` on PATH
 //! (scripts/setup installs them).
 
+#![cfg(unix)]
+
 mod common;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -270,6 +273,9 @@ impl ChromeDriver {
             .unwrap();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            // Its own process group, so that the browsers it starts can be stopped with it,
+            // even when a failing test never closes its sessions.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -321,7 +327,9 @@ fn chromium_binary() -> &'static str {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The group is chromedriver's PID (process_group(0)): it and every browser it started.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }

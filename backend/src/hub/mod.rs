@@ -189,6 +189,13 @@ impl Hub {
         state.conns.remove(&id);
     }
 
+    /// Asks every connection to close with `code` (shutdown: 1001).
+    pub fn close_all(&self, code: u16) {
+        for conn in self.lock().conns.values() {
+            conn.peer.close(code);
+        }
+    }
+
     /// Current sizes, for /metrics and /healthz.
     pub fn gauges(&self) -> Gauges {
         let state = self.lock();
