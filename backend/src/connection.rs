@@ -165,6 +165,8 @@ async fn write_loop<S>(
     );
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut burst = Vec::with_capacity(0);
+    // Polled only while a write is pending: a close request must not wait for a stuck socket.
+    let mut closed = pin!(outbox.closed());
     let code = loop {
         tokio::select! {
             biased;
@@ -172,24 +174,41 @@ async fn write_loop<S>(
                 if let Next::Close(code) = next {
                     break code;
                 }
-                let write = async {
+                let mut write = pin!(async {
                     for frame in burst.drain(..) {
                         sink.feed(Message::Text(frame)).await?;
                     }
                     sink.flush().await
+                });
+                // A write that does not finish is bounded by the ping ticks, not by a timer of
+                // its own: registering a timer for every burst cost latency and CPU.
+                let started = Instant::now();
+                let written = loop {
+                    tokio::select! {
+                        biased;
+                        result = &mut write => break Ok(result),
+                        code = &mut closed => break Err(code),
+                        _ = ping.tick() => {
+                            if started.elapsed() > write_timeout {
+                                break Err(close::GOING_AWAY);
+                            }
+                        }
+                    }
                 };
-                match timeout(write_timeout, write).await {
+                match written {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::debug!("write failed: {e}");
                         outbox.close(close::INTERNAL);
                         return;
                     }
-                    Err(_) => {
-                        tracing::debug!("write timed out");
-                        Metrics::inc(&hub.metrics().closed_ping_timeout);
-                        outbox.close(close::GOING_AWAY);
-                        return;
+                    Err(code) => {
+                        tracing::debug!("gave up a write that did not finish");
+                        if code == close::GOING_AWAY {
+                            Metrics::inc(&hub.metrics().closed_ping_timeout);
+                        }
+                        outbox.close(code);
+                        break code;
                     }
                 }
             }
