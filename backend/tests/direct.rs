@@ -69,13 +69,7 @@ async fn dms_to_an_offline_user_arrive_after_their_welcome() {
     let mut alice = relay.user("alice").await;
     let bob = relay.user("bob").await;
     bob.drop_connection().await;
-    // Wait until the relay has seen bob go.
-    loop {
-        alice.send(json!({"type":"users"})).await;
-        if alice.recv_type("users").await["online"] == json!(["alice"]) {
-            break;
-        }
-    }
+    alice.wait_for_online(&["alice"]).await;
     for i in 1..=3 {
         alice
             .send(json!({"type":"dm","to":"bob","text":format!("m{i}"),"cid":format!("c{i}")}))
@@ -98,13 +92,7 @@ async fn dms_to_an_offline_user_arrive_after_their_welcome() {
     // Delivered once: a later session gets them no more.
     let mut again = Client::connect(&relay).await;
     drop(bob);
-    loop {
-        again.send(json!({"type":"hello","name":"bob"})).await;
-        if again.recv().await["type"] == "welcome" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    again.hello_when_free("bob").await;
     again.expect_silence(200).await;
 }
 
@@ -149,12 +137,7 @@ async fn a_full_mailbox_refuses_more_and_keeps_what_it_has() {
     let mut alice = relay.user("alice").await;
     let bob = relay.user("bob").await;
     bob.drop_connection().await;
-    loop {
-        alice.send(json!({"type":"users"})).await;
-        if alice.recv_type("users").await["online"] == json!(["alice"]) {
-            break;
-        }
-    }
+    alice.wait_for_online(&["alice"]).await;
     for i in 1..=2 {
         alice
             .send(json!({"type":"dm","to":"bob","text":format!("m{i}")}))

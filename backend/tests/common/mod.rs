@@ -182,6 +182,34 @@ impl Client {
         welcome
     }
 
+    /// Says hello as `name` until the relay takes it: a name is free again only once the
+    /// relay has noticed its last holder go. Fails the test after about a second.
+    pub async fn hello_when_free(&mut self, name: &str) {
+        for _ in 0..50 {
+            self.send(json!({"type": "hello", "name": name})).await;
+            let answer = self.recv().await;
+            if answer["type"] == "welcome" {
+                self.name = answer["name"].as_str().unwrap().to_owned();
+                return;
+            }
+            assert_eq!(answer["code"], "name_taken", "{answer}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("'{name}' stayed taken");
+    }
+
+    /// Asks for `users` until the list is `online`: waits for the relay to notice drops.
+    pub async fn wait_for_online(&mut self, online: &[&str]) {
+        for _ in 0..50 {
+            self.send(json!({"type": "users"})).await;
+            if self.recv_type("users").await["online"] == json!(online) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the users online never became {online:?}");
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;
     }
