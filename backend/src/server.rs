@@ -133,7 +133,7 @@ pub async fn run(
 fn health(hub: Arc<Hub>) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path("healthz")
         .and(warp::path::end())
-        .and(warp::get())
+        .and(get_or_head())
         .map(move || {
             let g = hub.gauges();
             warp::reply::json(&serde_json::json!({
@@ -151,7 +151,7 @@ fn metrics_route(
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path("metrics")
         .and(warp::path::end())
-        .and(warp::get())
+        .and(get_or_head())
         .map(move || {
             let text = hub.metrics().render(hub.gauges());
             warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
@@ -175,14 +175,19 @@ fn static_files(
          Run <code>trunk build --release</code> (or <code>scripts/run</code>) and reload.</p>",
         html_escape(&dir.display().to_string())
     );
-    let files = warp::get()
+    let files = get_or_head()
         .and(warp::fs::dir(dir))
         .map(Reply::into_response);
-    let not_built = warp::get().and(warp::path::end()).map(move || {
+    let not_built = get_or_head().and(warp::path::end()).map(move || {
         warp::reply::with_status(warp::reply::html(missing.clone()), StatusCode::NOT_FOUND)
             .into_response()
     });
     files.or(not_built).unify()
+}
+
+/// GET, or HEAD (which health checkers and caches use; hyper leaves the body out).
+fn get_or_head() -> impl Filter<Extract = (), Error = warp::Rejection> + Copy {
+    warp::get().or(warp::head()).unify()
 }
 
 fn html_escape(s: &str) -> String {

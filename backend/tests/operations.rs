@@ -202,6 +202,16 @@ async fn the_client_bundle_is_served_with_the_right_types() {
     );
     let (status, _, _) = relay.get("/missing.js").await;
     assert_eq!(status, 404);
+    // HEAD answers like GET, without the body.
+    let request = format!(
+        "HEAD /app_bg.wasm HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        relay.addr
+    );
+    let (status, headers, body) =
+        common::parse_response(&common::raw_exchange(relay.addr, request.as_bytes()).await);
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), Some("application/wasm"));
+    assert!(body.is_empty());
 }
 
 #[tokio::test]

@@ -53,10 +53,10 @@ impl State {
         Metrics::inc(&self.metrics.messages_accepted);
         let frame = encode(&ServerMsg::Message(msg.clone()));
         // The sender's copy, at once: it is the acknowledgement.
-        self.deliver(&self.conns[&id].peer, frame.clone());
+        self.send_frame(id, frame.clone());
         match recipient.conn {
             Some(conn) if conn == id => {} // a note to self: one copy is enough
-            Some(conn) => self.deliver(&self.conns[&conn].peer, frame),
+            Some(conn) => self.send_frame(conn, frame),
             None => self.store.mailbox_push(&recipient.key, msg),
         }
         Ok(())

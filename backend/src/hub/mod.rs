@@ -251,8 +251,13 @@ impl State {
 
     /// Queues `msg` for connection `id`.
     fn send(&self, id: ConnId, msg: &ServerMsg) {
+        self.send_frame(id, encode(msg));
+    }
+
+    /// Queues an encoded frame for connection `id`, if it is still there.
+    fn send_frame(&self, id: ConnId, frame: Frame) {
         if let Some(conn) = self.conns.get(&id) {
-            self.deliver(&conn.peer, encode(msg));
+            self.deliver(&conn.peer, frame);
         }
     }
 

@@ -18,7 +18,9 @@ impl State {
         let name = session.name.clone();
         if !session.rooms.contains(&room) {
             self.make_room_for(&room)?;
-            let peer = self.conns[&id].peer.clone();
+            let Some(peer) = self.conns.get(&id).map(|c| c.peer.clone()) else {
+                return Ok(()); // the connection went away meanwhile
+            };
             self.tick += 1;
             let entry = self.rooms.entry(room.clone()).or_default();
             entry.last_used = self.tick;
@@ -39,11 +41,11 @@ impl State {
             };
             self.broadcast(&room, &presence, Some(id));
         }
-        let mut members: Vec<String> = self.rooms[&room]
-            .members
-            .values()
-            .map(|m| m.name.clone())
-            .collect();
+        let mut members: Vec<String> = self
+            .rooms
+            .get(&room)
+            .map(|r| r.members.values().map(|m| m.name.clone()).collect())
+            .unwrap_or_default();
         members.sort_unstable();
         let history = self.store.room_history(&room, HISTORY_LEN);
         self.send(
