@@ -62,6 +62,11 @@ pub struct Config {
     #[arg(long, env = "COURIER_MAILBOX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub mailbox: u32,
 
+    /// MiB of text kept for all offline users together; past it, a dm to anyone offline gets
+    /// `mailbox_full`. This, not the per-user count, is what bounds the memory mail can take.
+    #[arg(long, env = "COURIER_MAILBOX_MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub mailbox_mib: u32,
+
     /// Distinct names the relay remembers (users who ever said hello). A hello with a new name
     /// past this is refused with `forbidden`.
     #[arg(long, env = "COURIER_MAX_USERS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]

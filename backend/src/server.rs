@@ -52,6 +52,7 @@ pub async fn run(
     let limits = Limits {
         max_rooms: config.max_rooms as usize,
         mailbox: config.mailbox as usize,
+        mailbox_bytes: config.mailbox_mib as usize * 1024 * 1024,
         max_users: config.max_users as usize,
     };
     let hub = Arc::new(Hub::new(

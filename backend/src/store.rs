@@ -59,6 +59,9 @@ pub trait Store: Send {
     /// How many messages wait for `key` in its offline mailbox.
     fn mailbox_len(&self, key: &str) -> usize;
 
+    /// Bytes of text waiting in all offline mailboxes together.
+    fn mailbox_bytes(&self) -> usize;
+
     /// Keeps a private message for an offline user.
     fn mailbox_push(&mut self, key: &str, msg: ChatMessage);
 
@@ -74,6 +77,8 @@ pub struct MemoryStore {
     /// The last `seq` of each pair of users, keyed by the two keys in order.
     pairs: HashMap<(String, String), u64>,
     mailboxes: HashMap<String, VecDeque<ChatMessage>>,
+    /// The sum of `text.len()` over every mailbox.
+    mailbox_bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -143,7 +148,12 @@ impl Store for MemoryStore {
         self.mailboxes.get(key).map_or(0, VecDeque::len)
     }
 
+    fn mailbox_bytes(&self) -> usize {
+        self.mailbox_bytes
+    }
+
     fn mailbox_push(&mut self, key: &str, msg: ChatMessage) {
+        self.mailbox_bytes += msg.text.len();
         self.mailboxes
             .entry(key.to_owned())
             .or_default()
@@ -151,10 +161,13 @@ impl Store for MemoryStore {
     }
 
     fn mailbox_take(&mut self, key: &str) -> Vec<ChatMessage> {
-        self.mailboxes
+        let taken: Vec<ChatMessage> = self
+            .mailboxes
             .remove(key)
             .map(Vec::from)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.mailbox_bytes -= taken.iter().map(|m| m.text.len()).sum::<usize>();
+        taken
     }
 }
 
@@ -202,9 +215,11 @@ mod tests {
         store.mailbox_push("b", m1);
         store.mailbox_push("b", m2);
         assert_eq!(store.mailbox_len("b"), 2);
+        assert_eq!(store.mailbox_bytes(), 2);
         let got: Vec<u64> = store.mailbox_take("b").iter().map(|m| m.seq).collect();
         assert_eq!(got, [1, 2]);
         assert!(store.mailbox_take("b").is_empty());
+        assert_eq!(store.mailbox_bytes(), 0);
     }
 
     #[test]

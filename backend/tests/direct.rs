@@ -152,3 +152,33 @@ async fn a_full_mailbox_refuses_more_and_keeps_what_it_has() {
     assert_eq!(bob.recv_type("message").await["text"], "m1");
     assert_eq!(bob.recv_type("message").await["text"], "m2");
 }
+
+#[tokio::test]
+async fn offline_mail_is_bounded_in_bytes_for_everyone_together() {
+    let relay = Relay::start_with(|c| c.mailbox_mib = 1).await;
+    let mut alice = relay.user("alice").await;
+    for name in ["bob", "carol"] {
+        relay.user(name).await.drop_connection().await;
+    }
+    alice.wait_for_online(&["alice"]).await;
+    let text = "字".repeat(4000); // 12,000 bytes
+    let mut kept = 0;
+    let refused = loop {
+        let to = if kept % 2 == 0 { "bob" } else { "carol" };
+        alice.send(json!({"type":"dm","to":to,"text":text})).await;
+        let answer = alice.recv().await;
+        if answer["type"] == "error" {
+            break answer;
+        }
+        kept += 1;
+        assert!(kept <= 100, "1 MiB holds at most 87 such messages");
+    };
+    assert_eq!(refused["code"], "mailbox_full");
+    assert_eq!(kept, 1024 * 1024 / 12_000);
+    // Once bob has taken his, there is room again.
+    let _bob = relay.user("bob").await;
+    alice
+        .send(json!({"type":"dm","to":"carol","text":text}))
+        .await;
+    alice.recv_type("message").await;
+}

@@ -28,7 +28,9 @@ impl State {
     ) -> Handled {
         check_text(&text)?;
         let recipient = self.recipient(to)?;
-        if recipient.conn.is_none() && self.store.mailbox_len(&recipient.key) >= self.limits.mailbox
+        if recipient.conn.is_none()
+            && (self.store.mailbox_len(&recipient.key) >= self.limits.mailbox
+                || self.store.mailbox_bytes() + text.len() > self.limits.mailbox_bytes)
         {
             return refuse(
                 ErrorCode::MailboxFull,

@@ -40,6 +40,7 @@ pub fn system_clock() -> Clock {
 pub struct Limits {
     pub max_rooms: usize,
     pub mailbox: usize,
+    pub mailbox_bytes: usize,
     pub max_users: usize,
 }
 
