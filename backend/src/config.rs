@@ -29,6 +29,13 @@ pub struct Config {
     #[arg(long, env = "COURIER_QUEUE_FRAMES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub queue_frames: u32,
 
+    /// MiB each connection may have waiting to be written; past it, as past --queue-frames,
+    /// the connection is closed with 1013. It bounds replies made for one connection, like a
+    /// `joined` with a long history asked for again and again. Offline mail for one user is
+    /// kept to half of it, so that it fits when delivered.
+    #[arg(long, env = "COURIER_QUEUE_MIB", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub queue_mib: u32,
+
     /// Bytes of each connection's read buffer. Small keeps idle connections cheap (chat frames
     /// are mostly a few hundred bytes); a larger frame is still read whole, in several reads,
     /// up to the 64 KiB message limit.

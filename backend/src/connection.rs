@@ -36,7 +36,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// The timings and bounds of a connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    pub queue_frames: usize,
+    pub queue: peer::Bound,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub hello_timeout: Duration,
@@ -54,7 +54,7 @@ pub async fn serve<S>(
 {
     let metrics = hub.metrics();
     Metrics::inc(&metrics.connections_opened);
-    let (peer, outbox) = peer::channel(id, settings.queue_frames);
+    let (peer, outbox) = peer::channel(id, settings.queue);
     hub.connect(peer);
     let (sink, mut stream) = ws.split();
 

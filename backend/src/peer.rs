@@ -38,11 +38,27 @@ pub struct Outbox {
     shared: Arc<Shared>,
 }
 
+/// How much a connection's queue may hold before the connection is closed as too slow.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub frames: usize,
+    /// Frames are shared between recipients, but a reply made for one connection (a `joined`
+    /// with a long history, say) is not: this bounds what one connection can make the relay
+    /// hold however it asks.
+    pub bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+}
+
 #[derive(Debug)]
 struct Shared {
-    /// Frames waiting for the writer; never more than `capacity`.
-    queue: Mutex<VecDeque<Frame>>,
-    capacity: usize,
+    /// Frames waiting for the writer, within `bound`.
+    queue: Mutex<Queue>,
+    bound: Bound,
     /// Wakes the writer when a frame is queued or a close is asked for (one waiter:
     /// `notify_one` keeps a permit), so the writer waits on this one `Notify` only.
     queued: Notify,
@@ -74,11 +90,11 @@ pub enum Sent {
     Gone,
 }
 
-/// A new connection's two halves; the queue holds at most `capacity` frames.
-pub fn channel(id: ConnId, capacity: usize) -> (Peer, Outbox) {
+/// A new connection's two halves; the queue holds at most what `bound` says.
+pub fn channel(id: ConnId, bound: Bound) -> (Peer, Outbox) {
     let shared = Arc::new(Shared {
-        queue: Mutex::new(VecDeque::new()),
-        capacity,
+        queue: Mutex::new(Queue::default()),
+        bound,
         queued: Notify::new(),
         close_code: AtomicU16::new(0),
         closing: Notify::new(),
@@ -95,7 +111,7 @@ pub fn channel(id: ConnId, capacity: usize) -> (Peer, Outbox) {
 }
 
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
         // Nothing panics while holding this lock; if something did, the queue is still whole.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -143,12 +159,15 @@ impl Peer {
             return Sent::Gone;
         }
         let mut queue = shared.queue();
-        if queue.len() >= shared.capacity {
+        if queue.frames.len() >= shared.bound.frames
+            || queue.bytes + frame.len() > shared.bound.bytes
+        {
             drop(queue);
             shared.close(close::TRY_AGAIN_LATER);
             return Sent::TooSlow;
         }
-        queue.push_back(frame);
+        queue.bytes += frame.len();
+        queue.frames.push_back(frame);
         drop(queue);
         shared.queued.notify_one();
         Sent::Queued
@@ -171,12 +190,14 @@ impl Outbox {
             }
             {
                 let mut queue = self.shared.queue();
-                if !queue.is_empty() {
-                    let n = queue.len().min(max);
-                    into.extend(queue.drain(..n));
-                    if queue.is_empty() && queue.capacity() > 64 {
+                if !queue.frames.is_empty() {
+                    let n = queue.frames.len().min(max);
+                    let start = into.len();
+                    into.extend(queue.frames.drain(..n));
+                    queue.bytes -= into[start..].iter().map(|f| f.len()).sum::<usize>();
+                    if queue.frames.is_empty() && queue.frames.capacity() > 64 {
                         // A burst is over: give back what it grew, keep a little.
-                        queue.shrink_to(16);
+                        queue.frames.shrink_to(16);
                     }
                     return Next::Write;
                 }
@@ -212,9 +233,46 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    fn frames(n: usize) -> Bound {
+        Bound {
+            frames: n,
+            bytes: usize::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queue_over_its_byte_bound_closes_the_peer_too() {
+        let (peer, outbox) = channel(
+            1,
+            Bound {
+                frames: 100,
+                bytes: 10,
+            },
+        );
+        assert_eq!(peer.send("12345".into()), Sent::Queued);
+        assert_eq!(peer.send("12345".into()), Sent::Queued);
+        assert_eq!(peer.send("1".into()), Sent::TooSlow);
+        assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
+    }
+
+    #[tokio::test]
+    async fn written_frames_free_their_bytes() {
+        let (peer, outbox) = channel(
+            1,
+            Bound {
+                frames: 100,
+                bytes: 10,
+            },
+        );
+        assert_eq!(peer.send("1234567890".into()), Sent::Queued);
+        let mut burst = Vec::new();
+        assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
+        assert_eq!(peer.send("1234567890".into()), Sent::Queued);
+    }
+
     #[tokio::test]
     async fn a_full_queue_closes_the_peer_as_too_slow() {
-        let (peer, outbox) = channel(1, 2);
+        let (peer, outbox) = channel(1, frames(2));
         assert_eq!(peer.send("a".into()), Sent::Queued);
         assert_eq!(peer.send("b".into()), Sent::Queued);
         assert_eq!(peer.send("c".into()), Sent::TooSlow);
@@ -234,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_close_request_wins_and_wakes_every_waiter() {
-        let (peer, outbox) = channel(1, 2);
+        let (peer, outbox) = channel(1, frames(2));
         let reader = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.closed().await }
@@ -253,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn bursts_take_what_is_queued_up_to_the_limit() {
-        let (peer, outbox) = channel(1, 100);
+        let (peer, outbox) = channel(1, frames(100));
         for i in 0..5 {
             peer.send(i.to_string().into());
         }
@@ -274,7 +332,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silence_is_measured_from_the_last_frame() {
-        let (_peer, outbox) = channel(1, 1);
+        let (_peer, outbox) = channel(1, frames(1));
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(outbox.silent_for(), Duration::from_secs(5));
         outbox.heard();

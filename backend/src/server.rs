@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::connection::Settings;
 use crate::hub::{self, Hub, Limits};
 use crate::metrics::Metrics;
+use crate::peer::Bound;
 use crate::store::MemoryStore;
 use crate::upgrade::{self, Upgrader};
 
@@ -53,6 +54,8 @@ pub async fn run(
         max_rooms: config.max_rooms as usize,
         mailbox: config.mailbox as usize,
         mailbox_bytes: config.mailbox_mib as usize * 1024 * 1024,
+        // What waits for one user is sent in one go after the welcome: it must fit the queue.
+        user_mailbox_bytes: config.queue_mib as usize * 1024 * 1024 / 2,
         max_users: config.max_users as usize,
     };
     let hub = Arc::new(Hub::new(
@@ -62,7 +65,10 @@ pub async fn run(
         hub::system_clock(),
     ));
     let settings = Settings {
-        queue_frames: config.queue_frames as usize,
+        queue: Bound {
+            frames: config.queue_frames as usize,
+            bytes: config.queue_mib as usize * 1024 * 1024,
+        },
         ping_interval: config.ping_interval,
         ping_timeout: config.ping_timeout,
         hello_timeout: config.hello_timeout,

@@ -32,6 +32,12 @@ impl Draft {
     }
 }
 
+/// What a kept message of `text_len` bytes is counted as, against the mailbox bounds: its text
+/// and about what the rest of it (names, seq, ts, cid) and its frame take.
+pub fn mail_cost(text_len: usize) -> usize {
+    text_len + 256
+}
+
 /// The storage seam. Names are passed as keys (`shared::validate::name_key`) where they
 /// identify a user, and as spoken where they are shown.
 pub trait Store: Send {
@@ -56,10 +62,10 @@ pub trait Store: Send {
     /// Numbers a private message between two users (keys) and keeps it.
     fn append_direct(&mut self, a: &str, b: &str, draft: Draft) -> ChatMessage;
 
-    /// How many messages wait for `key` in its offline mailbox.
-    fn mailbox_len(&self, key: &str) -> usize;
+    /// How many messages wait for `key` in its offline mailbox, and their [`mail_cost`].
+    fn mailbox_usage(&self, key: &str) -> (usize, usize);
 
-    /// Bytes of text waiting in all offline mailboxes together.
+    /// The [`mail_cost`] of every offline mailbox together.
     fn mailbox_bytes(&self) -> usize;
 
     /// Keeps a private message for an offline user.
@@ -77,7 +83,7 @@ pub struct MemoryStore {
     /// The last `seq` of each pair of users, keyed by the two keys in order.
     pairs: HashMap<(String, String), u64>,
     mailboxes: HashMap<String, VecDeque<ChatMessage>>,
-    /// The sum of `text.len()` over every mailbox.
+    /// The [`mail_cost`] of every message in every mailbox.
     mailbox_bytes: usize,
 }
 
@@ -144,8 +150,13 @@ impl Store for MemoryStore {
         draft.numbered(*last)
     }
 
-    fn mailbox_len(&self, key: &str) -> usize {
-        self.mailboxes.get(key).map_or(0, VecDeque::len)
+    fn mailbox_usage(&self, key: &str) -> (usize, usize) {
+        self.mailboxes.get(key).map_or((0, 0), |mail| {
+            (
+                mail.len(),
+                mail.iter().map(|m| mail_cost(m.text.len())).sum(),
+            )
+        })
     }
 
     fn mailbox_bytes(&self) -> usize {
@@ -153,7 +164,7 @@ impl Store for MemoryStore {
     }
 
     fn mailbox_push(&mut self, key: &str, msg: ChatMessage) {
-        self.mailbox_bytes += msg.text.len();
+        self.mailbox_bytes += mail_cost(msg.text.len());
         self.mailboxes
             .entry(key.to_owned())
             .or_default()
@@ -166,7 +177,7 @@ impl Store for MemoryStore {
             .remove(key)
             .map(Vec::from)
             .unwrap_or_default();
-        self.mailbox_bytes -= taken.iter().map(|m| m.text.len()).sum::<usize>();
+        self.mailbox_bytes -= taken.iter().map(|m| mail_cost(m.text.len())).sum::<usize>();
         taken
     }
 }
@@ -214,8 +225,8 @@ mod tests {
         let m2 = store.append_direct("a", "b", draft("2"));
         store.mailbox_push("b", m1);
         store.mailbox_push("b", m2);
-        assert_eq!(store.mailbox_len("b"), 2);
-        assert_eq!(store.mailbox_bytes(), 2);
+        assert_eq!(store.mailbox_usage("b"), (2, 2 * mail_cost(1)));
+        assert_eq!(store.mailbox_bytes(), 2 * mail_cost(1));
         let got: Vec<u64> = store.mailbox_take("b").iter().map(|m| m.seq).collect();
         assert_eq!(got, [1, 2]);
         assert!(store.mailbox_take("b").is_empty());

@@ -63,9 +63,11 @@ async fn a_cid_over_64_characters_is_a_bad_request() {
     let relay = Relay::start().await;
     let mut c = relay.user("alice").await;
     c.join("lobby").await;
-    c.send(json!({"type":"say","room":"lobby","text":"hi","cid":"x".repeat(65)}))
+    let long = "x".repeat(65);
+    c.send(json!({"type":"say","room":"lobby","text":"hi","cid":long}))
         .await;
-    c.recv_error("bad_request").await;
+    // Refused, and still echoed: the error is about that frame.
+    assert_eq!(c.recv_error("bad_request").await["cid"], long.as_str());
     let cid = "字".repeat(64);
     assert_eq!(c.say("lobby", "hi", &cid).await["seq"], 1);
 }

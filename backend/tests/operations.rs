@@ -127,6 +127,37 @@ async fn a_client_that_does_not_read_is_cut_off_and_the_room_goes_on() {
 }
 
 #[tokio::test]
+async fn asking_again_and_again_for_a_long_history_cannot_grow_the_relay() {
+    let relay = Relay::start_with(|c| c.queue_mib = 1).await;
+    let mut writer = relay.user("writer").await;
+    writer.join("long").await;
+    let text = "字".repeat(4000);
+    for i in 0..50 {
+        writer.say("long", &text, &i.to_string()).await;
+    }
+    // About 600 KB of history in every `joined`; this client asks for it and never reads.
+    let (mut greedy, _) = connect_async(relay.ws_url()).await.unwrap();
+    let hello = json!({"type":"hello","name":"greedy"}).to_string();
+    greedy.send(Message::text(hello)).await.unwrap();
+    for _ in 0..50 {
+        let join = json!({"type":"join","room":"long"}).to_string();
+        if greedy.send(Message::text(join)).await.is_err() {
+            break;
+        }
+    }
+    // Past 1 MiB queued for it, it is cut off; the relay did not hold 50 copies.
+    writer.recv_type("presence").await; // greedy joined
+    let gone = writer.recv_type("presence").await;
+    assert_eq!(gone["online"], false, "{gone}");
+    let (_, _, metrics) = relay.get("/metrics").await;
+    assert!(
+        String::from_utf8(metrics)
+            .unwrap()
+            .contains("courier_closed_too_slow_total 1")
+    );
+}
+
+#[tokio::test]
 async fn shutdown_closes_every_connection_with_1001() {
     let relay = Relay::start().await;
     let mut a = relay.user("a").await;

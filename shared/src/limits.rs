@@ -25,7 +25,8 @@ pub const HELLO_TIMEOUT_SECS: u64 = 10;
 pub mod close {
     /// Normal closure: the session was taken over by a reconnect with its token.
     pub const NORMAL: u16 = 1000;
-    /// Going away: the relay is shutting down.
+    /// Going away: the relay is shutting down, or the peer stopped answering pings or
+    /// accepting writes.
     pub const GOING_AWAY: u16 = 1001;
     /// Protocol error: the peer broke RFC 6455 (an unmasked client frame, say).
     pub const PROTOCOL: u16 = 1002;
@@ -38,6 +39,6 @@ pub mod close {
     /// Internal error in the relay.
     pub const INTERNAL: u16 = 1011;
     /// Try again later: the client did not read its messages fast enough and its outbound
-    /// queue filled up; or the peer stopped answering pings.
+    /// queue filled up.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }

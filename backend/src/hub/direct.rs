@@ -6,7 +6,7 @@ use super::rooms::check_text;
 use super::{Handled, Refusal, State, encode, refuse};
 use crate::metrics::Metrics;
 use crate::peer::ConnId;
-use crate::store::Draft;
+use crate::store::{Draft, mail_cost};
 
 /// A user a private frame is addressed to.
 struct Recipient {
@@ -28,17 +28,21 @@ impl State {
     ) -> Handled {
         check_text(&text)?;
         let recipient = self.recipient(to)?;
-        if recipient.conn.is_none()
-            && (self.store.mailbox_len(&recipient.key) >= self.limits.mailbox
-                || self.store.mailbox_bytes() + text.len() > self.limits.mailbox_bytes)
-        {
-            return refuse(
-                ErrorCode::MailboxFull,
-                format!(
-                    "{} is offline and has too many messages waiting",
-                    recipient.name
-                ),
-            );
+        if recipient.conn.is_none() {
+            let (count, bytes) = self.store.mailbox_usage(&recipient.key);
+            let cost = mail_cost(text.len());
+            if count >= self.limits.mailbox
+                || bytes + cost > self.limits.user_mailbox_bytes
+                || self.store.mailbox_bytes() + cost > self.limits.mailbox_bytes
+            {
+                return refuse(
+                    ErrorCode::MailboxFull,
+                    format!(
+                        "{} is offline and has too many messages waiting",
+                        recipient.name
+                    ),
+                );
+            }
         }
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());

@@ -41,6 +41,7 @@ pub struct Limits {
     pub max_rooms: usize,
     pub mailbox: usize,
     pub mailbox_bytes: usize,
+    pub user_mailbox_bytes: usize,
     pub max_users: usize,
 }
 
@@ -163,7 +164,7 @@ impl Hub {
             && !validate::cid(cid)
         {
             let message = "a cid has at most 64 characters";
-            return state.error(id, ErrorCode::BadRequest, message.into(), None);
+            return state.error(id, ErrorCode::BadRequest, message.into(), frame.cid);
         }
         if let Err(refusal) = state.dispatch(id, frame.msg, frame.cid.clone(), now) {
             state.error(id, refusal.code, refusal.message, frame.cid);
