@@ -80,13 +80,7 @@ async fn two_browsers_chat_through_the_relay() {
     composer.send_keys("hel").await.unwrap();
     wait_for_text(&bob, "#typing", "alice").await;
     composer.send_keys("lo bob").await.unwrap();
-    alice
-        .find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&alice, "#send").await;
     wait_for_message(&bob, "hello bob", "alice").await;
     // Alice's own copy is confirmed (no longer pending).
     wait_until(&alice, "alice's message confirmed", |c| async move {
@@ -106,12 +100,7 @@ async fn two_browsers_chat_through_the_relay() {
     assert!(images.is_empty(), "a message became markup");
 
     // A private message from bob to alice.
-    bob.find(Locator::Css(".user-entry[data-user='alice']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&bob, ".user-entry[data-user='alice']").await;
     wait_for_text(&bob, "#conversation-title", "alice").await;
     send(&bob, "psst, alice").await;
     let alice_dm = wait_until(&alice, "a conversation entry for bob", |c| async move {
@@ -125,8 +114,7 @@ async fn two_browsers_chat_through_the_relay() {
 
     // Alice's network drops: her page reconnects by itself and keeps chatting.
     for browser in [&alice, &bob] {
-        let lobby = browser.find(Locator::Css(".room-entry[data-room='lobby']"));
-        lobby.await.unwrap().click().await.unwrap();
+        click(browser, ".room-entry[data-room='lobby']").await;
         wait_for_text(browser, "#conversation-title", "lobby").await;
     }
     alice_net.cut();
@@ -161,39 +149,28 @@ async fn log_in(browser: &Client, url: &str, name: &str) {
     })
     .await;
     input.send_keys(name).await.unwrap();
-    browser
-        .find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#login").await;
     wait_for_state(browser, "connected").await;
 }
 
 async fn join(browser: &Client, room: &str) {
     let input = browser.find(Locator::Css("#room-name")).await.unwrap();
     input.send_keys(room).await.unwrap();
-    browser
-        .find(Locator::Css("#join-room"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#join-room").await;
     wait_for_text(browser, "#conversation-title", room).await;
+}
+
+/// Clicks the element `css` selects.
+async fn click(browser: &Client, css: &str) {
+    let element = browser.find(Locator::Css(css)).await;
+    let element = element.unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+    element.click().await.unwrap();
 }
 
 async fn send(browser: &Client, text: &str) {
     let composer = browser.find(Locator::Css("#composer")).await.unwrap();
     composer.send_keys(text).await.unwrap();
-    browser
-        .find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "#send").await;
 }
 
 async fn wait_for_state(browser: &Client, state: &'static str) {
