@@ -125,7 +125,10 @@ async fn open(ctx: &Ctx, spec: Spec) -> Result<Ws, String> {
         Protocol::Courier => {
             let name = format!("{}-{}", ctx.prefix, spec.index);
             let mut ws = net::open_courier(ctx.relay, spec.index, &name).await?;
-            let join = ClientFrame::new(ClientMsg::Join { room: room.clone() });
+            let join = ClientFrame::new(ClientMsg::Join {
+                room: room.clone(),
+                after: None,
+            });
             net::send_frame(&mut ws, &join).await?;
             loop {
                 match net::next_server_msg(&mut ws).await? {

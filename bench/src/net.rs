@@ -77,6 +77,7 @@ pub async fn open_courier(relay: SocketAddr, i: u32, name: &str) -> Result<Ws, S
     let hello = ClientFrame::new(ClientMsg::Hello {
         name: name.to_owned(),
         token: None,
+        acks: false,
     });
     send_frame(&mut ws, &hello).await?;
     match next_server_msg(&mut ws).await? {

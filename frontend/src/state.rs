@@ -493,6 +493,7 @@ impl State {
                 room,
                 members,
                 history,
+                ..
             } => {
                 let key = ConvKey::Room(room.clone());
                 let is_open = self.open.as_ref() == Some(&key);
@@ -602,6 +603,7 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+            ServerMsg::History { .. } => {} // scrollback is not asked for yet
         }
         true
     }
@@ -691,7 +693,7 @@ impl State {
             } => self
                 .rejoin_rooms()
                 .into_iter()
-                .map(|room| frame(ClientMsg::Join { room }))
+                .map(|room| frame(ClientMsg::Join { room, after: None }))
                 .chain([frame(ClientMsg::Rooms), frame(ClientMsg::Users)])
                 .collect(),
             Action::Server {
@@ -709,7 +711,10 @@ impl State {
                         .conversations
                         .contains_key(&ConvKey::Room(room.clone())) =>
             {
-                vec![frame(ClientMsg::Join { room: room.clone() })]
+                vec![frame(ClientMsg::Join {
+                    room: room.clone(),
+                    after: None,
+                })]
             }
             Action::Leave(room) if self.online_now() => vec![
                 frame(ClientMsg::Leave { room: room.clone() }),
@@ -762,6 +767,7 @@ impl State {
         Some(ClientFrame::new(ClientMsg::Hello {
             name,
             token: self.token.clone(),
+            acks: false,
         }))
     }
 
@@ -909,6 +915,7 @@ mod tests {
             room: room.into(),
             members: members.iter().map(|m| m.to_string()).collect(),
             history,
+            more: false,
         }
     }
 
@@ -958,7 +965,8 @@ mod tests {
             s.followups(&Action::Connected),
             vec![ClientFrame::new(ClientMsg::Hello {
                 name: "alice".into(),
-                token: None
+                token: None,
+                acks: false,
             })]
         );
         assert_eq!(s.status().0, "connecting");
@@ -988,7 +996,10 @@ mod tests {
         assert!(s.room_error.is_none());
         assert_eq!(
             s.followups(&Action::Join("ok".into())),
-            vec![ClientFrame::new(ClientMsg::Join { room: "ok".into() })]
+            vec![ClientFrame::new(ClientMsg::Join {
+                room: "ok".into(),
+                after: None,
+            })]
         );
     }
 
@@ -1298,7 +1309,8 @@ mod tests {
             s.followups(&Action::Connected),
             vec![ClientFrame::new(ClientMsg::Hello {
                 name: "alice".into(),
-                token: Some("t1".into())
+                token: Some("t1".into()),
+                acks: false,
             })]
         );
         let welcome = Action::Server {
@@ -1310,7 +1322,12 @@ mod tests {
         };
         let s = reduce(&s, welcome.clone());
         assert_eq!(s.token.as_deref(), Some("t2"));
-        let join = |room: &str| ClientFrame::new(ClientMsg::Join { room: room.into() });
+        let join = |room: &str| {
+            ClientFrame::new(ClientMsg::Join {
+                room: room.into(),
+                after: None,
+            })
+        };
         assert_eq!(
             s.followups(&welcome),
             vec![

@@ -13,5 +13,6 @@ mod message;
 pub mod validate;
 
 pub use message::{
-    ChatMessage, ClientFrame, ClientMsg, ErrorCode, FrameError, RoomInfo, ServerMsg, Target,
+    ChatMessage, ClientFrame, ClientMsg, Conversation, ErrorCode, FrameError, RoomInfo, ServerMsg,
+    Target,
 };

@@ -18,6 +18,12 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// `joined` carries at most this many of the room's most recent messages.
 pub const HISTORY_LEN: usize = 50;
 
+/// A `join` with `after` replays at most this many messages (the newest of those missed).
+pub const REPLAY_LEN: usize = 100;
+
+/// A `history` request returns at most this many messages.
+pub const HISTORY_PAGE_MAX: usize = 100;
+
 /// Seconds a new connection has to be welcomed before it is closed with code 1008.
 pub const HELLO_TIMEOUT_SECS: u64 = 10;
 

@@ -94,9 +94,23 @@ pub enum ClientMsg {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// Extension: this client acknowledges private messages with `ack`. Until it does,
+        /// the relay delivers them again on every hello (at-least-once). Without it, a private
+        /// message counts as received once it is queued on the recipient's connection.
+        #[serde(default, skip_serializing_if = "is_false")]
+        acks: bool,
     },
     /// Join (or create) a room.
-    Join { room: String },
+    Join {
+        room: String,
+        /// Extension (resume): the last `seq` of this room the client has. `joined.history`
+        /// then holds exactly the messages after it (the newest [`REPLAY_LEN`] of them, with
+        /// `more` set when there were more).
+        ///
+        /// [`REPLAY_LEN`]: crate::limits::REPLAY_LEN
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
     /// Leave a room.
     Leave { room: String },
     /// Send a message to a joined room.
@@ -114,6 +128,31 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
     },
+    /// Extension (scrollback): older messages of a room (`room`) or of the private
+    /// conversation with one user (`with`), exactly one of the two. `before` is a `seq`
+    /// (absent: the newest); `limit` defaults to [`HISTORY_LEN`] and is at most
+    /// [`HISTORY_PAGE_MAX`].
+    ///
+    /// [`HISTORY_LEN`]: crate::limits::HISTORY_LEN
+    /// [`HISTORY_PAGE_MAX`]: crate::limits::HISTORY_PAGE_MAX
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
+    /// Extension: the client has received every private message with `with` up to and
+    /// including `seq`; the relay will not deliver them again.
+    Ack { with: String, seq: u64 },
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What the relay tells a client.
@@ -129,6 +168,19 @@ pub enum ServerMsg {
         members: Vec<String>,
         #[serde(with = "tagged_history")]
         history: Vec<ChatMessage>,
+        /// Extension: older messages than those in `history` were missed too (after the
+        /// join's `after`, or at all without one); page back with `history`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        more: bool,
+    },
+    /// Extension (scrollback): the answer to a `history` request, oldest first; `more` says
+    /// whether there are older messages still.
+    History {
+        #[serde(flatten)]
+        conversation: Conversation,
+        #[serde(with = "tagged_history")]
+        messages: Vec<ChatMessage>,
+        more: bool,
     },
     /// `name` came into (`online: true`) or left `room`.
     Presence {
@@ -207,6 +259,14 @@ pub enum Target {
     Room { room: String },
     /// A user, by the name they said in `hello`.
     User { to: String },
+}
+
+/// A conversation whose history is asked for: a room, or the private one with a user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Conversation {
+    Room { room: String },
+    With { with: String },
 }
 
 /// One entry of a `rooms` listing.

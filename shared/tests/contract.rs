@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::{
-    ChatMessage, ClientFrame, ClientMsg, ErrorCode, RoomInfo, ServerMsg, Target,
+    ChatMessage, ClientFrame, ClientMsg, Conversation, ErrorCode, RoomInfo, ServerMsg, Target,
     limits::HISTORY_LEN,
 };
 
@@ -46,6 +46,7 @@ fn session_frames() {
         ClientFrame::new(ClientMsg::Hello {
             name: "alice".into(),
             token: None,
+            acks: false,
         }),
     );
     client(
@@ -53,6 +54,7 @@ fn session_frames() {
         ClientFrame::new(ClientMsg::Hello {
             name: "alice".into(),
             token: Some("t0k".into()),
+            acks: false,
         }),
     );
     server(
@@ -70,6 +72,7 @@ fn room_frames() {
         r#"{"type":"join","room":"lobby"}"#,
         ClientFrame::new(ClientMsg::Join {
             room: "lobby".into(),
+            after: None,
         }),
     );
     client(
@@ -135,6 +138,7 @@ fn joined_history_holds_whole_message_objects() {
                 room_message(1, "bob", "first", None),
                 room_message(2, "alice", "second", Some("c9")),
             ],
+            more: false,
         },
     );
     // A history entry is the same object as the live message frame.
@@ -257,7 +261,8 @@ fn unknown_fields_are_ignored() {
     assert_eq!(
         frame.unwrap(),
         ClientFrame::new(ClientMsg::Join {
-            room: "lobby".into()
+            room: "lobby".into(),
+            after: None,
         })
     );
 }
@@ -313,8 +318,32 @@ fn every_client_message_round_trips() {
         ClientMsg::Hello {
             name: "李雷".into(),
             token: Some("t".into()),
+            acks: true,
         },
-        ClientMsg::Join { room: "r".into() },
+        ClientMsg::Join {
+            room: "r".into(),
+            after: None,
+        },
+        ClientMsg::Join {
+            room: "r".into(),
+            after: Some(0),
+        },
+        ClientMsg::History {
+            room: Some("r".into()),
+            with: None,
+            before: Some(3),
+            limit: Some(2),
+        },
+        ClientMsg::History {
+            room: None,
+            with: Some("bob".into()),
+            before: None,
+            limit: None,
+        },
+        ClientMsg::Ack {
+            with: "bob".into(),
+            seq: 7,
+        },
         ClientMsg::Leave { room: "r".into() },
         ClientMsg::Say {
             room: "r".into(),
@@ -352,6 +381,12 @@ fn every_server_message_round_trips() {
             room: "r".into(),
             members: vec!["a".into()],
             history: vec![room_message(1, "a", "x", None)],
+            more: true,
+        },
+        ServerMsg::History {
+            conversation: Conversation::With { with: "b".into() },
+            messages: vec![],
+            more: false,
         },
         ServerMsg::Presence {
             room: "r".into(),
@@ -372,4 +407,62 @@ fn every_server_message_round_trips() {
     for msg in all {
         assert_eq!(ServerMsg::parse(&msg.to_json()).unwrap(), msg);
     }
+}
+
+#[test]
+fn resume_and_scrollback_frames() {
+    client(
+        r#"{"type":"join","room":"lobby","after":40}"#,
+        ClientFrame::new(ClientMsg::Join {
+            room: "lobby".into(),
+            after: Some(40),
+        }),
+    );
+    client(
+        r#"{"type":"history","room":"lobby","before":41,"limit":2}"#,
+        ClientFrame::new(ClientMsg::History {
+            room: Some("lobby".into()),
+            with: None,
+            before: Some(41),
+            limit: Some(2),
+        }),
+    );
+    client(
+        r#"{"type":"hello","name":"bob","token":"t","acks":true}"#,
+        ClientFrame::new(ClientMsg::Hello {
+            name: "bob".into(),
+            token: Some("t".into()),
+            acks: true,
+        }),
+    );
+    client(
+        r#"{"type":"ack","with":"alice","seq":8}"#,
+        ClientFrame::new(ClientMsg::Ack {
+            with: "alice".into(),
+            seq: 8,
+        }),
+    );
+    server(
+        r#"{"type":"joined","room":"lobby","members":["alice"],"history":[
+            {"type":"message","room":"lobby","seq":41,"from":"bob","text":"hi","ts":1763700000000}],
+            "more":true}"#,
+        ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: vec![room_message(41, "bob", "hi", None)],
+            more: true,
+        },
+    );
+    server(
+        r#"{"type":"history","room":"lobby","messages":[
+            {"type":"message","room":"lobby","seq":39,"from":"bob","text":"one","ts":1763700000000}],
+            "more":false}"#,
+        ServerMsg::History {
+            conversation: Conversation::Room {
+                room: "lobby".into(),
+            },
+            messages: vec![room_message(39, "bob", "one", None)],
+            more: false,
+        },
+    );
 }

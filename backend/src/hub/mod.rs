@@ -218,12 +218,12 @@ impl State {
     fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
         let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
         match msg {
-            ClientMsg::Hello { name, token } if !welcomed => self.hello(id, &name, token),
+            ClientMsg::Hello { name, token, .. } if !welcomed => self.hello(id, &name, token),
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
             }
             _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
-            ClientMsg::Join { room } => self.join(id, room),
+            ClientMsg::Join { room, .. } => self.join(id, room),
             ClientMsg::Leave { room } => self.leave(id, &room),
             ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
             ClientMsg::Rooms => self.list_rooms(id),
@@ -239,6 +239,9 @@ impl State {
             } => self.typing_to_user(id, &to),
             ClientMsg::Typing { .. } => {
                 refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
+            }
+            ClientMsg::History { .. } | ClientMsg::Ack { .. } => {
+                refuse(ErrorCode::Unsupported, "not yet")
             }
         }
     }

@@ -54,6 +54,7 @@ impl State {
                 room,
                 members,
                 history,
+                more: false,
             },
         );
         Ok(())
