@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+pub use crate::store::Sync;
+
 /// Courier's relay: serves the web client and routes chat over WebSockets.
 ///
 /// Every flag can also be set by the environment variable shown. Logs go to stderr; set their
@@ -60,19 +62,36 @@ pub struct Config {
     #[arg(long, env = "COURIER_HELLO_TIMEOUT", default_value = "10", value_parser = parse_secs)]
     pub hello_timeout: Duration,
 
-    /// Rooms the relay keeps (with their history). When a new room would pass this, the
-    /// longest-unused empty room is forgotten; if none is empty, the join is refused.
+    /// The SQLite database file that keeps every message, the known users and the mailboxes
+    /// (created, with its directory, if missing).
+    #[arg(long, env = "COURIER_DB", default_value = "data/courier.db")]
+    pub db: PathBuf,
+
+    /// How hard each commit waits for the disk: `full` (an acknowledged message survives
+    /// even a power loss), `normal` (it survives the relay crashing, not the machine), `off`
+    /// (benchmarks only).
+    #[arg(long, env = "COURIER_DB_SYNC", value_enum, default_value = "full")]
+    pub db_sync: Sync,
+
+    /// Messages kept per room and per pair of users (the newest); 0 keeps all. A private
+    /// message is kept until its recipient has received it, whatever this says.
+    #[arg(long, env = "COURIER_RETAIN_MESSAGES", default_value_t = 10_000)]
+    pub retain_messages: u64,
+
+    /// Days a message is kept; 0 keeps messages whatever their age.
+    #[arg(long, env = "COURIER_RETAIN_DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub retain_days: u32,
+
+    /// Rooms that may have members at once; a join that would open one more gets
+    /// `forbidden`. An empty room costs nothing: its history is in the database.
     #[arg(long, env = "COURIER_MAX_ROOMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
 
-    /// Private messages kept for one offline user. A dm to a full mailbox gets `mailbox_full`.
+    /// Private messages one user may have waiting (not yet received). A dm to a full mailbox
+    /// gets `mailbox_full`. A mailbox also holds at most half of --queue-mib, so that it fits
+    /// in one delivery.
     #[arg(long, env = "COURIER_MAILBOX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub mailbox: u32,
-
-    /// MiB of text kept for all offline users together; past it, a dm to anyone offline gets
-    /// `mailbox_full`. This, not the per-user count, is what bounds the memory mail can take.
-    #[arg(long, env = "COURIER_MAILBOX_MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub mailbox_mib: u32,
 
     /// Distinct names the relay remembers (users who ever said hello). A hello with a new name
     /// past this is refused with `forbidden`.
@@ -88,6 +107,14 @@ impl Config {
     /// The defaults, as if no flag or variable were given; for tests and embedding.
     pub fn defaults() -> Self {
         Self::parse_from(["courier"])
+    }
+
+    /// What old messages the store drops.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            messages: self.retain_messages,
+            max_age_ms: u64::from(self.retain_days) * 24 * 3600 * 1000,
+        }
     }
 }
 
@@ -113,6 +140,9 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.static_dir, PathBuf::from("dist"));
         assert_eq!(c.hello_timeout, Duration::from_secs(10));
+        assert_eq!(c.db, PathBuf::from("data/courier.db"));
+        assert_eq!(c.db_sync, Sync::Full);
+        assert_eq!(c.retain_messages, 10_000);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! `courier`: reads the configuration, binds the listener and runs the relay until SIGINT or
-//! SIGTERM. Everything else lives in the library.
+//! `courier`: reads the configuration, opens the database, binds the listener and runs the
+//! relay until SIGINT or SIGTERM. Everything else lives in the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use courier::store::Store;
 use courier::{Config, bind, run, shutdown};
 
 #[tokio::main]
@@ -19,6 +20,14 @@ async fn main() -> ExitCode {
         .init();
 
     raise_open_file_limit();
+    let store = match Store::open(&config.db, config.db_sync) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(path = %config.db.display(), sync = ?config.db_sync, "database open");
     let listener = match bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -30,7 +39,10 @@ async fn main() -> ExitCode {
         Ok(addr) => tracing::info!("Courier listening on http://{addr}"),
         Err(e) => tracing::warn!("listening, but the address is unknown: {e}"),
     }
-    run(listener, config, shutdown::signal()).await;
+    if let Err(e) = run(listener, config, store, shutdown::signal()).await {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

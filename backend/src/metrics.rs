@@ -17,6 +17,10 @@ pub struct Metrics {
     pub closed_too_big: AtomicU64,
     pub closed_ping_timeout: AtomicU64,
     pub closed_hello_timeout: AtomicU64,
+    pub commits: AtomicU64,
+    pub messages_committed: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub commit_micros: AtomicU64,
 }
 
 /// Figures read from the hub when /metrics is asked for.
@@ -87,6 +91,26 @@ impl Metrics {
                 "connections closed without a hello in time",
                 &self.closed_hello_timeout,
             ),
+            (
+                "commits_total",
+                "database transactions committed by the store's writer",
+                &self.commits,
+            ),
+            (
+                "messages_committed_total",
+                "room and private messages stored",
+                &self.messages_committed,
+            ),
+            (
+                "commit_failures_total",
+                "messages the database failed to store",
+                &self.commit_failures,
+            ),
+            (
+                "commit_microseconds_total",
+                "microseconds the store's writer spent in transactions",
+                &self.commit_micros,
+            ),
         ];
         let mut out = String::with_capacity(2048);
         for (name, help, value) in counters {
@@ -107,7 +131,7 @@ impl Metrics {
                 "welcomed sessions (users online)",
                 gauges.sessions,
             ),
-            ("rooms", "rooms kept, with or without members", gauges.rooms),
+            ("rooms", "rooms with members", gauges.rooms),
             (
                 "known_users",
                 "names that ever completed a hello",

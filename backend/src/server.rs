@@ -21,7 +21,7 @@ use crate::connection::Settings;
 use crate::hub::{self, Hub, Limits};
 use crate::metrics::Metrics;
 use crate::peer::Bound;
-use crate::store::MemoryStore;
+use crate::store::Store;
 use crate::upgrade::{self, Upgrader};
 
 /// Binds the listening socket with TCP_NODELAY set, which Linux passes on to every accepted
@@ -42,28 +42,40 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Serves the relay on `listener` until `shutdown` completes; then stops accepting, closes
-/// every WebSocket with 1001, and returns once they have ended (or the grace time is over).
+/// Messages (and bytes of them) that may wait for the store's writer; past that a `say` or
+/// `dm` gets `rate_limited`. A second or so of the writer's throughput.
+const MAX_UNCOMMITTED: usize = 16_384;
+const MAX_UNCOMMITTED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Serves the relay on `listener`, keeping messages in `store`, until `shutdown` completes;
+/// then stops accepting, closes every WebSocket with 1001, waits for them to end (or the
+/// grace time to pass) and for every message taken to be committed.
+///
+/// # Errors
+/// The store could not be read at start, or its writer thread could not start.
 pub async fn run(
     listener: TcpListener,
     config: Config,
+    store: Store,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) -> io::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let limits = Limits {
         max_rooms: config.max_rooms as usize,
         mailbox: config.mailbox as usize,
-        mailbox_bytes: config.mailbox_mib as usize * 1024 * 1024,
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
         user_mailbox_bytes: config.queue_mib as usize * 1024 * 1024 / 2,
         max_users: config.max_users as usize,
+        max_uncommitted: MAX_UNCOMMITTED,
+        max_uncommitted_bytes: MAX_UNCOMMITTED_BYTES,
     };
-    let hub = Arc::new(Hub::new(
+    let hub = Hub::new(
         limits,
-        Box::new(MemoryStore::default()),
+        store,
+        config.retention(),
         metrics,
         hub::system_clock(),
-    ));
+    )?;
     let settings = Settings {
         queue: Bound {
             frames: config.queue_frames as usize,
@@ -134,6 +146,15 @@ pub async fn run(
             "connections still open after the grace time; exiting anyway"
         );
     }
+    // Every connection has ended (or been given up on): commit what the writer still has.
+    let flushing = hub.clone();
+    if tokio::task::spawn_blocking(move || flushing.flush())
+        .await
+        .is_err()
+    {
+        tracing::error!("could not wait for the store's writer");
+    }
+    Ok(())
 }
 
 /// `GET /healthz`: 200 and a line of JSON while the relay runs.

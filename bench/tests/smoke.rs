@@ -100,12 +100,21 @@ async fn chat_load_against_the_relay_loses_nothing() {
     let mut config = courier::Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.static_dir = "/nonexistent-courier-bench-dist".into();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
+    let _ = std::fs::remove_dir_all(&dir);
+    config.db = dir.join("courier.db");
+    config.db_sync = courier::config::Sync::Normal;
+    let store = courier::store::Store::open(&config.db, config.db_sync).expect("open a database");
     let listener = courier::bind(config.listen).expect("bind a free port");
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stopped) = oneshot::channel::<()>();
-    let relay = tokio::spawn(courier::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
+    let relay = tokio::spawn(async move {
+        courier::run(listener, config, store, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the relay runs");
+    });
 
     let report = bench::chat::run(&plan(addr, Protocol::Courier))
         .await

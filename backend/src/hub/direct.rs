@@ -1,12 +1,13 @@
-//! Private messages (sender, recipient, parcel), the user list and typing to one user.
+//! Private messages (sender, recipient, parcel): sending, acknowledging and scrollback; the
+//! user list and typing to one user.
 
-use shared::{ErrorCode, ServerMsg, Target, validate};
+use shared::{Conversation, ErrorCode, ServerMsg, Target, validate};
 
 use super::rooms::check_text;
-use super::{Handled, Refusal, State, encode, refuse};
+use super::{Handled, Refusal, State, db_failed, refuse};
 use crate::metrics::Metrics;
 use crate::peer::ConnId;
-use crate::store::{Draft, mail_cost};
+use crate::store::{Draft, Job, mail_cost, pair};
 
 /// A user a private frame is addressed to.
 struct Recipient {
@@ -28,21 +29,20 @@ impl State {
     ) -> Handled {
         check_text(&text)?;
         let recipient = self.recipient(to)?;
-        if recipient.conn.is_none() {
-            let (count, bytes) = self.store.mailbox_usage(&recipient.key);
-            let cost = mail_cost(text.len());
-            if count >= self.limits.mailbox
-                || bytes + cost > self.limits.user_mailbox_bytes
-                || self.store.mailbox_bytes() + cost > self.limits.mailbox_bytes
-            {
-                return refuse(
-                    ErrorCode::MailboxFull,
-                    format!(
-                        "{} is offline and has too many messages waiting",
-                        recipient.name
-                    ),
-                );
-            }
+        let (count, bytes) = self
+            .db
+            .mailbox_usage(&recipient.key)
+            .map_err(|e| db_failed(&e))?;
+        if count >= self.limits.mailbox
+            || bytes + mail_cost(text.len()) > self.limits.user_mailbox_bytes
+        {
+            return refuse(
+                ErrorCode::MailboxFull,
+                format!(
+                    "{} has too many messages they have not received yet",
+                    recipient.name
+                ),
+            );
         }
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());
@@ -55,16 +55,48 @@ impl State {
             ts: now,
             cid,
         };
-        let msg = self.store.append_direct(&from_key, &recipient.key, draft);
+        self.submit(Job::Direct {
+            from_key,
+            to_key: recipient.key,
+            draft,
+        })?;
         Metrics::inc(&self.metrics.messages_accepted);
-        let frame = encode(&ServerMsg::Message(msg.clone()));
-        // The sender's copy, at once: it is the acknowledgement.
-        self.send_frame(id, frame.clone());
-        match recipient.conn {
-            Some(conn) if conn == id => {} // a note to self: one copy is enough
-            Some(conn) => self.send_frame(conn, frame),
-            None => self.store.mailbox_push(&recipient.key, msg),
-        }
+        Ok(())
+    }
+
+    /// The client has every message with `with` up to `seq`.
+    pub(super) fn ack(&mut self, id: ConnId, with: &str, seq: u64) -> Handled {
+        let peer = self.recipient(with)?;
+        let user_key = self.session(id)?.key.clone();
+        self.submit(Job::Ack {
+            user_key,
+            peer_key: peer.key,
+            seq,
+        })
+    }
+
+    /// Scrollback in the private conversation with `with`.
+    pub(super) fn direct_history(
+        &mut self,
+        id: ConnId,
+        with: String,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Handled {
+        let peer = self.recipient(&with)?;
+        let (low, high) = pair(&self.session(id)?.key, &peer.key);
+        let page = self
+            .db
+            .direct_page((&low, &high), before, limit)
+            .map_err(|e| db_failed(&e))?;
+        self.send(
+            id,
+            &ServerMsg::History {
+                conversation: Conversation::With { with },
+                messages: page.messages,
+                more: page.more,
+            },
+        );
         Ok(())
     }
 
@@ -96,7 +128,7 @@ impl State {
     /// Looks up a user by name, case-insensitively.
     fn recipient(&self, to: &str) -> Result<Recipient, Refusal> {
         let key = validate::name_key(to.trim());
-        let Some(name) = self.store.known_user(&key) else {
+        let Some(name) = self.users.get(&key) else {
             return refuse(
                 ErrorCode::UnknownUser,
                 format!("nobody called '{to}' has been here"),

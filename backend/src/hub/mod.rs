@@ -3,25 +3,36 @@
 //! Connections call in with three lifecycle methods: [`Hub::connect`], [`Hub::handle`] for each
 //! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`Peer`]s
 //! involved. All state sits behind one `std::sync::Mutex`: no handler awaits while holding it
-//! (queueing never waits, see [`Peer::send`]), and holding it while numbering and fanning out a
-//! message is what makes every member of a room receive the messages in `seq` order.
+//! (queueing never waits, see [`Peer::send`]).
+//!
+//! A message takes two trips through the lock. `say` and `dm` check the frame and submit it
+//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then calls
+//! [`Hub::committed`], which fans it out. The writer hands batches over in commit order and
+//! the fan-out holds the lock, so every member of a room receives its messages in `seq`
+//! order, and none before it is stored.
 //!
 //! The handlers are split by concern: `session.rs` (hello, takeover, disconnect), `rooms.rs`
-//! (join, leave, say, rooms) and `direct.rs` (dm, users), with typing in both.
+//! (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private history)
+//! and `fanout.rs` (sending what the writer committed), with typing in both rooms and
+//! direct.
 
 mod direct;
+mod fanout;
 mod rooms;
 mod session;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::metrics::{Gauges, Metrics};
 use crate::peer::{ConnId, Frame, Peer, Sent};
-use crate::store::Store;
+use crate::store::writer::{self, Busy};
+use crate::store::{CommitQueue, Job, Reader, Retention, Store};
 
 /// A source of the current time in milliseconds since the Unix epoch, for `ts`.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -40,9 +51,11 @@ pub fn system_clock() -> Clock {
 pub struct Limits {
     pub max_rooms: usize,
     pub mailbox: usize,
-    pub mailbox_bytes: usize,
     pub user_mailbox_bytes: usize,
     pub max_users: usize,
+    /// Messages (and their bytes) waiting for the store's writer.
+    pub max_uncommitted: usize,
+    pub max_uncommitted_bytes: usize,
 }
 
 /// Shared by every connection task.
@@ -55,16 +68,20 @@ pub struct Hub {
 /// Everything the hub knows. Only reached through [`Hub::lock`].
 struct State {
     limits: Limits,
-    store: Box<dyn Store>,
+    /// Reads history and mailboxes.
+    db: Reader,
+    /// Takes messages to be stored; `None` once the relay is stopping.
+    queue: Option<CommitQueue>,
     metrics: Arc<Metrics>,
+    /// Name key → the name as last said: every user who ever completed a hello (loaded from
+    /// the store at start, bounded by `max_users`).
+    users: HashMap<String, String>,
     /// Every open connection, welcomed or not.
     conns: HashMap<ConnId, Conn>,
     /// Name key → the connection whose session holds that name.
     online: HashMap<String, ConnId>,
-    /// Every room kept, with members or not (an empty room keeps its history).
+    /// The rooms that have members (history stays in the store when a room empties).
     rooms: HashMap<String, Room>,
-    /// Bumped by each room event; orders rooms by last use, for eviction.
-    tick: u64,
 }
 
 struct Conn {
@@ -82,17 +99,24 @@ struct Session {
     token: String,
     /// The rooms this connection has joined.
     rooms: BTreeSet<String>,
+    /// The client acknowledges private messages (`hello` with `acks`).
+    acks: bool,
+    /// Sender key → the highest seq of theirs sent from the mailbox after the welcome: a
+    /// committed message the fan-out brings later is not sent twice.
+    replayed: HashMap<String, u64>,
 }
 
 #[derive(Default)]
 struct Room {
     members: HashMap<ConnId, Member>,
-    last_used: u64,
 }
 
 struct Member {
     name: String,
     peer: Peer,
+    /// The room's last seq the member has (from its `joined`); the fan-out sends only later
+    /// ones.
+    seen: u64,
 }
 
 /// Why a frame was refused: becomes an `error` frame.
@@ -112,19 +136,65 @@ fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> 
 type Handled = Result<(), Refusal>;
 
 impl Hub {
-    pub fn new(limits: Limits, store: Box<dyn Store>, metrics: Arc<Metrics>, clock: Clock) -> Self {
-        Self {
+    /// A hub on `store`, whose writer thread starts now.
+    ///
+    /// # Errors
+    /// The known users could not be read, or the writer thread could not start.
+    pub fn new(
+        limits: Limits,
+        mut store: Store,
+        retention: Retention,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Result<Arc<Self>, std::io::Error> {
+        let users: HashMap<String, String> = store
+            .users()
+            .map_err(std::io::Error::other)?
+            .into_iter()
+            .collect();
+        let (reader, writer) = store.split();
+        let hub = Arc::new(Self {
             state: Mutex::new(State {
                 limits,
-                store,
+                db: reader,
+                queue: None,
                 metrics: metrics.clone(),
+                users,
                 conns: HashMap::new(),
                 online: HashMap::new(),
                 rooms: HashMap::new(),
-                tick: 0,
             }),
-            metrics,
+            metrics: metrics.clone(),
+            clock: clock.clone(),
+        });
+        // The writer holds the hub weakly: the hub owns the writer, not the other way round.
+        let weak = Arc::downgrade(&hub);
+        let deliver = Box::new(move |batch| {
+            if let Some(hub) = weak.upgrade() {
+                hub.committed(batch);
+            }
+        });
+        let queue = writer::spawn(
+            writer,
+            retention,
             clock,
+            metrics,
+            deliver,
+            (limits.max_uncommitted, limits.max_uncommitted_bytes),
+        )?;
+        hub.lock().queue = Some(queue);
+        Ok(hub)
+    }
+
+    /// Stops taking messages and waits until the store's writer has committed (and sent)
+    /// every message already taken. Called at shutdown, after the connections have ended.
+    pub fn flush(&self) {
+        let thread: Option<JoinHandle<()>> = self.lock().queue.take().and_then(|mut q| q.close());
+        // Joined without the lock: the writer's last fan-out takes it.
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            tracing::error!("the store's writer panicked");
         }
     }
 
@@ -205,7 +275,7 @@ impl Hub {
             connections: state.conns.len(),
             sessions: state.online.len(),
             rooms: state.rooms.len(),
-            known_users: state.store.known_users(),
+            known_users: state.users.len(),
         }
     }
 
@@ -218,12 +288,14 @@ impl State {
     fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
         let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
         match msg {
-            ClientMsg::Hello { name, token, .. } if !welcomed => self.hello(id, &name, token),
+            ClientMsg::Hello { name, token, acks } if !welcomed => {
+                self.hello(id, &name, token, acks)
+            }
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
             }
             _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
-            ClientMsg::Join { room, .. } => self.join(id, room),
+            ClientMsg::Join { room, after } => self.join(id, room, after),
             ClientMsg::Leave { room } => self.leave(id, &room),
             ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
             ClientMsg::Rooms => self.list_rooms(id),
@@ -240,9 +312,23 @@ impl State {
             ClientMsg::Typing { .. } => {
                 refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
             }
-            ClientMsg::History { .. } | ClientMsg::Ack { .. } => {
-                refuse(ErrorCode::Unsupported, "not yet")
-            }
+            ClientMsg::History {
+                room: Some(room),
+                with: None,
+                before,
+                limit,
+            } => self.room_history(id, room, before, page_limit(limit)?),
+            ClientMsg::History {
+                room: None,
+                with: Some(with),
+                before,
+                limit,
+            } => self.direct_history(id, with, before, page_limit(limit)?),
+            ClientMsg::History { .. } => refuse(
+                ErrorCode::BadRequest,
+                "history needs either a room or a with",
+            ),
+            ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
         }
     }
 
@@ -251,6 +337,20 @@ impl State {
         match self.conns.get(&id).and_then(|c| c.session.as_ref()) {
             Some(session) => Ok(session),
             None => refuse(ErrorCode::NotWelcomed, "say hello first"),
+        }
+    }
+
+    /// Hands `job` to the store's writer.
+    fn submit(&self, job: Job) -> Handled {
+        match self.queue.as_ref().map(|q| q.submit(job)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(Busy::Full)) => refuse(
+                ErrorCode::RateLimited,
+                "the relay is storing as many messages as it can; send this again shortly",
+            ),
+            Some(Err(Busy::Stopped)) | None => {
+                refuse(ErrorCode::Internal, "the relay is shutting down")
+            }
         }
     }
 
@@ -285,6 +385,27 @@ impl State {
         Metrics::inc(&self.metrics.errors_sent);
         tracing::debug!(conn = id, %code, %message, "refused a frame");
         self.send(id, &ServerMsg::Error { code, message, cid });
+    }
+}
+
+/// The refusal for a query the database failed.
+fn db_failed(e: &rusqlite::Error) -> Refusal {
+    tracing::error!("cannot read the database: {e}");
+    Refusal {
+        code: ErrorCode::Internal,
+        message: "the relay cannot read its database right now".into(),
+    }
+}
+
+/// A `history` request's `limit`: 1 to [`HISTORY_PAGE_MAX`], [`HISTORY_LEN`] if absent.
+fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
+    match limit {
+        None => Ok(HISTORY_LEN),
+        Some(n) if (1..=HISTORY_PAGE_MAX).contains(&n) => Ok(n),
+        Some(_) => refuse(
+            ErrorCode::BadRequest,
+            format!("a history limit is 1 to {HISTORY_PAGE_MAX}"),
+        ),
     }
 }
 

@@ -1,45 +1,70 @@
 //! Rooms: join, leave, say, the room list and typing in a room.
 
-use shared::{ErrorCode, RoomInfo, ServerMsg, Target, limits::HISTORY_LEN, validate};
+use shared::limits::{HISTORY_LEN, REPLAY_LEN};
+use shared::{Conversation, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
-use super::{Handled, Member, Refusal, State, encode, refuse};
+use super::{Handled, Member, Refusal, State, db_failed, encode, refuse};
 use crate::metrics::Metrics;
 use crate::peer::ConnId;
-use crate::store::Draft;
+use crate::store::{Draft, Job};
 
 fn check_room(room: &str) -> Result<(), Refusal> {
     validate::room(room).or_else(|why| refuse(ErrorCode::InvalidRoom, why))
 }
 
 impl State {
-    pub(super) fn join(&mut self, id: ConnId, room: String) -> Handled {
+    pub(super) fn join(&mut self, id: ConnId, room: String, after: Option<u64>) -> Handled {
         check_room(&room)?;
-        let session = self.session(id)?;
-        let name = session.name.clone();
-        if !session.rooms.contains(&room) {
-            self.make_room_for(&room)?;
+        let name = self.session(id)?.name.clone();
+        // Read before becoming a member: `seen` then says where the history ends and the
+        // live messages begin, whatever the writer commits meanwhile.
+        let page = match after {
+            Some(after) => self.db.room_page(&room, after, None, REPLAY_LEN),
+            None => self.db.room_page(&room, 0, None, HISTORY_LEN),
+        }
+        .map_err(|e| db_failed(&e))?;
+        let joined_before = self
+            .rooms
+            .get(&room)
+            .and_then(|r| r.members.get(&id))
+            .is_some();
+        if !joined_before {
+            if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
+                return refuse(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "this relay has its limit of {} rooms with members",
+                        self.limits.max_rooms
+                    ),
+                );
+            }
             let Some(peer) = self.conns.get(&id).map(|c| c.peer.clone()) else {
                 return Ok(()); // the connection went away meanwhile
             };
-            self.tick += 1;
-            let entry = self.rooms.entry(room.clone()).or_default();
-            entry.last_used = self.tick;
-            entry.members.insert(
+            let presence = ServerMsg::Presence {
+                room: room.clone(),
+                name: name.clone(),
+                online: true,
+            };
+            self.broadcast(&room, &presence, None);
+            self.rooms.entry(room.clone()).or_default().members.insert(
                 id,
                 Member {
-                    name: name.clone(),
+                    name,
                     peer,
+                    seen: page.last_seq,
                 },
             );
             if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
                 session.rooms.insert(room.clone());
             }
-            let presence = ServerMsg::Presence {
-                room: room.clone(),
-                name,
-                online: true,
-            };
-            self.broadcast(&room, &presence, Some(id));
+        } else if let Some(member) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&id))
+        {
+            // Joined again: the history answers up to last_seq, so the fan-out skips those.
+            member.seen = member.seen.max(page.last_seq);
         }
         let mut members: Vec<String> = self
             .rooms
@@ -47,46 +72,16 @@ impl State {
             .map(|r| r.members.values().map(|m| m.name.clone()).collect())
             .unwrap_or_default();
         members.sort_unstable();
-        let history = self.store.room_history(&room, HISTORY_LEN);
         self.send(
             id,
             &ServerMsg::Joined {
                 room,
                 members,
-                history,
-                more: false,
+                history: page.messages,
+                more: page.more,
             },
         );
         Ok(())
-    }
-
-    /// Makes sure a room can be created: forgets the longest-unused empty room when the relay
-    /// is at its limit, and refuses when every room kept has members.
-    fn make_room_for(&mut self, room: &str) -> Handled {
-        if self.rooms.contains_key(room) || self.rooms.len() < self.limits.max_rooms {
-            return Ok(());
-        }
-        let oldest_empty = self
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.members.is_empty())
-            .min_by_key(|(_, r)| r.last_used)
-            .map(|(name, _)| name.clone());
-        match oldest_empty {
-            Some(old) => {
-                tracing::info!(room = %old, "forgetting the longest-unused empty room");
-                self.rooms.remove(&old);
-                self.store.forget_room(&old);
-                Ok(())
-            }
-            None => refuse(
-                ErrorCode::Forbidden,
-                format!(
-                    "this relay holds its limit of {} rooms",
-                    self.limits.max_rooms
-                ),
-            ),
-        }
     }
 
     pub(super) fn leave(&mut self, id: ConnId, room: &str) -> Handled {
@@ -105,12 +100,16 @@ impl State {
         Ok(())
     }
 
-    /// Takes connection `id` out of `room` and tells the members left.
+    /// Takes connection `id` out of `room` and tells the members left. A room left empty is
+    /// forgotten (its history and counter stay in the store).
     pub(super) fn remove_member(&mut self, id: ConnId, room: &str, name: &str) {
         let Some(entry) = self.rooms.get_mut(room) else {
             return;
         };
-        if entry.members.remove(&id).is_some() {
+        let removed = entry.members.remove(&id).is_some();
+        if entry.members.is_empty() {
+            self.rooms.remove(room);
+        } else if removed {
             let presence = ServerMsg::Presence {
                 room: room.to_owned(),
                 name: name.to_owned(),
@@ -130,20 +129,40 @@ impl State {
     ) -> Handled {
         let from = self.member_name(id, &room)?;
         check_text(&text)?;
+        let from_key = self.session(id)?.key.clone();
         let draft = Draft {
-            target: Target::Room { room: room.clone() },
+            target: Target::Room { room },
             from,
             text,
             ts: now,
             cid,
         };
-        let msg = self.store.append_room(&room, draft);
+        self.submit(Job::Room { from_key, draft })?;
         Metrics::inc(&self.metrics.messages_accepted);
-        self.tick += 1;
-        if let Some(entry) = self.rooms.get_mut(&room) {
-            entry.last_used = self.tick;
-        }
-        self.broadcast(&room, &ServerMsg::Message(msg), None);
+        Ok(())
+    }
+
+    /// Scrollback in a room (joined or not).
+    pub(super) fn room_history(
+        &mut self,
+        id: ConnId,
+        room: String,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Handled {
+        check_room(&room)?;
+        let page = self
+            .db
+            .room_page(&room, 0, before, limit)
+            .map_err(|e| db_failed(&e))?;
+        self.send(
+            id,
+            &ServerMsg::History {
+                conversation: Conversation::Room { room },
+                messages: page.messages,
+                more: page.more,
+            },
+        );
         Ok(())
     }
 
@@ -151,7 +170,6 @@ impl State {
         let mut rooms: Vec<RoomInfo> = self
             .rooms
             .iter()
-            .filter(|(_, r)| !r.members.is_empty())
             .map(|(name, r)| RoomInfo {
                 room: name.clone(),
                 members: r.members.len(),

@@ -2,12 +2,21 @@
 
 use shared::{ErrorCode, ServerMsg, limits::close, validate};
 
-use super::{Handled, Session, State, new_token, refuse, same_token};
+use std::collections::HashMap;
+
+use super::{Handled, Session, State, db_failed, new_token, refuse, same_token};
 use crate::peer::ConnId;
+use crate::store::Job;
 
 impl State {
     /// A hello on an unwelcomed connection.
-    pub(super) fn hello(&mut self, id: ConnId, raw_name: &str, token: Option<String>) -> Handled {
+    pub(super) fn hello(
+        &mut self,
+        id: ConnId,
+        raw_name: &str,
+        token: Option<String>,
+        acks: bool,
+    ) -> Handled {
         let name = match validate::name(raw_name) {
             Ok(name) => name.to_owned(),
             Err(why) => return refuse(ErrorCode::InvalidName, why),
@@ -25,16 +34,22 @@ impl State {
                 old.peer.close(close::NORMAL);
             }
             tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
-        } else if self.store.known_user(&key).is_none()
-            && self.store.known_users() >= self.limits.max_users
-        {
+        } else if !self.users.contains_key(&key) && self.users.len() >= self.limits.max_users {
             return refuse(
                 ErrorCode::Forbidden,
                 "this relay remembers as many names as it may; use a name that was used before",
             );
         }
 
-        self.store.remember_user(&key, &name);
+        // What waits in the mailbox is read before anything else can change.
+        let mail = self.db.mailbox(&key).map_err(|e| db_failed(&e))?;
+        if self.users.get(&key) != Some(&name) {
+            self.users.insert(key.clone(), name.clone());
+            self.submit(Job::User {
+                key: key.clone(),
+                name: name.clone(),
+            })?;
+        }
         let token = new_token();
         let welcome = ServerMsg::Welcome {
             name: name.clone(),
@@ -43,18 +58,30 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Ok(()); // the connection went away meanwhile
         };
+        let mut replayed: HashMap<String, u64> = HashMap::new();
+        for m in &mail {
+            let seq = replayed.entry(m.sender_key.clone()).or_default();
+            *seq = (*seq).max(m.msg.seq);
+        }
         conn.session = Some(Session {
             name: name.clone(),
             key: key.clone(),
             token,
             rooms: Default::default(),
+            acks,
+            replayed,
         });
         self.online.insert(key.clone(), id);
-        tracing::debug!(conn = id, %name, "welcomed");
+        tracing::debug!(conn = id, %name, mail = mail.len(), "welcomed");
         self.send(id, &welcome);
-        // Private messages that waited while the user was offline, oldest first.
-        for msg in self.store.mailbox_take(&key) {
-            self.send(id, &ServerMsg::Message(msg));
+        // Private messages not received yet, in the order they came in.
+        let ids: Vec<i64> = mail.iter().map(|m| m.id).collect();
+        for m in mail {
+            self.send(id, &ServerMsg::Message(m.msg));
+        }
+        if !acks && !ids.is_empty() {
+            // A client that does not acknowledge has them once they are queued.
+            self.submit(Job::Received { ids })?;
         }
         Ok(())
     }

@@ -14,15 +14,31 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use courier::Config;
+use courier::store::Store;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tempfile::TempDir;
 
 /// How long a test waits for a frame it expects.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// A relay running in this process on a free port.
+/// A relay running in this process on a free port, with its database in a directory of its
+/// own that goes when the last relay on it is dropped.
 pub struct Relay {
     pub addr: SocketAddr,
+    /// The database file.
+    pub db: PathBuf,
+    dir: Arc<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+/// A fresh directory for a test's files, under the target directory.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("courier-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory")
 }
 
 impl Relay {
@@ -31,20 +47,40 @@ impl Relay {
         Self::start_with(|_| {}).await
     }
 
-    /// The relay with settings changed by `adjust`.
+    /// The relay with settings changed by `adjust`, on a new database.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(Arc::new(temp_dir()), adjust).await
+    }
+
+    /// A new relay on this one's database (after this one has shut down: a restart).
+    pub async fn restart(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(self.dir.clone(), adjust).await
+    }
+
+    async fn start_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.static_dir = "/nonexistent-courier-test-dist".into();
+        config.db = dir.path().join("courier.db");
+        // Tests want durability semantics, not the disk's latency.
+        config.db_sync = courier::config::Sync::Normal;
         adjust(&mut config);
+        let db = config.db.clone();
+        let store = Store::open(&config.db, config.db_sync).expect("open the test database");
         let listener = courier::bind(config.listen).expect("bind a free port");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(courier::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(async move {
+            courier::run(listener, config, store, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the relay runs");
+        });
         Self {
             addr,
+            db,
+            dir,
             stop: Some(stop),
             task: Some(task),
         }

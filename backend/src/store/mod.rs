@@ -1,0 +1,222 @@
+//! Where messages, sequence numbers, known users and mailboxes are kept: one SQLite file.
+//!
+//! [`Store::open`] opens (or creates) the file, checks it and brings its schema up to date. It
+//! yields two connections to it:
+//! - a [`Reader`], which the hub queries under its lock (history, mailboxes). In WAL mode a
+//!   reader never waits for the writer.
+//! - the writer, which [`writer::spawn`] moves to a thread of its own. Every message goes
+//!   through it: it numbers the message and commits it, many to a transaction (group
+//!   commit), and only then hands the batch back to the hub to be sent. So a copy of a message
+//!   always means the message is stored, and seqs are assigned in the transaction that stores
+//!   them.
+
+mod reader;
+mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use shared::{ChatMessage, Target};
+
+pub use reader::{Mail, Page, Reader};
+pub use writer::{CommitQueue, Committed, Job};
+
+/// How hard each commit tries to reach the disk (SQLite's `synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// Every commit is on disk before its messages are sent: nothing acknowledged is lost
+    /// even if the machine loses power.
+    Full,
+    /// Commits survive the relay crashing or being killed, but the last ones may be lost if
+    /// the machine itself goes down.
+    Normal,
+    /// No waiting for the disk at all; for benchmarks.
+    Off,
+}
+
+/// What old messages are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The newest this many messages of each room and each pair are kept; 0 keeps all.
+    pub messages: u64,
+    /// Messages older than this many milliseconds are dropped; 0 keeps them.
+    pub max_age_ms: u64,
+}
+
+/// Why the store cannot be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the directory {path} for the database: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database {path} has schema version {found}, newer than this relay knows ({known}); \
+         use a newer relay or another --db"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+}
+
+/// An opened, migrated database: its reader and its (not yet started) writer.
+pub struct Store {
+    pub path: PathBuf,
+    reader: Reader,
+    writer: Connection,
+}
+
+/// The writing connection, for [`writer::spawn`] only.
+pub struct WriterConn(Connection);
+
+impl Store {
+    /// Opens the database at `path`, creating it (and its directory) if missing.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the directory cannot be created, the file is not a database or is
+    /// damaged, cannot be written, or comes from a newer relay.
+    pub fn open(path: &Path, sync: Sync) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut writer = Connection::open(&path).map_err(open_error)?;
+        configure(&writer, sync).map_err(open_error)?;
+        migrate(&mut writer, &path)?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|conn| {
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(conn)
+        })
+        .map_err(open_error)?;
+        Ok(Self {
+            path,
+            reader: Reader::new(reader),
+            writer,
+        })
+    }
+
+    /// The two halves: the reader for the hub, the writer for [`writer::spawn`].
+    pub fn split(self) -> (Reader, WriterConn) {
+        (self.reader, WriterConn(self.writer))
+    }
+
+    /// The users who ever completed a hello: (key, name).
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn users(&mut self) -> rusqlite::Result<Vec<(String, String)>> {
+        self.reader.users()
+    }
+}
+
+/// WAL (readers and the writer do not block each other), the chosen durability, and a wait
+/// rather than an error if another connection holds a lock for a moment.
+fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Reading the journal mode is the first read of the file: a file that is not a database
+    // fails here, with SQLite's own "file is not a database".
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(%mode, "the database is not in WAL mode; readers may wait for writes");
+    }
+    let level = match sync {
+        Sync::Full => "FULL",
+        Sync::Normal => "NORMAL",
+        Sync::Off => "OFF",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous = {level};"))?;
+    Ok(())
+}
+
+/// Applies the migrations the file has not had yet. The write transaction is taken even when
+/// there is nothing to do, so a file that cannot be written is found now, not at the first
+/// message.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_error)?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(open_error)?;
+    let known = schema::MIGRATIONS.len();
+    if version < 0 || version as usize > known {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql).map_err(open_error)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(open_error)?;
+        tracing::info!(path = %path.display(), version = i + 1, "database migrated");
+    }
+    // Written even when unchanged: a read-only file or directory fails here.
+    tx.pragma_update(None, "user_version", known as i64)
+        .map_err(open_error)?;
+    tx.commit().map_err(open_error)
+}
+
+/// A message not yet numbered: the relay fills in who, where, what and when; the writer
+/// assigns `seq`.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub target: Target,
+    pub from: String,
+    pub text: String,
+    pub ts: u64,
+    pub cid: Option<String>,
+}
+
+impl Draft {
+    fn numbered(self, seq: u64) -> ChatMessage {
+        ChatMessage {
+            target: self.target,
+            seq,
+            from: self.from,
+            text: self.text,
+            ts: self.ts,
+            cid: self.cid,
+        }
+    }
+}
+
+/// What a kept message of `text_len` bytes is counted as, against the mailbox bounds: its text
+/// and about what the rest of it (names, seq, ts, cid) and its frame take.
+pub fn mail_cost(text_len: usize) -> usize {
+    text_len + 256
+}
+
+/// The two keys of a pair of users in order: how a pair is found.
+pub fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}

@@ -1,0 +1,174 @@
+//! The read side of the store: history pages and mailboxes, queried under the hub's lock.
+//!
+//! Every query is a bounded range scan on a primary key or index (at most a page of rows, or
+//! one user's mailbox, which the mailbox limits bound), so holding the lock through it is
+//! short.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use shared::{ChatMessage, Target};
+
+/// A page of a conversation's messages, oldest first.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<ChatMessage>,
+    /// Older messages in the range asked for were left out.
+    pub more: bool,
+    /// The conversation's last `seq` when the page was read (0: no message yet).
+    pub last_seq: u64,
+}
+
+/// A private message waiting in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// Its row: what `Job::Received` removes.
+    pub id: i64,
+    pub sender_key: String,
+    pub msg: ChatMessage,
+}
+
+/// The read-only connection.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    pub(super) fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+
+    pub(super) fn users(&mut self) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare("SELECT key, name FROM users")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent:
+    /// no upper bound), and the room's last seq, read together.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn room_page(
+        &mut self,
+        room: &str,
+        after: u64,
+        before: Option<u64>,
+        limit: usize,
+    ) -> rusqlite::Result<Page> {
+        let tx = self.conn.transaction()?;
+        let last_seq: Option<i64> = tx
+            .prepare_cached("SELECT last_seq FROM rooms WHERE room = ?1")?
+            .query_row([room], |row| row.get(0))
+            .optional()?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, sender, text, ts, cid FROM room_messages
+             WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![room, to_sql(after), upper(before), limit as i64 + 1],
+            |row| {
+                message(
+                    row,
+                    Target::Room {
+                        room: room.to_owned(),
+                    },
+                )
+            },
+        )?;
+        let newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(stmt);
+        tx.finish()?;
+        Ok(page(newest_first, limit, last_seq.unwrap_or(0) as u64))
+    }
+
+    /// The same for the private conversation of the pair `(low, high)`.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn direct_page(
+        &mut self,
+        (low, high): (&str, &str),
+        before: Option<u64>,
+        limit: usize,
+    ) -> rusqlite::Result<Page> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, sender, text, ts, cid, recipient FROM direct_messages
+             WHERE low = ?1 AND high = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![low, high, upper(before), limit as i64 + 1], |row| {
+            message(row, Target::User { to: row.get(5)? })
+        })?;
+        let newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(page(newest_first, limit, 0))
+    }
+
+    /// Every private message `key` has not received yet, in the order they came in.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn mailbox(&mut self, key: &str) -> rusqlite::Result<Vec<Mail>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.seq, d.sender, d.text, d.ts, d.cid, d.recipient, b.id, b.sender_key
+             FROM mailbox b JOIN direct_messages d
+               ON d.low = b.low AND d.high = b.high AND d.seq = b.seq
+             WHERE b.recipient_key = ?1 ORDER BY b.id",
+        )?;
+        let rows = stmt.query_map([key], |row| {
+            Ok(Mail {
+                msg: message(row, Target::User { to: row.get(5)? })?,
+                id: row.get(6)?,
+                sender_key: row.get(7)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// How many messages wait in `key`'s mailbox, and their `mail_cost` together.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn mailbox_usage(&mut self, key: &str) -> rusqlite::Result<(usize, usize)> {
+        self.conn
+            .prepare_cached(
+                "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox WHERE recipient_key = ?1",
+            )?
+            .query_row([key], |row| {
+                Ok((
+                    row.get::<_, i64>(0)? as usize,
+                    row.get::<_, i64>(1)? as usize,
+                ))
+            })
+    }
+}
+
+/// Reads `seq, sender, text, ts, cid` (the first five columns).
+fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
+    Ok(ChatMessage {
+        target,
+        seq: row.get::<_, i64>(0)? as u64,
+        from: row.get(1)?,
+        text: row.get(2)?,
+        ts: row.get::<_, i64>(3)? as u64,
+        cid: row.get(4)?,
+    })
+}
+
+/// Rows read newest first, one more than `limit` if there were more: the page, oldest first.
+fn page(mut newest_first: Vec<ChatMessage>, limit: usize, last_seq: u64) -> Page {
+    let more = newest_first.len() > limit;
+    newest_first.truncate(limit);
+    newest_first.reverse();
+    Page {
+        messages: newest_first,
+        more,
+        last_seq,
+    }
+}
+
+/// SQLite integers are signed: a seq past `i64::MAX` cannot exist, so clamp.
+fn to_sql(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn upper(before: Option<u64>) -> i64 {
+    before.map_or(i64::MAX, to_sql)
+}

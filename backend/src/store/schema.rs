@@ -1,0 +1,66 @@
+//! The database's tables, and the migrations that bring any older file up to date.
+//!
+//! Each migration is applied once, in order, inside the transaction that opens the store; the
+//! file's `user_version` counts how many have been. A file from a newer relay is refused.
+
+/// The migrations, oldest first. Never edit one that has shipped: add another.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: messages, counters, users and mailboxes.
+    "
+    CREATE TABLE users (
+        key  TEXT PRIMARY KEY,  -- shared::validate::name_key(name)
+        name TEXT NOT NULL      -- as said in the latest hello
+    ) WITHOUT ROWID;
+
+    CREATE TABLE rooms (
+        room     TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE room_messages (
+        room   TEXT NOT NULL,
+        seq    INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        text   TEXT NOT NULL,
+        ts     INTEGER NOT NULL,
+        cid    TEXT,
+        PRIMARY KEY (room, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX room_messages_by_ts ON room_messages (ts);
+
+    -- A pair of users, by their keys in order (low < high or equal for notes to self).
+    CREATE TABLE pairs (
+        low      TEXT NOT NULL,
+        high     TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (low, high)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE direct_messages (
+        low        TEXT NOT NULL,
+        high       TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        sender_key TEXT NOT NULL,
+        sender     TEXT NOT NULL,  -- spelled as in the sender's hello
+        recipient  TEXT NOT NULL,  -- spelled as the recipient's name was known
+        text       TEXT NOT NULL,
+        ts         INTEGER NOT NULL,
+        cid        TEXT,
+        PRIMARY KEY (low, high, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX direct_messages_by_ts ON direct_messages (ts);
+
+    -- Private messages their recipient has not received yet; id is the order they came in.
+    CREATE TABLE mailbox (
+        id            INTEGER PRIMARY KEY,
+        recipient_key TEXT NOT NULL,
+        sender_key    TEXT NOT NULL,
+        low           TEXT NOT NULL,
+        high          TEXT NOT NULL,
+        seq           INTEGER NOT NULL,
+        cost          INTEGER NOT NULL  -- store::mail_cost of the message
+    );
+    CREATE INDEX mailbox_by_recipient ON mailbox (recipient_key, id);
+    CREATE INDEX mailbox_by_pair ON mailbox (low, high, seq);
+    ",
+];

@@ -1,0 +1,457 @@
+//! The write side of the store: one thread that numbers and commits every message, many to a
+//! transaction, before the hub sends any copy of them.
+//!
+//! The hub submits [`Job`]s through a [`CommitQueue`] (never blocking: the hub holds its lock
+//! while it submits). The thread takes whatever has queued up, applies it in one transaction,
+//! commits, and hands the results to the hub in order ([`Committed`]). While one transaction
+//! commits the next batch gathers, so under load each commit (and each wait for the disk)
+//! carries many messages: group commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, params};
+use shared::{ChatMessage, Target};
+
+use super::{Draft, Retention, WriterConn, mail_cost, pair};
+use crate::hub::Clock;
+use crate::metrics::Metrics;
+
+/// Most jobs in one transaction.
+const MAX_BATCH: usize = 1024;
+
+/// How often messages past their age are dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// A room (or pair) is trimmed to its retained count each time its seq passes a multiple of
+/// this, so trimming costs one range delete per this many messages.
+const TRIM_EVERY: u64 = 64;
+
+/// Something for the writer to do.
+#[derive(Debug)]
+pub enum Job {
+    /// Remember a user (or a new spelling of their name).
+    User { key: String, name: String },
+    /// Number and store a room message.
+    Room { from_key: String, draft: Draft },
+    /// Number and store a private message, and put it in the recipient's mailbox.
+    Direct {
+        from_key: String,
+        to_key: String,
+        draft: Draft,
+    },
+    /// `user` has received every message from `peer` up to `seq`.
+    Ack {
+        user_key: String,
+        peer_key: String,
+        seq: u64,
+    },
+    /// These mailbox rows were delivered to a client that does not acknowledge.
+    Received { ids: Vec<i64> },
+}
+
+impl Job {
+    /// What a message job counts against the queue's byte bound.
+    fn cost(&self) -> usize {
+        match self {
+            Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(draft.text.len()),
+            _ => 0,
+        }
+    }
+}
+
+/// The result of a message job, handed to the hub after its transaction committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    Room(ChatMessage),
+    Direct {
+        from_key: String,
+        to_key: String,
+        /// Its mailbox row.
+        mail_id: i64,
+        msg: ChatMessage,
+    },
+    /// The message could not be stored, and was not numbered.
+    Failed {
+        from_key: String,
+        cid: Option<String>,
+        reason: String,
+    },
+}
+
+/// What the hub does with a committed batch, in order.
+pub type Deliver = Box<dyn FnMut(Vec<Committed>) + Send>;
+
+/// Why a job was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// The queue holds as many messages (or bytes) as it may.
+    Full,
+    /// The writer has stopped (shutdown).
+    Stopped,
+}
+
+/// The hub's handle on the writer thread.
+pub struct CommitQueue {
+    tx: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    pending: Arc<Pending>,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+/// Messages submitted and not yet committed.
+#[derive(Default)]
+struct Pending {
+    messages: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// Starts the writer thread on the store's writing connection.
+///
+/// At most `max_messages` messages and `max_bytes` (as [`mail_cost`]) wait to be committed;
+/// past that, [`CommitQueue::submit`] refuses messages. Other jobs are never refused.
+///
+/// # Errors
+/// The thread could not be started.
+pub fn spawn(
+    writer: WriterConn,
+    retention: Retention,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    deliver: Deliver,
+    (max_messages, max_bytes): (usize, usize),
+) -> std::io::Result<CommitQueue> {
+    let (tx, rx) = mpsc::channel();
+    let pending = Arc::new(Pending::default());
+    let writer = Writer {
+        conn: writer.0,
+        retention,
+        clock,
+        metrics,
+        pending: pending.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("courier-store".into())
+        .spawn(move || writer.run(&rx, deliver))?;
+    Ok(CommitQueue {
+        tx: Some(tx),
+        thread: Some(thread),
+        pending,
+        max_messages,
+        max_bytes,
+    })
+}
+
+impl CommitQueue {
+    /// Queues `job` for the next transaction.
+    ///
+    /// # Errors
+    /// [`Busy`] when a message would pass the queue's bounds, or the writer has stopped.
+    pub fn submit(&self, job: Job) -> Result<(), Busy> {
+        let Some(tx) = &self.tx else {
+            return Err(Busy::Stopped);
+        };
+        let cost = job.cost();
+        if cost > 0 {
+            let bytes = self.pending.bytes.load(Ordering::Relaxed);
+            if self.pending.messages.load(Ordering::Relaxed) >= self.max_messages
+                || bytes + cost > self.max_bytes
+            {
+                return Err(Busy::Full);
+            }
+            self.pending.messages.fetch_add(1, Ordering::Relaxed);
+            self.pending.bytes.fetch_add(cost, Ordering::Relaxed);
+        }
+        tx.send(job).map_err(|_| Busy::Stopped)
+    }
+
+    /// Stops taking jobs; the writer commits what was queued and stops. Join the thread
+    /// returned to wait for that.
+    pub fn close(&mut self) -> Option<JoinHandle<()>> {
+        self.tx = None;
+        self.thread.take()
+    }
+}
+
+/// The thread's state.
+struct Writer {
+    conn: Connection,
+    retention: Retention,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    pending: Arc<Pending>,
+}
+
+impl Writer {
+    fn run(mut self, rx: &Receiver<Job>, mut deliver: Deliver) {
+        let mut last_prune = Instant::now() - PRUNE_EVERY;
+        loop {
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                self.prune_by_age();
+                last_prune = Instant::now();
+            }
+            let first = match rx.recv_timeout(PRUNE_EVERY) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let cost: usize = jobs.iter().map(Job::cost).sum();
+            let messages = jobs.iter().filter(|j| j.cost() > 0).count();
+            let started = Instant::now();
+            let committed = self.commit(jobs);
+            self.metrics
+                .commit_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            self.pending.messages.fetch_sub(messages, Ordering::Relaxed);
+            self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
+            if !committed.is_empty() {
+                deliver(committed);
+            }
+        }
+        tracing::debug!("the store's writer has committed everything and stopped");
+    }
+
+    /// Applies `jobs` in one transaction. If that fails, each is tried in a transaction of its
+    /// own, so that one bad job fails alone.
+    fn commit(&mut self, jobs: Vec<Job>) -> Vec<Committed> {
+        match self.apply(&jobs) {
+            Ok(done) => {
+                Metrics::inc(&self.metrics.commits);
+                self.count(&done);
+                return done;
+            }
+            Err(e) => tracing::warn!(
+                "a batch of {} failed to commit ({e}); retrying one by one",
+                jobs.len()
+            ),
+        }
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            match self.apply(std::slice::from_ref(&job)) {
+                Ok(mut one) => {
+                    Metrics::inc(&self.metrics.commits);
+                    self.count(&one);
+                    done.append(&mut one);
+                }
+                Err(e) => {
+                    tracing::error!("cannot store a message: {e}");
+                    Metrics::inc(&self.metrics.commit_failures);
+                    if let Some(failed) = failed(job, &e) {
+                        done.push(failed);
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    fn count(&self, done: &[Committed]) {
+        let n = done
+            .iter()
+            .filter(|c| !matches!(c, Committed::Failed { .. }))
+            .count();
+        self.metrics
+            .messages_committed
+            .fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
+        let retention = self.retention;
+        let tx = self.conn.transaction()?;
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Some(c) = apply_one(&tx, job, retention)? {
+                done.push(c);
+            }
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Drops messages older than the retained age (but no private message still waiting in
+    /// a mailbox).
+    fn prune_by_age(&mut self) {
+        if self.retention.max_age_ms == 0 {
+            return;
+        }
+        let cutoff = (self.clock)().saturating_sub(self.retention.max_age_ms) as i64;
+        let result = self
+            .conn
+            .execute("DELETE FROM room_messages WHERE ts < ?1", [cutoff])
+            .and_then(|rooms| {
+                let direct = self.conn.execute(
+                    "DELETE FROM direct_messages WHERE ts < ?1 AND NOT EXISTS (
+                     SELECT 1 FROM mailbox b
+                     WHERE b.low = direct_messages.low AND b.high = direct_messages.high
+                       AND b.seq = direct_messages.seq)",
+                    [cutoff],
+                )?;
+                Ok(rooms + direct)
+            });
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(messages = n, "dropped messages past their retention age"),
+            Err(e) => tracing::warn!("cannot drop old messages: {e}"),
+        }
+    }
+}
+
+/// Applies one job inside `tx`; a message job yields its [`Committed`].
+fn apply_one(
+    tx: &Transaction<'_>,
+    job: &Job,
+    retention: Retention,
+) -> rusqlite::Result<Option<Committed>> {
+    match job {
+        Job::User { key, name } => {
+            tx.prepare_cached(
+                "INSERT INTO users (key, name) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET name = excluded.name",
+            )?
+            .execute([key, name])?;
+            Ok(None)
+        }
+        Job::Room { draft, .. } => {
+            let Target::Room { room } = &draft.target else {
+                return Err(rusqlite::Error::InvalidParameterName(
+                    "a room job without a room".into(),
+                ));
+            };
+            let seq: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO rooms (room, last_seq) VALUES (?1, 1)
+                     ON CONFLICT (room) DO UPDATE SET last_seq = last_seq + 1
+                     RETURNING last_seq",
+                )?
+                .query_row([room], |row| row.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO room_messages (room, seq, sender, text, ts, cid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                room,
+                seq,
+                draft.from,
+                draft.text,
+                draft.ts as i64,
+                draft.cid
+            ])?;
+            if retention.messages > 0 && seq as u64 % TRIM_EVERY == 0 {
+                tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
+                    .execute(params![room, seq - retention.messages as i64])?;
+            }
+            Ok(Some(Committed::Room(draft.clone().numbered(seq as u64))))
+        }
+        Job::Direct {
+            from_key,
+            to_key,
+            draft,
+        } => {
+            let Target::User { to } = &draft.target else {
+                return Err(rusqlite::Error::InvalidParameterName(
+                    "a private job without a recipient".into(),
+                ));
+            };
+            let (low, high) = pair(from_key, to_key);
+            let seq: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO pairs (low, high, last_seq) VALUES (?1, ?2, 1)
+                     ON CONFLICT (low, high) DO UPDATE SET last_seq = last_seq + 1
+                     RETURNING last_seq",
+                )?
+                .query_row([&low, &high], |row| row.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO direct_messages
+                     (low, high, seq, sender_key, sender, recipient, text, ts, cid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                low,
+                high,
+                seq,
+                from_key,
+                draft.from,
+                to,
+                draft.text,
+                draft.ts as i64,
+                draft.cid
+            ])?;
+            tx.prepare_cached(
+                "INSERT INTO mailbox (recipient_key, sender_key, low, high, seq, cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                to_key,
+                from_key,
+                low,
+                high,
+                seq,
+                mail_cost(draft.text.len()) as i64
+            ])?;
+            let mail_id = tx.last_insert_rowid();
+            if retention.messages > 0 && seq as u64 % TRIM_EVERY == 0 {
+                tx.prepare_cached(
+                    "DELETE FROM direct_messages
+                     WHERE low = ?1 AND high = ?2 AND seq <= ?3 AND NOT EXISTS (
+                         SELECT 1 FROM mailbox b
+                         WHERE b.low = ?1 AND b.high = ?2 AND b.seq = direct_messages.seq)",
+                )?
+                .execute(params![low, high, seq - retention.messages as i64])?;
+            }
+            Ok(Some(Committed::Direct {
+                from_key: from_key.clone(),
+                to_key: to_key.clone(),
+                mail_id,
+                msg: draft.clone().numbered(seq as u64),
+            }))
+        }
+        Job::Ack {
+            user_key,
+            peer_key,
+            seq,
+        } => {
+            tx.prepare_cached(
+                "DELETE FROM mailbox WHERE recipient_key = ?1 AND sender_key = ?2 AND seq <= ?3",
+            )?
+            .execute(params![
+                user_key,
+                peer_key,
+                i64::try_from(*seq).unwrap_or(i64::MAX)
+            ])?;
+            Ok(None)
+        }
+        Job::Received { ids } => {
+            let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id])?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The [`Committed::Failed`] that tells a message's sender it was not stored.
+fn failed(job: Job, error: &rusqlite::Error) -> Option<Committed> {
+    match job {
+        Job::Room { from_key, draft }
+        | Job::Direct {
+            from_key, draft, ..
+        } => Some(Committed::Failed {
+            from_key,
+            cid: draft.cid,
+            reason: format!("the message could not be stored ({error}); it was not sent"),
+        }),
+        _ => None,
+    }
+}
