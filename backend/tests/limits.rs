@@ -37,11 +37,13 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[tokio::test]
 async fn at_the_open_file_limit_the_relay_neither_spins_nor_drops_what_it_has() {
     // `ulimit -n` sets the hard limit too, so the relay cannot raise it past 64.
+    let dir = common::temp_dir();
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n 64 && exec {} --listen 127.0.0.1:0 --static-dir /nonexistent",
-            env!("CARGO_BIN_EXE_courier")
+            "ulimit -n 64 && exec {} --listen 127.0.0.1:0 --static-dir /nonexistent --db {}",
+            env!("CARGO_BIN_EXE_courier"),
+            dir.path().join("courier.db").display()
         ))
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())

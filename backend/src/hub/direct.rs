@@ -69,10 +69,13 @@ impl State {
         let peer = self.recipient(with)?;
         let user_key = self.session(id)?.key.clone();
         self.submit(Job::Ack {
-            user_key,
-            peer_key: peer.key,
+            user_key: user_key.clone(),
+            peer_key: peer.key.clone(),
             seq,
-        })
+        })?;
+        let acked = self.acks_in_flight.entry((user_key, peer.key)).or_default();
+        *acked = (*acked).max(seq);
+        Ok(())
     }
 
     /// Scrollback in the private conversation with `with`.

@@ -26,6 +26,21 @@ impl Hub {
                         received.push(mail_id);
                     }
                 }
+                Committed::Acked {
+                    user_key,
+                    peer_key,
+                    seq,
+                } => {
+                    let key = (user_key, peer_key);
+                    if state.acks_in_flight.get(&key).is_some_and(|&s| s <= seq) {
+                        state.acks_in_flight.remove(&key);
+                    }
+                }
+                Committed::Removed { ids } => {
+                    for id in ids {
+                        state.received_in_flight.remove(&id);
+                    }
+                }
                 Committed::Failed {
                     from_key,
                     cid,
@@ -37,15 +52,23 @@ impl Hub {
                 }
             }
         }
-        if !received.is_empty() {
-            // Never refused; only fails when the relay is stopping, and then the mail is
-            // simply delivered again after the next hello.
-            let _ = state.submit(Job::Received { ids: received });
-        }
+        state.mark_received(received);
     }
 }
 
 impl State {
+    /// Mailbox rows delivered to clients that do not acknowledge: they go from the mailbox.
+    pub(super) fn mark_received(&mut self, ids: Vec<i64>) {
+        if ids.is_empty() {
+            return;
+        }
+        // Never refused but when the relay is stopping, and then the mail is simply
+        // delivered again after the next hello.
+        if self.submit(Job::Received { ids: ids.clone() }).is_ok() {
+            self.received_in_flight.extend(ids);
+        }
+    }
+
     /// Every member that does not have it yet (see `Member::seen`), the sender included.
     fn fan_out_room(&mut self, msg: shared::ChatMessage) {
         let Target::Room { room } = &msg.target else {

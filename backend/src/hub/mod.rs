@@ -21,7 +21,7 @@ mod fanout;
 mod rooms;
 mod session;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -82,6 +82,11 @@ struct State {
     online: HashMap<String, ConnId>,
     /// The rooms that have members (history stays in the store when a room empties).
     rooms: HashMap<String, Room>,
+    /// Mailbox removals handed to the writer and not yet committed, so that a hello reading
+    /// the mailbox meanwhile does not send those messages again: (user, sender) → acked seq,
+    /// and the rows delivered to clients that do not acknowledge.
+    acks_in_flight: HashMap<(String, String), u64>,
+    received_in_flight: HashSet<i64>,
 }
 
 struct Conn {
@@ -163,6 +168,8 @@ impl Hub {
                 conns: HashMap::new(),
                 online: HashMap::new(),
                 rooms: HashMap::new(),
+                acks_in_flight: HashMap::new(),
+                received_in_flight: HashSet::new(),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),

@@ -42,7 +42,15 @@ impl State {
         }
 
         // What waits in the mailbox is read before anything else can change.
-        let mail = self.db.mailbox(&key).map_err(|e| db_failed(&e))?;
+        let mut mail = self.db.mailbox(&key).map_err(|e| db_failed(&e))?;
+        // Leave out what is received already but not yet removed by the writer.
+        mail.retain(|m| {
+            !self.received_in_flight.contains(&m.id)
+                && self
+                    .acks_in_flight
+                    .get(&(key.clone(), m.sender_key.clone()))
+                    .is_none_or(|&acked| acked < m.msg.seq)
+        });
         if self.users.get(&key) != Some(&name) {
             self.users.insert(key.clone(), name.clone());
             self.submit(Job::User {
@@ -79,9 +87,9 @@ impl State {
         for m in mail {
             self.send(id, &ServerMsg::Message(m.msg));
         }
-        if !acks && !ids.is_empty() {
+        if !acks {
             // A client that does not acknowledge has them once they are queued.
-            self.submit(Job::Received { ids })?;
+            self.mark_received(ids);
         }
         Ok(())
     }

@@ -74,6 +74,16 @@ pub enum Committed {
         mail_id: i64,
         msg: ChatMessage,
     },
+    /// An `Ack` job is stored.
+    Acked {
+        user_key: String,
+        peer_key: String,
+        seq: u64,
+    },
+    /// A `Received` job is stored.
+    Removed {
+        ids: Vec<i64>,
+    },
     /// The message could not be stored, and was not numbered.
     Failed {
         from_key: String,
@@ -259,7 +269,7 @@ impl Writer {
     fn count(&self, done: &[Committed]) {
         let n = done
             .iter()
-            .filter(|c| !matches!(c, Committed::Failed { .. }))
+            .filter(|c| matches!(c, Committed::Room(_) | Committed::Direct { .. }))
             .count();
         self.metrics
             .messages_committed
@@ -429,14 +439,18 @@ fn apply_one(
                 peer_key,
                 i64::try_from(*seq).unwrap_or(i64::MAX)
             ])?;
-            Ok(None)
+            Ok(Some(Committed::Acked {
+                user_key: user_key.clone(),
+                peer_key: peer_key.clone(),
+                seq: *seq,
+            }))
         }
         Job::Received { ids } => {
             let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
             for id in ids {
                 stmt.execute([id])?;
             }
-            Ok(None)
+            Ok(Some(Committed::Removed { ids: ids.clone() }))
         }
     }
 }

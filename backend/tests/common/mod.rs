@@ -52,9 +52,11 @@ impl Relay {
         Self::start_in(Arc::new(temp_dir()), adjust).await
     }
 
-    /// A new relay on this one's database (after this one has shut down: a restart).
-    pub async fn restart(&self, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_in(self.dir.clone(), adjust).await
+    /// Shuts this relay down and starts a new one on its database, on a new port.
+    pub async fn restart(self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = self.dir.clone();
+        self.shutdown().await;
+        Self::start_in(dir, adjust).await
     }
 
     async fn start_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> Self {

@@ -1,0 +1,364 @@
+//! Nothing lost: resume after a drop, scrollback, private messages at-least-once, and
+//! everything surviving a restart of the relay on the same database.
+
+mod common;
+
+use common::{Client, Relay};
+use serde_json::{Value, json};
+
+/// The seqs of a list of message objects.
+fn seqs(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
+/// Says `n` numbered messages in `room` and returns the last seq.
+async fn say_many(client: &mut Client, room: &str, n: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        last = client.say(room, &format!("m{i}"), &format!("c{i}")).await["seq"]
+            .as_u64()
+            .unwrap();
+    }
+    last
+}
+
+/// Connects and says hello with `acks`.
+async fn hello_acking(relay: &Relay, name: &str) -> Client {
+    let mut client = Client::connect(relay).await;
+    client
+        .send(json!({"type":"hello","name":name,"acks":true}))
+        .await;
+    client.recv_type("welcome").await;
+    client
+}
+
+#[tokio::test]
+async fn a_dropped_client_resumes_with_exactly_what_it_missed() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    let mut bob = relay.user("bob").await;
+    bob.join("lobby").await;
+    alice.recv_type("presence").await;
+    let seen = say_many(&mut alice, "lobby", 3).await;
+    for _ in 0..3 {
+        bob.recv_type("message").await;
+    }
+    bob.drop_connection().await;
+    alice.recv_type("presence").await; // bob offline
+    say_many(&mut alice, "lobby", 4).await;
+
+    let mut bob = Client::connect(&relay).await;
+    bob.hello_when_free("bob").await;
+    bob.send(json!({"type":"join","room":"lobby","after":seen}))
+        .await;
+    let joined = bob.recv_type("joined").await;
+    assert_eq!(seqs(&joined["history"]), [4, 5, 6, 7]);
+    assert!(joined.get("more").is_none(), "{joined}");
+    // And then live, with nothing repeated.
+    alice.recv_type("presence").await;
+    alice.say("lobby", "live", "l").await;
+    assert_eq!(bob.recv_type("message").await["seq"], 8);
+
+    // Nothing missed: an empty history.
+    bob.send(json!({"type":"join","room":"lobby","after":8}))
+        .await;
+    assert_eq!(bob.recv_type("joined").await["history"], json!([]));
+}
+
+#[tokio::test]
+async fn a_long_absence_is_replayed_in_part_and_paged_back() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    say_many(&mut alice, "lobby", 125).await;
+
+    let mut bob = relay.user("bob").await;
+    bob.send(json!({"type":"join","room":"lobby","after":5}))
+        .await;
+    let joined = bob.recv_type("joined").await;
+    assert_eq!(seqs(&joined["history"]), (26..=125).collect::<Vec<_>>());
+    assert_eq!(joined["more"], true);
+
+    bob.send(json!({"type":"history","room":"lobby","before":26,"limit":100}))
+        .await;
+    let page = bob.recv_type("history").await;
+    assert_eq!(page["room"], "lobby");
+    assert_eq!(seqs(&page["messages"]), (1..=25).collect::<Vec<_>>());
+    assert_eq!(page["more"], false);
+    assert_eq!(page["messages"][0]["type"], "message");
+
+    // A plain join: the newest 50, and more before them.
+    let joined = bob.join("lobby").await;
+    assert_eq!(seqs(&joined["history"]), (76..=125).collect::<Vec<_>>());
+    assert_eq!(joined["more"], true);
+}
+
+#[tokio::test]
+async fn scrollback_pages_through_a_room_without_joining_it() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    say_many(&mut alice, "lobby", 7).await;
+    let mut bob = relay.user("bob").await;
+    let mut got = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut ask = json!({"type":"history","room":"lobby","limit":3});
+        if let Some(b) = before {
+            ask["before"] = b.into();
+        }
+        bob.send(ask).await;
+        let page = bob.recv_type("history").await;
+        let mut page_seqs = seqs(&page["messages"]);
+        before = page_seqs.first().copied();
+        page_seqs.extend(got);
+        got = page_seqs;
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(got, (1..=7).collect::<Vec<_>>());
+    // A room nobody spoke in has no history.
+    bob.send(json!({"type":"history","room":"quiet"})).await;
+    let page = bob.recv_type("history").await;
+    assert_eq!(page["messages"], json!([]));
+    assert_eq!(page["more"], false);
+}
+
+#[tokio::test]
+async fn private_scrollback_is_the_pair_s_own() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = relay.user("bob").await;
+    let mut carol = relay.user("carol").await;
+    for text in ["one", "two"] {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":text}))
+            .await;
+        alice.recv_type("message").await;
+        bob.recv_type("message").await;
+    }
+    bob.send(json!({"type":"dm","to":"alice","text":"three"}))
+        .await;
+    bob.recv_type("message").await;
+    alice.recv_type("message").await;
+
+    bob.send(json!({"type":"history","with":"ALICE","before":3}))
+        .await;
+    let page = bob.recv_type("history").await;
+    assert_eq!(page["with"], "ALICE");
+    assert_eq!(seqs(&page["messages"]), [1, 2]);
+    assert_eq!(page["messages"][0]["to"], "bob");
+    assert_eq!(page["messages"][0]["from"], "alice");
+
+    // Carol asking about alice sees her own conversation with alice: none.
+    carol.send(json!({"type":"history","with":"alice"})).await;
+    assert_eq!(carol.recv_type("history").await["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_history_requests_are_refused_with_reasons() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    for (frame, code) in [
+        (json!({"type":"history","cid":"h"}), "bad_request"),
+        (
+            json!({"type":"history","room":"a","with":"b","cid":"h"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"history","room":"a","limit":0,"cid":"h"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"history","room":"a","limit":101,"cid":"h"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"history","room":"a b","cid":"h"}),
+            "invalid_room",
+        ),
+        (
+            json!({"type":"history","with":"nobody","cid":"h"}),
+            "unknown_user",
+        ),
+        (
+            json!({"type":"ack","with":"nobody","seq":1,"cid":"h"}),
+            "unknown_user",
+        ),
+        (
+            json!({"type":"ack","with":"alice","seq":-1,"cid":"h"}),
+            "bad_request",
+        ),
+        (
+            json!({"type":"join","room":"a","after":"x","cid":"h"}),
+            "bad_request",
+        ),
+    ] {
+        alice.send(frame.clone()).await;
+        let error = alice.recv_error(code).await;
+        assert_eq!(error["cid"], "h", "{frame}");
+    }
+    // Still served.
+    alice.join("a").await;
+}
+
+#[tokio::test]
+async fn unacknowledged_private_messages_come_again_until_acknowledged() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = hello_acking(&relay, "bob").await;
+    for text in ["one", "two"] {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":text}))
+            .await;
+        alice.recv_type("message").await;
+        bob.recv_type("message").await;
+    }
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+
+    // Not acknowledged: both again, in order.
+    let mut bob = hello_acking(&relay, "bob").await;
+    let again = [
+        bob.recv_type("message").await,
+        bob.recv_type("message").await,
+    ];
+    assert_eq!(again.map(|m| m["seq"].as_u64().unwrap()), [1, 2]);
+    bob.send(json!({"type":"ack","with":"Alice","seq":1})).await;
+    bob.expect_silence(100).await; // an ack has no answer
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+
+    // Only the second, then nothing.
+    let mut bob = hello_acking(&relay, "bob").await;
+    assert_eq!(bob.recv_type("message").await["seq"], 2);
+    bob.send(json!({"type":"ack","with":"alice","seq":2})).await;
+    bob.expect_silence(100).await;
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+    let mut bob = hello_acking(&relay, "bob").await;
+    bob.expect_silence(300).await;
+}
+
+#[tokio::test]
+async fn a_client_without_acks_gets_each_private_message_once() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = relay.user("bob").await;
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"live"}))
+        .await;
+    alice.recv_type("message").await;
+    bob.recv_type("message").await;
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"kept"}))
+        .await;
+    alice.recv_type("message").await;
+
+    let mut bob = Client::connect(&relay).await;
+    bob.hello("bob").await;
+    assert_eq!(bob.recv_type("message").await["text"], "kept");
+    bob.expect_silence(200).await;
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+    let mut bob = Client::connect(&relay).await;
+    bob.hello("bob").await;
+    bob.expect_silence(300).await;
+}
+
+#[tokio::test]
+async fn offline_mail_survives_a_restart_and_is_delivered_once_acknowledged() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    relay.user("bob").await.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+    for text in ["one", "two"] {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":text}))
+            .await;
+        alice.recv_type("message").await;
+    }
+    let relay = relay.restart(|_| {}).await;
+    // After the restart alice is a new session; bob is still known.
+    let mut alice = relay.user("alice").await;
+    alice
+        .send(json!({"type":"dm","to":"Bob","text":"three"}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["seq"], 3);
+
+    let mut bob = hello_acking(&relay, "bob").await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let m = bob.recv_type("message").await;
+        got.push((
+            m["seq"].as_u64().unwrap(),
+            m["text"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(
+        got,
+        [(1, "one".into()), (2, "two".into()), (3, "three".into())]
+    );
+    bob.expect_silence(200).await;
+    bob.send(json!({"type":"ack","with":"alice","seq":3})).await;
+    bob.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+
+    let relay = relay.restart(|_| {}).await;
+    let mut bob = hello_acking(&relay, "bob").await;
+    bob.expect_silence(300).await;
+}
+
+#[tokio::test]
+async fn seqs_and_history_go_on_after_a_restart() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    say_many(&mut alice, "lobby", 3).await;
+    let mut bob = relay.user("bob").await;
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"hi"}))
+        .await;
+    alice.recv_type("message").await;
+    bob.recv_type("message").await;
+
+    let relay = relay.restart(|_| {}).await;
+    let mut alice = relay.user("alice").await;
+    let joined = alice.join("lobby").await;
+    assert_eq!(seqs(&joined["history"]), [1, 2, 3]);
+    assert_eq!(alice.say("lobby", "after", "a").await["seq"], 4);
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"again"}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["seq"], 2);
+    // The room is empty and forgotten in memory, but not its seq.
+    alice.send(json!({"type":"leave","room":"lobby"})).await;
+    alice.send(json!({"type":"rooms"})).await;
+    assert_eq!(alice.recv_type("rooms").await["rooms"], json!([]));
+    alice.join("lobby").await;
+    assert_eq!(alice.say("lobby", "back", "b").await["seq"], 5);
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_messages_of_a_room() {
+    let relay = Relay::start_with(|c| c.retain_messages = 100).await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    say_many(&mut alice, "lobby", 200).await;
+    // Trimmed when the seq passes a multiple of 64: at 192, everything up to 92 went.
+    alice
+        .send(json!({"type":"history","room":"lobby","before":94,"limit":100}))
+        .await;
+    let page = alice.recv_type("history").await;
+    assert_eq!(seqs(&page["messages"]), [93]);
+    assert_eq!(page["more"], false);
+}
