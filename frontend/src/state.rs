@@ -931,18 +931,22 @@ impl State {
         let next = fetch.as_ref().and_then(|f| {
             let until = f.until?;
             let lowest = lowest?;
-            (more && lowest > until + 1 && f.pages < MAX_GAP_PAGES).then_some((
-                lowest,
-                until,
-                f.pages + 1,
-            ))
+            (more && lowest > until + 1).then_some((lowest, until, f.pages + 1))
         });
-        let next = next.map(|(before, until, pages)| Fetch {
-            pages,
-            ..self.new_fetch(Some(before), Some(until))
-        });
+        // Gave up on a gap (too many pages): what is below it goes, so that what is shown
+        // has no hole; scrollback brings it back.
+        let gave_up = next.is_some_and(|(_, _, pages)| pages > MAX_GAP_PAGES);
+        let next = next
+            .filter(|_| !gave_up)
+            .map(|(before, until, pages)| Fetch {
+                pages,
+                ..self.new_fetch(Some(before), Some(until))
+            });
         let conv = Rc::make_mut(self.conversations.get_mut(&key).expect("checked"));
         conv.fetch = next;
+        if let Some(lowest) = lowest.filter(|_| gave_up) {
+            conv.messages.retain(|m| m.seq.is_none_or(|s| s >= lowest));
+        }
         let asked_for_the_bottom = fetch.as_ref().is_some_and(|f| {
             f.before
                 .is_none_or(|b| conv.first_seq().is_none_or(|first| b <= first))
@@ -2163,5 +2167,505 @@ mod tests {
             },
         );
         assert_eq!(s.rooms[0].room, "a");
+    }
+
+    fn room_msgs(room: &str, seqs: std::ops::RangeInclusive<u64>, from: &str) -> Vec<ChatMessage> {
+        seqs.map(|q| room_msg(room, q, from, &format!("m{q}"), None))
+            .collect()
+    }
+
+    fn history(conversation: Talk, messages: Vec<ChatMessage>, more: bool) -> ServerMsg {
+        ServerMsg::History {
+            conversation,
+            messages,
+            more,
+        }
+    }
+
+    fn seqs(conv: &Conversation) -> Vec<u64> {
+        conv.messages.iter().filter_map(|m| m.seq).collect()
+    }
+
+    fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
+        let action = Action::Server {
+            msg: ServerMsg::Welcome {
+                name: "alice".into(),
+                token: token.into(),
+            },
+            now_ms: 1_000,
+        };
+        let s = reduce(&reduce(s, Action::Connected), action.clone());
+        let frames = s.followups(&action);
+        (s, frames)
+    }
+
+    fn drop_connection(s: &Rc<State>) -> Rc<State> {
+        reduce(
+            s,
+            Action::Disconnected {
+                retry_at_ms: 1,
+                now_ms: 0,
+            },
+        )
+    }
+
+    fn history_frame(
+        room: Option<&str>,
+        with: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> ClientMsg {
+        ClientMsg::History {
+            room: room.map(String::from),
+            with: with.map(String::from),
+            before,
+            limit: Some(limit),
+        }
+    }
+
+    #[test]
+    fn a_message_shows_once_however_often_it_comes() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(&s, joined("dev", &["alice"], vec![]));
+        let dm = dm_msg("alice", 7, "bob", "are you there?", None);
+        let s = server(&s, ServerMsg::Message(dm.clone()));
+        // The relay delivers it again after the next welcome (we had not acknowledged it).
+        let s = drop_connection(&s);
+        let (s, _) = welcome(&s, "t2");
+        let s = server(&s, ServerMsg::Message(dm.clone()));
+        let s = server(
+            &s,
+            history(
+                Talk::With { with: "bob".into() },
+                vec![dm_msg("bob", 6, "alice", "hi", None), dm],
+                false,
+            ),
+        );
+        let bob = &s.conversations[&ConvKey::dm("bob")];
+        assert_eq!(seqs(bob), [6, 7]);
+        assert_eq!(bob.unread, 1, "counted once");
+        // Rooms too: the same seq from the live stream and from history.
+        let s = server(
+            &s,
+            joined("lobby", &["alice"], room_msgs("lobby", 1..=2, "bob")),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "m2", None)),
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=2, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), [1, 2]);
+        assert_eq!(lobby(&s).unread, 2);
+    }
+
+    #[test]
+    fn history_answers_merge_by_seq_around_live_messages() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 10, "bob", "live", None)),
+        );
+        let lobby_talk = || Talk::Room {
+            room: "lobby".into(),
+        };
+        let s = server(
+            &s,
+            history(lobby_talk(), room_msgs("lobby", 5..=9, "bob"), true),
+        );
+        assert_eq!(seqs(lobby(&s)), [5, 6, 7, 8, 9, 10]);
+        let mut shuffled = room_msgs("lobby", 3..=6, "bob");
+        shuffled.reverse();
+        let s = server(&s, history(lobby_talk(), shuffled, false));
+        assert_eq!(seqs(lobby(&s)), [3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(
+            !lobby(&s).has_older(),
+            "the relay said there is nothing older"
+        );
+        assert_eq!(lobby(&s).unread, 0, "on screen");
+    }
+
+    #[test]
+    fn private_messages_are_acknowledged_once_per_conversation() {
+        let s = reduce(&alice(), Action::OpenDm("carol".into()));
+        // The mailbox, right after welcome.
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 7, "Bob", "hi", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 3, "carol", "yo", None)),
+        );
+        let due = s.due_acks();
+        assert_eq!(
+            due,
+            vec![(ConvKey::dm("bob"), 8), (ConvKey::dm("carol"), 3)]
+        );
+        let action = Action::SendAcks(due);
+        let s = reduce(&s, action.clone());
+        let ack = |with: &str, seq| {
+            ClientFrame::new(ClientMsg::Ack {
+                with: with.into(),
+                seq,
+            })
+        };
+        assert_eq!(s.followups(&action), vec![ack("Bob", 8), ack("carol", 3)]);
+        assert!(s.due_acks().is_empty());
+        // A repeat needs nothing; a new one is acknowledged; rooms never are.
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
+        );
+        assert!(s.due_acks().is_empty());
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("Bob", 9, "alice", "yes", Some("c9"))),
+        );
+        assert_eq!(s.due_acks(), vec![(ConvKey::dm("bob"), 9)]);
+        // Not while offline; after the next welcome the relay is told again.
+        let s = drop_connection(&s);
+        assert!(s.due_acks().is_empty());
+        let (s, _) = welcome(&s, "t2");
+        assert_eq!(
+            s.due_acks(),
+            vec![(ConvKey::dm("bob"), 9), (ConvKey::dm("carol"), 3)]
+        );
+    }
+
+    #[test]
+    fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            joined("lobby", &["alice", "bob"], room_msgs("lobby", 1..=3, "bob")),
+        );
+        let s = reduce(&s, Action::OpenDm("carol".into())); // lobby is not on screen
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t2");
+        assert_eq!(
+            frames[0],
+            ClientFrame::new(ClientMsg::Join {
+                room: "lobby".into(),
+                after: Some(3)
+            })
+        );
+        // 200 were missed: the relay replays the newest 100 and says there are more.
+        let replay = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into(), "bob".into()],
+            history: room_msgs("lobby", 104..=203, "bob"),
+            more: true,
+        };
+        let s = server(&s, replay.clone());
+        let frames = s.followups(&Action::Server {
+            msg: replay,
+            now_ms: 1_000,
+        });
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            frames[1].msg,
+            history_frame(Some("lobby"), None, Some(104), 100)
+        );
+        assert!(frames[1].cid.is_some());
+        assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
+        let page = history(
+            Talk::Room {
+                room: "lobby".into(),
+            },
+            room_msgs("lobby", 4..=103, "bob"),
+            true,
+        );
+        let s = server(&s, page.clone());
+        assert!(
+            s.followups(&Action::Server {
+                msg: page,
+                now_ms: 0
+            })
+            .is_empty(),
+            "gap closed"
+        );
+        let conv = lobby(&s);
+        assert_eq!(seqs(conv), (1..=203).collect::<Vec<_>>());
+        assert_eq!(conv.unread, 200);
+        assert_eq!(conv.seen, 203);
+        assert!(s.ready(&ConvKey::Room("lobby".into())));
+        // Nothing missed: an empty replay changes nothing.
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t3");
+        assert!(frames.contains(&ClientFrame::new(ClientMsg::Join {
+            room: "lobby".into(),
+            after: Some(203)
+        })));
+        let s = server(&s, joined("lobby", &["alice", "bob"], vec![]));
+        assert_eq!(seqs(lobby(&s)).len(), 203);
+    }
+
+    #[test]
+    fn gap_paging_is_bounded() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
+        );
+        let s = drop_connection(&s);
+        let (mut s, _) = welcome(&s, "t2");
+        let mut top = 100_000;
+        let mut msg = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", top - 99..=top, "bob"),
+            more: true,
+        };
+        let mut requests = 0;
+        loop {
+            s = server(&s, msg.clone());
+            let asked: Vec<_> = s
+                .followups(&Action::Server { msg, now_ms: 0 })
+                .into_iter()
+                .filter(|f| matches!(f.msg, ClientMsg::History { .. }))
+                .collect();
+            if asked.is_empty() {
+                break;
+            }
+            requests += 1;
+            top -= 100;
+            msg = history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", top - 99..=top, "bob"),
+                true,
+            );
+        }
+        assert_eq!(requests, MAX_GAP_PAGES);
+        assert!(s.ready(&ConvKey::Room("lobby".into())));
+        assert!(lobby(&s).has_older(), "the rest is left to scrollback");
+    }
+
+    #[test]
+    fn load_older_asks_for_the_page_before_the_oldest_shown() {
+        let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let first = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", 51..=100, "bob"),
+            more: true,
+        };
+        let s = server(&s, first);
+        assert!(lobby(&s).has_older());
+        let s = reduce(&s, Action::LoadOlder(key.clone()));
+        assert!(lobby(&s).loading_older());
+        let frames = s.followups(&Action::LoadOlder(key.clone()));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(
+            frames[0].msg,
+            history_frame(Some("lobby"), None, Some(51), 50)
+        );
+        // One request at a time.
+        let s2 = reduce(&s, Action::LoadOlder(key.clone()));
+        assert!(Rc::ptr_eq(&s, &s2));
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=50, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), (1..=100).collect::<Vec<_>>());
+        assert!(!lobby(&s).has_older() && !lobby(&s).loading_older());
+        assert_eq!(lobby(&s).unread, 0);
+        let s2 = reduce(&s, Action::LoadOlder(key));
+        assert!(Rc::ptr_eq(&s, &s2), "nothing older");
+        // A conversation we hold from seq 1 has nothing older even before the relay says so.
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=3, "bob")),
+        );
+        assert!(!s.conversations[&ConvKey::Room("dev".into())].has_older());
+    }
+
+    #[test]
+    fn unread_counts_survive_a_reload() {
+        // Before: alice in lobby (2 unread) and dev (open), a private conversation with bob
+        // (1 unread).
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 1, "Bob", "psst", None)),
+        );
+        assert_eq!((lobby(&s).unread, s.total_unread()), (2, 3));
+        let kept = Snapshot::of(&s).unwrap();
+        let (session, user) = (kept.session_json(), kept.user_json());
+
+        // The reload: a new page reads the storage and signs in by itself.
+        let snapshot = Snapshot::parse_session(&session)
+            .unwrap()
+            .with_user_json(Some(&user));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        assert!(s.wants_connection() && s.me.is_none());
+        assert_eq!(s.total_unread(), 3, "shown while signing in");
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: Some("t1".into()),
+                acks: true,
+            })]
+        );
+        let (s, frames) = welcome(&s, "t2");
+        let msgs: Vec<_> = frames.into_iter().map(|f| f.msg).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                ClientMsg::Join {
+                    room: "dev".into(),
+                    after: None
+                },
+                ClientMsg::Join {
+                    room: "lobby".into(),
+                    after: None
+                },
+                history_frame(None, Some("Bob"), None, 100),
+                ClientMsg::Rooms,
+                ClientMsg::Users,
+            ]
+        );
+        // The newest messages come back; only those after the reload's `seen` are news.
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
+        );
+        let s = server(
+            &s,
+            joined("lobby", &["alice", "bob"], room_msgs("lobby", 1..=3, "bob")),
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::With { with: "Bob".into() },
+                vec![dm_msg("alice", 1, "Bob", "psst", None)],
+                false,
+            ),
+        );
+        assert_eq!(s.open, Some(ConvKey::Room("dev".into())));
+        assert_eq!(lobby(&s).unread, 3, "2 from before the reload and 1 new");
+        assert_eq!(s.conversations[&ConvKey::dm("bob")].unread, 1);
+        assert_eq!(s.conversations[&ConvKey::Room("dev".into())].unread, 0);
+        assert!(s.ready(&ConvKey::dm("bob")));
+        // Reading clears it, and that is kept too.
+        let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+        let kept = Snapshot::of(&s).unwrap();
+        assert!(
+            kept.user_json()
+                .contains(r#"{"room":"lobby","read":3,"seen":3,"unread":0}"#)
+        );
+    }
+
+    #[test]
+    fn a_reload_closes_a_gap_longer_than_one_page() {
+        let snapshot = Snapshot::parse_session(r#"{"v":1,"name":"alice","token":"t1"}"#)
+            .unwrap()
+            .with_user_json(Some(
+                r#"{"v":1,"rooms":[{"room":"lobby","read":10,"seen":10,"unread":0}]}"#,
+            ));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        let (s, _) = welcome(&s, "t2");
+        let newest = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", 71..=120, "bob"),
+            more: true,
+        };
+        let s = server(&s, newest.clone());
+        // Opened (nothing else was), so nothing counts; but the gap is still closed.
+        let frames = s.followups(&Action::Server {
+            msg: newest,
+            now_ms: 0,
+        });
+        assert_eq!(
+            frames[1].msg,
+            history_frame(Some("lobby"), None, Some(71), 100)
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=70, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), (1..=120).collect::<Vec<_>>());
+        assert_eq!(lobby(&s).read, 120);
+    }
+
+    #[test]
+    fn a_resumed_name_that_is_taken_goes_back_to_the_login_form() {
+        let snapshot = Snapshot::parse_session(r#"{"v":1,"name":"alice","token":"old"}"#)
+            .unwrap()
+            .with_user_json(Some(
+                r#"{"v":1,"rooms":[{"room":"lobby","seen":3,"unread":2}]}"#,
+            ));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        let s = reduce(&s, Action::Connected);
+        let s = server(&s, ServerMsg::error(ErrorCode::NameTaken, "taken", None));
+        assert!(!s.wants_connection());
+        assert!(s.login_error.as_deref().unwrap().contains("already taken"));
+        assert!(s.conversations.is_empty() && s.token.is_none());
+        assert_eq!(s.last_name, "alice");
+    }
+
+    #[test]
+    fn a_failed_history_request_does_not_hold_messages_back() {
+        let s = reduce(&alice(), Action::OpenDm("bob".into()));
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("bob", 1, "alice", "hi", Some("c1"))),
+        );
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t2");
+        let cid = frames
+            .iter()
+            .find(|f| matches!(f.msg, ClientMsg::History { .. }))
+            .and_then(|f| f.cid.clone())
+            .unwrap();
+        let (s, _) = send(&s, ConvKey::dm("bob"), "queued");
+        assert!(s.due_sends().is_empty());
+        let s = server(&s, ServerMsg::error(ErrorCode::Internal, "oops", Some(cid)));
+        assert_eq!(s.due_sends().len(), 1);
+        assert!(s.notice.is_none());
     }
 }
