@@ -611,7 +611,7 @@ impl State {
                 let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
                     *k == key && now_ms.saturating_sub(*at) < TYPING_SEND_INTERVAL_MS
                 });
-                if recent || !self.can_send(&key) {
+                if recent || !self.ready(&key) {
                     return false;
                 }
                 self.typing_sent = Some((key, now_ms));
