@@ -54,7 +54,8 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 let above = *title == was_title
                     && first.is_some()
                     && was_first.is_some_and(|w| *first < Some(w));
-                if above && !*stick.borrow() {
+                if above {
+                    // Older messages came in above: what was on screen stays where it was.
                     el.set_scroll_top(el.scroll_top() + height - was_height);
                 } else if *stick.borrow() {
                     el.set_scroll_top(height);
