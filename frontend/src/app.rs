@@ -2,15 +2,17 @@
 //! children report into [`Action`]s.
 //!
 //! Every action goes through [`Driver::act`]: dispatch it, send the frames
-//! [`State::followups`] asks for, and open or close the socket as [`State::wants_connection`]
-//! says. The socket's own events come back into the same function, so there is one path for
-//! every change.
+//! [`State::followups`] asks for, open or close the socket as [`State::wants_connection`]
+//! says, send the messages that wait ([`State::due_sends`]), keep what a reload needs in
+//! `localStorage` (`crate::persist`), and after a burst of frames from the relay acknowledge
+//! private messages ([`State::due_acks`]). The socket's own events come back into the same
+//! function, so there is one path for every change.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::channel::mpsc::UnboundedSender;
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::{Interval, Timeout};
 use shared::ClientFrame;
 use shared::validate::name_key;
 use yew::prelude::*;
@@ -20,8 +22,9 @@ use crate::components::login::Login;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
+use crate::persist::{SESSION_KEY, Snapshot, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
-use crate::services::{ConnEvent, ws};
+use crate::services::{ConnEvent, storage, ws};
 use crate::state::{Action, ConvKey, State};
 
 /// The socket as the root holds it.
@@ -32,6 +35,12 @@ struct Link {
     tx: Option<UnboundedSender<ClientFrame>>,
     /// Counts the services started; events from an older one are ignored.
     generation: u64,
+    /// The acknowledgements are sent in a moment (after the frames already received).
+    acks_due: Option<Timeout>,
+    /// What is in `localStorage` now, as written by this page: the session entry (`None`
+    /// when there is none) and the user entry, so that only changes are written.
+    stored_session: Option<String>,
+    stored_user: Option<String>,
 }
 
 /// Applies actions and carries out what follows from them. Cheap to clone.
@@ -46,6 +55,7 @@ impl Driver {
         if matches!(action, Action::Login(_)) {
             mark_time("login");
         }
+        let signed_in_as = self.state.me.clone();
         self.state.dispatch(action.clone());
         // The handle reads the state as it is after the dispatch.
         let state: &State = &self.state;
@@ -73,6 +83,92 @@ impl Driver {
                 let _ = tx.unbounded_send(frame);
             }
         }
+        self.keep(&action, signed_in_as.as_deref());
+        if let Action::Login(_) = action {
+            self.resume_kept_conversations();
+        }
+        if matches!(action, Action::Server { .. }) {
+            self.ack_soon();
+        }
+        let due = self.state.due_sends();
+        if !due.is_empty() {
+            self.act(Action::SendQueued(due));
+        }
+    }
+
+    /// Keeps the session and the conversations in `localStorage` (see `crate::persist`).
+    fn keep(&self, action: &Action, signed_in_as: Option<&str>) {
+        let state: &State = &self.state;
+        let mut link = self.link.borrow_mut();
+        if let (Action::Logout, Some(name)) = (action, signed_in_as) {
+            // Signing out forgets this user's session and conversations on this browser.
+            storage::remove(&user_key(name));
+            link.stored_user = None;
+        }
+        if let Some(snapshot) = Snapshot::of(state) {
+            let (session, user) = (snapshot.session_json(), snapshot.user_json());
+            if link.stored_session.as_ref() != Some(&session) {
+                storage::save(SESSION_KEY, &session);
+                link.stored_session = Some(session);
+            }
+            if link.stored_user.as_ref() != Some(&user) {
+                storage::save(&user_key(&snapshot.name), &user);
+                link.stored_user = Some(user);
+            }
+        } else if !state.wants_connection() && link.stored_session.take().is_some() {
+            // Signed out, or the relay refused the name: no session to take up on reload.
+            storage::remove(SESSION_KEY);
+        }
+    }
+
+    /// A page load with a kept session signs in by itself (see [`Action::Resume`]).
+    fn resume_kept_session(&self) {
+        let Some(kept) = storage::load(SESSION_KEY) else {
+            return;
+        };
+        let Some(snapshot) = Snapshot::parse_session(&kept) else {
+            storage::remove(SESSION_KEY);
+            return;
+        };
+        self.link.borrow_mut().stored_session = Some(kept);
+        let user = storage::load(&user_key(&snapshot.name));
+        self.act(Action::Resume(snapshot.with_user_json(user.as_deref())));
+    }
+
+    /// Signing in by hand under a name with kept conversations takes them up (their unread
+    /// counts too).
+    fn resume_kept_conversations(&self) {
+        let Some(name) = self.state.wanted_name.clone() else {
+            return;
+        };
+        if self.state.me.is_some() || !self.state.conversations.is_empty() {
+            return;
+        }
+        let Some(user) = storage::load(&user_key(&name)) else {
+            return;
+        };
+        let snapshot = Snapshot {
+            name,
+            ..Snapshot::default()
+        };
+        self.act(Action::Resume(snapshot.with_user_json(Some(&user))));
+    }
+
+    /// Acknowledges private messages once the frames already received are handled, so that
+    /// a burst (the mailbox after `welcome`) costs one `ack` per conversation.
+    fn ack_soon(&self) {
+        let mut link = self.link.borrow_mut();
+        if link.acks_due.is_some() {
+            return;
+        }
+        let driver = self.clone();
+        link.acks_due = Some(Timeout::new(0, move || {
+            driver.link.borrow_mut().acks_due = None;
+            let due = driver.state.due_acks();
+            if !due.is_empty() {
+                driver.act(Action::SendAcks(due));
+            }
+        }));
     }
 
     /// Starts a socket service whose events come back to [`Driver::act`].
@@ -117,6 +213,8 @@ impl Driver {
 pub fn App() -> Html {
     let state = use_reducer(|| State {
         last_name: load_name(),
+        // This page's cids differ from those of earlier loads, which history brings back.
+        cid_prefix: format!("{:x}.", now_ms()),
         ..State::default()
     });
     let link = use_mut_ref(Link::default);
@@ -130,13 +228,16 @@ pub fn App() -> Html {
     {
         let driver = driver.clone();
         use_effect_with((), move |_| {
+            driver.resume_kept_session();
             let tick = {
                 let driver = driver.clone();
                 Interval::new(1_000, move || driver.act(Action::Tick(now_ms())))
             };
             move || {
                 drop(tick);
-                driver.link.borrow_mut().tx = None;
+                let mut link = driver.link.borrow_mut();
+                link.tx = None;
+                link.acks_due = None;
             }
         });
     }
@@ -238,6 +339,10 @@ pub fn App() -> Html {
                 let room = key.room().unwrap_or_default().to_owned();
                 driver.callback(move |()| Action::Leave(room.clone()))
             };
+            let on_load_older = {
+                let key = key.clone();
+                driver.callback(move |()| Action::LoadOlder(key.clone()))
+            };
             html! {
                 <ChatView id={id} conversation={conversation.clone()}
                           is_room={key.room().is_some()}
@@ -245,7 +350,9 @@ pub fn App() -> Html {
                           me={me.clone()}
                           typing={state.typing_text(&key)}
                           can_send={state.can_send(&key)}
-                          {on_send} {on_typing} {on_leave} on_open_dm={on_open_dm.clone()} />
+                          live={state.ready(&key)}
+                          {on_send} {on_typing} {on_leave} {on_load_older}
+                          on_open_dm={on_open_dm.clone()} />
             }
         }
         _ => html! {

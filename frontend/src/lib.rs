@@ -1,12 +1,14 @@
 //! Courier's browser client: a yew app that talks to the relay over one WebSocket.
 //!
 //! - [`state`]: all chat state and its rules, pure Rust, tested natively.
+//! - [`persist`]: what is kept in `localStorage` across page loads (format, pure).
 //! - [`services`]: the WebSocket service and small browser facts (clock, address, storage).
 //! - [`components`]: the views, one per file; they get data and callbacks, never the state.
 //! - [`app`]: the root component, which owns the state and the socket.
 
 pub mod app;
 pub mod components;
+pub mod persist;
 pub mod services;
 pub mod state;
 

@@ -12,9 +12,15 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::validate::name_key;
-use shared::{ChatMessage, ClientFrame, ClientMsg, ErrorCode, RoomInfo, ServerMsg, Target};
+use shared::{
+    ChatMessage, ClientFrame, ClientMsg, Conversation as Talk, ErrorCode, RoomInfo, ServerMsg,
+    Target,
+};
 use yew::Reducible;
+
+use crate::persist::Snapshot;
 
 /// How long "X is typing" stays up after the last `typing` frame from X.
 pub const TYPING_TTL_MS: u64 = 3_000;
@@ -22,6 +28,9 @@ pub const TYPING_TTL_MS: u64 = 3_000;
 pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
 /// The room and user listings are asked for again this often.
 pub const REFRESH_INTERVAL_MS: u64 = 10_000;
+/// Closing a gap after a reconnect or a reload asks for at most this many pages of
+/// [`HISTORY_PAGE_MAX`] messages; what is older than that is left to "Load older messages".
+pub const MAX_GAP_PAGES: u32 = 20;
 
 /// A conversation: a room, or the private conversation with one other user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,10 +61,11 @@ impl ConvKey {
 pub enum Delivery {
     /// The relay's copy arrived: it is stored and everyone got it.
     Sent,
-    /// Sent, not yet confirmed by the relay's copy.
+    /// Waiting to be sent (offline, or the conversation is catching up after a reconnect),
+    /// or sent and not yet confirmed by the relay's copy.
     Pending,
-    /// Refused by the relay (the `error` carried our cid), or the connection dropped before
-    /// the relay confirmed it. A later copy with its cid still confirms it.
+    /// Refused by the relay (the `error` carried our cid). A later copy with its cid still
+    /// confirms it.
     Failed(String),
 }
 
@@ -73,8 +83,13 @@ pub struct Message {
     pub delivery: Delivery,
     /// For an unconfirmed message: the highest `seq` the conversation had when it was sent.
     /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
-    /// page session (the counter starts again at every page load) never confirms it.
+    /// page session never confirms it.
     pub sent_after: u64,
+    /// For an unconfirmed message: the relay session ([`State::session`]) it was last sent
+    /// in; `None` while it waits to be sent. One sent in an earlier session whose copy did not
+    /// come back by the time the conversation has caught up was lost with the connection, and
+    /// is sent again.
+    pub sent_in: Option<u64>,
 }
 
 impl Message {
@@ -87,6 +102,7 @@ impl Message {
             cid: m.cid,
             delivery: Delivery::Sent,
             sent_after: 0,
+            sent_in: None,
         }
     }
 
@@ -117,9 +133,40 @@ pub struct Conversation {
     /// Rooms: who is in the room (from `joined`, then `presence`), sorted.
     pub members: Vec<String>,
     pub typing: Vec<Typist>,
-    /// Rooms: the relay confirmed the join on the current connection (`joined`). False after a
-    /// drop until the re-join is answered; sending waits for it.
+    /// The relay confirmed the conversation on the current session: rooms with `joined`,
+    /// private conversations when the history asked for after `welcome` came. False after a
+    /// drop until then; queued messages wait for it.
     pub synced: bool,
+    /// The highest `seq` the user was shown or counted as unread: a message above it that we
+    /// did not hold is news. While a gap is being closed it stays at the gap's floor. Kept
+    /// across reloads (`persist`).
+    pub seen: u64,
+    /// The highest `seq` read: the conversation was on screen with it. Kept across reloads.
+    pub read: u64,
+    /// What the relay last said about messages older than the oldest we hold: `Some(true)`
+    /// there are more, `Some(false)` there are none, `None` it did not say.
+    pub older: Option<bool>,
+    /// The `history` request in flight, at most one per conversation (so answers come back in
+    /// the order asked).
+    pub fetch: Option<Fetch>,
+    /// Rooms: the `after` of the re-join sent at the last `welcome` (until `joined` answers).
+    pub join_after: Option<u64>,
+    /// Private conversations: the highest `seq` acknowledged in this session.
+    pub acked: u64,
+}
+
+/// A `history` request in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Its `before`; `None` asks for the newest messages.
+    pub before: Option<u64>,
+    /// Closing a gap: keep paging back until every `seq` above this one is held. `None`: one
+    /// page (scrollback, or the first look at a private conversation).
+    pub until: Option<u64>,
+    /// Requests made for this gap so far, this one included.
+    pub pages: u32,
+    /// The request's `cid`, so that an `error` about it ends it.
+    pub cid: String,
 }
 
 impl Conversation {
@@ -137,6 +184,30 @@ impl Conversation {
             .filter_map(|m| m.seq)
             .max()
             .unwrap_or(0)
+    }
+
+    /// The lowest confirmed `seq` held, if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.messages.first().and_then(|m| m.seq)
+    }
+
+    /// Whether the relay has older messages than those shown: it said so, or (when it did not
+    /// say) the oldest shown is not the first.
+    pub fn has_older(&self) -> bool {
+        self.older
+            .unwrap_or_else(|| self.first_seq().is_some_and(|s| s > 1))
+    }
+
+    /// Whether a gap is being closed (paging back after a reconnect or a reload).
+    pub fn closing_gap(&self) -> bool {
+        self.fetch.as_ref().is_some_and(|f| f.until.is_some())
+    }
+
+    /// Whether scrollback is being loaded (the "Load older messages" request is in flight).
+    pub fn loading_older(&self) -> bool {
+        self.fetch
+            .as_ref()
+            .is_some_and(|f| f.until.is_none() && f.before.is_some())
     }
 
     /// Number of confirmed messages (they come first in `messages`).
@@ -190,9 +261,40 @@ impl Conversation {
 
     /// Drops the confirmed messages from `seq` on (the relay no longer has them).
     fn forget_from(&mut self, seq: u64) {
+        let kept = seq.saturating_sub(1);
         self.messages.retain(|x| x.seq.is_none_or(|s| s < seq));
         for own in &mut self.messages {
-            own.sent_after = own.sent_after.min(seq.saturating_sub(1));
+            own.sent_after = own.sent_after.min(kept);
+        }
+        self.seen = self.seen.min(kept);
+        self.read = self.read.min(kept);
+        self.older = None;
+    }
+
+    /// Applies a batch of messages from the relay, oldest first; `more` is what the relay said
+    /// about older ones. New messages from others above [`Conversation::seen`] count as unread
+    /// when `count` (the conversation is not on screen).
+    fn merge(&mut self, batch: Vec<ChatMessage>, more: bool, me: &str, count: bool) {
+        let lowest = batch.iter().map(|m| m.seq).min();
+        for m in batch {
+            let mine = name_key(&m.from) == name_key(me);
+            let seq = m.seq;
+            if self.apply(m, mine) == Applied::New && !mine && count && seq > self.seen {
+                self.unread += 1;
+            }
+        }
+        // The relay spoke about what is older than the batch: if the batch is now our oldest,
+        // that is what is older than what we show.
+        if lowest.is_some_and(|l| self.first_seq().is_none_or(|f| l <= f)) {
+            self.older = Some(more);
+        }
+        self.catch_up();
+    }
+
+    /// Outside a gap, everything held has been seen.
+    fn catch_up(&mut self) {
+        if !self.closing_gap() {
+            self.seen = self.seen.max(self.last_seq());
         }
     }
 }
@@ -243,8 +345,16 @@ pub struct State {
     pub rooms: Vec<RoomInfo>,
     /// The last `users` listing, sorted, without us.
     pub online: Vec<String>,
-    /// The number of cids handed out; the next is `c{cid_counter + 1}`.
+    /// The number of cids handed out; the next is `{cid_prefix}c{cid_counter + 1}`.
     pub cid_counter: u64,
+    /// Makes this page's cids unlike those of earlier page loads (whose messages come back in
+    /// history with their cids): the root sets it from the clock at start-up.
+    pub cid_prefix: String,
+    /// The number of `history` requests made; the last one's cid is
+    /// `{cid_prefix}h{fetch_counter}`.
+    pub fetch_counter: u64,
+    /// Counts the relay sessions (`welcome`s) of this page.
+    pub session: u64,
     /// A one-line message for the user (a relay error).
     pub notice: Option<String>,
     /// Why the room name typed in the sidebar is unfit (or was refused by the relay).
@@ -305,6 +415,16 @@ pub enum Action {
     /// Show a notice.
     Notice(String),
     DismissNotice,
+    /// Take up a session kept by an earlier page load (`persist`): sign in under its name
+    /// (with its token, if any), with its conversations and unread counts.
+    Resume(Snapshot),
+    /// Ask for the messages before the oldest shown in this conversation.
+    LoadOlder(ConvKey),
+    /// Send these waiting messages now, by conversation and cid (from
+    /// [`State::due_sends`]).
+    SendQueued(Vec<(ConvKey, String)>),
+    /// Acknowledge private messages up to these seqs (from [`State::due_acks`]).
+    SendAcks(Vec<(ConvKey, u64)>),
 }
 
 impl Reducible for State {
@@ -323,6 +443,31 @@ impl Reducible for State {
 impl State {
     /// Applies an action; returns false when it certainly changed nothing.
     fn apply(&mut self, action: Action) -> bool {
+        let changed = self.apply_action(action);
+        if changed {
+            self.mark_open_read();
+        }
+        changed
+    }
+
+    /// The conversation on screen is read up to its newest message.
+    fn mark_open_read(&mut self) {
+        let Some(conv) = self
+            .open
+            .as_ref()
+            .and_then(|k| self.conversations.get_mut(k))
+        else {
+            return;
+        };
+        let last = conv.last_seq();
+        if conv.read < last || conv.unread != 0 {
+            let conv = Rc::make_mut(conv);
+            conv.read = conv.read.max(last);
+            conv.unread = 0;
+        }
+    }
+
+    fn apply_action(&mut self, action: Action) -> bool {
         match action {
             Action::Login(raw) => {
                 if self.me.is_some() || self.wanted_name.is_some() {
@@ -342,8 +487,7 @@ impl State {
             Action::Logout => {
                 *self = Self {
                     last_name: self.me.clone().unwrap_or_default(),
-                    cid_counter: self.cid_counter,
-                    ..Self::default()
+                    ..self.fresh()
                 };
             }
             Action::Connecting { attempt } => {
@@ -368,17 +512,14 @@ impl State {
                 self.conn = Conn::Reconnecting { at_ms: retry_at_ms };
                 self.now_ms = now_ms;
                 self.typing_sent = None;
+                // Our messages stay pending: those not confirmed once the conversation has
+                // caught up after the reconnect are sent (again) then.
                 for conv in self.conversations.values_mut() {
                     let conv = Rc::make_mut(conv);
                     conv.synced = false;
                     conv.typing.clear();
-                    for m in &mut conv.messages {
-                        if m.delivery == Delivery::Pending {
-                            m.delivery = Delivery::Failed(
-                                "not confirmed: the connection dropped".to_owned(),
-                            );
-                        }
-                    }
+                    conv.fetch = None;
+                    conv.join_after = None;
                 }
             }
             Action::Server { msg, now_ms } => return self.server(msg, now_ms),
@@ -397,12 +538,15 @@ impl State {
                     return false;
                 }
                 let key = ConvKey::dm(&peer);
-                let conv = self
-                    .conversations
-                    .entry(key.clone())
-                    .or_insert_with(|| Rc::new(Conversation::new(&peer)));
-                if conv.unread != 0 {
-                    Rc::make_mut(conv).unread = 0;
+                if !self.conversations.contains_key(&key) {
+                    let online = self.online_now();
+                    let mut conv = Conversation::new(&peer);
+                    conv.synced = online;
+                    if online {
+                        // A first look at the conversation: its newest messages, if any.
+                        conv.fetch = Some(self.new_fetch(None, None));
+                    }
+                    self.conversations.insert(key.clone(), Rc::new(conv));
                 }
                 self.open = Some(key);
             }
@@ -437,11 +581,20 @@ impl State {
                 if !self.can_send(&key) {
                     return false;
                 }
+                let live = self.online_now();
                 let (Some(me), Some(conv)) = (self.me.clone(), self.conversations.get_mut(&key))
                 else {
                     return false;
                 };
                 let conv = Rc::make_mut(conv);
+                let session = self.session;
+                // It goes now if the conversation is live and nothing older waits; otherwise
+                // it waits its turn (`due_sends`).
+                let waiting = conv
+                    .messages
+                    .iter()
+                    .any(|m| m.delivery == Delivery::Pending && m.sent_in != Some(session));
+                let now = live && conv.synced && !conv.closing_gap() && !waiting;
                 conv.messages.push(Message {
                     seq: None,
                     from: me,
@@ -449,7 +602,8 @@ impl State {
                     ts: None,
                     cid: Some(cid),
                     delivery: Delivery::Pending,
-                    sent_after: conv.last_seq(),
+                    sent_after: conv.last_seq().max(conv.seen),
+                    sent_in: now.then_some(session),
                 });
                 self.cid_counter += 1;
             }
@@ -457,14 +611,126 @@ impl State {
                 let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
                     *k == key && now_ms.saturating_sub(*at) < TYPING_SEND_INTERVAL_MS
                 });
-                if recent || !self.can_send(&key) {
+                if recent || !self.ready(&key) {
                     return false;
                 }
                 self.typing_sent = Some((key, now_ms));
             }
             Action::Notice(text) => self.notice = Some(text),
             Action::DismissNotice => self.notice = None,
+            Action::Resume(snapshot) => return self.resume(snapshot),
+            Action::LoadOlder(key) => {
+                let ready = self.online_now();
+                let Some(conv) = self.conversations.get(&key) else {
+                    return false;
+                };
+                if !ready || !conv.synced || conv.fetch.is_some() || !conv.has_older() {
+                    return false;
+                }
+                let before = conv.first_seq();
+                let fetch = self.new_fetch(before, None);
+                if let Some(conv) = self.conversations.get_mut(&key) {
+                    Rc::make_mut(conv).fetch = Some(fetch);
+                }
+            }
+            Action::SendQueued(due) => {
+                let mut changed = false;
+                for (key, cid) in due {
+                    if !self.ready(&key) {
+                        continue;
+                    }
+                    let session = self.session;
+                    let Some(conv) = self.conversations.get_mut(&key) else {
+                        continue;
+                    };
+                    let found = conv.messages.iter().position(|m| {
+                        m.unconfirmed()
+                            && m.delivery == Delivery::Pending
+                            && m.cid.as_ref() == Some(&cid)
+                            && m.sent_in != Some(session)
+                    });
+                    if let Some(i) = found {
+                        Rc::make_mut(conv).messages[i].sent_in = Some(session);
+                        changed = true;
+                    }
+                }
+                return changed;
+            }
+            Action::SendAcks(acks) => {
+                let mut changed = false;
+                for (key, seq) in acks {
+                    if let Some(conv) = self.conversations.get_mut(&key) {
+                        if conv.acked < seq {
+                            Rc::make_mut(conv).acked = seq;
+                            changed = true;
+                        }
+                    }
+                }
+                return changed;
+            }
         }
+        true
+    }
+
+    /// A signed-out state that keeps what must not repeat within this page (cid counters,
+    /// session numbers).
+    fn fresh(&self) -> Self {
+        Self {
+            cid_counter: self.cid_counter,
+            cid_prefix: self.cid_prefix.clone(),
+            fetch_counter: self.fetch_counter,
+            session: self.session,
+            ..Self::default()
+        }
+    }
+
+    /// A new `history` request with its own cid.
+    fn new_fetch(&mut self, before: Option<u64>, until: Option<u64>) -> Fetch {
+        self.fetch_counter += 1;
+        Fetch {
+            before,
+            until,
+            pages: 1,
+            cid: self.last_fetch_cid(),
+        }
+    }
+
+    /// The cid of the last `history` request made.
+    fn last_fetch_cid(&self) -> String {
+        format!("{}h{}", self.cid_prefix, self.fetch_counter)
+    }
+
+    /// Takes up a kept session: see [`Action::Resume`].
+    fn resume(&mut self, snapshot: Snapshot) -> bool {
+        if self.me.is_some() {
+            return false;
+        }
+        let Ok(name) = shared::validate::name(&snapshot.name) else {
+            return false;
+        };
+        if self
+            .wanted_name
+            .as_deref()
+            .is_some_and(|w| name_key(w) != name_key(name))
+        {
+            return false;
+        }
+        self.wanted_name = Some(name.to_owned());
+        self.last_name = name.to_owned();
+        self.login_error = None;
+        if snapshot.token.is_some() {
+            self.token = snapshot.token;
+        }
+        for mark in snapshot.marks {
+            let conv = Conversation {
+                seen: mark.seen,
+                read: mark.read,
+                unread: mark.unread,
+                ..Conversation::new(&mark.title)
+            };
+            self.conversations.insert(mark.key, Rc::new(conv));
+        }
+        self.open = snapshot.open.filter(|k| self.conversations.contains_key(k));
         true
     }
 
@@ -486,19 +752,39 @@ impl State {
                 self.token = Some(token);
                 self.login_error = None;
                 self.conn = Conn::Connected;
-                // The welcome's follow-ups ask for the listings.
+                self.session += 1;
+                // The welcome's follow-ups ask for the listings, re-join the rooms (from the
+                // last seq held) and ask for each private conversation's newest messages.
                 self.refreshed_ms = now_ms;
+                let keys: Vec<ConvKey> = self.conversations.keys().cloned().collect();
+                for key in keys {
+                    let (held, floor) = {
+                        let conv = &self.conversations[&key];
+                        (conv.last_seq(), conv.seen.max(conv.last_seq()))
+                    };
+                    let fetch = match key {
+                        ConvKey::Room(_) => None,
+                        // Page back to what we had, if we had anything.
+                        ConvKey::Dm(_) => Some(self.new_fetch(None, (floor > 0).then_some(floor))),
+                    };
+                    let conv = Rc::make_mut(self.conversations.get_mut(&key).expect("listed"));
+                    conv.acked = 0;
+                    conv.synced = false;
+                    conv.fetch = fetch;
+                    conv.join_after = (key.room().is_some() && held > 0).then_some(held);
+                }
             }
             ServerMsg::Joined {
                 room,
                 members,
                 history,
-                ..
+                more,
             } => {
                 let key = ConvKey::Room(room.clone());
                 let is_open = self.open.as_ref() == Some(&key);
                 let me = self.me.clone().unwrap_or_default();
                 let rejoin = self.conversations.contains_key(&key);
+                let gap_fetch = self.new_fetch(None, None);
                 let conv = self
                     .conversations
                     .entry(key.clone())
@@ -506,20 +792,27 @@ impl State {
                 let conv = Rc::make_mut(conv);
                 conv.members = sorted_names(members);
                 conv.synced = true;
-                // History ends at the room's newest message; if we hold newer ones, the relay
-                // lost them (it restarted).
+                let after = conv.join_after.take();
+                // Without `after`, history ends at the room's newest message; if we hold newer
+                // ones, the relay lost them (it restarted without its database).
                 let newest = history.last().map_or(0, |m| m.seq);
-                if newest < conv.last_seq() {
+                if after.is_none() && newest < conv.last_seq() {
                     conv.forget_from(newest + 1);
                 }
-                for m in history {
-                    let mine = name_key(&m.from) == name_key(&me);
-                    let applied = conv.apply(m, mine);
-                    // Messages missed while the connection was down are news.
-                    if rejoin && applied == Applied::New && !mine && !is_open {
-                        conv.unread += 1;
-                    }
+                // Missed more than one answer holds: page back to what we had (`seen`).
+                let floor = conv.seen;
+                let lowest = history.iter().map(|m| m.seq).min();
+                if let Some(lowest) = lowest.filter(|&l| more && floor > 0 && l > floor + 1) {
+                    conv.fetch = Some(Fetch {
+                        before: Some(lowest),
+                        until: Some(floor),
+                        ..gap_fetch
+                    });
+                } else if conv.fetch.is_none() && history.is_empty() && after.is_none() {
+                    conv.older = Some(more);
                 }
+                // Messages missed while the connection was down are news.
+                conv.merge(history, more, &me, rejoin && !is_open);
                 if self.opening.as_ref() == Some(&room) || self.open.is_none() {
                     self.opening = None;
                     self.apply(Action::Open(key));
@@ -563,13 +856,21 @@ impl State {
                     }
                 };
                 let is_open = self.open.as_ref() == Some(&key);
+                let online = self.online_now();
                 let Some(conv) = self.conversations.get_mut(&key) else {
                     return false; // a room we left
                 };
                 let conv = Rc::make_mut(conv);
-                if conv.apply(m, mine) == Applied::New && !mine && !is_open {
+                if key.room().is_none() && conv.fetch.is_none() && !conv.synced && online {
+                    // A private conversation that started just now.
+                    conv.synced = true;
+                }
+                let seq = m.seq;
+                let applied = conv.apply(m, mine);
+                if applied == Applied::New && !mine && !is_open && seq > conv.seen {
                     conv.unread += 1;
                 }
+                conv.catch_up();
             }
             ServerMsg::Rooms { mut rooms } => {
                 rooms.sort_by(|a, b| a.room.cmp(&b.room));
@@ -603,12 +904,79 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
-            ServerMsg::History { .. } => {} // scrollback is not asked for yet
+            ServerMsg::History {
+                conversation,
+                messages,
+                more,
+            } => return self.history(conversation, messages, more),
+        }
+        true
+    }
+
+    /// An answer to `history`: merged by `seq`; a gap being closed asks for the page before.
+    fn history(&mut self, conversation: Talk, messages: Vec<ChatMessage>, more: bool) -> bool {
+        let key = match conversation {
+            Talk::Room { room } => ConvKey::Room(room),
+            Talk::With { with } => ConvKey::dm(&with),
+        };
+        let Some(conv) = self.conversations.get(&key) else {
+            return false;
+        };
+        let is_open = self.open.as_ref() == Some(&key);
+        let online = self.online_now();
+        let me = self.me.clone().unwrap_or_default();
+        let fetch = conv.fetch.clone();
+        let lowest = messages.iter().map(|m| m.seq).min();
+        // Requests go one at a time per conversation, so this answers `fetch`.
+        let next = fetch.as_ref().and_then(|f| {
+            let until = f.until?;
+            let lowest = lowest?;
+            (more && lowest > until + 1).then_some((lowest, until, f.pages + 1))
+        });
+        // Gave up on a gap (too many pages): what is below it goes, so that what is shown
+        // has no hole; scrollback brings it back.
+        let gave_up = next.is_some_and(|(_, _, pages)| pages > MAX_GAP_PAGES);
+        let next = next
+            .filter(|_| !gave_up)
+            .map(|(before, until, pages)| Fetch {
+                pages,
+                ..self.new_fetch(Some(before), Some(until))
+            });
+        let conv = Rc::make_mut(self.conversations.get_mut(&key).expect("checked"));
+        conv.fetch = next;
+        if let Some(lowest) = lowest.filter(|_| gave_up) {
+            conv.messages.retain(|m| m.seq.is_none_or(|s| s >= lowest));
+        }
+        let asked_for_the_bottom = fetch.as_ref().is_some_and(|f| {
+            f.before
+                .is_none_or(|b| conv.first_seq().is_none_or(|first| b <= first))
+        });
+        if messages.is_empty() && asked_for_the_bottom {
+            conv.older = Some(more);
+        }
+        conv.merge(messages, more, &me, !is_open);
+        if conv.fetch.is_none() && key.room().is_none() && online {
+            conv.synced = true;
         }
         true
     }
 
     fn error(&mut self, code: ErrorCode, message: String, cid: Option<String>) {
+        // A `history` request that failed: give it up (and let waiting messages go).
+        if let Some(cid) = &cid {
+            let online = self.online_now();
+            for (key, conv) in &mut self.conversations {
+                if conv.fetch.as_ref().is_some_and(|f| &f.cid == cid) {
+                    let conv = Rc::make_mut(conv);
+                    conv.fetch = None;
+                    if key.room().is_none() && online {
+                        conv.synced = true;
+                    }
+                    conv.catch_up();
+                    return;
+                }
+            }
+        }
         if let Some(cid) = cid {
             for conv in self.conversations.values_mut() {
                 let found = conv
@@ -628,17 +996,20 @@ impl State {
                 // The reconnect's hello was refused: someone else has our name now.
                 *self = Self {
                     last_name: name.clone(),
-                    cid_counter: self.cid_counter,
                     login_error: Some(format!(
                         "You were disconnected, and meanwhile someone else signed in as \
                          \u{201c}{name}\u{201d}. Pick a name to continue."
                     )),
-                    ..Self::default()
+                    ..self.fresh()
                 };
             }
             ErrorCode::NameTaken => {
                 self.wanted_name = None;
                 self.conn = Conn::Offline;
+                // A resumed session's conversations belong to that name.
+                self.token = None;
+                self.conversations.clear();
+                self.open = None;
                 self.login_error = Some(format!(
                     "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
                 ));
@@ -646,6 +1017,9 @@ impl State {
             ErrorCode::InvalidName => {
                 self.wanted_name = None;
                 self.conn = Conn::Offline;
+                self.token = None;
+                self.conversations.clear();
+                self.open = None;
                 self.login_error = Some(format!("That name can\u{2019}t be used: {message}"));
             }
             ErrorCode::InvalidRoom => {
@@ -690,16 +1064,72 @@ impl State {
             Action::Server {
                 msg: ServerMsg::Welcome { .. },
                 ..
-            } => self
-                .rejoin_rooms()
-                .into_iter()
-                .map(|room| frame(ClientMsg::Join { room, after: None }))
-                .chain([frame(ClientMsg::Rooms), frame(ClientMsg::Users)])
-                .collect(),
+            } => {
+                let joins = self.conversations.iter().filter_map(|(key, conv)| {
+                    Some(frame(ClientMsg::Join {
+                        room: key.room()?.to_owned(),
+                        after: conv.join_after,
+                    }))
+                });
+                // Every fetch there is was made by this welcome (a drop ends them all).
+                let fetches = self
+                    .conversations
+                    .keys()
+                    .filter_map(|key| self.fetch_frame(key));
+                joins
+                    .chain(fetches)
+                    .chain([frame(ClientMsg::Rooms), frame(ClientMsg::Users)])
+                    .collect()
+            }
             Action::Server {
-                msg: ServerMsg::Joined { .. },
+                msg: ServerMsg::Joined { room, .. },
                 ..
-            } => vec![frame(ClientMsg::Rooms)],
+            } => {
+                let key = ConvKey::Room(room.clone());
+                let mut frames = vec![frame(ClientMsg::Rooms)];
+                frames.extend(self.new_fetch_frame(&key));
+                frames
+            }
+            Action::Server {
+                msg: ServerMsg::History { conversation, .. },
+                ..
+            } => {
+                let key = match conversation {
+                    Talk::Room { room } => ConvKey::Room(room.clone()),
+                    Talk::With { with } => ConvKey::dm(with),
+                };
+                self.new_fetch_frame(&key).into_iter().collect()
+            }
+            Action::LoadOlder(key) => self.new_fetch_frame(key).into_iter().collect(),
+            Action::OpenDm(peer) => self
+                .new_fetch_frame(&ConvKey::dm(peer))
+                .into_iter()
+                .collect(),
+            Action::SendQueued(due) => due
+                .iter()
+                .filter_map(|(key, cid)| {
+                    let conv = self.conversations.get(key)?;
+                    let m = conv.messages.iter().find(|m| {
+                        m.unconfirmed()
+                            && m.delivery == Delivery::Pending
+                            && m.cid.as_ref() == Some(cid)
+                            && m.sent_in == Some(self.session)
+                    })?;
+                    Some(self.say(key, cid, &m.text))
+                })
+                .collect(),
+            Action::SendAcks(acks) if self.online_now() => acks
+                .iter()
+                .filter_map(|(key, seq)| {
+                    let conv = self.conversations.get(key)?;
+                    key.room().is_none().then(|| {
+                        frame(ClientMsg::Ack {
+                            with: conv.title.clone(),
+                            seq: *seq,
+                        })
+                    })
+                })
+                .collect(),
             Action::Server {
                 msg: ServerMsg::Presence { .. },
                 ..
@@ -722,24 +1152,16 @@ impl State {
             ],
             Action::Send { key, cid, text } => {
                 let sent = self.conversations.get(key).is_some_and(|c| {
-                    c.messages
-                        .last()
-                        .is_some_and(|m| m.cid.as_ref() == Some(cid) && m.unconfirmed())
+                    c.messages.last().is_some_and(|m| {
+                        m.cid.as_ref() == Some(cid)
+                            && m.unconfirmed()
+                            && m.sent_in == Some(self.session)
+                    })
                 });
-                if !sent {
+                if !sent || !self.online_now() {
                     return Vec::new();
                 }
-                let msg = match key {
-                    ConvKey::Room(room) => ClientMsg::Say {
-                        room: room.clone(),
-                        text: text.clone(),
-                    },
-                    ConvKey::Dm(_) => ClientMsg::Dm {
-                        to: self.conversations[key].title.clone(),
-                        text: text.clone(),
-                    },
-                };
-                vec![ClientFrame::with_cid(msg, cid.clone())]
+                vec![self.say(key, cid, text)]
             }
             Action::Typed { key, now_ms } if self.typing_sent == Some((key.clone(), *now_ms)) => {
                 let msg = match key {
@@ -761,21 +1183,112 @@ impl State {
         }
     }
 
-    /// The `hello` for the current socket: our name, and the token if we had a session.
+    /// The `say` or `dm` frame of one of our messages.
+    fn say(&self, key: &ConvKey, cid: &str, text: &str) -> ClientFrame {
+        let msg = match key {
+            ConvKey::Room(room) => ClientMsg::Say {
+                room: room.clone(),
+                text: text.to_owned(),
+            },
+            ConvKey::Dm(_) => ClientMsg::Dm {
+                to: self.conversations[key].title.clone(),
+                text: text.to_owned(),
+            },
+        };
+        ClientFrame::with_cid(msg, cid)
+    }
+
+    /// The `history` request of this conversation's fetch in flight, if any.
+    fn fetch_frame(&self, key: &ConvKey) -> Option<ClientFrame> {
+        let conv = self.conversations.get(key)?;
+        let fetch = conv.fetch.as_ref()?;
+        let (room, with) = match key {
+            ConvKey::Room(room) => (Some(room.clone()), None),
+            ConvKey::Dm(_) => (None, Some(conv.title.clone())),
+        };
+        // Closing a gap takes the biggest pages; a look back takes the usual screenful.
+        let limit = if fetch.until.is_some() {
+            HISTORY_PAGE_MAX
+        } else {
+            HISTORY_LEN
+        };
+        Some(ClientFrame::with_cid(
+            ClientMsg::History {
+                room,
+                with,
+                before: fetch.before,
+                limit: Some(limit),
+            },
+            fetch.cid.clone(),
+        ))
+    }
+
+    /// [`State::fetch_frame`] if the fetch was made by the action just applied (it has the
+    /// newest cid).
+    fn new_fetch_frame(&self, key: &ConvKey) -> Option<ClientFrame> {
+        let conv = self.conversations.get(key)?;
+        if conv.fetch.as_ref()?.cid != self.last_fetch_cid() {
+            return None;
+        }
+        self.fetch_frame(key)
+    }
+
+    /// The `hello` for the current socket: our name, the token if we had a session, and that
+    /// we acknowledge private messages.
     pub fn hello(&self) -> Option<ClientFrame> {
         let name = self.wanted_name.clone()?;
         Some(ClientFrame::new(ClientMsg::Hello {
             name,
             token: self.token.clone(),
-            acks: false,
+            acks: true,
         }))
     }
 
-    /// The rooms to join again after a reconnect: every room we are in.
-    pub fn rejoin_rooms(&self) -> Vec<String> {
+    /// Whether our messages to this conversation go out now: welcomed, the conversation
+    /// confirmed on this session and not closing a gap (a message lost with the last
+    /// connection is only known to be lost once what was missed is in).
+    pub fn ready(&self, key: &ConvKey) -> bool {
+        self.online_now()
+            && self
+                .conversations
+                .get(key)
+                .is_some_and(|c| c.synced && !c.closing_gap())
+    }
+
+    /// Our messages that wait and can go now, by conversation and cid, oldest first: those
+    /// typed while offline, and those sent on an earlier connection that the relay's
+    /// messages since did not confirm. The root sends them with [`Action::SendQueued`].
+    pub fn due_sends(&self) -> Vec<(ConvKey, String)> {
         self.conversations
-            .keys()
-            .filter_map(|k| k.room().map(str::to_owned))
+            .iter()
+            .filter(|(key, _)| self.ready(key))
+            .flat_map(|(key, conv)| {
+                conv.messages
+                    .iter()
+                    .filter(|m| {
+                        m.unconfirmed()
+                            && m.delivery == Delivery::Pending
+                            && m.sent_in != Some(self.session)
+                    })
+                    .filter_map(|m| Some((key.clone(), m.cid.clone()?)))
+            })
+            .collect()
+    }
+
+    /// The acknowledgements owed: per private conversation, the highest `seq` we have, if the
+    /// relay was not told yet in this session. The root sends them with
+    /// [`Action::SendAcks`] after each burst of frames.
+    pub fn due_acks(&self) -> Vec<(ConvKey, u64)> {
+        if !self.online_now() {
+            return Vec::new();
+        }
+        self.conversations
+            .iter()
+            .filter(|(key, _)| key.room().is_none())
+            .filter_map(|(key, conv)| {
+                let last = conv.last_seq();
+                (last > conv.acked).then(|| (key.clone(), last))
+            })
             .collect()
     }
 
@@ -789,18 +1302,15 @@ impl State {
         self.conn == Conn::Connected && self.me.is_some()
     }
 
-    /// Whether a message to this conversation can be sent now.
+    /// Whether the composer takes a message for this conversation: signed in and in it. The
+    /// message goes at once when [`State::ready`], otherwise when it is.
     pub fn can_send(&self, key: &ConvKey) -> bool {
-        self.online_now()
-            && self
-                .conversations
-                .get(key)
-                .is_some_and(|c| matches!(key, ConvKey::Dm(_)) || c.synced)
+        self.me.is_some() && self.conversations.contains_key(key)
     }
 
     /// The cid for the next message we send.
     pub fn next_cid(&self) -> String {
-        format!("c{}", self.cid_counter + 1)
+        format!("{}c{}", self.cid_prefix, self.cid_counter + 1)
     }
 
     /// Whether `name` is ours (names compare case-insensitively).
@@ -966,7 +1476,7 @@ mod tests {
             vec![ClientFrame::new(ClientMsg::Hello {
                 name: "alice".into(),
                 token: None,
-                acks: false,
+                acks: true,
             })]
         );
         assert_eq!(s.status().0, "connecting");
@@ -1072,8 +1582,10 @@ mod tests {
     }
 
     #[test]
-    fn cannot_send_while_disconnected() {
+    fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
         let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let (s, in_flight) = send(&s, key.clone(), "in flight");
         let s = reduce(
             &s,
             Action::Disconnected {
@@ -1081,16 +1593,99 @@ mod tests {
                 now_ms: 1_000,
             },
         );
-        let key = ConvKey::Room("lobby".into());
-        assert!(!s.can_send(&key));
-        let (s2, cid) = send(&s, key.clone(), "lost");
-        assert!(Rc::ptr_eq(&s, &s2));
+        // Still pending, not failed: it may yet be confirmed by the re-join's history.
+        assert_eq!(lobby(&s).messages[0].delivery, Delivery::Pending);
+        assert!(s.can_send(&key) && !s.ready(&key));
+        let (s, offline) = send(&s, key.clone(), "typed offline");
+        let action = Action::Send {
+            key: key.clone(),
+            cid: offline.clone(),
+            text: "typed offline".into(),
+        };
+        assert!(
+            s.followups(&action).is_empty(),
+            "nothing goes while offline"
+        );
+        assert_eq!(lobby(&s).messages[1].delivery, Delivery::Pending);
+        let s = reduce(&s, Action::Connected);
+        let s = server(
+            &s,
+            ServerMsg::Welcome {
+                name: "alice".into(),
+                token: "t2".into(),
+            },
+        );
+        assert!(s.due_sends().is_empty(), "not before the room is re-joined");
+        // The re-join's history does not have the message in flight: it was lost with the
+        // connection, so it goes again, before the one typed offline.
+        let s = server(
+            &s,
+            joined(
+                "lobby",
+                &["alice", "bob"],
+                vec![room_msg("lobby", 1, "bob", "meanwhile", None)],
+            ),
+        );
+        let due = s.due_sends();
+        assert_eq!(
+            due,
+            vec![
+                (key.clone(), in_flight.clone()),
+                (key.clone(), offline.clone())
+            ]
+        );
+        let flush = Action::SendQueued(due);
+        let s = reduce(&s, flush.clone());
+        let say = |text: &str, cid: &str| {
+            ClientFrame::with_cid(
+                ClientMsg::Say {
+                    room: "lobby".into(),
+                    text: text.into(),
+                },
+                cid,
+            )
+        };
+        assert_eq!(
+            s.followups(&flush),
+            vec![say("in flight", &in_flight), say("typed offline", &offline)]
+        );
+        assert!(s.due_sends().is_empty());
+        // Sent live now that the room is back.
+        let (s, live) = send(&s, key.clone(), "live");
         let action = Action::Send {
             key,
-            cid,
-            text: "lost".into(),
+            cid: live.clone(),
+            text: "live".into(),
         };
-        assert!(s2.followups(&action).is_empty());
+        assert_eq!(s.followups(&action), vec![say("live", &live)]);
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "alice", "in flight", Some(&in_flight))),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg(
+                "lobby",
+                3,
+                "alice",
+                "typed offline",
+                Some(&offline),
+            )),
+        );
+        let texts: Vec<_> = lobby(&s)
+            .messages
+            .iter()
+            .map(|m| (m.text.as_str(), m.delivery == Delivery::Sent))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("meanwhile", true),
+                ("in flight", true),
+                ("typed offline", true),
+                ("live", false)
+            ]
+        );
     }
 
     #[test]
@@ -1310,7 +1905,7 @@ mod tests {
             vec![ClientFrame::new(ClientMsg::Hello {
                 name: "alice".into(),
                 token: Some("t1".into()),
-                acks: false,
+                acks: true,
             })]
         );
         let welcome = Action::Server {
@@ -1337,8 +1932,8 @@ mod tests {
                 ClientFrame::new(ClientMsg::Users)
             ]
         );
-        // Not sendable until the re-join is answered.
-        assert!(!s.can_send(&ConvKey::Room("lobby".into())));
+        // Nothing goes out until the re-join is answered.
+        assert!(!s.ready(&ConvKey::Room("lobby".into())));
         // The re-join's history confirms the message that was in flight and brings what was
         // missed.
         let s = server(
@@ -1355,7 +1950,8 @@ mod tests {
         let dev = &s.conversations[&ConvKey::Room("dev".into())];
         assert_eq!(dev.messages.len(), 2);
         assert!(dev.messages.iter().all(|m| m.delivery == Delivery::Sent));
-        assert!(s.can_send(&ConvKey::Room("dev".into())));
+        assert!(s.ready(&ConvKey::Room("dev".into())));
+        assert!(s.due_sends().is_empty(), "confirmed, so not sent again");
     }
 
     #[test]
@@ -1571,5 +2167,505 @@ mod tests {
             },
         );
         assert_eq!(s.rooms[0].room, "a");
+    }
+
+    fn room_msgs(room: &str, seqs: std::ops::RangeInclusive<u64>, from: &str) -> Vec<ChatMessage> {
+        seqs.map(|q| room_msg(room, q, from, &format!("m{q}"), None))
+            .collect()
+    }
+
+    fn history(conversation: Talk, messages: Vec<ChatMessage>, more: bool) -> ServerMsg {
+        ServerMsg::History {
+            conversation,
+            messages,
+            more,
+        }
+    }
+
+    fn seqs(conv: &Conversation) -> Vec<u64> {
+        conv.messages.iter().filter_map(|m| m.seq).collect()
+    }
+
+    fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
+        let action = Action::Server {
+            msg: ServerMsg::Welcome {
+                name: "alice".into(),
+                token: token.into(),
+            },
+            now_ms: 1_000,
+        };
+        let s = reduce(&reduce(s, Action::Connected), action.clone());
+        let frames = s.followups(&action);
+        (s, frames)
+    }
+
+    fn drop_connection(s: &Rc<State>) -> Rc<State> {
+        reduce(
+            s,
+            Action::Disconnected {
+                retry_at_ms: 1,
+                now_ms: 0,
+            },
+        )
+    }
+
+    fn history_frame(
+        room: Option<&str>,
+        with: Option<&str>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> ClientMsg {
+        ClientMsg::History {
+            room: room.map(String::from),
+            with: with.map(String::from),
+            before,
+            limit: Some(limit),
+        }
+    }
+
+    #[test]
+    fn a_message_shows_once_however_often_it_comes() {
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(&s, joined("dev", &["alice"], vec![]));
+        let dm = dm_msg("alice", 7, "bob", "are you there?", None);
+        let s = server(&s, ServerMsg::Message(dm.clone()));
+        // The relay delivers it again after the next welcome (we had not acknowledged it).
+        let s = drop_connection(&s);
+        let (s, _) = welcome(&s, "t2");
+        let s = server(&s, ServerMsg::Message(dm.clone()));
+        let s = server(
+            &s,
+            history(
+                Talk::With { with: "bob".into() },
+                vec![dm_msg("bob", 6, "alice", "hi", None), dm],
+                false,
+            ),
+        );
+        let bob = &s.conversations[&ConvKey::dm("bob")];
+        assert_eq!(seqs(bob), [6, 7]);
+        assert_eq!(bob.unread, 1, "counted once");
+        // Rooms too: the same seq from the live stream and from history.
+        let s = server(
+            &s,
+            joined("lobby", &["alice"], room_msgs("lobby", 1..=2, "bob")),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "m2", None)),
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=2, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), [1, 2]);
+        assert_eq!(lobby(&s).unread, 2);
+    }
+
+    #[test]
+    fn history_answers_merge_by_seq_around_live_messages() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 10, "bob", "live", None)),
+        );
+        let lobby_talk = || Talk::Room {
+            room: "lobby".into(),
+        };
+        let s = server(
+            &s,
+            history(lobby_talk(), room_msgs("lobby", 5..=9, "bob"), true),
+        );
+        assert_eq!(seqs(lobby(&s)), [5, 6, 7, 8, 9, 10]);
+        let mut shuffled = room_msgs("lobby", 3..=6, "bob");
+        shuffled.reverse();
+        let s = server(&s, history(lobby_talk(), shuffled, false));
+        assert_eq!(seqs(lobby(&s)), [3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(
+            !lobby(&s).has_older(),
+            "the relay said there is nothing older"
+        );
+        assert_eq!(lobby(&s).unread, 0, "on screen");
+    }
+
+    #[test]
+    fn private_messages_are_acknowledged_once_per_conversation() {
+        let s = reduce(&alice(), Action::OpenDm("carol".into()));
+        // The mailbox, right after welcome.
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 7, "Bob", "hi", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 3, "carol", "yo", None)),
+        );
+        let due = s.due_acks();
+        assert_eq!(
+            due,
+            vec![(ConvKey::dm("bob"), 8), (ConvKey::dm("carol"), 3)]
+        );
+        let action = Action::SendAcks(due);
+        let s = reduce(&s, action.clone());
+        let ack = |with: &str, seq| {
+            ClientFrame::new(ClientMsg::Ack {
+                with: with.into(),
+                seq,
+            })
+        };
+        assert_eq!(s.followups(&action), vec![ack("Bob", 8), ack("carol", 3)]);
+        assert!(s.due_acks().is_empty());
+        // A repeat needs nothing; a new one is acknowledged; rooms never are.
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
+        );
+        assert!(s.due_acks().is_empty());
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("Bob", 9, "alice", "yes", Some("c9"))),
+        );
+        assert_eq!(s.due_acks(), vec![(ConvKey::dm("bob"), 9)]);
+        // Not while offline; after the next welcome the relay is told again.
+        let s = drop_connection(&s);
+        assert!(s.due_acks().is_empty());
+        let (s, _) = welcome(&s, "t2");
+        assert_eq!(
+            s.due_acks(),
+            vec![(ConvKey::dm("bob"), 9), (ConvKey::dm("carol"), 3)]
+        );
+    }
+
+    #[test]
+    fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            joined("lobby", &["alice", "bob"], room_msgs("lobby", 1..=3, "bob")),
+        );
+        let s = reduce(&s, Action::OpenDm("carol".into())); // lobby is not on screen
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t2");
+        assert_eq!(
+            frames[0],
+            ClientFrame::new(ClientMsg::Join {
+                room: "lobby".into(),
+                after: Some(3)
+            })
+        );
+        // 200 were missed: the relay replays the newest 100 and says there are more.
+        let replay = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into(), "bob".into()],
+            history: room_msgs("lobby", 104..=203, "bob"),
+            more: true,
+        };
+        let s = server(&s, replay.clone());
+        let frames = s.followups(&Action::Server {
+            msg: replay,
+            now_ms: 1_000,
+        });
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            frames[1].msg,
+            history_frame(Some("lobby"), None, Some(104), 100)
+        );
+        assert!(frames[1].cid.is_some());
+        assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
+        let page = history(
+            Talk::Room {
+                room: "lobby".into(),
+            },
+            room_msgs("lobby", 4..=103, "bob"),
+            true,
+        );
+        let s = server(&s, page.clone());
+        assert!(
+            s.followups(&Action::Server {
+                msg: page,
+                now_ms: 0
+            })
+            .is_empty(),
+            "gap closed"
+        );
+        let conv = lobby(&s);
+        assert_eq!(seqs(conv), (1..=203).collect::<Vec<_>>());
+        assert_eq!(conv.unread, 200);
+        assert_eq!(conv.seen, 203);
+        assert!(s.ready(&ConvKey::Room("lobby".into())));
+        // Nothing missed: an empty replay changes nothing.
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t3");
+        assert!(frames.contains(&ClientFrame::new(ClientMsg::Join {
+            room: "lobby".into(),
+            after: Some(203)
+        })));
+        let s = server(&s, joined("lobby", &["alice", "bob"], vec![]));
+        assert_eq!(seqs(lobby(&s)).len(), 203);
+    }
+
+    #[test]
+    fn gap_paging_is_bounded() {
+        let s = in_lobby();
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
+        );
+        let s = drop_connection(&s);
+        let (mut s, _) = welcome(&s, "t2");
+        let mut top = 100_000;
+        let mut msg = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", top - 99..=top, "bob"),
+            more: true,
+        };
+        let mut requests = 0;
+        loop {
+            s = server(&s, msg.clone());
+            let asked: Vec<_> = s
+                .followups(&Action::Server { msg, now_ms: 0 })
+                .into_iter()
+                .filter(|f| matches!(f.msg, ClientMsg::History { .. }))
+                .collect();
+            if asked.is_empty() {
+                break;
+            }
+            requests += 1;
+            top -= 100;
+            msg = history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", top - 99..=top, "bob"),
+                true,
+            );
+        }
+        assert_eq!(requests, MAX_GAP_PAGES);
+        assert!(s.ready(&ConvKey::Room("lobby".into())));
+        assert!(lobby(&s).has_older(), "the rest is left to scrollback");
+    }
+
+    #[test]
+    fn load_older_asks_for_the_page_before_the_oldest_shown() {
+        let s = in_lobby();
+        let key = ConvKey::Room("lobby".into());
+        let first = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", 51..=100, "bob"),
+            more: true,
+        };
+        let s = server(&s, first);
+        assert!(lobby(&s).has_older());
+        let s = reduce(&s, Action::LoadOlder(key.clone()));
+        assert!(lobby(&s).loading_older());
+        let frames = s.followups(&Action::LoadOlder(key.clone()));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(
+            frames[0].msg,
+            history_frame(Some("lobby"), None, Some(51), 50)
+        );
+        // One request at a time.
+        let s2 = reduce(&s, Action::LoadOlder(key.clone()));
+        assert!(Rc::ptr_eq(&s, &s2));
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=50, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), (1..=100).collect::<Vec<_>>());
+        assert!(!lobby(&s).has_older() && !lobby(&s).loading_older());
+        assert_eq!(lobby(&s).unread, 0);
+        let s2 = reduce(&s, Action::LoadOlder(key));
+        assert!(Rc::ptr_eq(&s, &s2), "nothing older");
+        // A conversation we hold from seq 1 has nothing older even before the relay says so.
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=3, "bob")),
+        );
+        assert!(!s.conversations[&ConvKey::Room("dev".into())].has_older());
+    }
+
+    #[test]
+    fn unread_counts_survive_a_reload() {
+        // Before: alice in lobby (2 unread) and dev (open), a private conversation with bob
+        // (1 unread).
+        let s = in_lobby();
+        let s = reduce(&s, Action::Join("dev".into()));
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
+        );
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("alice", 1, "Bob", "psst", None)),
+        );
+        assert_eq!((lobby(&s).unread, s.total_unread()), (2, 3));
+        let kept = Snapshot::of(&s).unwrap();
+        let (session, user) = (kept.session_json(), kept.user_json());
+
+        // The reload: a new page reads the storage and signs in by itself.
+        let snapshot = Snapshot::parse_session(&session)
+            .unwrap()
+            .with_user_json(Some(&user));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        assert!(s.wants_connection() && s.me.is_none());
+        assert_eq!(s.total_unread(), 3, "shown while signing in");
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: Some("t1".into()),
+                acks: true,
+            })]
+        );
+        let (s, frames) = welcome(&s, "t2");
+        let msgs: Vec<_> = frames.into_iter().map(|f| f.msg).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                ClientMsg::Join {
+                    room: "dev".into(),
+                    after: None
+                },
+                ClientMsg::Join {
+                    room: "lobby".into(),
+                    after: None
+                },
+                history_frame(None, Some("Bob"), None, 100),
+                ClientMsg::Rooms,
+                ClientMsg::Users,
+            ]
+        );
+        // The newest messages come back; only those after the reload's `seen` are news.
+        let s = server(
+            &s,
+            joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
+        );
+        let s = server(
+            &s,
+            joined("lobby", &["alice", "bob"], room_msgs("lobby", 1..=3, "bob")),
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::With { with: "Bob".into() },
+                vec![dm_msg("alice", 1, "Bob", "psst", None)],
+                false,
+            ),
+        );
+        assert_eq!(s.open, Some(ConvKey::Room("dev".into())));
+        assert_eq!(lobby(&s).unread, 3, "2 from before the reload and 1 new");
+        assert_eq!(s.conversations[&ConvKey::dm("bob")].unread, 1);
+        assert_eq!(s.conversations[&ConvKey::Room("dev".into())].unread, 0);
+        assert!(s.ready(&ConvKey::dm("bob")));
+        // Reading clears it, and that is kept too.
+        let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+        let kept = Snapshot::of(&s).unwrap();
+        assert!(
+            kept.user_json()
+                .contains(r#"{"room":"lobby","read":3,"seen":3,"unread":0}"#)
+        );
+    }
+
+    #[test]
+    fn a_reload_closes_a_gap_longer_than_one_page() {
+        let snapshot = Snapshot::parse_session(r#"{"v":1,"name":"alice","token":"t1"}"#)
+            .unwrap()
+            .with_user_json(Some(
+                r#"{"v":1,"rooms":[{"room":"lobby","read":10,"seen":10,"unread":0}]}"#,
+            ));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        let (s, _) = welcome(&s, "t2");
+        let newest = ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", 71..=120, "bob"),
+            more: true,
+        };
+        let s = server(&s, newest.clone());
+        // Opened (nothing else was), so nothing counts; but the gap is still closed.
+        let frames = s.followups(&Action::Server {
+            msg: newest,
+            now_ms: 0,
+        });
+        assert_eq!(
+            frames[1].msg,
+            history_frame(Some("lobby"), None, Some(71), 100)
+        );
+        let s = server(
+            &s,
+            history(
+                Talk::Room {
+                    room: "lobby".into(),
+                },
+                room_msgs("lobby", 1..=70, "bob"),
+                false,
+            ),
+        );
+        assert_eq!(seqs(lobby(&s)), (1..=120).collect::<Vec<_>>());
+        assert_eq!(lobby(&s).read, 120);
+    }
+
+    #[test]
+    fn a_resumed_name_that_is_taken_goes_back_to_the_login_form() {
+        let snapshot = Snapshot::parse_session(r#"{"v":1,"name":"alice","token":"old"}"#)
+            .unwrap()
+            .with_user_json(Some(
+                r#"{"v":1,"rooms":[{"room":"lobby","seen":3,"unread":2}]}"#,
+            ));
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        let s = reduce(&s, Action::Connected);
+        let s = server(&s, ServerMsg::error(ErrorCode::NameTaken, "taken", None));
+        assert!(!s.wants_connection());
+        assert!(s.login_error.as_deref().unwrap().contains("already taken"));
+        assert!(s.conversations.is_empty() && s.token.is_none());
+        assert_eq!(s.last_name, "alice");
+    }
+
+    #[test]
+    fn a_failed_history_request_does_not_hold_messages_back() {
+        let s = reduce(&alice(), Action::OpenDm("bob".into()));
+        let s = server(
+            &s,
+            ServerMsg::Message(dm_msg("bob", 1, "alice", "hi", Some("c1"))),
+        );
+        let s = drop_connection(&s);
+        let (s, frames) = welcome(&s, "t2");
+        let cid = frames
+            .iter()
+            .find(|f| matches!(f.msg, ClientMsg::History { .. }))
+            .and_then(|f| f.cid.clone())
+            .unwrap();
+        let (s, _) = send(&s, ConvKey::dm("bob"), "queued");
+        assert!(s.due_sends().is_empty());
+        let s = server(&s, ServerMsg::error(ErrorCode::Internal, "oops", Some(cid)));
+        assert_eq!(s.due_sends().len(), 1);
+        assert!(s.notice.is_none());
     }
 }

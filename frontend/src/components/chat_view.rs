@@ -22,11 +22,16 @@ pub struct ChatViewProps {
     pub me: AttrValue,
     /// "bob is typing…", or empty.
     pub typing: AttrValue,
+    /// The composer takes messages (signed in and in the conversation).
     pub can_send: bool,
+    /// Messages go at once; otherwise they wait for the reconnect (see `State::ready`).
+    pub live: bool,
     pub on_send: Callback<String>,
     pub on_typing: Callback<()>,
     pub on_leave: Callback<()>,
     pub on_open_dm: Callback<String>,
+    /// "Load older messages" was clicked.
+    pub on_load_older: Callback<()>,
 }
 
 #[component]
@@ -47,9 +52,8 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
     } else {
         "offline: they get your messages when they are back".to_owned()
     };
-    let placeholder = match (props.can_send, props.is_room) {
-        (false, true) => "Reconnecting… you can send again in a moment".to_owned(),
-        (false, false) => "Reconnecting…".to_owned(),
+    let placeholder = match (props.live, props.is_room) {
+        (false, _) => "Reconnecting… what you write now is sent when you are back".to_owned(),
         (true, true) => format!("Message #{}", conv.title),
         (true, false) => format!("Message {}", conv.title),
     };
@@ -83,7 +87,8 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
             </header>
             <div class="chat-body">
                 <div class="chat-main">
-                    <MessageList conversation={conv.clone()} me={props.me.clone()} />
+                    <MessageList conversation={conv.clone()} me={props.me.clone()}
+                                 on_load_older={props.on_load_older.clone()} />
                     <div id="typing" class="typing" aria-live="polite">{ props.typing.clone() }</div>
                     <Composer key={props.id.to_string()} disabled={!props.can_send}
                               placeholder={AttrValue::from(placeholder)}

@@ -1,5 +1,6 @@
 //! The messages of the open conversation, oldest first, kept scrolled to the newest unless the
-//! reader scrolled up.
+//! reader scrolled up; at the top, "Load older messages" when the relay has older ones. Older
+//! messages coming in above keep what the reader is looking at in place.
 
 use std::rc::Rc;
 
@@ -14,6 +15,8 @@ use crate::state::{Conversation, Delivery, Message};
 pub struct MessageListProps {
     pub conversation: Rc<Conversation>,
     pub me: AttrValue,
+    /// "Load older messages" was clicked.
+    pub on_load_older: Callback<()>,
 }
 
 /// Within this many pixels of the bottom counts as "at the bottom".
@@ -31,17 +34,35 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             *stick.borrow_mut() = true;
         });
     }
+    // The oldest message and the list's height as of the last render, to tell messages that
+    // came in above (scrollback) from those that came in below.
+    let shown = use_mut_ref(|| (String::new(), None::<u64>, 0));
     {
         let list = list.clone();
         let stick = stick.clone();
-        let count = props.conversation.messages.len();
-        use_effect_with((props.conversation.title.clone(), count), move |_| {
-            if *stick.borrow() {
-                if let Some(el) = list.cast::<Element>() {
-                    el.set_scroll_top(el.scroll_height());
+        let conv = &props.conversation;
+        let count = conv.messages.len();
+        let first = conv.first_seq();
+        use_effect_with(
+            (conv.title.clone(), count, first),
+            move |(title, _, first)| {
+                let Some(el) = list.cast::<Element>() else {
+                    return;
+                };
+                let height = el.scroll_height();
+                let (was_title, was_first, was_height) = shown.borrow().clone();
+                let above = *title == was_title
+                    && first.is_some()
+                    && was_first.is_some_and(|w| *first < Some(w));
+                if above {
+                    // Older messages came in above: what was on screen stays where it was.
+                    el.set_scroll_top(el.scroll_top() + height - was_height);
+                } else if *stick.borrow() {
+                    el.set_scroll_top(height);
                 }
-            }
-        });
+                *shown.borrow_mut() = (title.to_string(), *first, height);
+            },
+        );
     }
     let onscroll = {
         let list = list.clone();
@@ -53,10 +74,21 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         })
     };
     let me = name_key(&props.me);
-    let messages = &props.conversation.messages;
+    let conv = &props.conversation;
+    let messages = &conv.messages;
+    let loading = conv.loading_older();
     html! {
         <ol id="messages" class="messages" ref={list} {onscroll} aria-live="polite" aria-label="Messages">
-            if messages.is_empty() {
+            if conv.has_older() || loading {
+                <li class="load-older-row">
+                    <button id="load-older" type="button" class="link-button load-older"
+                            disabled={loading} data-loading={loading.to_string()}
+                            onclick={props.on_load_older.reform(|_: MouseEvent| ())}>
+                        { if loading { "Loading older messages…" } else { "Load older messages" } }
+                    </button>
+                </li>
+            }
+            if messages.is_empty() && !conv.has_older() {
                 <li class="empty-history">{ "No messages yet. Say hello!" }</li>
             }
             for (i, m) in messages.iter().enumerate() {

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | login: name input, submit button, error text | `#name`, `#login`, `#login-error` |
 //! | connection status (text has "connected", "connecting" or "reconnecting") | `#status[data-state=connected\|connecting\|reconnecting]` |
-//! | signed-in name, sign-out button | `#me`, `#logout` |
+//! | signed-in name, sign-out button (also forgets the session kept for reloads) | `#me`, `#logout` |
 //! | sidebar toggle (phone-sized windows), sidebar | `#menu-toggle`, `#sidebar` |
 //! | new room: name input, join button, error text | `#room-name`, `#join-room`, `#room-error` |
 //! | a room in the sidebar (click opens it; joins it first if not joined) | `.room-entry[data-room=NAME]`, also `.joined` when joined, `.active` when open |
@@ -19,7 +19,8 @@
 //! | conversation title, leave button (rooms only) | `#conversation-title`, `#leave-room` |
 //! | message list, a message | `#messages`, `.message[data-seq][data-from]` |
 //! | a message's parts | `.message-from`, `.message-time`, `.message-text`, `.message-error` (failed) |
-//! | message states | `.message.pending` (until the relay's copy), `.message.failed`, `.message.mine` |
+//! | message states | `.message.pending` (waiting to be sent, e.g. typed offline, or until the relay's copy), `.message.failed`, `.message.mine` |
+//! | scrollback at the top of the message list (shown when the relay has older messages) | `#load-older[data-loading=true\|false]` (disabled while loading) |
 //! | typing indicator (e.g. "bob is typing…", empty when nobody) | `#typing` |
 //! | composer: text area (Enter sends, Shift+Enter is a new line), send button | `#composer`, `#send` |
 //! | member list of the open room, a member | `#members`, `.member[data-member=NAME]` |

@@ -73,32 +73,12 @@ const NAME_KEY: &str = "courier.name";
 
 /// The name last signed in with on this browser, to pre-fill the login form.
 pub fn load_name() -> String {
-    #[cfg(target_arch = "wasm32")]
-    {
-        storage()
-            .and_then(|s| s.get_item(NAME_KEY).ok().flatten())
-            .unwrap_or_default()
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let _ = NAME_KEY;
-        String::new()
-    }
+    super::storage::load(NAME_KEY).unwrap_or_default()
 }
 
 /// Remembers the name signed in with.
 pub fn save_name(name: &str) {
-    #[cfg(target_arch = "wasm32")]
-    if let Some(storage) = storage() {
-        let _ = storage.set_item(NAME_KEY, name);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = name;
-}
-
-#[cfg(target_arch = "wasm32")]
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok().flatten()
+    super::storage::save(NAME_KEY, name);
 }
 
 /// Records on the page's root element, once, how many milliseconds after navigation began

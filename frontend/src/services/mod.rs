@@ -7,6 +7,7 @@
 
 pub mod backoff;
 pub mod browser;
+pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ws;
