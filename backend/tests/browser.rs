@@ -43,14 +43,16 @@ async fn two_browsers_chat_through_the_relay() {
         dist.display()
     );
     let relay = Relay::start_with(|c| c.static_dir = dist.clone()).await;
-    // Alice reaches the relay through a proxy that the test can cut, like a network drop.
+    // Each browser reaches the relay through a proxy that the test can cut, like a network
+    // drop, and point at a restarted relay.
     let alice_net = Proxy::start(relay.addr).await;
+    let bob_net = Proxy::start(relay.addr).await;
     let driver = ChromeDriver::start();
 
     let alice = driver.browser().await;
     let bob = driver.browser().await;
     let alice_url = format!("http://{}/", alice_net.addr);
-    let bob_url = format!("http://{}/", relay.addr);
+    let bob_url = format!("http://{}/", bob_net.addr);
 
     log_in(&alice, &alice_url, "alice").await;
     log_in(&bob, &bob_url, "bob").await;
@@ -133,6 +135,56 @@ async fn two_browsers_chat_through_the_relay() {
     send(&alice, "back again").await;
     wait_for_message(&bob, "back again", "alice").await;
 
+    // A reload: alice's page signs in again by itself and the conversation is still there.
+    alice.refresh().await.unwrap();
+    wait_for_state(&alice, "connected").await;
+    click(&alice, ".room-entry[data-room='lobby']").await;
+    wait_for_message(&alice, "hello bob", "alice").await;
+    wait_for_message(&alice, "back again", "alice").await;
+
+    // An unread private message keeps its count across a reload.
+    send_private(&bob, "alice", "one more thing").await;
+    let unread = "[data-user='bob'] .unread";
+    wait_for_text(&alice, unread, "1").await;
+    alice.refresh().await.unwrap();
+    wait_for_state(&alice, "connected").await;
+    wait_for_text(&alice, unread, "1").await;
+
+    // The relay restarts on the same database. Both pages reconnect by themselves; what alice
+    // types while it is down is sent once it is back; the conversation is all there.
+    let relay = relay.restart(|c| c.static_dir = dist.clone()).await;
+    for net in [&alice_net, &bob_net] {
+        net.point_at(relay.addr);
+        net.cut();
+    }
+    send(&alice, "typed while the relay was away").await;
+    for browser in [&alice, &bob] {
+        wait_for_state(browser, "connected").await;
+    }
+    click(&bob, ".room-entry[data-room='lobby']").await;
+    wait_for_message(&bob, "typed while the relay was away", "alice").await;
+    bob.refresh().await.unwrap();
+    wait_for_state(&bob, "connected").await;
+    click(&bob, ".room-entry[data-room='lobby']").await;
+    for text in ["hello bob", "back again", "typed while the relay was away"] {
+        wait_for_message(&bob, text, "alice").await;
+    }
+    let seqs = bob
+        .execute(
+            "return [...document.querySelectorAll('#messages .message')].map(m => Number(m.dataset.seq));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = serde_json::from_value(seqs).unwrap();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        seqs, sorted,
+        "bob's lobby shows each message once, in order"
+    );
+
     // COURIER_SCREENSHOT=path saves bob's view (the README's picture).
     if let Ok(path) = std::env::var("COURIER_SCREENSHOT") {
         std::fs::write(&path, bob.screenshot().await.unwrap()).unwrap();
@@ -151,6 +203,13 @@ async fn log_in(browser: &Client, url: &str, name: &str) {
     input.send_keys(name).await.unwrap();
     click(browser, "#login").await;
     wait_for_state(browser, "connected").await;
+}
+
+/// Opens the private conversation with `to` (online) and sends `text` there.
+async fn send_private(browser: &Client, to: &str, text: &str) {
+    click(browser, &format!(".user-entry[data-user='{to}']")).await;
+    wait_for_text(browser, "#conversation-title", to).await;
+    send(browser, text).await;
 }
 
 async fn join(browser: &Client, room: &str) {
@@ -311,9 +370,11 @@ impl Drop for ChromeDriver {
     }
 }
 
-/// A TCP forwarder in front of the relay whose connections can be cut at once.
+/// A TCP forwarder in front of the relay whose connections can be cut at once, and which can
+/// be pointed at another relay.
 struct Proxy {
     addr: SocketAddr,
+    upstream: Arc<Mutex<SocketAddr>>,
     live: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -322,10 +383,13 @@ impl Proxy {
     async fn start(upstream: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let upstream = Arc::new(Mutex::new(upstream));
+        let target = upstream.clone();
         let live = Arc::new(Mutex::new(Vec::new()));
         let tracked = live.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = *target.lock().unwrap();
                 let forward = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(upstream).await {
                         // Like the relay: no Nagle delay on small frames.
@@ -337,7 +401,17 @@ impl Proxy {
             }
         })
         .abort_handle();
-        Self { addr, live, accept }
+        Self {
+            addr,
+            upstream,
+            live,
+            accept,
+        }
+    }
+
+    /// New connections go to `upstream` from now on.
+    fn point_at(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
     }
 
     /// Drops every connection open through the proxy, without a close frame.
