@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use courier::{Config, bind, run, shutdown};
+use courier::{Config, bind, run_with_tls, shutdown, tls};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,6 +19,14 @@ async fn main() -> ExitCode {
         .init();
 
     raise_open_file_limit();
+    let tls = match tls::from_config(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = match bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -27,10 +35,10 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(addr) => tracing::info!("Courier listening on http://{addr}"),
+        Ok(addr) => tracing::info!("Courier listening on {scheme}://{addr}"),
         Err(e) => tracing::warn!("listening, but the address is unknown: {e}"),
     }
-    run(listener, config, shutdown::signal()).await;
+    run_with_tls(listener, config, tls, shutdown::signal()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

@@ -16,13 +16,18 @@ use warp::reply::{Reply, Response};
 
 use shared::limits::{MAX_MESSAGE_BYTES, close};
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::config::Config;
 use crate::connection::Settings;
+use crate::http::{self, HttpSettings};
 use crate::hub::{self, Hub, Limits};
 use crate::metrics::Metrics;
 use crate::peer::Bound;
 use crate::store::MemoryStore;
-use crate::upgrade::{self, Upgrader};
+use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
+use crate::tls;
+use crate::upgrade::{self, OriginPolicy, Upgrader};
 
 /// Binds the listening socket with TCP_NODELAY set, which Linux passes on to every accepted
 /// socket (warp's accept path is private, so this is where it can be set). Without it,
@@ -44,9 +49,24 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves the relay on `listener` until `shutdown` completes; then stops accepting, closes
 /// every WebSocket with 1001, and returns once they have ended (or the grace time is over).
+/// With `--tls-cert` and `--tls-key` it serves TLS; if those files cannot be used it logs why
+/// and returns at once (`main` checks them first, with [`tls::from_config`], to exit non-zero).
 pub async fn run(
     listener: TcpListener,
     config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    match tls::from_config(&config) {
+        Ok(tls) => run_with_tls(listener, config, tls, shutdown).await,
+        Err(e) => tracing::error!("{e}"),
+    }
+}
+
+/// [`run`], with TLS already set up (`None`: plain http and ws).
+pub async fn run_with_tls(
+    listener: TcpListener,
+    config: Config,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let metrics = Arc::new(Metrics::default());
@@ -57,11 +77,12 @@ pub async fn run(
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
         user_mailbox_bytes: config.queue_mib as usize * 1024 * 1024 / 2,
         max_users: config.max_users as usize,
+        rooms_per_conn: config.rooms_per_conn as usize,
     };
     let hub = Arc::new(Hub::new(
         limits,
         Box::new(MemoryStore::default()),
-        metrics,
+        metrics.clone(),
         hub::system_clock(),
     ));
     let settings = Settings {
@@ -72,7 +93,24 @@ pub async fn run(
         ping_interval: config.ping_interval,
         ping_timeout: config.ping_timeout,
         hello_timeout: config.hello_timeout,
+        rates: FrameRates {
+            frames: Rate {
+                per_sec: config.msg_rate,
+                burst: f64::from(config.msg_burst),
+            },
+            typing: Rate {
+                per_sec: config.typing_rate,
+                burst: f64::from(config.typing_burst),
+            },
+        },
     };
+    let per_ip = PerIp::new(IpLimits {
+        max_open: config.conns_per_ip,
+        new: Rate {
+            per_sec: config.conn_rate_per_ip,
+            burst: f64::from(config.conn_burst_per_ip),
+        },
+    });
     let read_buffer = config.read_buffer as usize;
     let write_buffer = config.write_buffer as usize;
     let ws_config = WebSocketConfig::default()
@@ -90,6 +128,8 @@ pub async fn run(
         ws_config,
         tasks.clone(),
         stop.clone(),
+        OriginPolicy::new(&config.allow_origins, config.require_origin),
+        per_ip,
     ));
 
     let routes = upgrade::route(upgrader)
@@ -106,21 +146,24 @@ pub async fn run(
                 status = info.status().as_u16(),
                 "http"
             );
-        }));
+        }))
+        .map(Reply::into_response);
 
     let on_signal = stop.clone();
     let closing = hub.clone();
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing every connection with 1001");
-            // Cancel first: a connection that joins the hub after close_all sees the token.
-            on_signal.cancel();
-            closing.close_all(close::GOING_AWAY);
-        })
-        .run()
-        .await;
+    let settings = HttpSettings {
+        header_timeout: config.header_timeout,
+        tls,
+        grace: config.shutdown_grace,
+    };
+    http::serve(listener, routes, settings, metrics, async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing every connection with 1001");
+        // Cancel first: a connection that joins the hub after close_all sees the token.
+        on_signal.cancel();
+        closing.close_all(close::GOING_AWAY);
+    })
+    .await;
 
     stop.cancel();
     hub.close_all(close::GOING_AWAY);
