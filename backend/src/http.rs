@@ -5,7 +5,9 @@
 //! (its acceptor trait is private), sets no timer, so hyper's header-read timeout never
 //! fires, and has no TLS. So the relay runs hyper itself, as warp does inside, with those
 //! three added: `warp::service` turns the routes into a service, and every request carries
-//! the peer's address as a [`PeerAddr`] extension.
+//! the peer's address as a [`PeerAddr`] extension. It uses hyper's HTTP/1 connection
+//! directly: hyper-util's `auto` builder (warp's) first waits for 24 bytes to tell HTTP/1
+//! from HTTP/2, with no timeout, so a client that sends nothing would be held forever.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,16 +17,17 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use warp::Filter;
 use warp::hyper::Request;
 use warp::hyper::body::Incoming;
+use warp::hyper::server::conn::http1;
 use warp::hyper::service::{Service, service_fn};
 use warp::reply::Response;
 
@@ -58,7 +61,9 @@ pub async fn serve<F>(
 {
     let service = TowerToHyperService::new(warp::service(routes));
     let settings = Arc::new(settings);
-    let graceful = GracefulShutdown::new();
+    // HTTP connections (not yet upgraded): asked to finish on shutdown, and waited for.
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
     let mut shutdown = pin!(shutdown);
     loop {
         let (tcp, addr) = tokio::select! {
@@ -80,18 +85,18 @@ pub async fn serve<F>(
         let service = service.clone();
         let settings = settings.clone();
         let metrics = metrics.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        tasks.spawn(async move {
             let service = service_fn(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(PeerAddr(addr));
                 service.call(request)
             });
             match &settings.tls {
-                None => serve_connection(tcp, service, &settings, &metrics, watcher).await,
+                None => serve_connection(tcp, service, &settings, &metrics, stop).await,
                 Some(tls) => {
                     match tokio::time::timeout(settings.header_timeout, tls.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            serve_connection(stream, service, &settings, &metrics, watcher).await;
+                            serve_connection(stream, service, &settings, &metrics, stop).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
                         Err(_) => {
@@ -104,7 +109,9 @@ pub async fn serve<F>(
         });
     }
     drop(listener);
-    if tokio::time::timeout(settings.grace, graceful.shutdown())
+    stop.cancel();
+    tasks.close();
+    if tokio::time::timeout(settings.grace, tasks.wait())
         .await
         .is_err()
     {
@@ -118,23 +125,29 @@ async fn serve_connection<I, S>(
     service: S,
     settings: &HttpSettings,
     metrics: &Metrics,
-    watcher: Watcher,
+    stop: CancellationToken,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(connection).await {
-        let timed_out = e
-            .downcast_ref::<warp::hyper::Error>()
-            .is_some_and(warp::hyper::Error::is_timeout);
-        if timed_out {
+    let mut connection = pin!(
+        http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_timeout)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stop.cancelled() => {
+            // Finish the request in flight, take no more.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = ended {
+        if e.is_timeout() {
             Metrics::inc(&metrics.header_timeouts);
             tracing::debug!("no complete request head in time: connection closed");
         } else {
