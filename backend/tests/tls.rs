@@ -89,10 +89,7 @@ fn unusable_certificate_or_key_files_stop_the_relay_with_their_path() {
     let junk = dir.0.join("junk.pem");
     std::fs::write(&junk, "-----BEGIN NOTHING-----\n").unwrap();
     let missing = dir.0.join("missing-cert.pem");
-    for (cert, key, named) in [
-        (&missing, &junk, &missing),
-        (&junk, &junk, &junk),
-    ] {
+    for (cert, key, named) in [(&missing, &junk, &missing), (&junk, &junk, &junk)] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
             .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
             .arg("--tls-cert")
