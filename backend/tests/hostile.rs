@@ -541,15 +541,13 @@ async fn under_attack_a_quiet_room_keeps_its_latency_and_the_relay_its_memory() 
     // bucket's size and its rate over the flood's time (with a margin for timing). A flooder
     // that reads its answers more slowly than it sends is cut off (1013) when its queue of
     // answers fills, so it may not get them all.
-    assert!(
-        flood.rate_limited > 0 && flood.other_errors == 0,
-        "{flood:?}"
-    );
+    assert!(flood.other_errors == 0, "{flood:?}");
     assert!(
         flood.ok as f64 <= 120.0 + 10.0 * flood.secs + 5.0,
         "{flood:?}"
     );
-    assert!(typing.rate_limited > 0, "{typing:?}");
+    // (The typist reads its answers far more slowly than it sends, so it is usually cut off
+    // with 1013 before it reads many: what counts is what reached the others.)
     assert!(
         typing_seen as f64 <= 10.0 + 1.0 * typing.secs + 5.0,
         "typing notices that got through: {typing_seen}, {typing:?}"
@@ -576,8 +574,11 @@ async fn under_attack_a_quiet_room_keeps_its_latency_and_the_relay_its_memory() 
         open <= 7,
         "only the well-behaved (and the flood survivors) are left: {open}"
     );
-    assert!(relay.metric("courier_closed_ping_timeout_total").await >= 20);
-    assert!(relay.metric("courier_closed_hello_timeout_total").await >= 20);
+    assert!(relay.metric("courier_rate_limited_total").await >= 10_000);
+    // The 40 half-open sockets: by the pings, or (without a hello) whichever comes first.
+    let silent_closed = relay.metric("courier_closed_ping_timeout_total").await
+        + relay.metric("courier_closed_hello_timeout_total").await;
+    assert!(silent_closed >= 40, "{silent_closed}");
     assert!(relay.metric("courier_header_timeouts_total").await >= 40);
     assert!(relay.metric("courier_closed_too_big_total").await >= 6);
     drop(half_open);
