@@ -101,6 +101,91 @@ pub struct Config {
     /// Seconds open connections get to close after SIGINT/SIGTERM before the relay exits anyway.
     #[arg(long, env = "COURIER_SHUTDOWN_GRACE", default_value = "5", value_parser = parse_secs)]
     pub shutdown_grace: Duration,
+
+    /// Seconds a client has to send a complete HTTP request head (and, with TLS, to finish the
+    /// TLS handshake). A connection that sends nothing, or its headers byte by byte, is cut
+    /// off after this (slowloris).
+    #[arg(long, env = "COURIER_HEADER_TIMEOUT", default_value = "10", value_parser = parse_secs)]
+    pub header_timeout: Duration,
+
+    /// Another origin whose pages may open WebSockets to the relay (for example
+    /// https://chat.example.com). Repeat the flag for more; the variable takes a comma-separated
+    /// list. The relay's own origin (its Host, http or https) and trunk serve's dev origin
+    /// (http://127.0.0.1:8081, http://localhost:8081) are always allowed. A browser page from
+    /// any other origin is refused at the upgrade with 403.
+    #[arg(
+        long = "allow-origin",
+        env = "COURIER_ALLOW_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allow_origins: Vec<String>,
+
+    /// Refuse WebSocket upgrades without an Origin header (403). Browsers always send one;
+    /// scripts and other non-browser clients usually do not, and are allowed by default.
+    #[arg(long, env = "COURIER_REQUIRE_ORIGIN")]
+    pub require_origin: bool,
+
+    /// Frames per second one connection may send, on average (every frame but typing: say,
+    /// dm, join, hello, junk…). Past it a frame is dropped and answered with `rate_limited`;
+    /// the connection stays. 0 turns the limit off.
+    #[arg(long, env = "COURIER_MSG_RATE", default_value_t = 50.0, value_parser = parse_rate)]
+    pub msg_rate: f64,
+
+    /// Frames one connection may send at once before --msg-rate applies (the bucket's size).
+    /// Large enough for a reconnect: hello, a join for each of --rooms-per-conn rooms, and
+    /// the history pages and acks that catch up after it.
+    #[arg(long, env = "COURIER_MSG_BURST", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub msg_burst: u32,
+
+    /// `typing` frames per second one connection may send, on average (clients send one every
+    /// couple of seconds). Past it, like --msg-rate: `rate_limited`. 0 turns it off.
+    #[arg(long, env = "COURIER_TYPING_RATE", default_value_t = 1.0, value_parser = parse_rate)]
+    pub typing_rate: f64,
+
+    /// `typing` frames one connection may send at once before --typing-rate applies.
+    #[arg(long, env = "COURIER_TYPING_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub typing_burst: u32,
+
+    /// Rooms one connection may be in at once; a `join` of one more gets `forbidden`.
+    #[arg(long, env = "COURIER_ROOMS_PER_CONN", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rooms_per_conn: u32,
+
+    /// WebSocket connections one IP address (IPv6: one /64) may have open at once; one more is
+    /// refused at the upgrade with 429. 0 turns the limit off. Behind a reverse proxy every
+    /// client has the proxy's address: raise or turn off this and --conn-rate-per-ip there,
+    /// and limit at the proxy.
+    #[arg(long, env = "COURIER_CONNS_PER_IP", default_value_t = 256)]
+    pub conns_per_ip: u32,
+
+    /// New WebSocket connections per second one IP address (IPv6: one /64) may open, on
+    /// average; past it, refused at the upgrade with 429. 0 turns the limit off.
+    #[arg(long, env = "COURIER_CONN_RATE_PER_IP", default_value_t = 20.0, value_parser = parse_rate)]
+    pub conn_rate_per_ip: f64,
+
+    /// New WebSocket connections one IP address may open at once before --conn-rate-per-ip
+    /// applies.
+    #[arg(long, env = "COURIER_CONN_BURST_PER_IP", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub conn_burst_per_ip: u32,
+
+    /// PEM file of the TLS certificate chain. With --tls-key, the relay serves https and wss
+    /// itself (rustls) instead of plain http and ws.
+    #[arg(
+        long,
+        env = "COURIER_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file of the TLS private key (PKCS#8, PKCS#1 or SEC1), for --tls-cert.
+    #[arg(
+        long,
+        env = "COURIER_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -130,6 +215,18 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses a rate per second: a number from 0 (no limit) to a million.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number per second"))?;
+    if !(0.0..=1_000_000.0).contains(&rate) {
+        return Err(format!("'{s}' is outside 0 to 1000000 per second"));
+    }
+    Ok(rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +240,27 @@ mod tests {
         assert_eq!(c.db, PathBuf::from("data/courier.db"));
         assert_eq!(c.db_sync, Sync::Full);
         assert_eq!(c.retain_messages, 10_000);
+        assert_eq!(c.header_timeout, Duration::from_secs(10));
+        assert_eq!((c.msg_rate, c.msg_burst), (50.0, 500));
+        assert_eq!((c.typing_rate, c.typing_burst), (1.0, 10));
+        assert_eq!(c.rooms_per_conn, 100);
+        assert_eq!(c.conns_per_ip, 256);
+        assert_eq!((c.conn_rate_per_ip, c.conn_burst_per_ip), (20.0, 100));
+        assert!(c.allow_origins.is_empty() && !c.require_origin);
+        assert!(c.tls_cert.is_none() && c.tls_key.is_none());
+    }
+
+    #[test]
+    fn origins_repeat_and_tls_needs_both_files() {
+        let c = Config::parse_from([
+            "courier",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin=https://b.example,https://c.example",
+        ]);
+        assert_eq!(c.allow_origins.len(), 3);
+        assert!(Config::try_parse_from(["courier", "--tls-cert", "c.pem"]).is_err());
+        assert!(Config::try_parse_from(["courier", "--msg-rate", "-1"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use shared::limits::close;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::peer::{self, ConnId, Next, Outbox};
+use crate::throttle::{FrameLimiter, FrameRates};
 
 /// Frames written to the socket in one flush at most, so one busy connection cannot hold its
 /// writer forever.
@@ -40,6 +41,8 @@ pub struct Settings {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub hello_timeout: Duration,
+    /// How fast the client may send frames (`--msg-rate`, `--typing-rate`).
+    pub rates: FrameRates,
 }
 
 /// Runs a connection from its upgrade to its end. Returns when both halves have finished.
@@ -93,6 +96,8 @@ where
 {
     let hello_deadline = Instant::now() + settings.hello_timeout;
     let mut welcomed = false;
+    // This connection's rate buckets: here, in its own task, so counting takes no lock.
+    let mut limiter = FrameLimiter::new(settings.rates);
     // Made once, not per frame: each `closed()` registers with the peer's `Notify`, and doing
     // that on every wake-up was a tenth of the relay's instructions (docs/BENCHMARKS.md).
     let mut closed = pin!(outbox.closed());
@@ -117,11 +122,12 @@ where
         outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
-                hub.handle(id, &text);
+                hub.handle(id, &text, &mut limiter);
                 if !welcomed {
                     welcomed = hub.is_welcomed(id);
                 }
             }
+            Ok(Message::Binary(_)) if !limiter.admit(false) => hub.rate_limited(id, None),
             Ok(Message::Binary(_)) => hub.refuse(
                 id,
                 ErrorCode::Unsupported,

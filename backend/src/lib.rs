@@ -7,13 +7,16 @@
 
 pub mod config;
 pub mod connection;
+pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod peer;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod throttle;
+pub mod tls;
 pub mod upgrade;
 
 pub use config::Config;
-pub use server::{bind, run};
+pub use server::{bind, run, run_with_tls};

@@ -7,7 +7,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use courier::store::Store;
-use courier::{Config, bind, run, shutdown};
+use courier::{Config, bind, run_with_tls, shutdown, tls};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,6 +20,13 @@ async fn main() -> ExitCode {
         .init();
 
     raise_open_file_limit();
+    let tls = match tls::from_config(&config) {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let store = match Store::open(&config.db, config.db_sync) {
         Ok(store) => store,
         Err(e) => {
@@ -28,6 +35,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(path = %config.db.display(), sync = ?config.db_sync, "database open");
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = match bind(config.listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -36,10 +44,10 @@ async fn main() -> ExitCode {
         }
     };
     match listener.local_addr() {
-        Ok(addr) => tracing::info!("Courier listening on http://{addr}"),
+        Ok(addr) => tracing::info!("Courier listening on {scheme}://{addr}"),
         Err(e) => tracing::warn!("listening, but the address is unknown: {e}"),
     }
-    if let Err(e) = run(listener, config, store, shutdown::signal()).await {
+    if let Err(e) = run_with_tls(listener, config, store, tls, shutdown::signal()).await {
         tracing::error!("{e}");
         return ExitCode::FAILURE;
     }

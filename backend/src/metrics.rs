@@ -21,6 +21,11 @@ pub struct Metrics {
     pub messages_committed: AtomicU64,
     pub commit_failures: AtomicU64,
     pub commit_micros: AtomicU64,
+    pub refused_origin: AtomicU64,
+    pub refused_ip_open: AtomicU64,
+    pub refused_ip_rate: AtomicU64,
+    pub header_timeouts: AtomicU64,
+    pub rate_limited: AtomicU64,
 }
 
 /// Figures read from the hub when /metrics is asked for.
@@ -110,6 +115,31 @@ impl Metrics {
                 "commit_microseconds_total",
                 "microseconds the store's writer spent in transactions",
                 &self.commit_micros,
+            ),
+            (
+                "refused_origin_total",
+                "upgrades refused (403) for a page origin that is not allowed",
+                &self.refused_origin,
+            ),
+            (
+                "refused_ip_open_total",
+                "upgrades refused (429) because the address had --conns-per-ip open",
+                &self.refused_ip_open,
+            ),
+            (
+                "refused_ip_rate_total",
+                "upgrades refused (429) because the address opened connections too fast",
+                &self.refused_ip_rate,
+            ),
+            (
+                "header_timeouts_total",
+                "HTTP connections closed without a request head (or TLS handshake) in time",
+                &self.header_timeouts,
+            ),
+            (
+                "rate_limited_total",
+                "frames dropped and answered with rate_limited",
+                &self.rate_limited,
             ),
         ];
         let mut out = String::with_capacity(2048);

@@ -16,13 +16,18 @@ use warp::reply::{Reply, Response};
 
 use shared::limits::{MAX_MESSAGE_BYTES, close};
 
+use tokio_rustls::TlsAcceptor;
+
 use crate::config::Config;
 use crate::connection::Settings;
+use crate::http::{self, HttpSettings};
 use crate::hub::{self, Hub, Limits};
 use crate::metrics::Metrics;
 use crate::peer::Bound;
 use crate::store::Store;
-use crate::upgrade::{self, Upgrader};
+use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
+use crate::tls;
+use crate::upgrade::{self, OriginPolicy, Upgrader};
 
 /// Binds the listening socket with TCP_NODELAY set, which Linux passes on to every accepted
 /// socket (warp's accept path is private, so this is where it can be set). Without it,
@@ -49,14 +54,31 @@ const MAX_UNCOMMITTED_BYTES: usize = 32 * 1024 * 1024;
 
 /// Serves the relay on `listener`, keeping messages in `store`, until `shutdown` completes;
 /// then stops accepting, closes every WebSocket with 1001, waits for them to end (or the
-/// grace time to pass) and for every message taken to be committed.
+/// grace time to pass) and for every message taken to be committed. With `--tls-cert` and
+/// `--tls-key` it serves TLS.
 ///
 /// # Errors
-/// The store could not be read at start, or its writer thread could not start.
+/// The TLS files cannot be used, the store could not be read at start, or its writer thread
+/// could not start.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     store: Store,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let tls = tls::from_config(&config).map_err(io::Error::other)?;
+    run_with_tls(listener, config, store, tls, shutdown).await
+}
+
+/// [`run`], with TLS already set up (`None`: plain http and ws).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_tls(
+    listener: TcpListener,
+    config: Config,
+    store: Store,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let metrics = Arc::new(Metrics::default());
@@ -68,12 +90,13 @@ pub async fn run(
         max_users: config.max_users as usize,
         max_uncommitted: MAX_UNCOMMITTED,
         max_uncommitted_bytes: MAX_UNCOMMITTED_BYTES,
+        rooms_per_conn: config.rooms_per_conn as usize,
     };
     let hub = Hub::new(
         limits,
         store,
         config.retention(),
-        metrics,
+        metrics.clone(),
         hub::system_clock(),
     )?;
     let settings = Settings {
@@ -84,7 +107,24 @@ pub async fn run(
         ping_interval: config.ping_interval,
         ping_timeout: config.ping_timeout,
         hello_timeout: config.hello_timeout,
+        rates: FrameRates {
+            frames: Rate {
+                per_sec: config.msg_rate,
+                burst: f64::from(config.msg_burst),
+            },
+            typing: Rate {
+                per_sec: config.typing_rate,
+                burst: f64::from(config.typing_burst),
+            },
+        },
     };
+    let per_ip = PerIp::new(IpLimits {
+        max_open: config.conns_per_ip,
+        new: Rate {
+            per_sec: config.conn_rate_per_ip,
+            burst: f64::from(config.conn_burst_per_ip),
+        },
+    });
     let read_buffer = config.read_buffer as usize;
     let write_buffer = config.write_buffer as usize;
     let ws_config = WebSocketConfig::default()
@@ -102,6 +142,8 @@ pub async fn run(
         ws_config,
         tasks.clone(),
         stop.clone(),
+        OriginPolicy::new(&config.allow_origins, config.require_origin),
+        per_ip,
     ));
 
     let routes = upgrade::route(upgrader)
@@ -118,21 +160,24 @@ pub async fn run(
                 status = info.status().as_u16(),
                 "http"
             );
-        }));
+        }))
+        .map(Reply::into_response);
 
     let on_signal = stop.clone();
     let closing = hub.clone();
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing every connection with 1001");
-            // Cancel first: a connection that joins the hub after close_all sees the token.
-            on_signal.cancel();
-            closing.close_all(close::GOING_AWAY);
-        })
-        .run()
-        .await;
+    let settings = HttpSettings {
+        header_timeout: config.header_timeout,
+        tls,
+        grace: config.shutdown_grace,
+    };
+    http::serve(listener, routes, settings, metrics, async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing every connection with 1001");
+        // Cancel first: a connection that joins the hub after close_all sees the token.
+        on_signal.cancel();
+        closing.close_all(close::GOING_AWAY);
+    })
+    .await;
 
     stop.cancel();
     hub.close_all(close::GOING_AWAY);

@@ -5,6 +5,10 @@
 //! per connection is most of an idle connection's cost. So this filter takes hyper's
 //! `OnUpgrade` from the request, answers `101 Switching Protocols` itself, and builds the
 //! `WebSocketStream` with the relay's own [`WebSocketConfig`].
+//!
+//! Before it answers 101 it applies the relay's admission rules, in this order: the
+//! handshake headers (426/400), the origin policy (403: cross-site WebSocket hijacking), and
+//! the per-address limits on open and new connections (429).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +25,67 @@ use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 use crate::connection::{self, Settings};
+use crate::http::PeerAddr;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::throttle::{IpGuard, IpRefusal, PerIp};
+
+/// Which pages may open a WebSocket: a browser sends its page's origin with the upgrade, and
+/// a page from another site must not be able to use a visitor's browser to chat as them.
+#[derive(Debug, Clone)]
+pub struct OriginPolicy {
+    /// Allowed besides the relay's own origin, normalised (see [`normalise_origin`]).
+    allowed: Vec<String>,
+    /// Refuse upgrades that carry no `Origin` (non-browser clients).
+    require: bool,
+}
+
+/// `trunk serve`'s dev server (Trunk.toml), which proxies `/ws` to the relay.
+pub const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8081", "http://localhost:8081"];
+
+impl OriginPolicy {
+    /// The relay's own origin and [`DEV_ORIGINS`], and `extra`.
+    pub fn new(extra: &[String], require: bool) -> Self {
+        let allowed = DEV_ORIGINS
+            .iter()
+            .copied()
+            .chain(extra.iter().map(String::as_str))
+            .map(normalise_origin)
+            .collect();
+        Self { allowed, require }
+    }
+
+    /// Whether a request with these headers may be upgraded.
+    fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return !self.require;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = normalise_origin(origin);
+        if self.allowed.contains(&origin) {
+            return true;
+        }
+        // The relay's own origin: the page was served by this relay under this Host.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_ascii_lowercase);
+        host.is_some_and(|host| {
+            !host.is_empty()
+                && origin
+                    .strip_prefix("http://")
+                    .or_else(|| origin.strip_prefix("https://"))
+                    == Some(host.as_str())
+        })
+    }
+}
+
+/// An origin as compared: ASCII lowercase, without a trailing slash.
+fn normalise_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
 
 /// What the `/ws` route needs to start connections.
 pub struct Upgrader {
@@ -32,6 +95,8 @@ pub struct Upgrader {
     /// Every connection task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
     pub shutdown: CancellationToken,
+    pub origins: OriginPolicy,
+    pub per_ip: Arc<PerIp>,
     next_id: AtomicU64,
 }
 
@@ -42,6 +107,8 @@ impl Upgrader {
         ws_config: WebSocketConfig,
         tasks: TaskTracker,
         shutdown: CancellationToken,
+        origins: OriginPolicy,
+        per_ip: Arc<PerIp>,
     ) -> Self {
         Self {
             hub,
@@ -49,6 +116,8 @@ impl Upgrader {
             ws_config,
             tasks,
             shutdown,
+            origins,
+            per_ip,
             next_id: AtomicU64::new(1),
         }
     }
@@ -63,23 +132,66 @@ pub fn route(
         .and(warp::get())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
-        .map(move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>| {
-            match accept(&headers, on_upgrade) {
-                Ok((accept_key, on_upgrade)) => {
-                    upgrader.start(on_upgrade);
-                    switching_protocols(&accept_key)
+        .and(warp::ext::optional::<PeerAddr>())
+        .map(
+            move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>, peer: Option<PeerAddr>| {
+                match upgrader.admit(&headers, on_upgrade, peer) {
+                    Ok((accept_key, on_upgrade, guard)) => {
+                        upgrader.start(on_upgrade, guard);
+                        switching_protocols(&accept_key)
+                    }
+                    Err(refused) => {
+                        Metrics::inc(&upgrader.hub.metrics().upgrades_refused);
+                        refused.into_response()
+                    }
                 }
-                Err(refused) => {
-                    Metrics::inc(&upgrader.hub.metrics().upgrades_refused);
-                    refused.into_response()
-                }
-            }
-        })
+            },
+        )
 }
 
 impl Upgrader {
-    /// Runs the connection once hyper hands over the socket (after the 101 is written).
-    fn start(&self, on_upgrade: OnUpgrade) {
+    /// The handshake, the origin policy and the per-address limits, in that order.
+    fn admit(
+        &self,
+        headers: &HeaderMap,
+        on_upgrade: Option<OnUpgrade>,
+        peer: Option<PeerAddr>,
+    ) -> Result<(String, OnUpgrade, Option<IpGuard>), Refused> {
+        let (accept_key, on_upgrade) = accept(headers, on_upgrade)?;
+        let metrics = self.hub.metrics();
+        if !self.origins.allows(headers) {
+            Metrics::inc(&metrics.refused_origin);
+            return Err(Refused {
+                status: StatusCode::FORBIDDEN,
+                why: "this page's origin may not open a WebSocket to this relay \
+                      (the relay's operator can allow it with --allow-origin)",
+            });
+        }
+        let Some(PeerAddr(addr)) = peer else {
+            return Ok((accept_key, on_upgrade, None));
+        };
+        match self.per_ip.admit(addr.ip()) {
+            Ok(guard) => Ok((accept_key, on_upgrade, Some(guard))),
+            Err(IpRefusal::TooManyOpen) => {
+                Metrics::inc(&metrics.refused_ip_open);
+                Err(Refused {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    why: "too many WebSocket connections from your address; close one first",
+                })
+            }
+            Err(IpRefusal::TooFast) => {
+                Metrics::inc(&metrics.refused_ip_rate);
+                Err(Refused {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    why: "too many new WebSocket connections from your address; try again in a second",
+                })
+            }
+        }
+    }
+
+    /// Runs the connection once hyper hands over the socket (after the 101 is written). The
+    /// connection counts against its address until it ends.
+    fn start(&self, on_upgrade: OnUpgrade, guard: Option<IpGuard>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (hub, settings, config) = (self.hub.clone(), self.settings, self.ws_config);
         let shutdown = self.shutdown.clone();
@@ -91,6 +203,7 @@ impl Upgrader {
             let io = TokioIo::new(upgraded);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
             connection::serve(ws, id, hub, settings, shutdown).await;
+            drop(guard);
         });
     }
 }
@@ -105,6 +218,11 @@ impl Refused {
     fn into_response(self) -> Response {
         let mut response =
             warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status == StatusCode::UPGRADE_REQUIRED {
             // RFC 6455 section 4.4: say which version the server speaks.
             response.headers_mut().insert(
@@ -197,6 +315,34 @@ mod tests {
             derive_accept_key(b"60jj9YDlrvPB+DzLmVJzcg=="),
             "Cx7gYudkmGmF8rMFP1W1HbLkWRA="
         );
+    }
+
+    fn with(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(origin) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origins_are_checked_against_the_host_the_dev_server_and_the_list() {
+        let policy = OriginPolicy::new(&["https://Chat.Example/".into()], false);
+        let host = "relay.test:8080";
+        assert!(policy.allows(&with(None, host)), "no Origin: not a browser");
+        assert!(policy.allows(&with(Some("http://relay.test:8080"), host)));
+        assert!(policy.allows(&with(Some("https://RELAY.test:8080"), host)));
+        assert!(policy.allows(&with(Some("http://127.0.0.1:8081"), host)));
+        assert!(policy.allows(&with(Some("http://localhost:8081"), host)));
+        assert!(policy.allows(&with(Some("https://chat.example"), host)));
+        assert!(!policy.allows(&with(Some("http://evil.test"), host)));
+        assert!(!policy.allows(&with(Some("http://relay.test:8080.evil.test"), host)));
+        assert!(!policy.allows(&with(Some("null"), host)));
+        assert!(!policy.allows(&with(Some("http://relay.test:8081"), host)));
+        let strict = OriginPolicy::new(&[], true);
+        assert!(!strict.allows(&with(None, host)));
+        assert!(strict.allows(&with(Some("http://relay.test:8080"), host)));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! End to end in headless Chromium: the release bundle (`trunk build --release`) served by the
-//! relay, two browser sessions chatting through it.
+//! relay, two browser sessions chatting through it; and the origin policy: a page from another
+//! origin cannot open a WebSocket to the relay, the app's own page can.
 //!
 //! Runs when COURIER_BROWSER_TESTS=1 (scripts/test sets it, after building the bundle);
 //! otherwise it says it was skipped. It needs `chromedriver` and `chromium` on PATH
@@ -217,6 +218,132 @@ async fn join(browser: &Client, room: &str) {
     input.send_keys(room).await.unwrap();
     click(browser, "#join-room").await;
     wait_for_text(browser, "#conversation-title", room).await;
+}
+
+/// The page another site could serve: it tries to open a WebSocket to the relay and writes
+/// the outcome ("open" or "refused") into the DOM.
+fn probe_page(relay: SocketAddr) -> String {
+    format!(
+        "<!doctype html><meta charset=utf-8><title>elsewhere</title><p id=outcome>pending</p>\
+         <script>{}</script>",
+        probe_script(relay)
+    )
+}
+
+fn probe_script(relay: SocketAddr) -> String {
+    format!(
+        "const out = document.getElementById('outcome') || document.body.appendChild(\
+           Object.assign(document.createElement('p'), {{id: 'outcome'}})); \
+         out.textContent = 'pending'; \
+         const ws = new WebSocket('ws://{relay}/ws'); \
+         ws.onopen = () => {{ out.textContent = 'open'; ws.close(); }}; \
+         ws.onerror = () => {{ if (out.textContent === 'pending') out.textContent = 'refused'; }};"
+    )
+}
+
+/// A tiny HTTP server on another loopback port (so another origin) that serves `page` to every
+/// request; stopped when dropped.
+struct OtherSite {
+    addr: SocketAddr,
+    accept: AbortHandle,
+}
+
+impl OtherSite {
+    async fn start(page: String) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let page = page.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{page}",
+                        page.len()
+                    );
+                    let _ = tcp.write_all(response.as_bytes()).await;
+                });
+            }
+        })
+        .abort_handle();
+        Self { addr, accept }
+    }
+}
+
+impl Drop for OtherSite {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_from_another_origin_cannot_open_a_socket_but_the_app_can() {
+    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
+        );
+        return;
+    }
+    let dist = std::env::var("COURIER_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    let relay = Relay::start_with(|c| c.static_dir = dist.clone()).await;
+    let elsewhere = OtherSite::start(probe_page(relay.addr)).await;
+    let driver = ChromeDriver::start();
+    let browser = driver.browser().await;
+
+    browser
+        .goto(&format!("http://{}/", elsewhere.addr))
+        .await
+        .unwrap();
+    let outcome = wait_for_outcome(&browser).await;
+    assert_eq!(
+        outcome, "refused",
+        "a page from another origin opened a socket"
+    );
+
+    // The app's own page (the relay's origin) can.
+    browser
+        .goto(&format!("http://{}/", relay.addr))
+        .await
+        .unwrap();
+    browser
+        .execute(&probe_script(relay.addr), vec![])
+        .await
+        .unwrap();
+    assert_eq!(wait_for_outcome(&browser).await, "open");
+
+    let (_, _, metrics) = relay.get("/metrics").await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("courier_refused_origin_total 1\n"),
+        "{metrics}"
+    );
+    browser.close().await.unwrap();
+}
+
+/// The text of `#outcome` once it is no longer "pending".
+async fn wait_for_outcome(browser: &Client) -> String {
+    wait_until(browser, "the WebSocket's outcome", |c| async move {
+        let text = c
+            .find(Locator::Css("#outcome"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (text != "pending").then_some(text)
+    })
+    .await
 }
 
 /// Clicks the element `css` selects.

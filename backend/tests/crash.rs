@@ -35,6 +35,8 @@ impl ChildRelay {
             .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
             .arg("--db")
             .arg(db)
+            // The load is the point here, not the rate limit.
+            .args(["--msg-rate", "0"])
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .kill_on_drop(true)

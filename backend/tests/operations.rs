@@ -59,6 +59,9 @@ async fn a_client_that_does_not_read_is_cut_off_and_the_room_goes_on() {
     let relay = Relay::start_with(|c| {
         c.queue_frames = 8;
         c.ping_timeout = Duration::from_secs(1);
+        // The sender sends as fast as it is acknowledged, past any sane rate limit: this test
+        // is about the outbound queue, so the frame rate limit is off.
+        c.msg_rate = 0.0;
     })
     .await;
     let mut sender = relay.user("sender").await;

@@ -33,6 +33,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::peer::{ConnId, Frame, Peer, Sent};
 use crate::store::writer::{self, Busy};
 use crate::store::{CommitQueue, Job, Reader, Retention, Store};
+use crate::throttle::FrameLimiter;
 
 /// A source of the current time in milliseconds since the Unix epoch, for `ts`.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -56,6 +57,8 @@ pub struct Limits {
     /// Messages (and their bytes) waiting for the store's writer.
     pub max_uncommitted: usize,
     pub max_uncommitted_bytes: usize,
+    /// Rooms one connection may be in at once (`--rooms-per-conn`).
+    pub rooms_per_conn: usize,
 }
 
 /// Shared by every connection task.
@@ -224,11 +227,21 @@ impl Hub {
         );
     }
 
-    /// One text frame from connection `id`: parsed, checked and carried out. Answers (and
-    /// errors) are queued on the connection itself.
-    pub fn handle(&self, id: ConnId, text: &str) {
+    /// One text frame from connection `id`: parsed, counted against the connection's rate
+    /// `limiter` (over it, the frame is dropped and answered with `rate_limited`), checked and
+    /// carried out. Answers (and errors) are queued on the connection itself.
+    pub fn handle(&self, id: ConnId, text: &str, limiter: &mut FrameLimiter) {
         Metrics::inc(&self.metrics.frames_received);
-        let frame = match ClientFrame::parse(text) {
+        let parsed = ClientFrame::parse(text);
+        let typing = matches!(&parsed, Ok(f) if matches!(f.msg, ClientMsg::Typing { .. }));
+        if !limiter.admit(typing) {
+            let cid = match parsed {
+                Ok(frame) => frame.cid,
+                Err(e) => e.cid,
+            };
+            return self.rate_limited(id, cid);
+        }
+        let frame = match parsed {
             Ok(frame) => frame,
             Err(e) => {
                 let message = format!("not a Courier frame: {e}");
@@ -246,6 +259,13 @@ impl Hub {
         if let Err(refusal) = state.dispatch(id, frame.msg, frame.cid.clone(), now) {
             state.error(id, refusal.code, refusal.message, frame.cid);
         }
+    }
+
+    /// Answers a frame dropped for going over the connection's rate.
+    pub fn rate_limited(&self, id: ConnId, cid: Option<String>) {
+        Metrics::inc(&self.metrics.rate_limited);
+        let message = "too many frames: this one was dropped; slow down".to_owned();
+        self.lock().error(id, ErrorCode::RateLimited, message, cid);
     }
 
     /// Answers a frame the relay does not take (a binary frame) with an error.
@@ -302,7 +322,10 @@ impl State {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
             }
             _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
-            ClientMsg::Join { room, after } => self.join(id, room, after),
+            ClientMsg::Join { room, after } => {
+                self.within_room_cap(id, &room)?;
+                self.join(id, room, after)
+            }
             ClientMsg::Leave { room } => self.leave(id, &room),
             ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
             ClientMsg::Rooms => self.list_rooms(id),
@@ -337,6 +360,24 @@ impl State {
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
         }
+    }
+
+    /// Refuses a join that would put connection `id` in more than `rooms_per_conn` rooms
+    /// (`forbidden`, like the relay's other capacity limits). A join of a room it is in, or
+    /// of a name that is not a room (`invalid_room`), is left to `join`.
+    fn within_room_cap(&self, id: ConnId, room: &str) -> Handled {
+        let session = self.session(id)?;
+        let cap = self.limits.rooms_per_conn;
+        if session.rooms.len() >= cap
+            && !session.rooms.contains(room)
+            && validate::room(room).is_ok()
+        {
+            return refuse(
+                ErrorCode::Forbidden,
+                format!("a connection may be in at most {cap} rooms: leave one first"),
+            );
+        }
+        Ok(())
     }
 
     /// The session of a welcomed connection. `dispatch` only calls handlers for those.

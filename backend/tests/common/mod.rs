@@ -361,3 +361,62 @@ pub fn now_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// Sends a WebSocket upgrade request for `/ws` (with `extra` header lines, each ending in
+/// CRLF) on a fresh connection from `from` (a loopback address), and returns the response's
+/// status code. The connection is dropped after the head.
+pub async fn upgrade_status(addr: SocketAddr, from: std::net::IpAddr, extra: &str) -> u16 {
+    let mut tcp = connect_from(from, addr).await;
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let head = tokio::time::timeout(WAIT, async {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !out.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the relay closed before answering");
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    })
+    .await
+    .expect("the relay answers the upgrade");
+    parse_response(&head).0
+}
+
+/// A TCP connection to `addr` from the loopback address `from` (any of 127.0.0.0/8 on Linux),
+/// so that a test can be several clients in the relay's per-address limits.
+pub async fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// A value of the relay's `/metrics`, by its full name.
+pub async fn metric(relay: &Relay, name: &str) -> u64 {
+    let (_, _, body) = relay.get("/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+impl Client {
+    /// A client whose TCP connection comes from the loopback address `from`.
+    pub async fn connect_from(relay: &Relay, from: std::net::IpAddr) -> Self {
+        let tcp = connect_from(from, relay.addr).await;
+        let (ws, response) =
+            tokio_tungstenite::client_async(relay.ws_url(), MaybeTlsStream::Plain(tcp))
+                .await
+                .expect("WebSocket connect");
+        assert_eq!(response.status(), 101);
+        Self {
+            ws,
+            name: String::new(),
+            token: String::new(),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The HTTP/1.1 server under the routes: the accept loop, TLS, and the bound on how long a
+//! connection may take to send its request head.
+//!
+//! warp 0.4's own server (`warp::serve(..).incoming(..)`) takes only a plain `TcpListener`
+//! (its acceptor trait is private), sets no timer, so hyper's header-read timeout never
+//! fires, and has no TLS. So the relay runs hyper itself, as warp does inside, with those
+//! three added: `warp::service` turns the routes into a service, and every request carries
+//! the peer's address as a [`PeerAddr`] extension. It uses hyper's HTTP/1 connection
+//! directly: hyper-util's `auto` builder (warp's) first waits for 24 bytes to tell HTTP/1
+//! from HTTP/2, with no timeout, so a client that sends nothing would be held forever.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use warp::Filter;
+use warp::hyper::Request;
+use warp::hyper::body::Incoming;
+use warp::hyper::server::conn::http1;
+use warp::hyper::service::{Service, service_fn};
+use warp::reply::Response;
+
+use crate::metrics::Metrics;
+
+/// The address a request came from, put in its extensions for the routes
+/// (`warp::ext::optional::<PeerAddr>()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// How connections are served.
+pub struct HttpSettings {
+    /// Time to send a complete request head (and to finish the TLS handshake).
+    pub header_timeout: Duration,
+    /// Serve TLS (https, wss) with this.
+    pub tls: Option<TlsAcceptor>,
+    /// How long, after `shutdown`, HTTP connections get to finish their request.
+    pub grace: Duration,
+}
+
+/// Serves `routes` on `listener` until `shutdown` completes; then stops accepting and lets
+/// the HTTP connections finish (WebSockets run on in their own tasks: see `server.rs`).
+pub async fn serve<F>(
+    listener: TcpListener,
+    routes: F,
+    settings: HttpSettings,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Filter<Extract = (Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+{
+    let service = TowerToHyperService::new(warp::service(routes));
+    let settings = Arc::new(settings);
+    // HTTP connections (not yet upgraded): asked to finish on shutdown, and waited for.
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (tcp, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    if must_wait(&e) {
+                        // Out of file descriptors, most likely: wait rather than spin.
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            () = &mut shutdown => break,
+                        }
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = service.clone();
+        let settings = settings.clone();
+        let metrics = metrics.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let service = service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(PeerAddr(addr));
+                service.call(request)
+            });
+            match &settings.tls {
+                None => serve_connection(tcp, service, &settings, &metrics, stop).await,
+                Some(tls) => {
+                    match tokio::time::timeout(settings.header_timeout, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(stream, service, &settings, &metrics, stop).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
+                        Err(_) => {
+                            Metrics::inc(&metrics.header_timeouts);
+                            tracing::debug!(%addr, "no TLS handshake in time");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    stop.cancel();
+    tasks.close();
+    if tokio::time::timeout(settings.grace, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::debug!("HTTP connections still open after the grace time");
+    }
+}
+
+/// Serves HTTP/1.1 on one connection, with WebSocket upgrades, until it closes.
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    settings: &HttpSettings,
+    metrics: &Metrics,
+    stop: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let mut connection = pin!(
+        http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.header_timeout)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades()
+    );
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stop.cancelled() => {
+            // Finish the request in flight, take no more.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = ended {
+        if e.is_timeout() {
+            Metrics::inc(&metrics.header_timeouts);
+            tracing::debug!("no complete request head in time: connection closed");
+        } else {
+            tracing::debug!("HTTP connection ended: {e}");
+        }
+    }
+}
+
+/// Whether a failed accept is worth a pause: a connection gone before it was accepted is
+/// nothing; anything else (running out of file descriptors) is logged.
+fn must_wait(e: &io::Error) -> bool {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return false;
+    }
+    tracing::error!("accept error: {e}");
+    true
+}

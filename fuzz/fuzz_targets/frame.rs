@@ -1,0 +1,72 @@
+//! Any bytes a client can put in a text frame, through the relay's decode path:
+//! `ClientFrame::parse`, then the checks the hub makes on the fields. Nothing may panic, and a
+//! frame that parses must survive a round trip through its own JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use shared::{ClientFrame, ClientMsg, validate};
+
+fuzz_target!(|data: &[u8]| {
+    // tungstenite refuses a text frame that is not UTF-8 before the relay sees it.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let frame = match ClientFrame::parse(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            // The cid of a refused frame is echoed; the hub checks its length.
+            if let Some(cid) = &e.cid {
+                let _ = validate::cid(cid);
+            }
+            assert!(!e.reason.is_empty());
+            return;
+        }
+    };
+    if let Some(cid) = &frame.cid {
+        let _ = validate::cid(cid);
+    }
+    match &frame.msg {
+        ClientMsg::Hello { name, token, .. } => {
+            if let Ok(trimmed) = validate::name(name) {
+                assert!(!trimmed.is_empty() && trimmed.chars().count() <= 32);
+                let _ = validate::name_key(trimmed);
+            }
+            let _ = token.as_deref().map(str::len);
+        }
+        ClientMsg::Join { room, .. } | ClientMsg::Leave { room } => {
+            let _ = validate::room(room);
+        }
+        ClientMsg::Say { room, text } => {
+            let _ = validate::room(room);
+            let _ = validate::text(text);
+        }
+        ClientMsg::Dm { to, text } => {
+            let _ = validate::name_key(to);
+            let _ = validate::text(text);
+        }
+        ClientMsg::Typing { room, to } => {
+            if let Some(room) = room {
+                let _ = validate::room(room);
+            }
+            if let Some(to) = to {
+                let _ = validate::name_key(to);
+            }
+        }
+        ClientMsg::History { room, with, .. } => {
+            if let Some(room) = room {
+                let _ = validate::room(room);
+            }
+            if let Some(with) = with {
+                let _ = validate::name_key(with);
+            }
+        }
+        ClientMsg::Ack { with, .. } => {
+            let _ = validate::name_key(with);
+        }
+        ClientMsg::Rooms | ClientMsg::Users => {}
+    }
+    // What parses, serialises, and parses back to the same frame.
+    let json = frame.to_json();
+    let again = ClientFrame::parse(&json).expect("a frame's own JSON parses");
+    assert_eq!(again, frame, "round trip of {json}");
+});
