@@ -129,13 +129,13 @@ pub struct Config {
     /// Frames per second one connection may send, on average (every frame but typing: say,
     /// dm, join, hello, junk…). Past it a frame is dropped and answered with `rate_limited`;
     /// the connection stays. 0 turns the limit off.
-    #[arg(long, env = "COURIER_MSG_RATE", default_value_t = 50.0, value_parser = parse_rate)]
+    #[arg(long, env = "COURIER_MSG_RATE", default_value_t = 20.0, value_parser = parse_rate)]
     pub msg_rate: f64,
 
     /// Frames one connection may send at once before --msg-rate applies (the bucket's size).
     /// Large enough for a reconnect: hello, a join for each of --rooms-per-conn rooms, and
     /// the history pages and acks that catch up after it.
-    #[arg(long, env = "COURIER_MSG_BURST", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "COURIER_MSG_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub msg_burst: u32,
 
     /// `typing` frames per second one connection may send, on average (clients send one every
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(c.db_sync, Sync::Full);
         assert_eq!(c.retain_messages, 10_000);
         assert_eq!(c.header_timeout, Duration::from_secs(10));
-        assert_eq!((c.msg_rate, c.msg_burst), (50.0, 500));
+        assert_eq!((c.msg_rate, c.msg_burst), (20.0, 200));
         assert_eq!((c.typing_rate, c.typing_burst), (1.0, 10));
         assert_eq!(c.rooms_per_conn, 100);
         assert_eq!(c.conns_per_ip, 256);

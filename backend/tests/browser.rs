@@ -333,14 +333,17 @@ async fn a_page_from_another_origin_cannot_open_a_socket_but_the_app_can() {
 
 /// The text of `#outcome` once it is no longer "pending".
 async fn wait_for_outcome(browser: &Client) -> String {
+    // textContent, not the element's visible text: on the app's page the probe's element sits
+    // outside the app's layout and may not be rendered.
     wait_until(browser, "the WebSocket's outcome", |c| async move {
         let text = c
-            .find(Locator::Css("#outcome"))
-            .await
-            .ok()?
-            .text()
+            .execute(
+                "const e = document.getElementById('outcome'); return e ? e.textContent : null;",
+                vec![],
+            )
             .await
             .ok()?;
+        let text = text.as_str()?.to_owned();
         (text != "pending").then_some(text)
     })
     .await
