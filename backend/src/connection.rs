@@ -24,7 +24,7 @@ use shared::limits::close;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::peer::{self, ConnId, Next, Outbox};
+use crate::peer::{self, ConnId, Next, Outbox, Peer};
 use crate::throttle::{FrameLimiter, FrameRates};
 
 /// Frames written to the socket in one flush at most, so one busy connection cannot hold its
@@ -58,6 +58,7 @@ pub async fn serve<S>(
     let metrics = hub.metrics();
     Metrics::inc(&metrics.connections_opened);
     let (peer, outbox) = peer::channel(id, settings.queue);
+    let own = peer.clone();
     hub.connect(peer);
     let (sink, mut stream) = ws.split();
 
@@ -67,7 +68,8 @@ pub async fn serve<S>(
         outbox.close(close::GOING_AWAY);
     }
     let writer = tokio::spawn(write_loop(sink, outbox.clone(), settings, hub.clone()));
-    let ended = read_loop(&mut stream, id, &hub, &outbox, settings).await;
+    let ended = read_loop(&mut stream, &own, &hub, &outbox, settings).await;
+    drop(own);
     outbox.close(ended.unwrap_or(close::NORMAL));
     hub.disconnect(id);
     // Give the peer a moment to answer the close frame, unless it is gone already.
@@ -86,7 +88,7 @@ pub async fn serve<S>(
 /// rules badly enough to end it. Returns the close code to send, if one should be.
 async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
-    id: ConnId,
+    peer: &Peer,
     hub: &Hub,
     outbox: &Outbox,
     settings: Settings,
@@ -94,6 +96,7 @@ async fn read_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let id = peer.id;
     let hello_deadline = Instant::now() + settings.hello_timeout;
     let mut welcomed = false;
     // This connection's rate buckets: here, in its own task, so counting takes no lock.
@@ -122,12 +125,12 @@ where
         outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
-                hub.handle(id, &text, &mut limiter);
+                hub.handle(peer, &text, &mut limiter);
                 if !welcomed {
                     welcomed = hub.is_welcomed(id);
                 }
             }
-            Ok(Message::Binary(_)) if !limiter.admit(false) => hub.rate_limited(id, None),
+            Ok(Message::Binary(_)) if !limiter.admit(false) => hub.rate_limited(peer, None),
             Ok(Message::Binary(_)) => hub.refuse(
                 id,
                 ErrorCode::Unsupported,
@@ -180,6 +183,7 @@ async fn write_loop<S>(
                 if let Next::Close(code) = next {
                     break code;
                 }
+                let in_burst = burst.len();
                 let mut write = pin!(async {
                     for frame in burst.drain(..) {
                         sink.feed(Message::Text(frame)).await?;
@@ -202,7 +206,7 @@ async fn write_loop<S>(
                     }
                 };
                 match written {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => outbox.flushed(in_burst),
                     Ok(Err(e)) => {
                         tracing::debug!("write failed: {e}");
                         outbox.close(close::INTERNAL);

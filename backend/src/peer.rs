@@ -52,6 +52,8 @@ pub struct Bound {
 struct Queue {
     frames: VecDeque<Frame>,
     bytes: usize,
+    /// Frames ever queued: the number of the last one.
+    pushed: u64,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,8 @@ struct Shared {
     /// When the connection opened, and the peer was last heard from (ms after `opened`).
     opened: Instant,
     last_heard_ms: AtomicU64,
+    /// Frames the writer has flushed to the socket, in queue order.
+    flushed: AtomicU64,
 }
 
 /// What the writer is to do next; see [`Outbox::next`].
@@ -100,6 +104,7 @@ pub fn channel(id: ConnId, bound: Bound) -> (Peer, Outbox) {
         closing: Notify::new(),
         opened: Instant::now(),
         last_heard_ms: AtomicU64::new(0),
+        flushed: AtomicU64::new(0),
     });
     (
         Peer {
@@ -154,9 +159,21 @@ impl Peer {
     /// Queues a frame without waiting. A peer whose queue is full is not waited for: it is
     /// asked to close with 1013, so one slow reader never holds up the others nor grows memory.
     pub fn send(&self, frame: Frame) -> Sent {
+        match self.send_numbered(frame) {
+            Ok(_) => Sent::Queued,
+            Err(sent) => sent,
+        }
+    }
+
+    /// [`Peer::send`], giving the frame's number when it is queued: once
+    /// [`Peer::flushed`] reaches it, the frame has been written to the socket.
+    ///
+    /// # Errors
+    /// [`Sent::TooSlow`] or [`Sent::Gone`]: the frame was not queued.
+    pub fn send_numbered(&self, frame: Frame) -> Result<u64, Sent> {
         let shared = &self.shared;
         if shared.requested().is_some() {
-            return Sent::Gone;
+            return Err(Sent::Gone);
         }
         let mut queue = shared.queue();
         if queue.frames.len() >= shared.bound.frames
@@ -164,13 +181,20 @@ impl Peer {
         {
             drop(queue);
             shared.close(close::TRY_AGAIN_LATER);
-            return Sent::TooSlow;
+            return Err(Sent::TooSlow);
         }
         queue.bytes += frame.len();
         queue.frames.push_back(frame);
+        queue.pushed += 1;
+        let number = queue.pushed;
         drop(queue);
         shared.queued.notify_one();
-        Sent::Queued
+        Ok(number)
+    }
+
+    /// How many of the frames queued have been written to the socket and flushed.
+    pub fn flushed(&self) -> u64 {
+        self.shared.flushed.load(Ordering::Acquire)
     }
 
     /// Asks the connection to close with `code`.
@@ -209,6 +233,11 @@ impl Outbox {
     /// Asks the connection to close with `code`. The first request wins.
     pub fn close(&self, code: u16) {
         self.shared.close(code);
+    }
+
+    /// The writer has flushed `n` more frames to the socket.
+    pub fn flushed(&self, n: usize) {
+        self.shared.flushed.fetch_add(n as u64, Ordering::Release);
     }
 
     /// Waits until the connection is asked to close, and returns the code.

@@ -84,8 +84,8 @@ pub async fn run_with_tls(
     let metrics = Arc::new(Metrics::default());
     let limits = Limits {
         max_rooms: config.max_rooms as usize,
-        mailbox: config.mailbox as usize,
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
+        mailbox: (config.mailbox as usize).min(config.queue_frames as usize - 1),
         user_mailbox_bytes: config.queue_mib as usize * 1024 * 1024 / 2,
         max_users: config.max_users as usize,
         max_uncommitted: MAX_UNCOMMITTED,
@@ -130,8 +130,12 @@ pub async fn run_with_tls(
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(read_buffer)
         .write_buffer_size(write_buffer)
-        // tungstenite wants room for at least one more message past the write buffer.
-        .max_write_buffer_size(write_buffer + 2 * MAX_MESSAGE_BYTES)
+        // tungstenite holds a whole outgoing message in its write buffer, and refuses one that
+        // does not fit: room for the largest reply (a `joined` or a `history` page can be a few
+        // MiB), which the queue's byte bound (--queue-mib) already caps.
+        .max_write_buffer_size(
+            write_buffer + config.queue_mib as usize * 1024 * 1024 + MAX_MESSAGE_BYTES,
+        )
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let tasks = TaskTracker::new();

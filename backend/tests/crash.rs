@@ -328,6 +328,34 @@ async fn a_database_the_relay_cannot_use_stops_it_with_the_path() {
     assert!(log.contains(&file.display().to_string()), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 
+    // A real database with a damaged page.
+    let damaged = dir.path().join("damaged.db");
+    {
+        let conn = rusqlite::Connection::open(&damaged).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = DELETE; CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+             INSERT INTO t SELECT printf('%0100d', i) FROM n;",
+        )
+        .unwrap();
+    }
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    assert!(bytes.len() > 4 * 4096);
+    for b in &mut bytes[3 * 4096..4 * 4096] {
+        *b = 0x5a;
+    }
+    std::fs::write(&damaged, &bytes).unwrap();
+    let (ok, log) = run_on(&damaged).await;
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("damaged") && log.contains(&damaged.display().to_string()),
+        "{log}"
+    );
+    assert!(
+        !log.contains("listening"),
+        "refused before listening: {log}"
+    );
+
     // A database from a newer relay.
     let newer = dir.path().join("newer.db");
     {

@@ -350,7 +350,11 @@ async fn seqs_and_history_go_on_after_a_restart() {
 
 #[tokio::test]
 async fn retention_keeps_the_newest_messages_of_a_room() {
-    let relay = Relay::start_with(|c| c.retain_messages = 100).await;
+    let relay = Relay::start_with(|c| {
+        c.retain_messages = 100;
+        c.msg_rate = 0.0;
+    })
+    .await;
     let mut alice = relay.user("alice").await;
     alice.join("lobby").await;
     say_many(&mut alice, "lobby", 200).await;
@@ -361,4 +365,113 @@ async fn retention_keeps_the_newest_messages_of_a_room() {
     let page = alice.recv_type("history").await;
     assert_eq!(seqs(&page["messages"]), [93]);
     assert_eq!(page["more"], false);
+}
+
+#[tokio::test]
+async fn a_pipelined_burst_cannot_overfill_a_mailbox() {
+    let relay = Relay::start_with(|c| c.mailbox = 10).await;
+    let mut alice = relay.user("alice").await;
+    relay.user("bob").await.drop_connection().await;
+    alice.wait_for_online(&["alice"]).await;
+    // Thirty at once, without waiting for any answer: the ones still on their way to the
+    // database count against the mailbox too.
+    for i in 0..30 {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":format!("m{i}"),"cid":format!("c{i}")}))
+            .await;
+    }
+    let mut kept = Vec::new();
+    for _ in 0..30 {
+        let answer = alice.recv().await;
+        match answer["type"].as_str() {
+            Some("message") => kept.push(answer["text"].as_str().unwrap().to_owned()),
+            _ => assert_eq!(answer["code"], "mailbox_full", "{answer}"),
+        }
+    }
+    assert_eq!(kept.len(), 10);
+    let mut bob = Client::connect(&relay).await;
+    bob.hello("bob").await;
+    for text in &kept {
+        assert_eq!(bob.recv_type("message").await["text"], text.as_str());
+    }
+    bob.expect_silence(200).await;
+}
+
+#[tokio::test]
+async fn mail_a_stalled_client_never_read_is_sent_again() {
+    // Bob does not acknowledge and stops reading, on a socket with a small window; his queue
+    // holds 8 frames, so his mailbox holds at most 7 messages he has not been sent.
+    let relay = Relay::start_with(|c| {
+        c.queue_frames = 8;
+        c.msg_rate = 0.0;
+    })
+    .await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = Client::connect_small_window(&relay).await;
+    bob.hello("bob").await;
+    // More than the sockets' buffers hold (7 MB).
+    let mut acknowledged = Vec::new();
+    for i in 0..600 {
+        let text = format!("parcel {i} {}", "字".repeat(3980));
+        alice
+            .send(json!({"type":"dm","to":"bob","text":text}))
+            .await;
+        let answer = alice.recv().await;
+        if answer["type"] == "message" {
+            acknowledged.push(text);
+        } else {
+            assert_eq!(answer["code"], "mailbox_full", "{answer}");
+        }
+    }
+    // What reached bob's socket is his, whether or not the relay gave up on him (1013); the
+    // rest comes after his next hello.
+    let mut got = Vec::new();
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(std::time::Duration::from_secs(2), bob.recv_raw()).await
+    {
+        if frame["type"] == "message" {
+            got.push(frame["text"].as_str().unwrap().to_owned());
+        }
+    }
+    let first = got.len();
+    drop(bob);
+    alice.wait_for_online(&["alice"]).await;
+    let mut bob = Client::connect(&relay).await;
+    bob.hello("bob").await;
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), bob.recv_raw()).await
+    {
+        if frame["type"] == "message" {
+            got.push(frame["text"].as_str().unwrap().to_owned());
+        }
+    }
+    eprintln!(
+        "{} acknowledged; bob had {first} on his first connection, {} after",
+        acknowledged.len(),
+        got.len() - first
+    );
+    for text in &acknowledged {
+        assert!(got.contains(text), "{} was lost", &text[..12]);
+    }
+}
+
+#[tokio::test]
+async fn a_room_of_long_messages_can_be_joined_and_paged() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("essays").await;
+    let long = "字".repeat(4000); // 12,000 bytes
+    for i in 0..100 {
+        alice
+            .send(json!({"type":"say","room":"essays","text":long,"cid":format!("c{i}")}))
+            .await;
+        alice.recv_type("message").await;
+    }
+    let mut bob = relay.user("bob").await;
+    let joined = bob.join("essays").await; // 50 × 12 KB
+    assert_eq!(joined["history"].as_array().unwrap().len(), 50);
+    bob.send(json!({"type":"history","room":"essays","limit":100}))
+        .await;
+    let page = bob.recv_type("history").await; // 100 × 12 KB
+    assert_eq!(page["messages"].as_array().unwrap().len(), 100);
 }

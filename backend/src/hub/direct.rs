@@ -29,12 +29,21 @@ impl State {
     ) -> Handled {
         check_text(&text)?;
         let recipient = self.recipient(to)?;
-        let (count, bytes) = self
+        if let Some(conn) = recipient.conn {
+            self.settle_mail(conn);
+        }
+        let (stored, stored_bytes) = self
             .db
             .mailbox_usage(&recipient.key)
             .map_err(|e| db_failed(&e))?;
-        if count >= self.limits.mailbox
-            || bytes + mail_cost(text.len()) > self.limits.user_mailbox_bytes
+        let (pending, pending_bytes) = self
+            .mail_uncommitted
+            .get(&recipient.key)
+            .copied()
+            .unwrap_or_default();
+        let cost = mail_cost(&text);
+        if stored + pending >= self.limits.mailbox
+            || stored_bytes + pending_bytes + cost > self.limits.user_mailbox_bytes
         {
             return refuse(
                 ErrorCode::MailboxFull,
@@ -57,9 +66,12 @@ impl State {
         };
         self.submit(Job::Direct {
             from_key,
-            to_key: recipient.key,
+            to_key: recipient.key.clone(),
             draft,
         })?;
+        let pending = self.mail_uncommitted.entry(recipient.key).or_default();
+        pending.0 += 1;
+        pending.1 += cost;
         Metrics::inc(&self.metrics.messages_accepted);
         Ok(())
     }

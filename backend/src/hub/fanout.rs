@@ -4,15 +4,15 @@
 use shared::{ErrorCode, ServerMsg, Target};
 
 use super::{Hub, State, encode};
+use crate::metrics::Metrics;
 use crate::peer::ConnId;
-use crate::store::{Committed, Job};
+use crate::store::{Committed, Job, mail_cost};
 
 impl Hub {
     /// A batch the writer has committed, in commit order (so in `seq` order per room and
     /// pair). Called on the writer's thread.
     pub fn committed(&self, batch: Vec<Committed>) {
         let mut state = self.lock();
-        let mut received = Vec::new();
         for c in batch {
             match c {
                 Committed::Room(msg) => state.fan_out_room(msg),
@@ -22,9 +22,8 @@ impl Hub {
                     mail_id,
                     msg,
                 } => {
-                    if state.fan_out_direct(&from_key, &to_key, msg) {
-                        received.push(mail_id);
-                    }
+                    state.mail_committed(&to_key, &msg.text);
+                    state.fan_out_direct(&from_key, &to_key, mail_id, msg);
                 }
                 Committed::Acked {
                     user_key,
@@ -43,22 +42,71 @@ impl Hub {
                 }
                 Committed::Failed {
                     from_key,
+                    to_key,
+                    text,
                     cid,
                     reason,
                 } => {
+                    if let Some(to_key) = to_key {
+                        state.mail_committed(&to_key, &text);
+                    }
                     if let Some(&conn) = state.online.get(&from_key) {
                         state.error(conn, ErrorCode::Internal, reason, cid);
                     }
                 }
             }
         }
-        state.mark_received(received);
     }
 }
 
 impl State {
-    /// Mailbox rows delivered to clients that do not acknowledge: they go from the mailbox.
-    pub(super) fn mark_received(&mut self, ids: Vec<i64>) {
+    /// A private message to `to_key` is no longer waiting for the writer (stored or not).
+    fn mail_committed(&mut self, to_key: &str, text: &str) {
+        if let Some((count, bytes)) = self.mail_uncommitted.get_mut(to_key) {
+            *count = count.saturating_sub(1);
+            *bytes = bytes.saturating_sub(mail_cost(text));
+            if *count == 0 {
+                self.mail_uncommitted.remove(to_key);
+            }
+        }
+    }
+
+    /// Queues mailbox row `mail_id`'s message for connection `id`. For a client that does not
+    /// acknowledge, remembers it until it is written (`settle_mail`). False when it was not
+    /// queued (the connection is too slow or gone): it stays in the mailbox.
+    pub(super) fn send_mail(&mut self, id: ConnId, mail_id: i64, msg: &ServerMsg) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let number = match conn.peer.send_numbered(encode(msg)) {
+            Ok(number) => number,
+            Err(_) => return false,
+        };
+        Metrics::inc(&self.metrics.deliveries);
+        if let Some(session) = conn.session.as_mut().filter(|s| !s.acks) {
+            session.unconfirmed.push_back((number, mail_id));
+        }
+        true
+    }
+
+    /// Mail written to the socket of connection `id` (which does not acknowledge) counts as
+    /// received: it goes from the mailbox. Mail still queued stays, and is sent again after
+    /// the next hello if the connection ends first.
+    pub(super) fn settle_mail(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let flushed = conn.peer.flushed();
+        let Some(session) = conn.session.as_mut() else {
+            return;
+        };
+        let mut ids = Vec::new();
+        while let Some(&(number, mail_id)) = session.unconfirmed.front()
+            && number <= flushed
+        {
+            session.unconfirmed.pop_front();
+            ids.push(mail_id);
+        }
         if ids.is_empty() {
             return;
         }
@@ -92,26 +140,33 @@ impl State {
     }
 
     /// The sender's copy (the acknowledgement) to whoever holds the sender's name now, and the
-    /// recipient's. True when the recipient has it and does not acknowledge, so its mailbox
-    /// row can go.
-    fn fan_out_direct(&mut self, from_key: &str, to_key: &str, msg: shared::ChatMessage) -> bool {
+    /// recipient's (the same copy for a note to self). The message stays in the recipient's
+    /// mailbox until it is received: acknowledged, or written to the socket of a client that
+    /// does not acknowledge.
+    fn fan_out_direct(
+        &mut self,
+        from_key: &str,
+        to_key: &str,
+        mail_id: i64,
+        msg: shared::ChatMessage,
+    ) {
         let seq = msg.seq;
-        let frame = encode(&ServerMsg::Message(msg));
+        let msg = ServerMsg::Message(msg);
         let sender: Option<ConnId> = self.online.get(from_key).copied();
-        if let Some(conn) = sender {
-            self.send_frame(conn, frame.clone());
+        let recipient: Option<ConnId> = self.online.get(to_key).copied();
+        if let Some(conn) = sender.filter(|&c| Some(c) != recipient) {
+            self.send(conn, &msg);
         }
-        let Some(&conn) = self.online.get(to_key) else {
-            return false; // offline: it waits in the mailbox
+        let Some(conn) = recipient else {
+            return; // offline: it waits in the mailbox
         };
+        self.settle_mail(conn);
         let Some(session) = self.conns.get(&conn).and_then(|c| c.session.as_ref()) else {
-            return false;
+            return;
         };
-        let acks = session.acks;
-        let already = session.replayed.get(from_key).is_some_and(|&s| s >= seq);
-        if !already && sender != Some(conn) {
-            self.send_frame(conn, frame);
+        if session.replayed.get(from_key).is_some_and(|&s| s >= seq) {
+            return; // it went out after the welcome already
         }
-        !acks
+        self.send_mail(conn, mail_id, &msg);
     }
 }

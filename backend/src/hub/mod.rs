@@ -21,7 +21,7 @@ mod fanout;
 mod rooms;
 mod session;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -90,6 +90,9 @@ struct State {
     /// and the rows delivered to clients that do not acknowledge.
     acks_in_flight: HashMap<(String, String), u64>,
     received_in_flight: HashSet<i64>,
+    /// Recipient key → private messages to them handed to the writer and not yet committed
+    /// (count, `mail_cost`): they count against the mailbox bounds like stored ones.
+    mail_uncommitted: HashMap<String, (usize, usize)>,
 }
 
 struct Conn {
@@ -112,6 +115,9 @@ struct Session {
     /// Sender key → the highest seq of theirs sent from the mailbox after the welcome: a
     /// committed message the fan-out brings later is not sent twice.
     replayed: HashMap<String, u64>,
+    /// For a client that does not acknowledge: mail queued to it and not yet written to its
+    /// socket, as (frame number, mailbox row), oldest first. See `State::settle_mail`.
+    unconfirmed: VecDeque<(u64, i64)>,
 }
 
 #[derive(Default)]
@@ -155,11 +161,7 @@ impl Hub {
         metrics: Arc<Metrics>,
         clock: Clock,
     ) -> Result<Arc<Self>, std::io::Error> {
-        let users: HashMap<String, String> = store
-            .users()
-            .map_err(std::io::Error::other)?
-            .into_iter()
-            .collect();
+        let users: HashMap<String, String> = store.take_users().into_iter().collect();
         let (reader, writer) = store.split();
         let hub = Arc::new(Self {
             state: Mutex::new(State {
@@ -173,6 +175,7 @@ impl Hub {
                 rooms: HashMap::new(),
                 acks_in_flight: HashMap::new(),
                 received_in_flight: HashSet::new(),
+                mail_uncommitted: HashMap::new(),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -230,7 +233,8 @@ impl Hub {
     /// One text frame from connection `id`: parsed, counted against the connection's rate
     /// `limiter` (over it, the frame is dropped and answered with `rate_limited`), checked and
     /// carried out. Answers (and errors) are queued on the connection itself.
-    pub fn handle(&self, id: ConnId, text: &str, limiter: &mut FrameLimiter) {
+    pub fn handle(&self, peer: &Peer, text: &str, limiter: &mut FrameLimiter) {
+        let id = peer.id;
         Metrics::inc(&self.metrics.frames_received);
         let parsed = ClientFrame::parse(text);
         let typing = matches!(&parsed, Ok(f) if matches!(f.msg, ClientMsg::Typing { .. }));
@@ -239,7 +243,7 @@ impl Hub {
                 Ok(frame) => frame.cid,
                 Err(e) => e.cid,
             };
-            return self.rate_limited(id, cid);
+            return self.rate_limited(peer, cid);
         }
         let frame = match parsed {
             Ok(frame) => frame,
@@ -261,11 +265,18 @@ impl Hub {
         }
     }
 
-    /// Answers a frame dropped for going over the connection's rate.
-    pub fn rate_limited(&self, id: ConnId, cid: Option<String>) {
+    /// Answers a frame dropped for going over the connection's rate. Straight onto the
+    /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
+    /// contend with everybody else's messages for the lock.
+    pub fn rate_limited(&self, peer: &Peer, cid: Option<String>) {
         Metrics::inc(&self.metrics.rate_limited);
-        let message = "too many frames: this one was dropped; slow down".to_owned();
-        self.lock().error(id, ErrorCode::RateLimited, message, cid);
+        Metrics::inc(&self.metrics.errors_sent);
+        let message = "too many frames: this one was dropped; slow down";
+        let _ = peer.send(encode(&ServerMsg::error(
+            ErrorCode::RateLimited,
+            message,
+            cid,
+        )));
     }
 
     /// Answers a frame the relay does not take (a binary frame) with an error.
@@ -313,6 +324,8 @@ impl Hub {
 
 impl State {
     fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
+        // Any frame from a client that does not acknowledge settles what it has been sent.
+        self.settle_mail(id);
         let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
         match msg {
             ClientMsg::Hello { name, token, acks } if !welcomed => {

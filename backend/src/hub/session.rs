@@ -2,7 +2,7 @@
 
 use shared::{ErrorCode, ServerMsg, limits::close, validate};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::{Handled, Session, State, db_failed, new_token, refuse, same_token};
 use crate::peer::ConnId;
@@ -78,18 +78,18 @@ impl State {
             rooms: Default::default(),
             acks,
             replayed,
+            unconfirmed: VecDeque::new(),
         });
         self.online.insert(key.clone(), id);
         tracing::debug!(conn = id, %name, mail = mail.len(), "welcomed");
         self.send(id, &welcome);
-        // Private messages not received yet, in the order they came in.
-        let ids: Vec<i64> = mail.iter().map(|m| m.id).collect();
+        // Private messages not received yet, in the order they came in. For a client that
+        // does not acknowledge, each counts as received once it is written to its socket
+        // (see `settle_mail`); one that did not fit stays in the mailbox with all after it.
         for m in mail {
-            self.send(id, &ServerMsg::Message(m.msg));
-        }
-        if !acks {
-            // A client that does not acknowledge has them once they are queued.
-            self.mark_received(ids);
+            if !self.send_mail(id, m.id, &ServerMsg::Message(m.msg)) {
+                break;
+            }
         }
         Ok(())
     }
@@ -97,6 +97,8 @@ impl State {
     /// Ends connection `id`'s session, if it has one: it leaves its rooms (the others there
     /// hear `presence` offline) and its name is free again.
     pub(super) fn end_session(&mut self, id: ConnId) {
+        // What reached the socket before the end is received; the rest stays in the mailbox.
+        self.settle_mail(id);
         let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.take()) else {
             return;
         };

@@ -52,14 +52,18 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the database {path} is damaged: {detail}; restore it from a backup, or move it away to start afresh"
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
     },
     #[error(
-        "the database {path} has schema version {found}, newer than this relay knows ({known}); \
-         use a newer relay or another --db"
+        "the database {path} has schema version {found}, which this relay does not know (it \
+         knows 0 to {known}); use the relay that wrote it, or another --db"
     )]
     TooNew {
         path: PathBuf,
@@ -73,6 +77,8 @@ pub struct Store {
     pub path: PathBuf,
     reader: Reader,
     writer: Connection,
+    /// Every user who completed a hello: (key, name), read at open.
+    users: Vec<(String, String)>,
 }
 
 /// The writing connection, for [`writer::spawn`] only.
@@ -108,10 +114,14 @@ impl Store {
             Ok(conn)
         })
         .map_err(open_error)?;
+        check_integrity(&writer, &path)?;
+        let mut reader = Reader::new(reader);
+        let users = reader.users().map_err(open_error)?;
         Ok(Self {
             path,
-            reader: Reader::new(reader),
+            reader,
             writer,
+            users,
         })
     }
 
@@ -120,12 +130,9 @@ impl Store {
         (self.reader, WriterConn(self.writer))
     }
 
-    /// The users who ever completed a hello: (key, name).
-    ///
-    /// # Errors
-    /// The database could not be read.
-    pub fn users(&mut self) -> rusqlite::Result<Vec<(String, String)>> {
-        self.reader.users()
+    /// The users who ever completed a hello: (key, name), as read at open.
+    pub fn take_users(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.users)
     }
 }
 
@@ -146,6 +153,28 @@ fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     };
     conn.execute_batch(&format!("PRAGMA synchronous = {level};"))?;
     Ok(())
+}
+
+/// SQLite's `quick_check`: every page of the file is read and its structure checked, so a
+/// damaged file stops the relay now, naming it, instead of failing requests later. It reads
+/// the whole file once (about a second per GB).
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let damaged = |detail: String| StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| damaged(e.to_string()))?;
+    let problems: Vec<String> = stmt
+        .query_map([], |row| row.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| damaged(e.to_string()))?;
+    if problems == ["ok"] {
+        Ok(())
+    } else {
+        Err(damaged(problems.join("; ")))
+    }
 }
 
 /// Applies the migrations the file has not had yet. The write transaction is taken even when
@@ -206,10 +235,19 @@ impl Draft {
     }
 }
 
-/// What a kept message of `text_len` bytes is counted as, against the mailbox bounds: its text
-/// and about what the rest of it (names, seq, ts, cid) and its frame take.
-pub fn mail_cost(text_len: usize) -> usize {
-    text_len + 256
+/// What a kept message is counted as, against the mailbox bounds: its text as it goes out in
+/// JSON (escapes included, so that the count matches the bytes queued) and about what the rest
+/// of it (names, seq, ts, cid) and its frame take.
+pub fn mail_cost(text: &str) -> usize {
+    let escaped: usize = text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum();
+    escaped + 256
 }
 
 /// The two keys of a pair of users in order: how a pair is found.

@@ -57,7 +57,7 @@ impl Job {
     /// What a message job counts against the queue's byte bound.
     fn cost(&self) -> usize {
         match self {
-            Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(draft.text.len()),
+            Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(&draft.text),
             _ => 0,
         }
     }
@@ -87,6 +87,9 @@ pub enum Committed {
     /// The message could not be stored, and was not numbered.
     Failed {
         from_key: String,
+        /// The recipient, for a private message.
+        to_key: Option<String>,
+        text: String,
         cid: Option<String>,
         reason: String,
     },
@@ -228,6 +231,13 @@ impl Writer {
             if !committed.is_empty() {
                 deliver(committed);
             }
+        }
+        // Fold the log into the main file, so that the file alone is a complete copy.
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::warn!("cannot checkpoint the database at shutdown: {e}");
         }
         tracing::debug!("the store's writer has committed everything and stopped");
     }
@@ -407,7 +417,7 @@ fn apply_one(
                 low,
                 high,
                 seq,
-                mail_cost(draft.text.len()) as i64
+                mail_cost(&draft.text) as i64
             ])?;
             let mail_id = tx.last_insert_rowid();
             if retention.messages > 0 && seq as u64 % TRIM_EVERY == 0 {
@@ -457,14 +467,25 @@ fn apply_one(
 
 /// The [`Committed::Failed`] that tells a message's sender it was not stored.
 fn failed(job: Job, error: &rusqlite::Error) -> Option<Committed> {
+    let reason = format!("the message could not be stored ({error}); it was not sent");
     match job {
-        Job::Room { from_key, draft }
-        | Job::Direct {
-            from_key, draft, ..
+        Job::Room { from_key, draft } => Some(Committed::Failed {
+            from_key,
+            to_key: None,
+            text: draft.text,
+            cid: draft.cid,
+            reason,
+        }),
+        Job::Direct {
+            from_key,
+            to_key,
+            draft,
         } => Some(Committed::Failed {
             from_key,
+            to_key: Some(to_key),
+            text: draft.text,
             cid: draft.cid,
-            reason: format!("the message could not be stored ({error}); it was not sent"),
+            reason,
         }),
         _ => None,
     }

@@ -211,6 +211,24 @@ impl Client {
         }
     }
 
+    /// A connection whose socket has a small receive buffer, so that a client that stops
+    /// reading soon stops the relay's writes too.
+    pub async fn connect_small_window(relay: &Relay) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(relay.addr).await.expect("TCP connect");
+        let (ws, response) =
+            tokio_tungstenite::client_async(relay.ws_url(), MaybeTlsStream::Plain(stream))
+                .await
+                .expect("WebSocket connect");
+        assert_eq!(response.status(), 101);
+        Self {
+            ws,
+            name: String::new(),
+            token: String::new(),
+        }
+    }
+
     /// Says hello and expects `welcome`.
     pub async fn hello(&mut self, name: &str) -> Value {
         self.send(json!({"type": "hello", "name": name})).await;
@@ -272,6 +290,18 @@ impl Client {
                 Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
                 Message::Ping(_) | Message::Pong(_) => continue,
                 other => panic!("{}: expected a text frame, got {other:?}", self.name),
+            }
+        }
+    }
+
+    /// The next JSON frame, or `None` once the connection has ended (close frame or error).
+    /// Waits as long as it takes: wrap it in a timeout.
+    pub async fn recv_raw(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.next().await? {
+                Ok(Message::Text(text)) => return serde_json::from_str(text.as_str()).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
             }
         }
     }
