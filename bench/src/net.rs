@@ -78,6 +78,7 @@ pub async fn open_courier(relay: SocketAddr, i: u32, name: &str) -> Result<Ws, S
         name: name.to_owned(),
         token: None,
         acks: false,
+        password: None,
     });
     send_frame(&mut ws, &hello).await?;
     match next_server_msg(&mut ws).await? {

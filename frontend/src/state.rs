@@ -904,6 +904,7 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+            ServerMsg::Protected { .. } => {} // not asked for yet
             ServerMsg::History {
                 conversation,
                 messages,
@@ -1241,6 +1242,7 @@ impl State {
             name,
             token: self.token.clone(),
             acks: true,
+            password: None,
         }))
     }
 
@@ -1477,6 +1479,7 @@ mod tests {
                 name: "alice".into(),
                 token: None,
                 acks: true,
+                password: None,
             })]
         );
         assert_eq!(s.status().0, "connecting");
@@ -1906,6 +1909,7 @@ mod tests {
                 name: "alice".into(),
                 token: Some("t1".into()),
                 acks: true,
+                password: None,
             })]
         );
         let welcome = Action::Server {
@@ -2542,6 +2546,7 @@ mod tests {
                 name: "alice".into(),
                 token: Some("t1".into()),
                 acks: true,
+                password: None,
             })]
         );
         let (s, frames) = welcome(&s, "t2");

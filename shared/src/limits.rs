@@ -18,6 +18,11 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// `joined` carries at most this many of the room's most recent messages.
 pub const HISTORY_LEN: usize = 50;
 
+/// A password for a protected name has this many characters at least, and at most
+/// [`MAX_PASSWORD_CHARS`].
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
 /// A `join` with `after` replays at most this many messages (the newest of those missed).
 pub const REPLAY_LEN: usize = 100;
 

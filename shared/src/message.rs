@@ -99,6 +99,9 @@ pub enum ClientMsg {
         /// message counts as received once it is queued on the recipient's connection.
         #[serde(default, skip_serializing_if = "is_false")]
         acks: bool,
+        /// Extension: the password of a protected name (see `protect`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// Join (or create) a room.
     Join {
@@ -148,6 +151,9 @@ pub enum ClientMsg {
     /// Extension: the client has received every private message with `with` up to and
     /// including `seq`; the relay will not deliver them again.
     Ack { with: String, seq: u64 },
+    /// Extension: protect this session's name with `password` (or change its password). From
+    /// then on a `hello` with the name needs the password, or the live session's token.
+    Protect { password: String },
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -182,6 +188,8 @@ pub enum ServerMsg {
         messages: Vec<ChatMessage>,
         more: bool,
     },
+    /// Extension: the session's name is protected by the password just given.
+    Protected { name: String },
     /// `name` came into (`online: true`) or left `room`.
     Presence {
         room: String,
@@ -294,6 +302,8 @@ pub enum ErrorCode {
     Internal,
     /// The recipient's offline mailbox is full (an extension; see docs/PROTOCOL.md).
     MailboxFull,
+    /// The name is protected and the hello had no valid password or token (an extension).
+    PasswordRequired,
     /// A code this version does not know (sent by a newer relay). Never sent.
     #[serde(other)]
     Other,
@@ -316,6 +326,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::Internal => "internal",
             Self::MailboxFull => "mailbox_full",
+            Self::PasswordRequired => "password_required",
             Self::Other => "other",
         }
     }

@@ -47,6 +47,7 @@ fn session_frames() {
             name: "alice".into(),
             token: None,
             acks: false,
+            password: None,
         }),
     );
     client(
@@ -55,6 +56,7 @@ fn session_frames() {
             name: "alice".into(),
             token: Some("t0k".into()),
             acks: false,
+            password: None,
         }),
     );
     server(
@@ -319,6 +321,7 @@ fn every_client_message_round_trips() {
             name: "李雷".into(),
             token: Some("t".into()),
             acks: true,
+            password: None,
         },
         ClientMsg::Join {
             room: "r".into(),
@@ -343,6 +346,9 @@ fn every_client_message_round_trips() {
         ClientMsg::Ack {
             with: "bob".into(),
             seq: 7,
+        },
+        ClientMsg::Protect {
+            password: "correct horse".into(),
         },
         ClientMsg::Leave { room: "r".into() },
         ClientMsg::Say {
@@ -403,6 +409,8 @@ fn every_server_message_round_trips() {
             name: "a".into(),
         },
         ServerMsg::error(ErrorCode::MailboxFull, "full", None),
+        ServerMsg::error(ErrorCode::PasswordRequired, "protected", None),
+        ServerMsg::Protected { name: "a".into() },
     ];
     for msg in all {
         assert_eq!(ServerMsg::parse(&msg.to_json()).unwrap(), msg);
@@ -433,6 +441,7 @@ fn resume_and_scrollback_frames() {
             name: "bob".into(),
             token: Some("t".into()),
             acks: true,
+            password: None,
         }),
     );
     client(
@@ -464,5 +473,34 @@ fn resume_and_scrollback_frames() {
             messages: vec![room_message(39, "bob", "one", None)],
             more: false,
         },
+    );
+}
+
+#[test]
+fn protected_name_frames() {
+    client(
+        r#"{"type":"protect","password":"correct horse"}"#,
+        ClientFrame::new(ClientMsg::Protect {
+            password: "correct horse".into(),
+        }),
+    );
+    client(
+        r#"{"type":"hello","name":"alice","password":"correct horse"}"#,
+        ClientFrame::new(ClientMsg::Hello {
+            name: "alice".into(),
+            token: None,
+            acks: false,
+            password: Some("correct horse".into()),
+        }),
+    );
+    server(
+        r#"{"type":"protected","name":"alice"}"#,
+        ServerMsg::Protected {
+            name: "alice".into(),
+        },
+    );
+    server(
+        r#"{"type":"error","code":"password_required","message":"'alice' is protected"}"#,
+        ServerMsg::error(ErrorCode::PasswordRequired, "'alice' is protected", None),
     );
 }

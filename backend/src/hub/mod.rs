@@ -328,9 +328,9 @@ impl State {
         self.settle_mail(id);
         let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
         match msg {
-            ClientMsg::Hello { name, token, acks } if !welcomed => {
-                self.hello(id, &name, token, acks)
-            }
+            ClientMsg::Hello {
+                name, token, acks, ..
+            } if !welcomed => self.hello(id, &name, token, acks),
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
             }
@@ -372,6 +372,7 @@ impl State {
                 "history needs either a room or a with",
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
+            ClientMsg::Protect { .. } => refuse(ErrorCode::Unsupported, "not yet"),
         }
     }
 
