@@ -125,7 +125,11 @@ where
         outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
-                hub.handle(peer, &text, &mut limiter);
+                if let Some(slow) = hub.handle(peer, &text, &mut limiter) {
+                    // A password to check or hash: this connection's next frame waits for it.
+                    let done = hub.work_out(slow).await;
+                    hub.finish(peer, done);
+                }
                 if !welcomed {
                     welcomed = hub.is_welcomed(id);
                 }

@@ -10,6 +10,7 @@ pub mod connection;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod passwords;
 pub mod peer;
 pub mod server;
 pub mod shutdown;

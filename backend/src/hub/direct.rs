@@ -143,7 +143,7 @@ impl State {
     /// Looks up a user by name, case-insensitively.
     fn recipient(&self, to: &str) -> Result<Recipient, Refusal> {
         let key = validate::name_key(to.trim());
-        let Some(name) = self.users.get(&key) else {
+        let Some(name) = self.users.get(&key).map(|u| &u.name) else {
             return refuse(
                 ErrorCode::UnknownUser,
                 format!("nobody called '{to}' has been here"),

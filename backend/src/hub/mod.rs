@@ -30,6 +30,7 @@ use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::metrics::{Gauges, Metrics};
+use crate::passwords::{self, Workers};
 use crate::peer::{ConnId, Frame, Peer, Sent};
 use crate::store::writer::{self, Busy};
 use crate::store::{CommitQueue, Job, Reader, Retention, Store};
@@ -66,6 +67,8 @@ pub struct Hub {
     state: Mutex<State>,
     metrics: Arc<Metrics>,
     clock: Clock,
+    /// Hashes and checks passwords of protected names, off the lock.
+    passwords: Workers,
 }
 
 /// Everything the hub knows. Only reached through [`Hub::lock`].
@@ -78,7 +81,10 @@ struct State {
     metrics: Arc<Metrics>,
     /// Name key → the name as last said: every user who ever completed a hello (loaded from
     /// the store at start, bounded by `max_users`).
-    users: HashMap<String, String>,
+    users: HashMap<String, UserEntry>,
+    /// A password to check or hash that the frame being handled left for [`Hub::handle`] to
+    /// hand back to its connection (see [`Slow`]).
+    slow: Option<Slow>,
     /// Every open connection, welcomed or not.
     conns: HashMap<ConnId, Conn>,
     /// Name key → the connection whose session holds that name.
@@ -133,6 +139,58 @@ struct Member {
     seen: u64,
 }
 
+/// A known user.
+struct UserEntry {
+    /// As said in the latest hello.
+    name: String,
+    /// The Argon2id hash of a protected name's password.
+    password: Option<String>,
+}
+
+/// A hello, as `State::hello` takes it.
+#[derive(Debug)]
+struct Hello {
+    name: String,
+    token: Option<String>,
+    acks: bool,
+    password: Option<String>,
+    /// The password of the protected name has been checked.
+    proven: bool,
+}
+
+/// Work a frame needs that is too slow for the hub's lock: [`Hub::handle`] hands it back to the
+/// connection, which does it with [`Hub::work_out`] and ends the frame with [`Hub::finish`].
+#[derive(Debug)]
+pub struct Slow {
+    task: SlowTask,
+    cid: Option<String>,
+}
+
+#[derive(Debug)]
+enum SlowTask {
+    /// Check `password` against `hash`, then carry out the hello if it fits.
+    Verify {
+        hello: Hello,
+        password: String,
+        hash: String,
+    },
+    /// Hash `password` to protect the session's name.
+    Hash { password: String },
+}
+
+/// The outcome of a [`Slow`] task.
+#[derive(Debug)]
+pub struct Done {
+    outcome: Outcome,
+    cid: Option<String>,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Verified { hello: Hello, fits: bool },
+    Hashed(Result<String, String>),
+}
+
 /// Why a frame was refused: becomes an `error` frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Refusal {
@@ -161,7 +219,17 @@ impl Hub {
         metrics: Arc<Metrics>,
         clock: Clock,
     ) -> Result<Arc<Self>, std::io::Error> {
-        let users: HashMap<String, String> = store.take_users().into_iter().collect();
+        let users: HashMap<String, UserEntry> = store
+            .take_users()
+            .into_iter()
+            .map(|u| {
+                let entry = UserEntry {
+                    name: u.name,
+                    password: u.password,
+                };
+                (u.key, entry)
+            })
+            .collect();
         let (reader, writer) = store.split();
         let hub = Arc::new(Self {
             state: Mutex::new(State {
@@ -170,6 +238,7 @@ impl Hub {
                 queue: None,
                 metrics: metrics.clone(),
                 users,
+                slow: None,
                 conns: HashMap::new(),
                 online: HashMap::new(),
                 rooms: HashMap::new(),
@@ -179,6 +248,7 @@ impl Hub {
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
+            passwords: Workers::default(),
         });
         // The writer holds the hub weakly: the hub owns the writer, not the other way round.
         let weak = Arc::downgrade(&hub);
@@ -233,7 +303,11 @@ impl Hub {
     /// One text frame from connection `id`: parsed, counted against the connection's rate
     /// `limiter` (over it, the frame is dropped and answered with `rate_limited`), checked and
     /// carried out. Answers (and errors) are queued on the connection itself.
-    pub fn handle(&self, peer: &Peer, text: &str, limiter: &mut FrameLimiter) {
+    ///
+    /// A frame that needs a password hashed or checked returns that work as [`Slow`]: the
+    /// connection does it with [`Hub::work_out`] and hands the result to [`Hub::finish`].
+    #[must_use]
+    pub fn handle(&self, peer: &Peer, text: &str, limiter: &mut FrameLimiter) -> Option<Slow> {
         let id = peer.id;
         Metrics::inc(&self.metrics.frames_received);
         let parsed = ClientFrame::parse(text);
@@ -243,13 +317,15 @@ impl Hub {
                 Ok(frame) => frame.cid,
                 Err(e) => e.cid,
             };
-            return self.rate_limited(peer, cid);
+            self.rate_limited(peer, cid);
+            return None;
         }
         let frame = match parsed {
             Ok(frame) => frame,
             Err(e) => {
                 let message = format!("not a Courier frame: {e}");
-                return self.lock().error(id, ErrorCode::BadRequest, message, e.cid);
+                self.lock().error(id, ErrorCode::BadRequest, message, e.cid);
+                return None;
             }
         };
         let now = (self.clock)();
@@ -258,10 +334,69 @@ impl Hub {
             && !validate::cid(cid)
         {
             let message = "a cid has at most 64 characters";
-            return state.error(id, ErrorCode::BadRequest, message.into(), frame.cid);
+            state.error(id, ErrorCode::BadRequest, message.into(), frame.cid);
+            return None;
         }
         if let Err(refusal) = state.dispatch(id, frame.msg, frame.cid.clone(), now) {
             state.error(id, refusal.code, refusal.message, frame.cid);
+            return None;
+        }
+        state.slow.take().map(|slow| Slow {
+            cid: frame.cid,
+            ..slow
+        })
+    }
+
+    /// Does a frame's slow work ([`Slow`]) on the blocking pool, a bounded number at a time.
+    pub async fn work_out(&self, slow: Slow) -> Done {
+        let Slow { task, cid } = slow;
+        let outcome = match task {
+            SlowTask::Verify {
+                hello,
+                password,
+                hash,
+            } => {
+                let fits = self
+                    .passwords
+                    .run(move || passwords::verify(&password, &hash))
+                    .await
+                    .unwrap_or(false);
+                Outcome::Verified { hello, fits }
+            }
+            SlowTask::Hash { password } => Outcome::Hashed(
+                self.passwords
+                    .run(move || passwords::hash(&password))
+                    .await
+                    .unwrap_or_else(|| Err("the relay is stopping".into())),
+            ),
+        };
+        Done { outcome, cid }
+    }
+
+    /// Ends a frame whose slow work is done.
+    pub fn finish(&self, peer: &Peer, done: Done) {
+        let id = peer.id;
+        let mut state = self.lock();
+        let result = match done.outcome {
+            Outcome::Verified { hello, fits: true } => state.hello(id, hello),
+            Outcome::Verified { hello, fits: false } => {
+                tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
+                refuse(
+                    ErrorCode::PasswordRequired,
+                    format!(
+                        "'{}' is protected: that is not its password",
+                        hello.name.trim()
+                    ),
+                )
+            }
+            Outcome::Hashed(Ok(hash)) => state.protected(id, hash),
+            Outcome::Hashed(Err(e)) => {
+                tracing::error!("cannot hash a password: {e}");
+                refuse(ErrorCode::Internal, "the relay could not protect the name")
+            }
+        };
+        if let Err(refusal) = result {
+            state.error(id, refusal.code, refusal.message, done.cid);
         }
     }
 
@@ -329,8 +464,20 @@ impl State {
         let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
         match msg {
             ClientMsg::Hello {
-                name, token, acks, ..
-            } if !welcomed => self.hello(id, &name, token, acks),
+                name,
+                token,
+                acks,
+                password,
+            } if !welcomed => self.hello(
+                id,
+                Hello {
+                    name,
+                    token,
+                    acks,
+                    password,
+                    proven: false,
+                },
+            ),
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
             }
@@ -372,7 +519,7 @@ impl State {
                 "history needs either a room or a with",
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
-            ClientMsg::Protect { .. } => refuse(ErrorCode::Unsupported, "not yet"),
+            ClientMsg::Protect { password } => self.protect(password),
         }
     }
 

@@ -1,31 +1,66 @@
-//! Sessions: hello (with takeover by token) and the end of a session.
+//! Sessions: hello (with takeover by token, and protected names), protecting a name, and the
+//! end of a session.
 
-use shared::{ErrorCode, ServerMsg, limits::close, validate};
+use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, close};
+use shared::{ErrorCode, ServerMsg, validate};
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{Handled, Session, State, db_failed, new_token, refuse, same_token};
+use super::{
+    Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, new_token, refuse,
+    same_token,
+};
 use crate::peer::ConnId;
 use crate::store::Job;
 
 impl State {
-    /// A hello on an unwelcomed connection.
-    pub(super) fn hello(
-        &mut self,
-        id: ConnId,
-        raw_name: &str,
-        token: Option<String>,
-        acks: bool,
-    ) -> Handled {
-        let name = match validate::name(raw_name) {
+    /// A hello on an unwelcomed connection. `hello.proven` is set once the password of a
+    /// protected name has been checked (off the lock, see [`Slow::Verify`]).
+    pub(super) fn hello(&mut self, id: ConnId, hello: Hello) -> Handled {
+        let Hello {
+            name: raw_name,
+            token,
+            acks,
+            password,
+            proven,
+        } = hello;
+        let name = match validate::name(&raw_name) {
             Ok(name) => name.to_owned(),
             Err(why) => return refuse(ErrorCode::InvalidName, why),
         };
         let key = validate::name_key(&name);
-        if let Some(&holder) = self.online.get(&key) {
-            let held = self.conns.get(&holder).and_then(|c| c.session.as_ref());
-            let proven = matches!((held, &token), (Some(s), Some(t)) if same_token(&s.token, t));
-            if !proven {
+        let holder = self.online.get(&key).copied();
+        let token_fits = holder
+            .and_then(|h| self.conns.get(&h)?.session.as_ref())
+            .zip(token.as_ref())
+            .is_some_and(|(s, t)| same_token(&s.token, t));
+        let protected = self.users.get(&key).and_then(|u| u.password.clone());
+        if let Some(hash) = protected.filter(|_| !token_fits && !proven) {
+            let Some(password) = password else {
+                return refuse(
+                    ErrorCode::PasswordRequired,
+                    format!("'{name}' is protected: give its password"),
+                );
+            };
+            // Checked off the lock; the hello comes back with `proven` if it fits.
+            self.slow = Some(Slow {
+                task: SlowTask::Verify {
+                    hello: Hello {
+                        name: raw_name,
+                        token,
+                        acks,
+                        password: None,
+                        proven: true,
+                    },
+                    password,
+                    hash,
+                },
+                cid: None,
+            });
+            return Ok(());
+        }
+        if let Some(holder) = holder {
+            if !token_fits && !proven {
                 return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
             }
             // The same user on a new connection: the old one ends as if it had dropped.
@@ -51,8 +86,12 @@ impl State {
                     .get(&(key.clone(), m.sender_key.clone()))
                     .is_none_or(|&acked| acked < m.msg.seq)
         });
-        if self.users.get(&key) != Some(&name) {
-            self.users.insert(key.clone(), name.clone());
+        let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
+            name: String::new(),
+            password: None,
+        });
+        if user.name != name {
+            user.name.clone_from(&name);
             self.submit(Job::User {
                 key: key.clone(),
                 name: name.clone(),
@@ -91,6 +130,38 @@ impl State {
                 break;
             }
         }
+        Ok(())
+    }
+
+    /// `protect`: the session's name is to be protected by `password`, hashed off the lock.
+    pub(super) fn protect(&mut self, password: String) -> Handled {
+        let chars = password.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+            return refuse(
+                ErrorCode::BadRequest,
+                format!("a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+            );
+        }
+        self.slow = Some(Slow {
+            task: SlowTask::Hash { password },
+            cid: None,
+        });
+        Ok(())
+    }
+
+    /// The password hash for connection `id`'s name is made: the name is protected from now.
+    pub(super) fn protected(&mut self, id: ConnId, hash: String) -> Handled {
+        let session = self.session(id)?;
+        let (key, name) = (session.key.clone(), session.name.clone());
+        self.submit(Job::Protect {
+            key: key.clone(),
+            hash: hash.clone(),
+        })?;
+        if let Some(user) = self.users.get_mut(&key) {
+            user.password = Some(hash);
+        }
+        tracing::info!(conn = id, %name, "name protected");
+        self.send(id, &ServerMsg::Protected { name });
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use shared::{ChatMessage, Target};
 
-pub use reader::{Mail, Page, Reader};
+pub use reader::{Mail, Page, Reader, User};
 pub use writer::{CommitQueue, Committed, Job};
 
 /// How hard each commit tries to reach the disk (SQLite's `synchronous`, in WAL mode).
@@ -77,8 +77,8 @@ pub struct Store {
     pub path: PathBuf,
     reader: Reader,
     writer: Connection,
-    /// Every user who completed a hello: (key, name), read at open.
-    users: Vec<(String, String)>,
+    /// Every user who completed a hello, read at open.
+    users: Vec<User>,
 }
 
 /// The writing connection, for [`writer::spawn`] only.
@@ -130,8 +130,8 @@ impl Store {
         (self.reader, WriterConn(self.writer))
     }
 
-    /// The users who ever completed a hello: (key, name), as read at open.
-    pub fn take_users(&mut self) -> Vec<(String, String)> {
+    /// The users who ever completed a hello, as read at open.
+    pub fn take_users(&mut self) -> Vec<User> {
         std::mem::take(&mut self.users)
     }
 }

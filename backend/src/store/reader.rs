@@ -26,6 +26,17 @@ pub struct Mail {
     pub msg: ChatMessage,
 }
 
+/// A user who completed a hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `shared::validate::name_key(name)`.
+    pub key: String,
+    /// As said in the latest hello.
+    pub name: String,
+    /// The Argon2id hash of a protected name's password.
+    pub password: Option<String>,
+}
+
 /// The read-only connection.
 pub struct Reader {
     conn: Connection,
@@ -36,9 +47,15 @@ impl Reader {
         Self { conn }
     }
 
-    pub(super) fn users(&mut self) -> rusqlite::Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare("SELECT key, name FROM users")?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    pub(super) fn users(&mut self) -> rusqlite::Result<Vec<User>> {
+        let mut stmt = self.conn.prepare("SELECT key, name, password FROM users")?;
+        let rows = stmt.query_map([], |row| {
+            Ok(User {
+                key: row.get(0)?,
+                name: row.get(1)?,
+                password: row.get(2)?,
+            })
+        })?;
         rows.collect()
     }
 

@@ -63,4 +63,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mailbox_by_recipient ON mailbox (recipient_key, id);
     CREATE INDEX mailbox_by_pair ON mailbox (low, high, seq);
     ",
+    // 2: protected names.
+    "
+    ALTER TABLE users ADD COLUMN password TEXT;  -- an Argon2id PHC string, or NULL
+    ",
 ];

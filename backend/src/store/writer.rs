@@ -35,6 +35,8 @@ const TRIM_EVERY: u64 = 64;
 pub enum Job {
     /// Remember a user (or a new spelling of their name).
     User { key: String, name: String },
+    /// Protect a user's name with this Argon2id hash (the user is remembered already).
+    Protect { key: String, hash: String },
     /// Number and store a room message.
     Room { from_key: String, draft: Draft },
     /// Number and store a private message, and put it in the recipient's mailbox.
@@ -340,6 +342,11 @@ fn apply_one(
                  ON CONFLICT (key) DO UPDATE SET name = excluded.name",
             )?
             .execute([key, name])?;
+            Ok(None)
+        }
+        Job::Protect { key, hash } => {
+            tx.prepare_cached("UPDATE users SET password = ?2 WHERE key = ?1")?
+                .execute([key, hash])?;
             Ok(None)
         }
         Job::Room { draft, .. } => {
