@@ -19,13 +19,14 @@ use yew::prelude::*;
 
 use crate::components::chat_view::ChatView;
 use crate::components::login::Login;
+use crate::components::protect::ProtectForm;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
 use crate::persist::{SESSION_KEY, Snapshot, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
 use crate::services::{ConnEvent, storage, ws};
-use crate::state::{Action, ConvKey, State};
+use crate::state::{Action, ConvKey, Secret, State};
 
 /// The socket as the root holds it.
 #[derive(Default)]
@@ -52,7 +53,7 @@ struct Driver {
 
 impl Driver {
     fn act(&self, action: Action) {
-        if matches!(action, Action::Login(_)) {
+        if matches!(action, Action::Login { .. }) {
             mark_time("login");
         }
         let signed_in_as = self.state.me.clone();
@@ -84,7 +85,7 @@ impl Driver {
             }
         }
         self.keep(&action, signed_in_as.as_deref());
-        if let Action::Login(_) = action {
+        if let Action::Login { .. } = action {
             self.resume_kept_conversations();
         }
         if matches!(action, Action::Server { .. }) {
@@ -261,8 +262,12 @@ pub fn App() -> Html {
         return html! {
             <Login initial_name={state.last_name.clone()}
                    error={state.login_error.clone().map(AttrValue::from)}
+                   password_required={state.password_required}
                    busy={state.wants_connection()}
-                   on_login={driver.callback(Action::Login)}
+                   on_login={driver.callback(|(name, password): (String, String)| Action::Login {
+                       name,
+                       password: (!password.is_empty()).then(|| Secret::new(password)),
+                   })}
                    on_cancel={driver.callback(|()| Action::Logout)}>
                 { status }
             </Login>
@@ -371,6 +376,7 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| sidebar_open.set(!*sidebar_open))
     };
     let unread = state.total_unread();
+    let protect_open = state.protect.open;
     html! {
         <div class={classes!("app", sidebar_open.then_some("sidebar-open"))}>
             <header class="topbar">
@@ -383,10 +389,26 @@ pub fn App() -> Html {
                 { status }
                 <span class="spacer"></span>
                 <span id="me" class="me" title="Signed in as">{ me.clone() }</span>
+                <button id="protect" type="button" class="ghost" aria-controls="protect-form"
+                        aria-expanded={state.protect.open.to_string()}
+                        title="Protect your name with a password"
+                        onclick={driver.callback(move |_: MouseEvent| Action::ShowProtect(!protect_open))}>
+                    { if state.password.is_some() { "Change password" } else { "Protect name" } }
+                </button>
                 <button id="logout" type="button" class="ghost" onclick={driver.callback(|_: MouseEvent| Action::Logout)}>
                     { "Sign out" }
                 </button>
             </header>
+            if state.protect.open {
+                <ProtectForm name={me.clone()}
+                             error={state.protect.error.clone().map(AttrValue::from)}
+                             busy={state.protect.pending.is_some()}
+                             on_submit={driver.callback(|(password, confirm): (String, String)| Action::Protect {
+                                 password: Secret::new(password),
+                                 confirm: Secret::new(confirm),
+                             })}
+                             on_cancel={driver.callback(|()| Action::ShowProtect(false))} />
+            }
             if let Some(notice) = state.notice.clone() {
                 <div id="notice" class="notice" role="alert">
                     <span>{ notice }</span>

@@ -10,9 +10,10 @@
 //! caller; nothing here reads a clock.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::rc::Rc;
 
-use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
+use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use shared::validate::name_key;
 use shared::{
     ChatMessage, ClientFrame, ClientMsg, Conversation as Talk, ErrorCode, RoomInfo, ServerMsg,
@@ -31,6 +32,39 @@ pub const REFRESH_INTERVAL_MS: u64 = 10_000;
 /// Closing a gap after a reconnect or a reload asks for at most this many pages of
 /// [`HISTORY_PAGE_MAX`] messages; what is older than that is left to "Load older messages".
 pub const MAX_GAP_PAGES: u32 = 20;
+
+/// A password, held in memory only: nothing persists it (`crate::persist` never sees it) and
+/// its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    /// The password itself, for the frame that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\u{2026})")
+    }
+}
+
+/// The "protect my name" form (`protect`, see docs/PROTOCOL.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProtectForm {
+    /// The form is shown.
+    pub open: bool,
+    /// The `protect` sent and not answered yet: its cid, and the password it sets.
+    pub pending: Option<(String, Secret)>,
+    /// Why the password was not taken (checked here, or refused by the relay).
+    pub error: Option<String>,
+}
 
 /// A conversation: a room, or the private conversation with one other user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -330,6 +364,18 @@ pub struct State {
     pub wanted_name: Option<String>,
     /// The token of the last `welcome`; a reconnect's `hello` carries it.
     pub token: Option<String>,
+    /// The password of `wanted_name`: as typed at login, or as last set with `protect`. Every
+    /// `hello` of this page carries it, so that a reconnect after a relay restart (which
+    /// forgets tokens) still signs a protected name in. Memory only, never persisted; dropped
+    /// on sign-out and when the relay refuses it.
+    pub password: Option<Secret>,
+    /// The relay answered `password_required`: the login form asks for the password.
+    pub password_required: bool,
+    /// The "protect my name" form.
+    pub protect: ProtectForm,
+    /// The number of `protect` requests made; the last one's cid is
+    /// `{cid_prefix}p{protect_counter}`.
+    pub protect_counter: u64,
     /// The last name tried, to pre-fill the login form.
     pub last_name: String,
     /// Why the login screen is shown again or the name was refused.
@@ -370,9 +416,12 @@ pub struct State {
 /// Everything that can happen to the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// The user asks to sign in under this name, as typed; it is checked with
-    /// `validate::name` and trimmed.
-    Login(String),
+    /// The user asks to sign in under this name, as typed (it is checked with
+    /// `validate::name` and trimmed), with the name's password if one was typed.
+    Login {
+        name: String,
+        password: Option<Secret>,
+    },
     /// The user signs out: back to the login screen, the socket closes.
     Logout,
     /// The socket service is opening a socket.
@@ -425,6 +474,13 @@ pub enum Action {
     SendQueued(Vec<(ConvKey, String)>),
     /// Acknowledge private messages up to these seqs (from [`State::due_acks`]).
     SendAcks(Vec<(ConvKey, u64)>),
+    /// Show (true) or hide the "protect my name" form.
+    ShowProtect(bool),
+    /// Protect our name with `password`, typed twice (`confirm`); checked here first.
+    Protect {
+        password: Secret,
+        confirm: Secret,
+    },
 }
 
 impl Reducible for State {
@@ -469,7 +525,10 @@ impl State {
 
     fn apply_action(&mut self, action: Action) -> bool {
         match action {
-            Action::Login(raw) => {
+            Action::Login {
+                name: raw,
+                password,
+            } => {
                 if self.me.is_some() || self.wanted_name.is_some() {
                     return false;
                 }
@@ -478,6 +537,8 @@ impl State {
                     Ok(name) => {
                         self.wanted_name = Some(name.to_owned());
                         self.login_error = None;
+                        self.password = password.filter(|p| !p.expose().is_empty());
+                        self.password_required = false;
                     }
                     Err(why) => {
                         self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
@@ -512,6 +573,16 @@ impl State {
                 self.conn = Conn::Reconnecting { at_ms: retry_at_ms };
                 self.now_ms = now_ms;
                 self.typing_sent = None;
+                if self.protect.pending.take().is_some() {
+                    let why = "The connection dropped before the relay answered, so your name \
+                               may not be protected. Try again once connected."
+                        .to_owned();
+                    if self.protect.open {
+                        self.protect.error = Some(why);
+                    } else {
+                        self.notice = Some(why);
+                    }
+                }
                 // Our messages stay pending: those not confirmed once the conversation has
                 // caught up after the reconnect are sent (again) then.
                 for conv in self.conversations.values_mut() {
@@ -668,8 +739,51 @@ impl State {
                 }
                 return changed;
             }
+            Action::ShowProtect(open) => {
+                if self.protect.open == open || (open && self.me.is_none()) {
+                    return false;
+                }
+                self.protect.open = open;
+                self.protect.error = None;
+            }
+            Action::Protect { password, confirm } => return self.protect(password, &confirm),
         }
         true
+    }
+
+    /// Checks the password typed in the protect form and, if it fits, makes a `protect`
+    /// request (see [`State::followups`]).
+    fn protect(&mut self, password: Secret, confirm: &Secret) -> bool {
+        if !self.protect.open || self.protect.pending.is_some() {
+            return false;
+        }
+        let chars = password.expose().chars().count();
+        let why = if chars < MIN_PASSWORD_CHARS {
+            Some(format!(
+                "The password needs at least {MIN_PASSWORD_CHARS} characters."
+            ))
+        } else if chars > MAX_PASSWORD_CHARS {
+            Some(format!(
+                "The password can have at most {MAX_PASSWORD_CHARS} characters."
+            ))
+        } else if password != *confirm {
+            Some("The two passwords don\u{2019}t match.".to_owned())
+        } else if !self.online_now() {
+            Some("You are offline: try again once connected.".to_owned())
+        } else {
+            None
+        };
+        if why.is_none() {
+            self.protect_counter += 1;
+            self.protect.pending = Some((self.last_protect_cid(), password));
+        }
+        self.protect.error = why;
+        true
+    }
+
+    /// The cid of the last `protect` request made.
+    fn last_protect_cid(&self) -> String {
+        format!("{}p{}", self.cid_prefix, self.protect_counter)
     }
 
     /// A signed-out state that keeps what must not repeat within this page (cid counters,
@@ -679,6 +793,7 @@ impl State {
             cid_counter: self.cid_counter,
             cid_prefix: self.cid_prefix.clone(),
             fetch_counter: self.fetch_counter,
+            protect_counter: self.protect_counter,
             session: self.session,
             ..Self::default()
         }
@@ -751,6 +866,7 @@ impl State {
                 self.last_name = name;
                 self.token = Some(token);
                 self.login_error = None;
+                self.password_required = false;
                 self.conn = Conn::Connected;
                 self.session += 1;
                 // The welcome's follow-ups ask for the listings, re-join the rooms (from the
@@ -904,7 +1020,19 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
-            ServerMsg::Protected { .. } => {} // not asked for yet
+            ServerMsg::Protected { name } => {
+                // The answer to our pending `protect` (it carries no cid): its password is
+                // the one the next hellos need.
+                if let Some((_, password)) = self.protect.pending.take() {
+                    self.password = Some(password);
+                }
+                self.protect.open = false;
+                self.protect.error = None;
+                self.notice = Some(format!(
+                    "\u{201c}{name}\u{201d} is now protected: signing in with it needs your \
+                     password."
+                ));
+            }
             ServerMsg::History {
                 conversation,
                 messages,
@@ -963,6 +1091,17 @@ impl State {
     }
 
     fn error(&mut self, code: ErrorCode, message: String, cid: Option<String>) {
+        // Our `protect` was refused.
+        if cid.is_some() && self.protect.pending.as_ref().map(|(c, _)| c) == cid.as_ref() {
+            self.protect.pending = None;
+            let why = failure_text(code, &message);
+            if self.protect.open {
+                self.protect.error = Some(why);
+            } else {
+                self.notice = Some(why);
+            }
+            return;
+        }
         // A `history` request that failed: give it up (and let waiting messages go).
         if let Some(cid) = &cid {
             let online = self.online_now();
@@ -1001,6 +1140,26 @@ impl State {
                         "You were disconnected, and meanwhile someone else signed in as \
                          \u{201c}{name}\u{201d}. Pick a name to continue."
                     )),
+                    ..self.fresh()
+                };
+            }
+            ErrorCode::PasswordRequired => {
+                // A hello without the right password (or a live token) for a protected name:
+                // ask for it on the login form, with no retries (the socket closes).
+                let why = if self.me.is_some() {
+                    format!(
+                        "You were disconnected, and \u{201c}{name}\u{201d} is protected: enter \
+                         its password to sign in again."
+                    )
+                } else if self.password.is_some() {
+                    format!("Wrong password for \u{201c}{name}\u{201d}. Try again.")
+                } else {
+                    format!("\u{201c}{name}\u{201d} is protected: enter its password to sign in.")
+                };
+                *self = Self {
+                    last_name: name,
+                    login_error: Some(why),
+                    password_required: true,
                     ..self.fresh()
                 };
             }
@@ -1059,7 +1218,7 @@ impl State {
         match action {
             Action::Connected => self.hello().into_iter().collect(),
             // A new name on a socket whose last hello was refused.
-            Action::Login(_) if self.conn == Conn::Connected && self.me.is_none() => {
+            Action::Login { .. } if self.conn == Conn::Connected && self.me.is_none() => {
                 self.hello().into_iter().collect()
             }
             Action::Server {
@@ -1180,6 +1339,20 @@ impl State {
             Action::Tick(now) if self.online_now() && self.refreshed_ms == *now => {
                 vec![frame(ClientMsg::Rooms), frame(ClientMsg::Users)]
             }
+            Action::Protect { .. } => self
+                .protect
+                .pending
+                .iter()
+                .filter(|(cid, _)| *cid == self.last_protect_cid() && self.online_now())
+                .map(|(cid, password)| {
+                    ClientFrame::with_cid(
+                        ClientMsg::Protect {
+                            password: password.expose().to_owned(),
+                        },
+                        cid.clone(),
+                    )
+                })
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -1234,15 +1407,15 @@ impl State {
         self.fetch_frame(key)
     }
 
-    /// The `hello` for the current socket: our name, the token if we had a session, and that
-    /// we acknowledge private messages.
+    /// The `hello` for the current socket: our name, the token if we had a session, the
+    /// name's password if we know it, and that we acknowledge private messages.
     pub fn hello(&self) -> Option<ClientFrame> {
         let name = self.wanted_name.clone()?;
         Some(ClientFrame::new(ClientMsg::Hello {
             name,
             token: self.token.clone(),
             acks: true,
-            password: None,
+            password: self.password.as_ref().map(|p| p.expose().to_owned()),
         }))
     }
 
@@ -1400,6 +1573,13 @@ mod tests {
         state.clone().reduce(action)
     }
 
+    fn login(name: &str) -> Action {
+        Action::Login {
+            name: name.into(),
+            password: None,
+        }
+    }
+
     fn server(state: &Rc<State>, msg: ServerMsg) -> Rc<State> {
         reduce(state, Action::Server { msg, now_ms: 1_000 })
     }
@@ -1434,7 +1614,7 @@ mod tests {
     /// Alice, signed in and connected.
     fn alice() -> Rc<State> {
         let s = Rc::new(State::default());
-        let s = reduce(&s, Action::Login("alice".into()));
+        let s = reduce(&s, login("alice"));
         let s = reduce(&s, Action::Connecting { attempt: 0 });
         let s = reduce(&s, Action::Connected);
         server(
@@ -1470,7 +1650,7 @@ mod tests {
     fn login_then_hello_then_welcome() {
         let s = Rc::new(State::default());
         assert!(!s.wants_connection());
-        let s = reduce(&s, Action::Login("alice".into()));
+        let s = reduce(&s, login("alice"));
         assert!(s.wants_connection());
         let s = reduce(&s, Action::Connected);
         assert_eq!(
@@ -1490,7 +1670,7 @@ mod tests {
 
     #[test]
     fn unfit_names_and_rooms_are_explained_before_sending() {
-        let s = reduce(&Rc::new(State::default()), Action::Login("   ".into()));
+        let s = reduce(&Rc::new(State::default()), login("   "));
         assert!(!s.wants_connection());
         assert!(
             s.login_error
@@ -1498,7 +1678,7 @@ mod tests {
                 .unwrap()
                 .contains("at least one character")
         );
-        let s = reduce(&s, Action::Login("  alice ".into()));
+        let s = reduce(&s, login("  alice "));
         assert_eq!(s.wanted_name.as_deref(), Some("alice"));
         assert!(s.login_error.is_none());
         let s = alice();
@@ -1518,7 +1698,7 @@ mod tests {
 
     #[test]
     fn name_taken_at_login_explains_and_closes() {
-        let s = reduce(&Rc::new(State::default()), Action::Login("bob".into()));
+        let s = reduce(&Rc::new(State::default()), login("bob"));
         let s = reduce(&s, Action::Connected);
         let s = server(
             &s,
@@ -1528,6 +1708,240 @@ mod tests {
         assert!(!s.wants_connection());
         assert!(s.login_error.as_deref().unwrap().contains("already taken"));
         assert_eq!(s.last_name, "bob");
+    }
+
+    const PASSWORD: &str = "correct horse battery";
+
+    fn login_with(name: &str, password: &str) -> Action {
+        Action::Login {
+            name: name.into(),
+            password: Some(Secret::new(password)),
+        }
+    }
+
+    fn hello_password(s: &State) -> Option<String> {
+        match s.hello().map(|f| f.msg) {
+            Some(ClientMsg::Hello { password, .. }) => password,
+            other => panic!("no hello: {other:?}"),
+        }
+    }
+
+    fn protect(password: &str, confirm: &str) -> Action {
+        Action::Protect {
+            password: Secret::new(password),
+            confirm: Secret::new(confirm),
+        }
+    }
+
+    /// Alice, signed in with her password.
+    fn protected_alice() -> Rc<State> {
+        let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
+        let s = reduce(&s, Action::Connected);
+        server(
+            &s,
+            ServerMsg::Welcome {
+                name: "alice".into(),
+                token: "t1".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn hello_carries_the_password_typed_and_reconnects_keep_it() {
+        let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: None,
+                acks: true,
+                password: Some(PASSWORD.into()),
+            })]
+        );
+        // An empty password field is no password.
+        let s = reduce(&Rc::new(State::default()), login_with("alice", ""));
+        assert_eq!(hello_password(&s), None);
+        // A reconnect of the same page (the relay may have restarted, forgetting the token).
+        let s = drop_connection(&protected_alice());
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(
+            s.followups(&Action::Connected),
+            vec![ClientFrame::new(ClientMsg::Hello {
+                name: "alice".into(),
+                token: Some("t1".into()),
+                acks: true,
+                password: Some(PASSWORD.into()),
+            })]
+        );
+        // Signing out forgets it.
+        let s = reduce(&s, Action::Logout);
+        assert!(s.password.is_none());
+        let s = reduce(&s, login("alice"));
+        assert_eq!(hello_password(&s), None);
+    }
+
+    #[test]
+    fn password_required_at_login_asks_for_it_without_retrying() {
+        let s = reduce(&Rc::new(State::default()), login("alice"));
+        let s = reduce(&s, Action::Connected);
+        let refusal = ServerMsg::error(
+            ErrorCode::PasswordRequired,
+            "'alice' is protected: give its password",
+            None,
+        );
+        let s = server(&s, refusal.clone());
+        assert!(s.me.is_none());
+        assert!(
+            !s.wants_connection(),
+            "the socket closes: no reconnect loop"
+        );
+        assert_eq!(s.conn, Conn::Offline);
+        assert!(s.password_required);
+        assert!(s.login_error.as_deref().unwrap().contains("is protected"));
+        assert_eq!(s.last_name, "alice");
+        // A late event of the closed socket changes nothing.
+        let s = reduce(&s, Action::Connecting { attempt: 1 });
+        assert!(!s.wants_connection() && s.conn == Conn::Offline);
+        // Again with a wrong password: it says so, and forgets it.
+        let s = reduce(&s, login_with("alice", "not the one"));
+        assert!(!s.password_required && s.login_error.is_none());
+        let s = reduce(&s, Action::Connected);
+        let s = server(&s, refusal);
+        assert!(s.login_error.as_deref().unwrap().contains("Wrong password"));
+        assert!(s.password.is_none());
+        assert!(s.password_required && !s.wants_connection());
+    }
+
+    #[test]
+    fn password_required_on_a_resumed_or_reconnected_session_goes_to_login() {
+        // A reload after a relay restart: the kept token is unknown now.
+        let snapshot = Snapshot {
+            name: "alice".into(),
+            token: Some("stale".into()),
+            ..Snapshot::default()
+        };
+        let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
+        let s = reduce(&s, Action::Connected);
+        assert_eq!(hello_password(&s), None);
+        let refusal = ServerMsg::error(ErrorCode::PasswordRequired, "protected", None);
+        let s = server(&s, refusal.clone());
+        assert!(!s.wants_connection() && s.password_required && s.token.is_none());
+        assert!(s.login_error.as_deref().unwrap().contains("is protected"));
+        // Signed in, then a reconnect refused (the password was changed elsewhere).
+        let s = drop_connection(&protected_alice());
+        let s = reduce(&s, Action::Connected);
+        let s = server(&s, refusal);
+        assert!(s.me.is_none() && !s.wants_connection());
+        assert!(s.password.is_none() && s.password_required);
+        assert!(s.login_error.as_deref().unwrap().contains("disconnected"));
+        assert_eq!(s.last_name, "alice");
+    }
+
+    #[test]
+    fn protect_is_checked_then_sent_with_a_cid_and_confirmed() {
+        let s = alice();
+        // Not without the form.
+        assert_eq!(reduce(&s, protect(PASSWORD, PASSWORD)), s);
+        let s = reduce(&s, Action::ShowProtect(true));
+        assert!(s.protect.open);
+        let long = "x".repeat(129);
+        for (p, c, why) in [
+            ("short", "short", "at least 8"),
+            (long.as_str(), long.as_str(), "at most 128"),
+            (PASSWORD, "correct horse battery!", "match"),
+        ] {
+            let t = reduce(&s, protect(p, c));
+            assert!(t.protect.error.as_deref().unwrap().contains(why), "{why}");
+            assert!(t.protect.pending.is_none());
+            assert!(t.followups(&protect(p, c)).is_empty());
+        }
+        // Eight characters, counted as characters (not bytes).
+        let t = reduce(&s, protect("éééééééé", "éééééééé"));
+        assert!(t.protect.error.is_none() && t.protect.pending.is_some());
+
+        let action = protect(PASSWORD, PASSWORD);
+        let s = reduce(&s, action.clone());
+        assert!(s.protect.error.is_none());
+        assert_eq!(
+            s.followups(&action),
+            vec![ClientFrame::with_cid(
+                ClientMsg::Protect {
+                    password: PASSWORD.into()
+                },
+                "p1",
+            )]
+        );
+        // One at a time.
+        assert_eq!(reduce(&s, action), s);
+        assert_eq!(hello_password(&s), None, "not before the relay says so");
+        let s = server(
+            &s,
+            ServerMsg::Protected {
+                name: "alice".into(),
+            },
+        );
+        assert!(!s.protect.open && s.protect.pending.is_none());
+        assert!(s.notice.as_deref().unwrap().contains("now protected"));
+        // The next reconnect's hello carries the new password.
+        assert_eq!(hello_password(&s).as_deref(), Some(PASSWORD));
+    }
+
+    #[test]
+    fn protect_refused_by_the_relay_or_cut_off_shows_why() {
+        let s = reduce(&alice(), Action::ShowProtect(true));
+        let s = reduce(&s, protect(PASSWORD, PASSWORD));
+        let s = server(
+            &s,
+            ServerMsg::error(
+                ErrorCode::BadRequest,
+                "a password has 8 to 128 characters",
+                Some("p1".into()),
+            ),
+        );
+        assert!(s.protect.open && s.protect.pending.is_none());
+        assert_eq!(
+            s.protect.error.as_deref(),
+            Some("a password has 8 to 128 characters")
+        );
+        assert!(s.notice.is_none() && s.password.is_none());
+        // A drop before the answer: the form says so.
+        let s = reduce(&s, protect(PASSWORD, PASSWORD));
+        assert_eq!(s.protect.pending.as_ref().map(|p| p.0.as_str()), Some("p2"));
+        let s = drop_connection(&s);
+        assert!(s.protect.pending.is_none());
+        assert!(s.protect.error.as_deref().unwrap().contains("dropped"));
+        // Offline: checked here.
+        let s = reduce(&s, protect(PASSWORD, PASSWORD));
+        assert!(s.protect.error.as_deref().unwrap().contains("offline"));
+        assert!(s.protect.pending.is_none());
+    }
+
+    #[test]
+    fn the_password_is_never_persisted_nor_shown_in_debug() {
+        let s = reduce(&protected_alice(), Action::ShowProtect(true));
+        let s = reduce(&s, protect("a new passphrase", "a new passphrase"));
+        let check = |s: &State| {
+            let snapshot = Snapshot::of(s).unwrap();
+            for text in [
+                snapshot.session_json(),
+                snapshot.user_json(),
+                format!("{snapshot:?}"),
+                format!("{s:?}"),
+            ] {
+                assert!(!text.contains(PASSWORD), "{text}");
+                assert!(!text.contains("passphrase"), "{text}");
+            }
+        };
+        check(&s);
+        let s = server(
+            &s,
+            ServerMsg::Protected {
+                name: "alice".into(),
+            },
+        );
+        assert!(s.password.is_some());
+        check(&s);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The login screen: pick a nickname.
+//! The login screen: pick a nickname, and give its password if it is protected.
 
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -9,10 +9,13 @@ pub struct LoginProps {
     pub initial_name: AttrValue,
     /// Why the name was refused, or why we are back here.
     pub error: Option<AttrValue>,
+    /// The relay asked for the name's password: the password field takes the focus.
+    #[prop_or_default]
+    pub password_required: bool,
     /// A sign-in is under way: the form waits.
     pub busy: bool,
-    /// The name as typed; the root checks and trims it.
-    pub on_login: Callback<String>,
+    /// The name and the password as typed (empty: none); the root checks and trims the name.
+    pub on_login: Callback<(String, String)>,
     /// Gives up a sign-in under way.
     pub on_cancel: Callback<()>,
     /// The connection status while signing in.
@@ -22,13 +25,34 @@ pub struct LoginProps {
 #[component]
 pub fn Login(props: &LoginProps) -> Html {
     let input = use_node_ref();
+    let password = use_node_ref();
+    {
+        // Asked for the password (again): focus it, with what was typed selected.
+        let password = password.clone();
+        use_effect_with(
+            (props.password_required, props.error.clone()),
+            move |(required, _)| {
+                if *required {
+                    if let Some(field) = password.cast::<HtmlInputElement>() {
+                        let _ = field.focus();
+                        field.select();
+                    }
+                }
+            },
+        );
+    }
     let onsubmit = {
         let input = input.clone();
+        let password = password.clone();
         let on_login = props.on_login.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             if let Some(input) = input.cast::<HtmlInputElement>() {
-                on_login.emit(input.value());
+                let typed = password
+                    .cast::<HtmlInputElement>()
+                    .map(|p| p.value())
+                    .unwrap_or_default();
+                on_login.emit((input.value(), typed));
             }
         })
     };
@@ -41,8 +65,17 @@ pub fn Login(props: &LoginProps) -> Html {
                 <label for="name">{ "Pick a nickname" }</label>
                 <input id="name" ref={input} type="text" autocomplete="nickname" maxlength="64"
                        placeholder="e.g. alice" value={props.initial_name.clone()}
-                       disabled={props.busy} autofocus=true
+                       disabled={props.busy} autofocus={!props.password_required}
                        aria-describedby="login-error" aria-invalid={props.error.is_some().to_string()} />
+                <label for="password">
+                    { "Password " }
+                    <span class="optional">{ "(only for a protected name)" }</span>
+                </label>
+                <input id="password" ref={password} type="password" autocomplete="current-password"
+                       maxlength={shared::limits::MAX_PASSWORD_CHARS.to_string()}
+                       disabled={props.busy} autofocus={props.password_required}
+                       aria-describedby="login-error"
+                       aria-invalid={props.password_required.to_string()} />
                 <p id="login-error" class="form-error" role="alert">
                     { props.error.clone().unwrap_or_default() }
                 </p>

@@ -8,6 +8,7 @@
 //! | What | Hook |
 //! |---|---|
 //! | login: name input, submit button, error text | `#name`, `#login`, `#login-error` |
+//! | login: password input (optional; focused, `aria-invalid=true`, when the relay asked for it) | `#password` |
 //! | connection status (text has "connected", "connecting" or "reconnecting") | `#status[data-state=connected\|connecting\|reconnecting]` |
 //! | signed-in name, sign-out button (also forgets the session kept for reloads) | `#me`, `#logout` |
 //! | sidebar toggle (phone-sized windows), sidebar | `#menu-toggle`, `#sidebar` |
@@ -26,12 +27,16 @@
 //! | member list of the open room, a member | `#members`, `.member[data-member=NAME]` |
 //! | members toggle (phone-sized windows) | `#members-toggle` |
 //! | relay notice and its close button | `#notice`, `#notice-close` |
+//! | protect-my-name toggle (top bar; `aria-expanded`), its form | `#protect`, `#protect-form` |
+//! | protect form: password, confirmation, submit, cancel, error text | `#protect-password`, `#protect-confirm`, `#protect-submit`, `#protect-cancel`, `#protect-error` |
+//! | protect confirmed (the form closes) | `#notice` (text has "now protected") |
 
 pub mod chat_view;
 pub mod composer;
 pub mod login;
 pub mod member_list;
 pub mod message_list;
+pub mod protect;
 pub mod sidebar;
 pub mod status_bar;
 pub mod user_list;
