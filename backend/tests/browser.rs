@@ -151,6 +151,27 @@ async fn two_browsers_chat_through_the_relay() {
     wait_for_state(&alice, "connected").await;
     wait_for_text(&alice, unread, "1").await;
 
+    // Alice protects her name. Her page keeps the password in memory (never in storage), so it
+    // can sign in again after the restart below, when her token is gone.
+    click(&alice, "#protect").await;
+    for field in ["#protect-password", "#protect-confirm"] {
+        let input = alice.find(Locator::Css(field)).await.unwrap();
+        input.send_keys("correct horse battery").await.unwrap();
+    }
+    click(&alice, "#protect-submit").await;
+    wait_for_text(&alice, "#notice", "now protected").await;
+    let stored = alice
+        .execute(
+            "return JSON.stringify(Object.assign({}, localStorage));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        !stored.as_str().unwrap().contains("correct horse"),
+        "the password is not stored"
+    );
+
     // The relay restarts on the same database. Both pages reconnect by themselves; what alice
     // types while it is down is sent once it is back; the conversation is all there.
     let relay = relay.restart(|c| c.static_dir = dist.clone()).await;
