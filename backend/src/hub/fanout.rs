@@ -3,9 +3,9 @@
 
 use shared::{ErrorCode, ServerMsg, Target};
 
-use super::{Hub, State, encode};
+use super::{Hub, State, deliver, encode};
 use crate::metrics::Metrics;
-use crate::peer::ConnId;
+use crate::peer::{ConnId, Frame};
 use crate::store::{Committed, Job, mail_cost};
 
 impl Hub {
@@ -71,14 +71,14 @@ impl State {
         }
     }
 
-    /// Queues mailbox row `mail_id`'s message for connection `id`. For a client that does not
-    /// acknowledge, remembers it until it is written (`settle_mail`). False when it was not
-    /// queued (the connection is too slow or gone): it stays in the mailbox.
-    pub(super) fn send_mail(&mut self, id: ConnId, mail_id: i64, msg: &ServerMsg) -> bool {
+    /// Queues mailbox row `mail_id`'s message (encoded) for connection `id`. For a client that
+    /// does not acknowledge, remembers it until it is written (`settle_mail`). False when it
+    /// was not queued (the connection is too slow or gone): it stays in the mailbox.
+    pub(super) fn send_mail(&mut self, id: ConnId, mail_id: i64, frame: Frame) -> bool {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
-        let number = match conn.peer.send_numbered(encode(msg)) {
+        let number = match conn.peer.send_numbered(frame) {
             Ok(number) => number,
             Err(_) => return false,
         };
@@ -127,15 +127,11 @@ impl State {
             return; // everybody left meanwhile; it is stored
         };
         let frame = encode(&ServerMsg::Message(msg));
-        let mut to = Vec::with_capacity(entry.members.len());
         for m in entry.members.values_mut() {
             if m.seen < seq {
                 m.seen = seq;
-                to.push(m.peer.clone());
+                deliver(&self.metrics, &m.peer, frame.clone());
             }
-        }
-        for peer in &to {
-            self.deliver(peer, frame.clone());
         }
     }
 
@@ -151,11 +147,11 @@ impl State {
         msg: shared::ChatMessage,
     ) {
         let seq = msg.seq;
-        let msg = ServerMsg::Message(msg);
+        let frame = encode(&ServerMsg::Message(msg));
         let sender: Option<ConnId> = self.online.get(from_key).copied();
         let recipient: Option<ConnId> = self.online.get(to_key).copied();
         if let Some(conn) = sender.filter(|&c| Some(c) != recipient) {
-            self.send(conn, &msg);
+            self.send_frame(conn, frame.clone());
         }
         let Some(conn) = recipient else {
             return; // offline: it waits in the mailbox
@@ -167,6 +163,6 @@ impl State {
         if session.replayed.get(from_key).is_some_and(|&s| s >= seq) {
             return; // it went out after the welcome already
         }
-        self.send_mail(conn, mail_id, &msg);
+        self.send_mail(conn, mail_id, frame);
     }
 }

@@ -577,17 +577,7 @@ impl State {
 
     /// Queues an already encoded frame for one peer and counts it.
     fn deliver(&self, peer: &Peer, frame: Frame) {
-        match peer.send(frame) {
-            Sent::Queued => Metrics::inc(&self.metrics.deliveries),
-            Sent::TooSlow => {
-                Metrics::inc(&self.metrics.closed_too_slow);
-                tracing::info!(
-                    conn = peer.id,
-                    "closing a connection that is not reading fast enough"
-                );
-            }
-            Sent::Gone => {}
-        }
+        deliver(&self.metrics, peer, frame);
     }
 
     fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {
@@ -615,6 +605,22 @@ fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
             ErrorCode::BadRequest,
             format!("a history limit is 1 to {HISTORY_PAGE_MAX}"),
         ),
+    }
+}
+
+/// Queues an already encoded frame for one peer and counts it. A free function, so that the
+/// fan-out can call it while it holds a room mutably.
+fn deliver(metrics: &Metrics, peer: &Peer, frame: Frame) {
+    match peer.send(frame) {
+        Sent::Queued => Metrics::inc(&metrics.deliveries),
+        Sent::TooSlow => {
+            Metrics::inc(&metrics.closed_too_slow);
+            tracing::info!(
+                conn = peer.id,
+                "closing a connection that is not reading fast enough"
+            );
+        }
+        Sent::Gone => {}
     }
 }
 

@@ -7,8 +7,8 @@ use shared::{ErrorCode, ServerMsg, validate};
 use std::collections::{HashMap, VecDeque};
 
 use super::{
-    Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, new_token, refuse,
-    same_token,
+    Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, encode, new_token,
+    refuse, same_token,
 };
 use crate::peer::ConnId;
 use crate::store::Job;
@@ -126,7 +126,7 @@ impl State {
         // does not acknowledge, each counts as received once it is written to its socket
         // (see `settle_mail`); one that did not fit stays in the mailbox with all after it.
         for m in mail {
-            if !self.send_mail(id, m.id, &ServerMsg::Message(m.msg)) {
+            if !self.send_mail(id, m.id, encode(&ServerMsg::Message(m.msg))) {
                 break;
             }
         }

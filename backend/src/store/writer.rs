@@ -221,8 +221,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let cost: usize = jobs.iter().map(Job::cost).sum();
-            let messages = jobs.iter().filter(|j| j.cost() > 0).count();
+            let (messages, cost) = jobs
+                .iter()
+                .map(Job::cost)
+                .filter(|&c| c > 0)
+                .fold((0, 0), |(n, bytes), c| (n + 1, bytes + c));
             let started = Instant::now();
             let committed = self.commit(jobs);
             self.metrics
