@@ -241,24 +241,25 @@ async fn join(browser: &Client, room: &str) {
     wait_for_text(browser, "#conversation-title", room).await;
 }
 
-/// The page another site could serve: it tries to open a WebSocket to the relay and writes
-/// the outcome ("open" or "refused") into the DOM.
+/// The page another site could serve: it tries to open a WebSocket to the relay and records
+/// the outcome ("open" or "refused").
 fn probe_page(relay: SocketAddr) -> String {
     format!(
-        "<!doctype html><meta charset=utf-8><title>elsewhere</title><p id=outcome>pending</p>\
-         <script>{}</script>",
+        "<!doctype html><meta charset=utf-8><title>elsewhere</title><script>{}</script>",
         probe_script(relay)
     )
 }
 
+/// Opens a WebSocket to the relay and records the outcome in `window.probeOutcome`. A global,
+/// not an element: on the app's own page the app mounts into `<body>` and clears it, so an
+/// element added before the app starts would be thrown away with the outcome in it.
 fn probe_script(relay: SocketAddr) -> String {
     format!(
-        "const out = document.getElementById('outcome') || document.body.appendChild(\
-           Object.assign(document.createElement('p'), {{id: 'outcome'}})); \
-         out.textContent = 'pending'; \
+        "window.probeOutcome = 'pending'; \
          const ws = new WebSocket('ws://{relay}/ws'); \
-         ws.onopen = () => {{ out.textContent = 'open'; ws.close(); }}; \
-         ws.onerror = () => {{ if (out.textContent === 'pending') out.textContent = 'refused'; }};"
+         ws.onopen = () => {{ window.probeOutcome = 'open'; ws.close(); }}; \
+         ws.onerror = () => {{ \
+           if (window.probeOutcome === 'pending') window.probeOutcome = 'refused'; }};"
     )
 }
 
@@ -352,20 +353,15 @@ async fn a_page_from_another_origin_cannot_open_a_socket_but_the_app_can() {
     browser.close().await.unwrap();
 }
 
-/// The text of `#outcome` once it is no longer "pending".
+/// The probe's outcome once it is no longer "pending".
 async fn wait_for_outcome(browser: &Client) -> String {
-    // textContent, not the element's visible text: on the app's page the probe's element sits
-    // outside the app's layout and may not be rendered.
     wait_until(browser, "the WebSocket's outcome", |c| async move {
-        let text = c
-            .execute(
-                "const e = document.getElementById('outcome'); return e ? e.textContent : null;",
-                vec![],
-            )
+        let outcome = c
+            .execute("return window.probeOutcome ?? null;", vec![])
             .await
             .ok()?;
-        let text = text.as_str()?.to_owned();
-        (text != "pending").then_some(text)
+        let outcome = outcome.as_str()?.to_owned();
+        (outcome != "pending").then_some(outcome)
     })
     .await
 }
