@@ -1,7 +1,7 @@
 //! The relay binary killed with SIGKILL in the middle of traffic, then restarted on the same
 //! database: every message a sender saw acknowledged is there exactly once, and every
-//! conversation's seqs are 1..n with no gap. Also: a database the relay cannot use stops it
-//! at start-up with an error naming the file.
+//! conversation's seqs are 1..n with no gap. Also: a database the relay cannot use, or one
+//! another relay is using, stops it at start-up with an error naming the file.
 #![cfg(unix)]
 
 mod common;
@@ -385,4 +385,28 @@ async fn a_database_the_relay_cannot_use_stops_it_with_the_path() {
         eprintln!("running as a user who may write anywhere: the read-only case is not seen");
     }
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[tokio::test]
+async fn a_second_relay_on_the_same_file_stops_and_the_first_goes_on() {
+    let dir = common::temp_dir();
+    let db = dir.path().join("courier.db");
+    let mut first = ChildRelay::start(&db).await;
+    let (ok, log) = run_on(&db).await;
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("in use by another relay") && log.contains(&db.display().to_string()),
+        "{log}"
+    );
+    assert!(!log.contains("listening"), "{log}");
+
+    // The first is untouched by the attempt; once it is gone the file is free again.
+    let mut alice = connect(&first.addr, "alice").await;
+    send(&mut alice, json!({"type":"join","room":"r0"})).await;
+    assert_eq!(recv(&mut alice).await.unwrap()["type"], "joined");
+    first.child.kill().await.unwrap();
+    let second = ChildRelay::start(&db).await;
+    let mut bob = connect(&second.addr, "bob").await;
+    send(&mut bob, json!({"type":"join","room":"r0"})).await;
+    assert_eq!(recv(&mut bob).await.unwrap()["type"], "joined");
 }

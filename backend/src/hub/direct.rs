@@ -7,7 +7,7 @@ use super::rooms::check_text;
 use super::{Handled, Refusal, State, db_failed, refuse};
 use crate::metrics::Metrics;
 use crate::peer::ConnId;
-use crate::store::{Draft, Job, mail_cost, pair};
+use crate::store::{Draft, Job, pair};
 
 /// A user a private frame is addressed to.
 struct Recipient {
@@ -32,27 +32,6 @@ impl State {
         if let Some(conn) = recipient.conn {
             self.settle_mail(conn);
         }
-        let (stored, stored_bytes) = self
-            .db
-            .mailbox_usage(&recipient.key)
-            .map_err(|e| db_failed(&e))?;
-        let (pending, pending_bytes) = self
-            .mail_uncommitted
-            .get(&recipient.key)
-            .copied()
-            .unwrap_or_default();
-        let cost = mail_cost(&text);
-        if stored + pending >= self.limits.mailbox
-            || stored_bytes + pending_bytes + cost > self.limits.user_mailbox_bytes
-        {
-            return refuse(
-                ErrorCode::MailboxFull,
-                format!(
-                    "{} has too many messages they have not received yet",
-                    recipient.name
-                ),
-            );
-        }
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());
         let draft = Draft {
@@ -64,14 +43,13 @@ impl State {
             ts: now,
             cid,
         };
+        // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
+        // only it sees the mailbox and the messages still on their way to it together.
         self.submit(Job::Direct {
             from_key,
-            to_key: recipient.key.clone(),
+            to_key: recipient.key,
             draft,
         })?;
-        let pending = self.mail_uncommitted.entry(recipient.key).or_default();
-        pending.0 += 1;
-        pending.1 += cost;
         Metrics::inc(&self.metrics.messages_accepted);
         Ok(())
     }

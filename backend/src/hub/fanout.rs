@@ -6,7 +6,7 @@ use shared::{ErrorCode, ServerMsg, Target};
 use super::{Hub, State, deliver, encode};
 use crate::metrics::Metrics;
 use crate::peer::{ConnId, Frame};
-use crate::store::{Committed, Job, mail_cost};
+use crate::store::{Committed, Job};
 
 impl Hub {
     /// A batch the writer has committed, in commit order (so in `seq` order per room and
@@ -22,7 +22,6 @@ impl Hub {
                     mail_id,
                     msg,
                 } => {
-                    state.mail_committed(&to_key, &msg.text);
                     state.fan_out_direct(&from_key, &to_key, mail_id, msg);
                 }
                 Committed::Acked {
@@ -40,16 +39,17 @@ impl Hub {
                         state.received_in_flight.remove(&id);
                     }
                 }
+                Committed::MailboxFull { from_key, to, cid } => {
+                    if let Some(&conn) = state.online.get(&from_key) {
+                        let why = format!("{to} has too many messages they have not received yet");
+                        state.error(conn, ErrorCode::MailboxFull, why, cid);
+                    }
+                }
                 Committed::Failed {
                     from_key,
-                    to_key,
-                    text,
                     cid,
                     reason,
                 } => {
-                    if let Some(to_key) = to_key {
-                        state.mail_committed(&to_key, &text);
-                    }
                     if let Some(&conn) = state.online.get(&from_key) {
                         state.error(conn, ErrorCode::Internal, reason, cid);
                     }
@@ -60,17 +60,6 @@ impl Hub {
 }
 
 impl State {
-    /// A private message to `to_key` is no longer waiting for the writer (stored or not).
-    fn mail_committed(&mut self, to_key: &str, text: &str) {
-        if let Some((count, bytes)) = self.mail_uncommitted.get_mut(to_key) {
-            *count = count.saturating_sub(1);
-            *bytes = bytes.saturating_sub(mail_cost(text));
-            if *count == 0 {
-                self.mail_uncommitted.remove(to_key);
-            }
-        }
-    }
-
     /// Queues mailbox row `mail_id`'s message (encoded) for connection `id`. For a client that
     /// does not acknowledge, remembers it until it is written (`settle_mail`). False when it
     /// was not queued (the connection is too slow or gone): it stays in the mailbox.

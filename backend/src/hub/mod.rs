@@ -96,9 +96,6 @@ struct State {
     /// and the rows delivered to clients that do not acknowledge.
     acks_in_flight: HashMap<(String, String), u64>,
     received_in_flight: HashSet<i64>,
-    /// Recipient key → private messages to them handed to the writer and not yet committed
-    /// (count, `mail_cost`): they count against the mailbox bounds like stored ones.
-    mail_uncommitted: HashMap<String, (usize, usize)>,
 }
 
 struct Conn {
@@ -244,7 +241,6 @@ impl Hub {
                 rooms: HashMap::new(),
                 acks_in_flight: HashMap::new(),
                 received_in_flight: HashSet::new(),
-                mail_uncommitted: HashMap::new(),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -263,7 +259,12 @@ impl Hub {
             clock,
             metrics,
             deliver,
-            (limits.max_uncommitted, limits.max_uncommitted_bytes),
+            writer::Bounds {
+                queue_messages: limits.max_uncommitted,
+                queue_bytes: limits.max_uncommitted_bytes,
+                mailbox_messages: limits.mailbox,
+                mailbox_bytes: limits.user_mailbox_bytes,
+            },
         )?;
         hub.lock().queue = Some(queue);
         Ok(hub)

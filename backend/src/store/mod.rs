@@ -62,6 +62,17 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error(
+        "the database {path} is in use by another relay (it holds {lock}); stop that relay, or \
+         give this one another --db"
+    )]
+    InUse { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock the database {path} through {lock}: {source}")]
+    Lock {
+        path: PathBuf,
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
         "the database {path} has schema version {found}, which this relay does not know (it \
          knows 0 to {known}); use the relay that wrote it, or another --db"
     )]
@@ -77,12 +88,15 @@ pub struct Store {
     pub path: PathBuf,
     reader: Reader,
     writer: Connection,
+    /// Held until the writer's thread ends; see [`lock`].
+    lock: std::fs::File,
     /// Every user who completed a hello, read at open.
     users: Vec<User>,
 }
 
-/// The writing connection, for [`writer::spawn`] only.
-pub struct WriterConn(Connection);
+/// The writing connection, for [`writer::spawn`] only, with the lock that keeps other relays
+/// off the file for as long as it is open.
+pub struct WriterConn(Connection, std::fs::File);
 
 impl Store {
     /// Opens the database at `path`, creating it (and its directory) if missing.
@@ -98,6 +112,7 @@ impl Store {
                 source,
             })?;
         }
+        let lock = lock(&path)?;
         let open_error = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -121,18 +136,47 @@ impl Store {
             path,
             reader,
             writer,
+            lock,
             users,
         })
     }
 
     /// The two halves: the reader for the hub, the writer for [`writer::spawn`].
     pub fn split(self) -> (Reader, WriterConn) {
-        (self.reader, WriterConn(self.writer))
+        (self.reader, WriterConn(self.writer, self.lock))
     }
 
     /// The users who ever completed a hello, as read at open.
     pub fn take_users(&mut self) -> Vec<User> {
         std::mem::take(&mut self.users)
+    }
+}
+
+/// Takes `<path>.lock`, so that a second relay on the same file stops at start-up instead of
+/// numbering messages that this one numbers too. The lock (flock) belongs to the open file and
+/// goes away with it, so a killed relay leaves nothing to clean up.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = PathBuf::from(name);
+    let error = |source| StoreError::Lock {
+        path: path.to_path_buf(),
+        lock: lock.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            path: path.to_path_buf(),
+            lock,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(error(source)),
     }
 }
 

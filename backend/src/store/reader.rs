@@ -138,23 +138,6 @@ impl Reader {
         })?;
         rows.collect()
     }
-
-    /// How many messages wait in `key`'s mailbox, and their `mail_cost` together.
-    ///
-    /// # Errors
-    /// The database could not be read.
-    pub fn mailbox_usage(&mut self, key: &str) -> rusqlite::Result<(usize, usize)> {
-        self.conn
-            .prepare_cached(
-                "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox WHERE recipient_key = ?1",
-            )?
-            .query_row([key], |row| {
-                Ok((
-                    row.get::<_, i64>(0)? as usize,
-                    row.get::<_, i64>(1)? as usize,
-                ))
-            })
-    }
 }
 
 /// Reads `seq, sender, text, ts, cid` (the first five columns).

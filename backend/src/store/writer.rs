@@ -86,12 +86,17 @@ pub enum Committed {
     Removed {
         ids: Vec<i64>,
     },
+    /// A private message was not stored because the recipient's mailbox is full; it was not
+    /// numbered.
+    MailboxFull {
+        from_key: String,
+        /// The recipient as the sender spelled them.
+        to: String,
+        cid: Option<String>,
+    },
     /// The message could not be stored, and was not numbered.
     Failed {
         from_key: String,
-        /// The recipient, for a private message.
-        to_key: Option<String>,
-        text: String,
         cid: Option<String>,
         reason: String,
     },
@@ -125,10 +130,22 @@ struct Pending {
     bytes: AtomicUsize,
 }
 
+/// What the writer holds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// At most this many messages wait to be committed; past that, [`CommitQueue::submit`]
+    /// refuses messages. Other jobs are never refused.
+    pub queue_messages: usize,
+    /// And at most this many bytes of them (as [`mail_cost`]).
+    pub queue_bytes: usize,
+    /// A private message is refused ([`Committed::MailboxFull`]) when its recipient's mailbox
+    /// holds this many messages.
+    pub mailbox_messages: usize,
+    /// Or when it would take the mailbox past this many bytes (as [`mail_cost`]).
+    pub mailbox_bytes: usize,
+}
+
 /// Starts the writer thread on the store's writing connection.
-///
-/// At most `max_messages` messages and `max_bytes` (as [`mail_cost`]) wait to be committed;
-/// past that, [`CommitQueue::submit`] refuses messages. Other jobs are never refused.
 ///
 /// # Errors
 /// The thread could not be started.
@@ -138,16 +155,18 @@ pub fn spawn(
     clock: Clock,
     metrics: Arc<Metrics>,
     deliver: Deliver,
-    (max_messages, max_bytes): (usize, usize),
+    bounds: Bounds,
 ) -> std::io::Result<CommitQueue> {
     let (tx, rx) = mpsc::channel();
     let pending = Arc::new(Pending::default());
     let writer = Writer {
         conn: writer.0,
+        _lock: writer.1,
         retention,
         clock,
         metrics,
         pending: pending.clone(),
+        mailbox: (bounds.mailbox_messages, bounds.mailbox_bytes),
     };
     let thread = std::thread::Builder::new()
         .name("courier-store".into())
@@ -156,8 +175,8 @@ pub fn spawn(
         tx: Some(tx),
         thread: Some(thread),
         pending,
-        max_messages,
-        max_bytes,
+        max_messages: bounds.queue_messages,
+        max_bytes: bounds.queue_bytes,
     })
 }
 
@@ -195,10 +214,14 @@ impl CommitQueue {
 /// The thread's state.
 struct Writer {
     conn: Connection,
+    /// Released after `conn` is closed (fields drop in order).
+    _lock: std::fs::File,
     retention: Retention,
     clock: Clock,
     metrics: Arc<Metrics>,
     pending: Arc<Pending>,
+    /// The most messages and bytes a mailbox holds.
+    mailbox: (usize, usize),
 }
 
 impl Writer {
@@ -292,11 +315,11 @@ impl Writer {
     }
 
     fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
-        let retention = self.retention;
+        let (retention, mailbox) = (self.retention, self.mailbox);
         let tx = self.conn.transaction()?;
         let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if let Some(c) = apply_one(&tx, job, retention)? {
+            if let Some(c) = apply_one(&tx, job, retention, mailbox)? {
                 done.push(c);
             }
         }
@@ -337,6 +360,7 @@ fn apply_one(
     tx: &Transaction<'_>,
     job: &Job,
     retention: Retention,
+    (max_mail, max_mail_bytes): (usize, usize),
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
         Job::User { key, name } => {
@@ -393,6 +417,23 @@ fn apply_one(
                     "a private job without a recipient".into(),
                 ));
             };
+            // Counted here, in the transaction that would add to it, so that messages still
+            // on their way to the database count and none is counted twice.
+            let (held, held_bytes): (i64, i64) = tx
+                .prepare_cached(
+                    "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
+                     WHERE recipient_key = ?1",
+                )?
+                .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            if held as usize >= max_mail
+                || held_bytes as usize + mail_cost(&draft.text) > max_mail_bytes
+            {
+                return Ok(Some(Committed::MailboxFull {
+                    from_key: from_key.clone(),
+                    to: to.clone(),
+                    cid: draft.cid.clone(),
+                }));
+            }
             let (low, high) = pair(from_key, to_key);
             let seq: i64 = tx
                 .prepare_cached(
@@ -479,24 +520,13 @@ fn apply_one(
 fn failed(job: Job, error: &rusqlite::Error) -> Option<Committed> {
     let reason = format!("the message could not be stored ({error}); it was not sent");
     match job {
-        Job::Room { from_key, draft } => Some(Committed::Failed {
-            from_key,
-            to_key: None,
-            text: draft.text,
-            cid: draft.cid,
-            reason,
-        }),
-        Job::Direct {
-            from_key,
-            to_key,
-            draft,
-        } => Some(Committed::Failed {
-            from_key,
-            to_key: Some(to_key),
-            text: draft.text,
-            cid: draft.cid,
-            reason,
-        }),
+        Job::Room { from_key, draft } | Job::Direct { from_key, draft, .. } => {
+            Some(Committed::Failed {
+                from_key,
+                cid: draft.cid,
+                reason,
+            })
+        }
         _ => None,
     }
 }
