@@ -422,6 +422,9 @@ pub async fn upgrade_status(addr: SocketAddr, from: std::net::IpAddr, extra: &st
 pub async fn connect_from(from: std::net::IpAddr, addr: SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::new(from, 0)).unwrap();
+    // As browsers do: without it, a frame written right after a pong waits for the relay's
+    // delayed ACK (Nagle), up to 40 ms.
+    socket.set_nodelay(true).unwrap();
     socket.connect(addr).await.unwrap()
 }
 
