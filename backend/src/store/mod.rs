@@ -10,6 +10,7 @@
 //!   always means the message is stored, and seqs are assigned in the transaction that stores
 //!   them.
 
+mod checkpoint;
 mod reader;
 mod schema;
 pub mod writer;
@@ -96,7 +97,11 @@ pub struct Store {
 
 /// The writing connection, for [`writer::spawn`] only, with the lock that keeps other relays
 /// off the file for as long as it is open.
-pub struct WriterConn(Connection, std::fs::File);
+pub struct WriterConn {
+    conn: Connection,
+    lock: std::fs::File,
+    path: PathBuf,
+}
 
 impl Store {
     /// Opens the database at `path`, creating it (and its directory) if missing.
@@ -143,7 +148,12 @@ impl Store {
 
     /// The two halves: the reader for the hub, the writer for [`writer::spawn`].
     pub fn split(self) -> (Reader, WriterConn) {
-        (self.reader, WriterConn(self.writer, self.lock))
+        let writer = WriterConn {
+            conn: self.writer,
+            lock: self.lock,
+            path: self.path,
+        };
+        (self.reader, writer)
     }
 
     /// The users who ever completed a hello, as read at open.
@@ -196,6 +206,13 @@ fn configure(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
         Sync::Off => "OFF",
     };
     conn.execute_batch(&format!("PRAGMA synchronous = {level};"))?;
+    // Checkpoints run on a thread of their own (`checkpoint.rs`); SQLite's own, inside a
+    // commit, only if that thread falls far behind. The log is cut back to 64 MiB after one.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+        checkpoint::WRITER_FALLBACK_PAGES,
+        64 * 1024 * 1024
+    ))?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 use shared::{ChatMessage, Target};
 
+use super::checkpoint::Checkpointer;
 use super::{Draft, Retention, WriterConn, mail_cost, pair};
 use crate::hub::Clock;
 use crate::metrics::Metrics;
@@ -160,8 +161,9 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel();
     let pending = Arc::new(Pending::default());
     let writer = Writer {
-        conn: writer.0,
-        _lock: writer.1,
+        checkpoints: Checkpointer::spawn(&writer.path)?,
+        conn: writer.conn,
+        _lock: writer.lock,
         retention,
         clock,
         metrics,
@@ -213,8 +215,9 @@ impl CommitQueue {
 
 /// The thread's state.
 struct Writer {
+    /// Fields drop in order: the checkpoints stop, then `conn` closes, then the lock goes.
+    checkpoints: Checkpointer,
     conn: Connection,
-    /// Released after `conn` is closed (fields drop in order).
     _lock: std::fs::File,
     retention: Retention,
     clock: Clock,
@@ -256,10 +259,12 @@ impl Writer {
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             self.pending.messages.fetch_sub(messages, Ordering::Relaxed);
             self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
+            self.checkpoints.nudge();
             if !committed.is_empty() {
                 deliver(committed);
             }
         }
+        self.checkpoints.stop();
         // Fold the log into the main file, so that the file alone is a complete copy.
         if let Err(e) = self
             .conn
@@ -401,7 +406,7 @@ fn apply_one(
                 draft.ts as i64,
                 draft.cid
             ])?;
-            if retention.messages > 0 && seq as u64 % TRIM_EVERY == 0 {
+            if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
                 tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
                     .execute(params![room, seq - retention.messages as i64])?;
             }
@@ -471,7 +476,7 @@ fn apply_one(
                 mail_cost(&draft.text) as i64
             ])?;
             let mail_id = tx.last_insert_rowid();
-            if retention.messages > 0 && seq as u64 % TRIM_EVERY == 0 {
+            if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
                 tx.prepare_cached(
                     "DELETE FROM direct_messages
                      WHERE low = ?1 AND high = ?2 AND seq <= ?3 AND NOT EXISTS (
@@ -520,13 +525,14 @@ fn apply_one(
 fn failed(job: Job, error: &rusqlite::Error) -> Option<Committed> {
     let reason = format!("the message could not be stored ({error}); it was not sent");
     match job {
-        Job::Room { from_key, draft } | Job::Direct { from_key, draft, .. } => {
-            Some(Committed::Failed {
-                from_key,
-                cid: draft.cid,
-                reason,
-            })
-        }
+        Job::Room { from_key, draft }
+        | Job::Direct {
+            from_key, draft, ..
+        } => Some(Committed::Failed {
+            from_key,
+            cid: draft.cid,
+            reason,
+        }),
         _ => None,
     }
 }
