@@ -93,14 +93,14 @@ pub async fn run(args: IdleArgs) -> Result<IdleReport, String> {
         "{}",
         serde_json::to_string(&report).map_err(|e| e.to_string())?
     );
-    if !args.json {
-        if let Some(per) = report.rss_per_connection_kib {
-            eprintln!(
-                "relay RSS {} KiB → {} KiB: {per:.2} KiB per idle connection",
-                rss_before.unwrap_or(0),
-                rss_after.unwrap_or(0)
-            );
-        }
+    if !args.json
+        && let Some(per) = report.rss_per_connection_kib
+    {
+        eprintln!(
+            "relay RSS {} KiB → {} KiB: {per:.2} KiB per idle connection",
+            rss_before.unwrap_or(0),
+            rss_after.unwrap_or(0)
+        );
     }
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let _ = hold_tx.send(());

@@ -468,10 +468,10 @@ fn person_entries(state: &State) -> Vec<PersonEntry> {
         .map(|name| entry(state, name, true))
         .collect();
     for (key, conv) in &state.conversations {
-        if let ConvKey::Dm(peer) = key {
-            if !state.online.iter().any(|n| name_key(n) == *peer) {
-                people.push(entry(state, &conv.title, false));
-            }
+        if let ConvKey::Dm(peer) = key
+            && !state.online.iter().any(|n| name_key(n) == *peer)
+        {
+            people.push(entry(state, &conv.title, false));
         }
     }
     people.sort_by_key(|p| (!p.online, name_key(&p.name)));

@@ -730,11 +730,11 @@ impl State {
             Action::SendAcks(acks) => {
                 let mut changed = false;
                 for (key, seq) in acks {
-                    if let Some(conv) = self.conversations.get_mut(&key) {
-                        if conv.acked < seq {
-                            Rc::make_mut(conv).acked = seq;
-                            changed = true;
-                        }
+                    if let Some(conv) = self.conversations.get_mut(&key)
+                        && conv.acked < seq
+                    {
+                        Rc::make_mut(conv).acked = seq;
+                        changed = true;
                     }
                 }
                 return changed;

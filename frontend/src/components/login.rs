@@ -32,11 +32,9 @@ pub fn Login(props: &LoginProps) -> Html {
         use_effect_with(
             (props.password_required, props.error.clone()),
             move |(required, _)| {
-                if *required {
-                    if let Some(field) = password.cast::<HtmlInputElement>() {
-                        let _ = field.focus();
-                        field.select();
-                    }
+                if *required && let Some(field) = password.cast::<HtmlInputElement>() {
+                    let _ = field.focus();
+                    field.select();
                 }
             },
         );
