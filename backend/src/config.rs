@@ -64,7 +64,7 @@ pub struct Config {
 
     /// The SQLite database file that keeps every message, the known users and the mailboxes
     /// (created, with its directory, if missing).
-    #[arg(long, env = "COURIER_DB", default_value = "data/courier.db")]
+    #[arg(long, env = "COURIER_DB", default_value = "data/courier.db", value_parser = parse_db)]
     pub db: PathBuf,
 
     /// How hard each commit waits for the disk: `full` (an acknowledged message survives
@@ -215,6 +215,18 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Parses the database path: a file, not one of SQLite's special names (`:memory:`, the empty
+/// name for a temporary database, `file:` URIs), which would not keep anything.
+fn parse_db(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() || s.starts_with(':') || s.starts_with("file:") {
+        return Err(format!(
+            "'{s}' is not a file path; the relay keeps its messages in a file (for a \
+             throwaway one, give a path under /tmp)"
+        ));
+    }
+    Ok(PathBuf::from(s))
+}
+
 /// Parses a rate per second: a number from 0 (no limit) to a million.
 fn parse_rate(s: &str) -> Result<f64, String> {
     let rate: f64 = s
@@ -270,6 +282,11 @@ mod tests {
         let err = Config::try_parse_from(["courier", "--ping-interval=-1"]).unwrap_err();
         assert!(err.to_string().contains("outside"), "{err}");
         assert!(Config::try_parse_from(["courier", "--queue-frames", "0"]).is_err());
+        for db in [":memory:", "", "file:x.db?mode=memory"] {
+            let err = Config::try_parse_from(["courier", "--db", db]).unwrap_err();
+            assert!(err.to_string().contains("not a file path"), "{err}");
+        }
+        assert!(Config::try_parse_from(["courier", "--db", "/tmp/x/c.db"]).is_ok());
     }
 
     #[test]
