@@ -17,6 +17,9 @@ async fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log that cannot be written (the reader of stderr went away) must not stop the
+        // relay: by default the subscriber reports that with eprintln!, which panics then.
+        .log_internal_errors(false)
         .init();
 
     raise_open_file_limit();

@@ -1,7 +1,8 @@
 //! The relay binary killed with SIGKILL in the middle of traffic, then restarted on the same
 //! database: every message a sender saw acknowledged is there exactly once, and every
 //! conversation's seqs are 1..n with no gap. Also: a database the relay cannot use, or one
-//! another relay is using, stops it at start-up with an error naming the file.
+//! another relay is using, stops it at start-up with an error naming the file; and a log
+//! nobody reads any more does not stop it.
 #![cfg(unix)]
 
 mod common;
@@ -409,4 +410,38 @@ async fn a_second_relay_on_the_same_file_stops_and_the_first_goes_on() {
     let mut bob = connect(&second.addr, "bob").await;
     send(&mut bob, json!({"type":"join","room":"r0"})).await;
     assert_eq!(recv(&mut bob).await.unwrap()["type"], "joined");
+}
+
+#[tokio::test]
+async fn the_relay_outlives_the_reader_of_its_log() {
+    let dir = common::temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+        .arg("--db")
+        .arg(dir.path().join("courier.db"))
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(at) = line.find("listening on http://") {
+            addr = Some(line[at + "listening on http://".len()..].trim().to_owned());
+            break;
+        }
+    }
+    let addr = addr.expect("the relay listens");
+    // The log's reader goes away: every later log line fails to be written.
+    drop(lines);
+    for name in ["alice", "bob"] {
+        let mut ws = connect(&addr, name).await;
+        send(&mut ws, json!({"type":"join","room":"r0"})).await;
+        assert_eq!(recv(&mut ws).await.unwrap()["type"], "joined");
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the relay is still running"
+    );
 }
