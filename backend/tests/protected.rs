@@ -36,12 +36,16 @@ async fn a_protected_name_needs_its_password_even_after_a_restart() {
     alice.drop_connection().await;
 
     let relay = relay.restart(|_| {}).await;
+    // The same answer without a password and with a wrong one.
+    let mut answers = Vec::new();
     for extra in [json!({}), json!({"password":"correct horse batterY"})] {
         let (_, answer) = hello_with(&relay, "alice", extra).await;
         assert_eq!(answer["type"], "error", "{answer}");
         assert_eq!(answer["code"], "password_required");
         assert_eq!(answer["cid"], "h");
+        answers.push(answer);
     }
+    assert_eq!(answers[0], answers[1]);
     let (mut alice, answer) = hello_with(&relay, "ALICE", json!({"password":PASSWORD})).await;
     assert_eq!(answer["type"], "welcome", "{answer}");
     assert_eq!(answer["name"], "ALICE");

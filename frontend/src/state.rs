@@ -1787,7 +1787,7 @@ mod tests {
         let s = reduce(&s, Action::Connected);
         let refusal = ServerMsg::error(
             ErrorCode::PasswordRequired,
-            "'alice' is protected: give its password",
+            "'alice' is protected: say hello with its password",
             None,
         );
         let s = server(&s, refusal.clone());

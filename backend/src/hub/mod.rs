@@ -384,10 +384,7 @@ impl Hub {
                 tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
                 refuse(
                     ErrorCode::PasswordRequired,
-                    format!(
-                        "'{}' is protected: that is not its password",
-                        hello.name.trim()
-                    ),
+                    session::password_required(hello.name.trim()),
                 )
             }
             Outcome::Hashed(Ok(hash)) => state.protected(id, hash),

@@ -37,10 +37,7 @@ impl State {
         let protected = self.users.get(&key).and_then(|u| u.password.clone());
         if let Some(hash) = protected.filter(|_| !token_fits && !proven) {
             let Some(password) = password else {
-                return refuse(
-                    ErrorCode::PasswordRequired,
-                    format!("'{name}' is protected: give its password"),
-                );
+                return refuse(ErrorCode::PasswordRequired, password_required(&name));
             };
             // Checked off the lock; the hello comes back with `proven` if it fits.
             self.slow = Some(Slow {
@@ -180,4 +177,10 @@ impl State {
             self.remove_member(id, room, &session.name);
         }
     }
+}
+
+/// The refusal of a hello for a protected name: the same words whether the password was
+/// missing or wrong.
+pub(super) fn password_required(name: &str) -> String {
+    format!("'{name}' is protected: say hello with its password")
 }
