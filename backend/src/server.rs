@@ -82,6 +82,13 @@ pub async fn run_with_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let metrics = Arc::new(Metrics::default());
+    if config.mailbox >= config.queue_frames {
+        tracing::warn!(
+            mailbox = config.mailbox,
+            queue_frames = config.queue_frames,
+            "--mailbox is capped at --queue-frames - 1, so that a mailbox fits in one delivery"
+        );
+    }
     let limits = Limits {
         max_rooms: config.max_rooms as usize,
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
