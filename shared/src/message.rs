@@ -97,7 +97,11 @@ pub enum ClientMsg {
         /// Extension: this client acknowledges private messages with `ack`. Until it does,
         /// the relay delivers them again on every hello (at-least-once). Without it, a private
         /// message counts as received once it is queued on the recipient's connection.
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(
+            default,
+            deserialize_with = "null_is_false",
+            skip_serializing_if = "is_false"
+        )]
         acks: bool,
         /// Extension: the password of a protected name (see `protect`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +163,11 @@ pub enum ClientMsg {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// `null` for a flag means it is absent, as it does for every optional field.
+fn null_is_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
 /// What the relay tells a client.

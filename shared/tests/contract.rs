@@ -444,6 +444,16 @@ fn resume_and_scrollback_frames() {
             password: None,
         }),
     );
+    // null means absent, for `acks` as for every optional field.
+    assert_eq!(
+        ClientFrame::parse(r#"{"type":"hello","name":"bob","acks":null,"token":null}"#).unwrap(),
+        ClientFrame::new(ClientMsg::Hello {
+            name: "bob".into(),
+            token: None,
+            acks: false,
+            password: None,
+        })
+    );
     client(
         r#"{"type":"ack","with":"alice","seq":8}"#,
         ClientFrame::new(ClientMsg::Ack {
