@@ -168,7 +168,7 @@ pub fn spawn(
         clock,
         metrics,
         pending: pending.clone(),
-        mailbox: (bounds.mailbox_messages, bounds.mailbox_bytes),
+        bounds,
     };
     let thread = std::thread::Builder::new()
         .name("courier-store".into())
@@ -223,8 +223,7 @@ struct Writer {
     clock: Clock,
     metrics: Arc<Metrics>,
     pending: Arc<Pending>,
-    /// The most messages and bytes a mailbox holds.
-    mailbox: (usize, usize),
+    bounds: Bounds,
 }
 
 impl Writer {
@@ -320,11 +319,11 @@ impl Writer {
     }
 
     fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
-        let (retention, mailbox) = (self.retention, self.mailbox);
+        let (retention, bounds) = (self.retention, self.bounds);
         let tx = self.conn.transaction()?;
         let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if let Some(c) = apply_one(&tx, job, retention, mailbox)? {
+            if let Some(c) = apply_one(&tx, job, retention, &bounds)? {
                 done.push(c);
             }
         }
@@ -365,7 +364,7 @@ fn apply_one(
     tx: &Transaction<'_>,
     job: &Job,
     retention: Retention,
-    (max_mail, max_mail_bytes): (usize, usize),
+    bounds: &Bounds,
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
         Job::User { key, name } => {
@@ -430,8 +429,8 @@ fn apply_one(
                      WHERE recipient_key = ?1",
                 )?
                 .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            if held as usize >= max_mail
-                || held_bytes as usize + mail_cost(&draft.text) > max_mail_bytes
+            if held as usize >= bounds.mailbox_messages
+                || held_bytes as usize + mail_cost(&draft.text) > bounds.mailbox_bytes
             {
                 return Ok(Some(Committed::MailboxFull {
                     from_key: from_key.clone(),
