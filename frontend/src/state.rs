@@ -16,8 +16,7 @@ use std::rc::Rc;
 use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use shared::validate::name_key;
 use shared::{
-    ChatMessage, ClientFrame, ClientMsg, Conversation as Talk, ErrorCode, RoomInfo, ServerMsg,
-    Target,
+    ChatMessage, ClientFrame, ClientMsg, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target,
 };
 use yew::Reducible;
 
@@ -1043,10 +1042,15 @@ impl State {
     }
 
     /// An answer to `history`: merged by `seq`; a gap being closed asks for the page before.
-    fn history(&mut self, conversation: Talk, messages: Vec<ChatMessage>, more: bool) -> bool {
+    fn history(
+        &mut self,
+        conversation: ConversationId,
+        messages: Vec<ChatMessage>,
+        more: bool,
+    ) -> bool {
         let key = match conversation {
-            Talk::Room { room } => ConvKey::Room(room),
-            Talk::With { with } => ConvKey::dm(&with),
+            ConversationId::Room { room } => ConvKey::Room(room),
+            ConversationId::With { with } => ConvKey::dm(&with),
         };
         let Some(conv) = self.conversations.get(&key) else {
             return false;
@@ -1255,8 +1259,8 @@ impl State {
                 ..
             } => {
                 let key = match conversation {
-                    Talk::Room { room } => ConvKey::Room(room.clone()),
-                    Talk::With { with } => ConvKey::dm(with),
+                    ConversationId::Room { room } => ConvKey::Room(room.clone()),
+                    ConversationId::With { with } => ConvKey::dm(with),
                 };
                 self.new_fetch_frame(&key).into_iter().collect()
             }
@@ -2592,7 +2596,7 @@ mod tests {
             .collect()
     }
 
-    fn history(conversation: Talk, messages: Vec<ChatMessage>, more: bool) -> ServerMsg {
+    fn history(conversation: ConversationId, messages: Vec<ChatMessage>, more: bool) -> ServerMsg {
         ServerMsg::History {
             conversation,
             messages,
@@ -2655,7 +2659,7 @@ mod tests {
         let s = server(
             &s,
             history(
-                Talk::With { with: "bob".into() },
+                ConversationId::With { with: "bob".into() },
                 vec![dm_msg("bob", 6, "alice", "hi", None), dm],
                 false,
             ),
@@ -2675,7 +2679,7 @@ mod tests {
         let s = server(
             &s,
             history(
-                Talk::Room {
+                ConversationId::Room {
                     room: "lobby".into(),
                 },
                 room_msgs("lobby", 1..=2, "bob"),
@@ -2693,7 +2697,7 @@ mod tests {
             &s,
             ServerMsg::Message(room_msg("lobby", 10, "bob", "live", None)),
         );
-        let lobby_talk = || Talk::Room {
+        let lobby_talk = || ConversationId::Room {
             room: "lobby".into(),
         };
         let s = server(
@@ -2801,7 +2805,7 @@ mod tests {
         assert!(frames[1].cid.is_some());
         assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
         let page = history(
-            Talk::Room {
+            ConversationId::Room {
                 room: "lobby".into(),
             },
             room_msgs("lobby", 4..=103, "bob"),
@@ -2862,7 +2866,7 @@ mod tests {
             requests += 1;
             top -= 100;
             msg = history(
-                Talk::Room {
+                ConversationId::Room {
                     room: "lobby".into(),
                 },
                 room_msgs("lobby", top - 99..=top, "bob"),
@@ -2900,7 +2904,7 @@ mod tests {
         let s = server(
             &s,
             history(
-                Talk::Room {
+                ConversationId::Room {
                     room: "lobby".into(),
                 },
                 room_msgs("lobby", 1..=50, "bob"),
@@ -2993,7 +2997,7 @@ mod tests {
         let s = server(
             &s,
             history(
-                Talk::With { with: "Bob".into() },
+                ConversationId::With { with: "Bob".into() },
                 vec![dm_msg("alice", 1, "Bob", "psst", None)],
                 false,
             ),
@@ -3040,7 +3044,7 @@ mod tests {
         let s = server(
             &s,
             history(
-                Talk::Room {
+                ConversationId::Room {
                     room: "lobby".into(),
                 },
                 room_msgs("lobby", 1..=70, "bob"),

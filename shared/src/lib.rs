@@ -13,6 +13,6 @@ mod message;
 pub mod validate;
 
 pub use message::{
-    ChatMessage, ClientFrame, ClientMsg, Conversation, ErrorCode, FrameError, RoomInfo, ServerMsg,
-    Target,
+    ChatMessage, ClientFrame, ClientMsg, ConversationId, ErrorCode, FrameError, RoomInfo,
+    ServerMsg, Target,
 };

@@ -192,7 +192,7 @@ pub enum ServerMsg {
     /// whether there are older messages still.
     History {
         #[serde(flatten)]
-        conversation: Conversation,
+        conversation: ConversationId,
         #[serde(with = "tagged_history")]
         messages: Vec<ChatMessage>,
         more: bool,
@@ -281,7 +281,7 @@ pub enum Target {
 /// A conversation whose history is asked for: a room, or the private one with a user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum Conversation {
+pub enum ConversationId {
     Room { room: String },
     With { with: String },
 }

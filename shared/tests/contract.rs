@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use shared::{
-    ChatMessage, ClientFrame, ClientMsg, Conversation, ErrorCode, RoomInfo, ServerMsg, Target,
+    ChatMessage, ClientFrame, ClientMsg, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target,
     limits::HISTORY_LEN,
 };
 
@@ -390,7 +390,7 @@ fn every_server_message_round_trips() {
             more: true,
         },
         ServerMsg::History {
-            conversation: Conversation::With { with: "b".into() },
+            conversation: ConversationId::With { with: "b".into() },
             messages: vec![],
             more: false,
         },
@@ -477,7 +477,7 @@ fn resume_and_scrollback_frames() {
             {"type":"message","room":"lobby","seq":39,"from":"bob","text":"one","ts":1763700000000}],
             "more":false}"#,
         ServerMsg::History {
-            conversation: Conversation::Room {
+            conversation: ConversationId::Room {
                 room: "lobby".into(),
             },
             messages: vec![room_message(39, "bob", "one", None)],

@@ -1,7 +1,7 @@
 //! Private messages (sender, recipient, parcel): sending, acknowledging and scrollback; the
 //! user list and typing to one user.
 
-use shared::{Conversation, ErrorCode, ServerMsg, Target, validate};
+use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::rooms::check_text;
 use super::{Handled, Refusal, State, db_failed, refuse};
@@ -85,7 +85,7 @@ impl State {
         self.send(
             id,
             &ServerMsg::History {
-                conversation: Conversation::With { with },
+                conversation: ConversationId::With { with },
                 messages: page.messages,
                 more: page.more,
             },

@@ -1,7 +1,7 @@
 //! Rooms: join, leave, say, the room list and typing in a room.
 
 use shared::limits::{HISTORY_LEN, REPLAY_LEN};
-use shared::{Conversation, ErrorCode, RoomInfo, ServerMsg, Target, validate};
+use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
 use super::{Handled, Member, Refusal, State, db_failed, encode, refuse};
 use crate::metrics::Metrics;
@@ -158,7 +158,7 @@ impl State {
         self.send(
             id,
             &ServerMsg::History {
-                conversation: Conversation::Room { room },
+                conversation: ConversationId::Room { room },
                 messages: page.messages,
                 more: page.more,
             },
