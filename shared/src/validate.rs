@@ -2,6 +2,7 @@
 //! them to explain a refusal before it sends anything.
 
 use crate::limits::{MAX_CID_CHARS, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_TEXT_CHARS};
+use crate::unicode;
 
 /// Trims a nickname and checks it: 1 to 32 characters after trimming white space, with no
 /// control characters. Returns the trimmed name, the one that is stored and echoed.
@@ -24,7 +25,7 @@ pub fn name(raw: &str) -> Result<&str, &'static str> {
 
 /// The form of a name used to compare names: Unicode lowercase.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    unicode::lowercase(name)
 }
 
 /// Checks a room name: 1 to 64 characters, each a Unicode letter or digit or one of `-`, `_`,
@@ -40,7 +41,7 @@ pub fn room(room: &str) -> Result<(), &'static str> {
         Err("a room name has at most 64 characters")
     } else if !room
         .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .all(|c| unicode::is_letter_or_digit(c) || matches!(c, '-' | '_' | '.'))
     {
         Err("a room name may contain only letters, digits, '-', '_' and '.'")
     } else {
