@@ -2,7 +2,7 @@
 //! between sessions, rooms and private conversations.
 //!
 //! The data path reads in one direction: [`upgrade`] (HTTP → WebSocket) → [`connection`]
-//! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`peer`] (bounded
+//! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`outbox`] (bounded
 //! queue) → back out through [`connection`]'s writer. `ARCHITECTURE.md` has the map.
 
 pub mod config;
@@ -10,8 +10,8 @@ pub mod connection;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod outbox;
 pub mod passwords;
-pub mod peer;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -23,7 +23,7 @@ use crate::connection::Settings;
 use crate::http::{self, HttpSettings};
 use crate::hub::{self, Hub, Limits};
 use crate::metrics::Metrics;
-use crate::peer::Bound;
+use crate::outbox::QueueLimits;
 use crate::store::Store;
 use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
 use crate::tls;
@@ -107,7 +107,7 @@ pub async fn run_with_tls(
         hub::system_clock(),
     )?;
     let settings = Settings {
-        queue: Bound {
+        queue: QueueLimits {
             frames: config.queue_frames as usize,
             bytes: config.queue_mib as usize * 1024 * 1024,
         },

@@ -217,7 +217,7 @@ async fn close_code(tcp: &mut TcpStream) -> Option<u16> {
         .expect("the relay closes the connection in time")
 }
 
-/// Reads until the peer ends the connection; panics if it does not within `within`.
+/// Reads until the relay ends the connection; panics if it does not within `within`.
 async fn read_to_end(tcp: &mut TcpStream, within: Duration) {
     let mut buf = [0u8; 1024];
     let ended = tokio::time::timeout(within, async {
@@ -549,7 +549,7 @@ async fn under_attack_a_quiet_room_keeps_its_latency_and_the_relay_its_memory() 
             });
         }
     }
-    // Half-open sockets: upgraded, then silent for good (a peer that vanished without a FIN
+    // Half-open sockets: upgraded, then silent for good (a client that vanished without a FIN
     // looks the same to the relay). Half say hello first; the others never do.
     let mut half_open = Vec::new();
     for i in 0..40 {

@@ -1,9 +1,9 @@
 //! The hub: every session, room and conversation of this relay, and the routing between them.
 //!
 //! Connections call in with three lifecycle methods: [`Hub::connect`], [`Hub::handle`] for each
-//! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`Peer`]s
+//! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`ConnHandle`]s
 //! involved. All state sits behind one `std::sync::Mutex`: no handler awaits while holding it
-//! (queueing never waits, see [`Peer::send`]).
+//! (queueing never waits, see [`ConnHandle::send`]).
 //!
 //! A message takes two trips through the lock. `say` and `dm` check the frame and submit it
 //! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then calls
@@ -30,8 +30,8 @@ use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::metrics::{Gauges, Metrics};
+use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
 use crate::passwords::{self, Workers};
-use crate::peer::{ConnId, Frame, Peer, Sent};
 use crate::store::writer::{self, Busy};
 use crate::store::{CommitQueue, Job, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
@@ -99,7 +99,7 @@ struct State {
 }
 
 struct Conn {
-    peer: Peer,
+    handle: ConnHandle,
     /// Set by a successful hello.
     session: Option<Session>,
 }
@@ -130,7 +130,7 @@ struct Room {
 
 struct Member {
     name: String,
-    peer: Peer,
+    handle: ConnHandle,
     /// The room's last seq the member has (from its `joined`); the fan-out sends only later
     /// ones.
     seen: u64,
@@ -291,11 +291,11 @@ impl Hub {
     }
 
     /// A new connection; it has no session until its hello succeeds.
-    pub fn connect(&self, peer: Peer) {
+    pub fn connect(&self, handle: ConnHandle) {
         self.lock().conns.insert(
-            peer.id,
+            handle.id,
             Conn {
-                peer,
+                handle,
                 session: None,
             },
         );
@@ -308,8 +308,13 @@ impl Hub {
     /// A frame that needs a password hashed or checked returns that work as [`Slow`]: the
     /// connection does it with [`Hub::work_out`] and hands the result to [`Hub::finish`].
     #[must_use]
-    pub fn handle(&self, peer: &Peer, text: &str, limiter: &mut FrameLimiter) -> Option<Slow> {
-        let id = peer.id;
+    pub fn handle(
+        &self,
+        handle: &ConnHandle,
+        text: &str,
+        limiter: &mut FrameLimiter,
+    ) -> Option<Slow> {
+        let id = handle.id;
         Metrics::inc(&self.metrics.frames_received);
         let parsed = ClientFrame::parse(text);
         let typing = matches!(&parsed, Ok(f) if matches!(f.msg, ClientMsg::Typing { .. }));
@@ -318,7 +323,7 @@ impl Hub {
                 Ok(frame) => frame.cid,
                 Err(e) => e.cid,
             };
-            self.rate_limited(peer, cid);
+            self.rate_limited(handle, cid);
             return None;
         }
         let frame = match parsed {
@@ -375,8 +380,8 @@ impl Hub {
     }
 
     /// Ends a frame whose slow work is done.
-    pub fn finish(&self, peer: &Peer, done: Done) {
-        let id = peer.id;
+    pub fn finish(&self, handle: &ConnHandle, done: Done) {
+        let id = handle.id;
         let mut state = self.lock();
         let result = match done.outcome {
             Outcome::Verified { hello, fits: true } => state.hello(id, hello),
@@ -401,11 +406,11 @@ impl Hub {
     /// Answers a frame dropped for going over the connection's rate. Straight onto the
     /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
     /// contend with everybody else's messages for the lock.
-    pub fn rate_limited(&self, peer: &Peer, cid: Option<String>) {
+    pub fn rate_limited(&self, handle: &ConnHandle, cid: Option<String>) {
         Metrics::inc(&self.metrics.rate_limited);
         Metrics::inc(&self.metrics.errors_sent);
         let message = "too many frames: this one was dropped; slow down";
-        let _ = peer.send(encode(&ServerMsg::error(
+        let _ = handle.send(encode(&ServerMsg::error(
             ErrorCode::RateLimited,
             message,
             cid,
@@ -435,7 +440,7 @@ impl Hub {
     /// Asks every connection to close with `code` (shutdown: 1001).
     pub fn close_all(&self, code: u16) {
         for conn in self.lock().conns.values() {
-            conn.peer.close(code);
+            conn.handle.close(code);
         }
     }
 
@@ -569,13 +574,13 @@ impl State {
     /// Queues an encoded frame for connection `id`, if it is still there.
     fn send_frame(&self, id: ConnId, frame: Frame) {
         if let Some(conn) = self.conns.get(&id) {
-            self.deliver(&conn.peer, frame);
+            self.deliver(&conn.handle, frame);
         }
     }
 
-    /// Queues an already encoded frame for one peer and counts it.
-    fn deliver(&self, peer: &Peer, frame: Frame) {
-        deliver(&self.metrics, peer, frame);
+    /// Queues an already encoded frame for one connection and counts it.
+    fn deliver(&self, handle: &ConnHandle, frame: Frame) {
+        deliver(&self.metrics, handle, frame);
     }
 
     fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {
@@ -606,15 +611,15 @@ fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
     }
 }
 
-/// Queues an already encoded frame for one peer and counts it. A free function, so that the
+/// Queues an already encoded frame for one connection and counts it. A free function, so that the
 /// fan-out can call it while it holds a room mutably.
-fn deliver(metrics: &Metrics, peer: &Peer, frame: Frame) {
-    match peer.send(frame) {
+fn deliver(metrics: &Metrics, handle: &ConnHandle, frame: Frame) {
+    match handle.send(frame) {
         Sent::Queued => Metrics::inc(&metrics.deliveries),
         Sent::TooSlow => {
             Metrics::inc(&metrics.closed_too_slow);
             tracing::info!(
-                conn = peer.id,
+                conn = handle.id,
                 "closing a connection that is not reading fast enough"
             );
         }

@@ -10,7 +10,7 @@ use super::{
     Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, encode, new_token,
     refuse, same_token,
 };
-use crate::peer::ConnId;
+use crate::outbox::ConnId;
 use crate::store::Job;
 
 impl State {
@@ -63,7 +63,7 @@ impl State {
             // The same user on a new connection: the old one ends as if it had dropped.
             self.end_session(holder);
             if let Some(old) = self.conns.get(&holder) {
-                old.peer.close(close::NORMAL);
+                old.handle.close(close::NORMAL);
             }
             tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
         } else if !self.users.contains_key(&key) && self.users.len() >= self.limits.max_users {

@@ -46,10 +46,10 @@ pub enum Job {
         to_key: String,
         draft: Draft,
     },
-    /// `user` has received every message from `peer` up to `seq`.
+    /// `user` has received every message from `correspondent` up to `seq`.
     Ack {
         user_key: String,
-        peer_key: String,
+        correspondent_key: String,
         seq: u64,
     },
     /// These mailbox rows were delivered to a client that does not acknowledge.
@@ -80,7 +80,7 @@ pub enum Committed {
     /// An `Ack` job is stored.
     Acked {
         user_key: String,
-        peer_key: String,
+        correspondent_key: String,
         seq: u64,
     },
     /// A `Received` job is stored.
@@ -493,7 +493,7 @@ fn apply_one(
         }
         Job::Ack {
             user_key,
-            peer_key,
+            correspondent_key,
             seq,
         } => {
             tx.prepare_cached(
@@ -501,12 +501,12 @@ fn apply_one(
             )?
             .execute(params![
                 user_key,
-                peer_key,
+                correspondent_key,
                 i64::try_from(*seq).unwrap_or(i64::MAX)
             ])?;
             Ok(Some(Committed::Acked {
                 user_key: user_key.clone(),
-                peer_key: peer_key.clone(),
+                correspondent_key: correspondent_key.clone(),
                 seq: *seq,
             }))
         }
