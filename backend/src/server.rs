@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::Config;
 use crate::connection::Settings;
 use crate::http::{self, HttpSettings};
-use crate::hub::{self, Hub, Limits};
+use crate::hub::{self, Hub, HubLimits};
 use crate::metrics::Metrics;
 use crate::outbox::QueueLimits;
 use crate::store::Store;
@@ -89,7 +89,7 @@ pub async fn run_with_tls(
             "--mailbox is capped at --queue-frames - 1, so that a mailbox fits in one delivery"
         );
     }
-    let limits = Limits {
+    let limits = HubLimits {
         max_rooms: config.max_rooms as usize,
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
         mailbox: (config.mailbox as usize).min(config.queue_frames as usize - 1),

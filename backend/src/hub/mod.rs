@@ -48,9 +48,9 @@ pub fn system_clock() -> Clock {
     })
 }
 
-/// The hub's bounds; see the flags of the same names in `config.rs`.
+/// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct HubLimits {
     pub max_rooms: usize,
     pub mailbox: usize,
     pub user_mailbox_bytes: usize,
@@ -73,7 +73,7 @@ pub struct Hub {
 
 /// Everything the hub knows. Only reached through [`Hub::lock`].
 struct State {
-    limits: Limits,
+    limits: HubLimits,
     /// Reads history and mailboxes.
     db: Reader,
     /// Takes messages to be stored; `None` once the relay is stopping.
@@ -210,7 +210,7 @@ impl Hub {
     /// # Errors
     /// The known users could not be read, or the writer thread could not start.
     pub fn new(
-        limits: Limits,
+        limits: HubLimits,
         mut store: Store,
         retention: Retention,
         metrics: Arc<Metrics>,
@@ -248,7 +248,7 @@ impl Hub {
         });
         // The writer holds the hub weakly: the hub owns the writer, not the other way round.
         let weak = Arc::downgrade(&hub);
-        let deliver = Box::new(move |batch| {
+        let on_commit = Box::new(move |batch| {
             if let Some(hub) = weak.upgrade() {
                 hub.committed(batch);
             }
@@ -258,8 +258,8 @@ impl Hub {
             retention,
             clock,
             metrics,
-            deliver,
-            writer::Bounds {
+            on_commit,
+            writer::WriterLimits {
                 queue_messages: limits.max_uncommitted,
                 queue_bytes: limits.max_uncommitted_bytes,
                 mailbox_messages: limits.mailbox,
