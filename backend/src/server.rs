@@ -18,10 +18,11 @@ use shared::limits::{MAX_MESSAGE_BYTES, close};
 
 use tokio_rustls::TlsAcceptor;
 
+use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
 use crate::http::{self, HttpSettings};
-use crate::hub::{self, Hub, HubLimits};
+use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
 use crate::outbox::QueueLimits;
 use crate::store::Store;
@@ -104,7 +105,7 @@ pub async fn run_with_tls(
         store,
         config.retention(),
         metrics.clone(),
-        hub::system_clock(),
+        clock::system_clock(),
     )?;
     let settings = Settings {
         queue: QueueLimits {

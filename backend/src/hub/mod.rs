@@ -24,29 +24,17 @@ mod session;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
+use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
 use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
 use crate::passwords::{self, Workers};
 use crate::store::writer::{self, Busy};
 use crate::store::{CommitQueue, Job, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
-
-/// A source of the current time in milliseconds since the Unix epoch, for `ts`.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    })
-}
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]

@@ -18,7 +18,7 @@ use shared::{ChatMessage, Target};
 
 use super::checkpoint::Checkpointer;
 use super::{Draft, Retention, WriterConn, mail_cost, pair};
-use crate::hub::Clock;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 
 /// Most jobs in one transaction.
