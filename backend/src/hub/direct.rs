@@ -4,7 +4,7 @@
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::rooms::check_text;
-use super::{Handled, Refusal, State, db_failed, refuse};
+use super::{Handled, Refusal, State, refuse};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
 use crate::store::{Draft, Job, pair};
@@ -81,19 +81,8 @@ impl State {
     ) -> Handled {
         let correspondent = self.recipient(&with)?;
         let (low, high) = pair(&self.session(id)?.key, &correspondent.key);
-        let page = self
-            .db
-            .direct_page((&low, &high), before, limit)
-            .map_err(|e| db_failed(&e))?;
-        self.send(
-            id,
-            &ServerMsg::History {
-                conversation: ConversationId::With { with },
-                messages: page.messages,
-                more: page.more,
-            },
-        );
-        Ok(())
+        let page = self.db.direct_page((&low, &high), before, limit);
+        self.send_history(id, ConversationId::With { with }, page)
     }
 
     pub(super) fn list_users(&self, id: ConnId) -> Handled {

@@ -26,14 +26,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
-use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
+use shared::{ClientFrame, ClientMsg, ConversationId, ErrorCode, ServerMsg, validate};
 
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
 use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
 use crate::passwords::{self, Workers};
 use crate::store::writer::{self, Busy};
-use crate::store::{CommitQueue, Job, Reader, Retention, Store};
+use crate::store::{CommitQueue, Job, Page, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
@@ -569,6 +569,23 @@ impl State {
     /// Queues an already encoded frame for one connection and counts it.
     fn deliver(&self, handle: &ConnHandle, frame: Frame) {
         deliver(&self.metrics, handle, frame);
+    }
+
+    /// Answers a `history` request with the `page` read for `conversation`.
+    fn send_history(
+        &self,
+        id: ConnId,
+        conversation: ConversationId,
+        page: rusqlite::Result<Page>,
+    ) -> Handled {
+        let page = page.map_err(|e| db_failed(&e))?;
+        let history = ServerMsg::History {
+            conversation,
+            messages: page.messages,
+            more: page.more,
+        };
+        self.send(id, &history);
+        Ok(())
     }
 
     fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {

@@ -151,19 +151,8 @@ impl State {
         limit: usize,
     ) -> Handled {
         check_room(&room)?;
-        let page = self
-            .db
-            .room_page(&room, 0, before, limit)
-            .map_err(|e| db_failed(&e))?;
-        self.send(
-            id,
-            &ServerMsg::History {
-                conversation: ConversationId::Room { room },
-                messages: page.messages,
-                more: page.more,
-            },
-        );
-        Ok(())
+        let page = self.db.room_page(&room, 0, before, limit);
+        self.send_history(id, ConversationId::Room { room }, page)
     }
 
     pub(super) fn list_rooms(&self, id: ConnId) -> Handled {
