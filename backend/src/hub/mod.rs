@@ -6,32 +6,36 @@
 //! (queueing never waits, see [`ConnHandle::send`]).
 //!
 //! A message takes two trips through the lock. `say` and `dm` check the frame and submit it
-//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then calls
-//! [`Hub::committed`], which fans it out. The writer hands batches over in commit order and
-//! the fan-out holds the lock, so every member of a room receives its messages in `seq`
-//! order, and none before it is stored.
+//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then hands the
+//! batch to [`Hub::committed`] (its `OnCommit`), which fans it out. The writer hands batches
+//! over in commit order and the fan-out holds the lock, so every member of a room receives its
+//! messages in `seq` order, and none before it is stored.
 //!
-//! The handlers are split by concern: `session.rs` (hello, takeover, disconnect), `rooms.rs`
-//! (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private history)
-//! and `fanout.rs` (sending what the writer committed), with typing in both rooms and
-//! direct.
+//! This file holds the hub's state and its lifecycle. The rest is split by concern:
+//! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
+//! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
+//! history), with typing in both rooms and direct; `slow.rs` (password work done off the
+//! lock) and `fanout.rs` (sending what the writer committed).
 
 mod direct;
+mod dispatch;
 mod fanout;
 mod rooms;
 mod session;
+mod slow;
+
+pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ConversationId, ErrorCode, ServerMsg, validate};
 
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
 use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
-use crate::passwords::{self, Workers};
+use crate::passwords::Workers;
 use crate::store::writer::{self, Busy};
 use crate::store::{CommitQueue, Job, Page, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
@@ -141,39 +145,6 @@ struct Hello {
     password: Option<String>,
     /// The password of the protected name has been checked.
     proven: bool,
-}
-
-/// Work a frame needs that is too slow for the hub's lock: [`Hub::handle`] hands it back to the
-/// connection, which does it with [`Hub::work_out`] and ends the frame with [`Hub::finish`].
-#[derive(Debug)]
-pub struct Slow {
-    task: SlowTask,
-    cid: Option<String>,
-}
-
-#[derive(Debug)]
-enum SlowTask {
-    /// Check `password` against `hash`, then carry out the hello if it fits.
-    Verify {
-        hello: Hello,
-        password: String,
-        hash: String,
-    },
-    /// Hash `password` to protect the session's name.
-    Hash { password: String },
-}
-
-/// The outcome of a [`Slow`] task.
-#[derive(Debug)]
-pub struct Done {
-    outcome: Outcome,
-    cid: Option<String>,
-}
-
-#[derive(Debug)]
-enum Outcome {
-    Verified { hello: Hello, fits: bool },
-    Hashed(Result<String, String>),
 }
 
 /// Why a frame was refused: becomes an `error` frame.
@@ -341,56 +312,6 @@ impl Hub {
         })
     }
 
-    /// Does a frame's slow work ([`Slow`]) on the blocking pool, a bounded number at a time.
-    pub async fn work_out(&self, slow: Slow) -> Done {
-        let Slow { task, cid } = slow;
-        let outcome = match task {
-            SlowTask::Verify {
-                hello,
-                password,
-                hash,
-            } => {
-                let fits = self
-                    .passwords
-                    .run(move || passwords::verify(&password, &hash))
-                    .await
-                    .unwrap_or(false);
-                Outcome::Verified { hello, fits }
-            }
-            SlowTask::Hash { password } => Outcome::Hashed(
-                self.passwords
-                    .run(move || passwords::hash(&password))
-                    .await
-                    .unwrap_or_else(|| Err("the relay is stopping".into())),
-            ),
-        };
-        Done { outcome, cid }
-    }
-
-    /// Ends a frame whose slow work is done.
-    pub fn finish(&self, handle: &ConnHandle, done: Done) {
-        let id = handle.id;
-        let mut state = self.lock();
-        let result = match done.outcome {
-            Outcome::Verified { hello, fits: true } => state.hello(id, hello),
-            Outcome::Verified { hello, fits: false } => {
-                tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
-                refuse(
-                    ErrorCode::PasswordRequired,
-                    session::password_required(hello.name.trim()),
-                )
-            }
-            Outcome::Hashed(Ok(hash)) => state.protected(id, hash),
-            Outcome::Hashed(Err(e)) => {
-                tracing::error!("cannot hash a password: {e}");
-                refuse(ErrorCode::Internal, "the relay could not protect the name")
-            }
-        };
-        if let Err(refusal) = result {
-            state.error(id, refusal.code, refusal.message, done.cid);
-        }
-    }
-
     /// Answers a frame dropped for going over the connection's rate. Straight onto the
     /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
     /// contend with everybody else's messages for the lock.
@@ -449,89 +370,6 @@ impl Hub {
 }
 
 impl State {
-    fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
-        // Any frame from a client that does not acknowledge settles what it has been sent.
-        self.settle_mail(id);
-        let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
-        match msg {
-            ClientMsg::Hello {
-                name,
-                token,
-                acks,
-                password,
-            } if !welcomed => self.hello(
-                id,
-                Hello {
-                    name,
-                    token,
-                    acks,
-                    password,
-                    proven: false,
-                },
-            ),
-            ClientMsg::Hello { .. } => {
-                refuse(ErrorCode::BadRequest, "this connection already said hello")
-            }
-            _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
-            ClientMsg::Join { room, after } => {
-                self.within_room_cap(id, &room)?;
-                self.join(id, room, after)
-            }
-            ClientMsg::Leave { room } => self.leave(id, &room),
-            ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
-            ClientMsg::Rooms => self.list_rooms(id),
-            ClientMsg::Dm { to, text } => self.dm(id, &to, text, cid, now),
-            ClientMsg::Users => self.list_users(id),
-            ClientMsg::Typing {
-                room: Some(room),
-                to: None,
-            } => self.typing_in_room(id, room),
-            ClientMsg::Typing {
-                room: None,
-                to: Some(to),
-            } => self.typing_to_user(id, &to),
-            ClientMsg::Typing { .. } => {
-                refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
-            }
-            ClientMsg::History {
-                room: Some(room),
-                with: None,
-                before,
-                limit,
-            } => self.room_history(id, room, before, page_limit(limit)?),
-            ClientMsg::History {
-                room: None,
-                with: Some(with),
-                before,
-                limit,
-            } => self.direct_history(id, with, before, page_limit(limit)?),
-            ClientMsg::History { .. } => refuse(
-                ErrorCode::BadRequest,
-                "history needs either a room or a with",
-            ),
-            ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
-            ClientMsg::Protect { password } => self.protect(password),
-        }
-    }
-
-    /// Refuses a join that would put connection `id` in more than `rooms_per_conn` rooms
-    /// (`forbidden`, like the relay's other capacity limits). A join of a room it is in, or
-    /// of a name that is not a room (`invalid_room`), is left to `join`.
-    fn within_room_cap(&self, id: ConnId, room: &str) -> Handled {
-        let session = self.session(id)?;
-        let cap = self.limits.rooms_per_conn;
-        if session.rooms.len() >= cap
-            && !session.rooms.contains(room)
-            && validate::room(room).is_ok()
-        {
-            return refuse(
-                ErrorCode::Forbidden,
-                format!("a connection may be in at most {cap} rooms: leave one first"),
-            );
-        }
-        Ok(())
-    }
-
     /// The session of a welcomed connection. `dispatch` only calls handlers for those.
     fn session(&self, id: ConnId) -> Result<&Session, Refusal> {
         match self.conns.get(&id).and_then(|c| c.session.as_ref()) {
@@ -601,18 +439,6 @@ fn db_failed(e: &rusqlite::Error) -> Refusal {
     Refusal {
         code: ErrorCode::Internal,
         message: "the relay cannot read its database right now".into(),
-    }
-}
-
-/// A `history` request's `limit`: 1 to [`HISTORY_PAGE_MAX`], [`HISTORY_LEN`] if absent.
-fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
-    match limit {
-        None => Ok(HISTORY_LEN),
-        Some(n) if (1..=HISTORY_PAGE_MAX).contains(&n) => Ok(n),
-        Some(_) => refuse(
-            ErrorCode::BadRequest,
-            format!("a history limit is 1 to {HISTORY_PAGE_MAX}"),
-        ),
     }
 }
 

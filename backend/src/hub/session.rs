@@ -6,9 +6,10 @@ use shared::{ErrorCode, ServerMsg, validate};
 
 use std::collections::{HashMap, VecDeque};
 
+use super::slow::SlowTask;
 use super::{
-    Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, encode, new_token,
-    refuse, same_token,
+    Handled, Hello, Session, Slow, State, UserEntry, db_failed, encode, new_token, refuse,
+    same_token,
 };
 use crate::outbox::ConnId;
 use crate::store::Job;
