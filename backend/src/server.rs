@@ -175,24 +175,23 @@ pub async fn run_with_tls(
         }))
         .map(Reply::into_response);
 
-    let on_signal = stop.clone();
     let closing = hub.clone();
     let settings = HttpSettings {
         header_timeout: config.header_timeout,
         tls,
         grace: config.shutdown_grace,
     };
+    // Serving ends only once this future has completed: by then every WebSocket connection
+    // has been asked to close, and the HTTP ones have had their grace.
     http::serve(listener, routes, settings, metrics, async move {
         shutdown.await;
         tracing::info!("shutting down: closing every connection with 1001");
         // Cancel first: a connection that joins the hub after close_all sees the token.
-        on_signal.cancel();
+        stop.cancel();
         closing.close_all(close::GOING_AWAY);
     })
     .await;
 
-    stop.cancel();
-    hub.close_all(close::GOING_AWAY);
     tasks.close();
     if tokio::time::timeout(config.shutdown_grace, tasks.wait())
         .await
