@@ -269,15 +269,17 @@ mod tests {
         }
     }
 
+    /// Room for 100 frames but only 10 bytes.
+    fn ten_bytes() -> QueueLimits {
+        QueueLimits {
+            frames: 100,
+            bytes: 10,
+        }
+    }
+
     #[tokio::test]
     async fn a_queue_over_its_byte_bound_closes_the_connection_too() {
-        let (conn, outbox) = channel(
-            1,
-            QueueLimits {
-                frames: 100,
-                bytes: 10,
-            },
-        );
+        let (conn, outbox) = channel(1, ten_bytes());
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("1".into()), Sent::TooSlow);
@@ -286,13 +288,7 @@ mod tests {
 
     #[tokio::test]
     async fn written_frames_free_their_bytes() {
-        let (conn, outbox) = channel(
-            1,
-            QueueLimits {
-                frames: 100,
-                bytes: 10,
-            },
-        );
+        let (conn, outbox) = channel(1, ten_bytes());
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
         let mut burst = Vec::new();
         assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
