@@ -15,29 +15,35 @@
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
 //! history), with typing in both rooms and direct; `slow.rs` (password work done off the
-//! lock) and `fanout.rs` (sending what the writer committed).
+//! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
+//! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
+//! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and writer →
+//! fan-out → output; none calls back into its caller.
 
 mod direct;
 mod dispatch;
 mod fanout;
+mod output;
 mod rooms;
 mod session;
 mod slow;
 
+use output::{deliver, encode};
+use slow::Outcome;
 pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use shared::{ClientFrame, ClientMsg, ConversationId, ErrorCode, ServerMsg, validate};
+use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
-use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
+use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::Workers;
-use crate::store::writer::{self, Busy};
-use crate::store::{CommitQueue, Job, Page, Reader, Retention, Store};
+use crate::store::writer;
+use crate::store::{CommitQueue, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
@@ -312,6 +318,29 @@ impl Hub {
         })
     }
 
+    /// Ends a frame whose slow work is done.
+    pub fn finish(&self, handle: &ConnHandle, done: Done) {
+        let id = handle.id;
+        let mut state = self.lock();
+        let result = match done.outcome {
+            Outcome::Verified { hello, fits: true } => state.hello(id, hello),
+            Outcome::Verified { hello, fits: false } => {
+                tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
+                refuse(
+                    ErrorCode::PasswordRequired,
+                    session::password_required(hello.name.trim()),
+                )
+            }
+            Outcome::Hashed(Ok(hash)) => state.protected(id, hash),
+            Outcome::Hashed(Err(e)) => {
+                tracing::error!("cannot hash a password: {e}");
+                refuse(ErrorCode::Internal, "the relay could not protect the name")
+            }
+        };
+        if let Err(refusal) = result {
+            state.error(id, refusal.code, refusal.message, done.cid);
+        }
+    }
     /// Answers a frame dropped for going over the connection's rate. Straight onto the
     /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
     /// contend with everybody else's messages for the lock.
@@ -377,60 +406,6 @@ impl State {
             None => refuse(ErrorCode::NotWelcomed, "say hello first"),
         }
     }
-
-    /// Hands `job` to the store's writer.
-    fn submit(&self, job: Job) -> Handled {
-        match self.queue.as_ref().map(|q| q.submit(job)) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Busy::Full)) => refuse(
-                ErrorCode::RateLimited,
-                "the relay is storing as many messages as it can; send this again shortly",
-            ),
-            Some(Err(Busy::Stopped)) | None => {
-                refuse(ErrorCode::Internal, "the relay is shutting down")
-            }
-        }
-    }
-
-    /// Queues `msg` for connection `id`.
-    fn send(&self, id: ConnId, msg: &ServerMsg) {
-        self.send_frame(id, encode(msg));
-    }
-
-    /// Queues an encoded frame for connection `id`, if it is still there.
-    fn send_frame(&self, id: ConnId, frame: Frame) {
-        if let Some(conn) = self.conns.get(&id) {
-            self.deliver(&conn.handle, frame);
-        }
-    }
-
-    /// Queues an already encoded frame for one connection and counts it.
-    fn deliver(&self, handle: &ConnHandle, frame: Frame) {
-        deliver(&self.metrics, handle, frame);
-    }
-
-    /// Answers a `history` request with the `page` read for `conversation`.
-    fn send_history(
-        &self,
-        id: ConnId,
-        conversation: ConversationId,
-        page: rusqlite::Result<Page>,
-    ) -> Handled {
-        let page = page.map_err(|e| db_failed(&e))?;
-        let history = ServerMsg::History {
-            conversation,
-            messages: page.messages,
-            more: page.more,
-        };
-        self.send(id, &history);
-        Ok(())
-    }
-
-    fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {
-        Metrics::inc(&self.metrics.errors_sent);
-        tracing::debug!(conn = id, %code, %message, "refused a frame");
-        self.send(id, &ServerMsg::Error { code, message, cid });
-    }
 }
 
 /// The refusal for a query the database failed.
@@ -440,27 +415,6 @@ fn db_failed(e: &rusqlite::Error) -> Refusal {
         code: ErrorCode::Internal,
         message: "the relay cannot read its database right now".into(),
     }
-}
-
-/// Queues an already encoded frame for one connection and counts it. A free function, so that the
-/// fan-out can call it while it holds a room mutably.
-fn deliver(metrics: &Metrics, handle: &ConnHandle, frame: Frame) {
-    match handle.send(frame) {
-        Sent::Queued => Metrics::inc(&metrics.deliveries),
-        Sent::TooSlow => {
-            Metrics::inc(&metrics.closed_too_slow);
-            tracing::info!(
-                conn = handle.id,
-                "closing a connection that is not reading fast enough"
-            );
-        }
-        Sent::Gone => {}
-    }
-}
-
-/// Serialises a frame once, to be shared by all its recipients.
-fn encode(msg: &ServerMsg) -> Frame {
-    Frame::from(msg.to_json())
 }
 
 /// A fresh session token: 128 random bits, hex.

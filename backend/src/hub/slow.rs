@@ -1,11 +1,9 @@
 //! Work a frame needs that is too slow for the hub's lock: hashing or checking the password of
 //! a protected name. [`Hub::handle`] hands it back to the connection as [`Slow`], the
-//! connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`] completes the frame.
+//! connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`] completes the frame
+//! (in `mod.rs`, with the session's handlers). It calls no handler itself.
 
-use shared::ErrorCode;
-
-use super::{Hello, Hub, refuse, session};
-use crate::outbox::ConnHandle;
+use super::{Hello, Hub};
 use crate::passwords;
 
 /// Work a frame needs that is too slow for the hub's lock: [`Hub::handle`] hands it back to the
@@ -31,12 +29,12 @@ pub(super) enum SlowTask {
 /// The outcome of a [`Slow`] task.
 #[derive(Debug)]
 pub struct Done {
-    outcome: Outcome,
-    cid: Option<String>,
+    pub(super) outcome: Outcome,
+    pub(super) cid: Option<String>,
 }
 
 #[derive(Debug)]
-enum Outcome {
+pub(super) enum Outcome {
     Verified { hello: Hello, fits: bool },
     Hashed(Result<String, String>),
 }
@@ -66,29 +64,5 @@ impl Hub {
             ),
         };
         Done { outcome, cid }
-    }
-
-    /// Ends a frame whose slow work is done.
-    pub fn finish(&self, handle: &ConnHandle, done: Done) {
-        let id = handle.id;
-        let mut state = self.lock();
-        let result = match done.outcome {
-            Outcome::Verified { hello, fits: true } => state.hello(id, hello),
-            Outcome::Verified { hello, fits: false } => {
-                tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
-                refuse(
-                    ErrorCode::PasswordRequired,
-                    session::password_required(hello.name.trim()),
-                )
-            }
-            Outcome::Hashed(Ok(hash)) => state.protected(id, hash),
-            Outcome::Hashed(Err(e)) => {
-                tracing::error!("cannot hash a password: {e}");
-                refuse(ErrorCode::Internal, "the relay could not protect the name")
-            }
-        };
-        if let Err(refusal) = result {
-            state.error(id, refusal.code, refusal.message, done.cid);
-        }
     }
 }
