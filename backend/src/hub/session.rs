@@ -16,7 +16,7 @@ use crate::store::Job;
 
 impl State {
     /// A hello on an unwelcomed connection. `hello.proven` is set once the password of a
-    /// protected name has been checked (off the lock, see [`Slow::Verify`]).
+    /// protected name has been checked (off the lock, see [`SlowTask::Verify`]).
     pub(super) fn hello(&mut self, id: ConnId, hello: Hello) -> Handled {
         let Hello {
             name: raw_name,
