@@ -2,8 +2,8 @@
 //! drains the connection's queue onto the socket, pings, and closes.
 //!
 //! The two halves run as two tasks (measured cheaper per delivery than one task woken on every
-//! write). They end together: whichever stops first asks the other to, through the peer's
-//! close request, and every wait on the network is bounded.
+//! write). They end together: whichever stops first asks the other to, through the
+//! connection's close request, and every wait on the network is bounded.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -24,20 +24,20 @@ use shared::limits::close;
 
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::peer::{self, ConnId, Next, Outbox, Peer};
+use crate::outbox::{self, ConnHandle, ConnId, Next, Outbox};
 use crate::throttle::{FrameLimiter, FrameRates};
 
 /// Frames written to the socket in one flush at most, so one busy connection cannot hold its
 /// writer forever.
 const MAX_BURST: usize = 64;
 
-/// How long a connection that is closing waits for the peer's own close frame.
+/// How long a connection that is closing waits for the client's own close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// The timings and bounds of a connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
-    pub queue: peer::Bound,
+    pub queue: outbox::QueueLimits,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub hello_timeout: Duration,
@@ -57,9 +57,9 @@ pub async fn serve<S>(
 {
     let metrics = hub.metrics();
     Metrics::inc(&metrics.connections_opened);
-    let (peer, outbox) = peer::channel(id, settings.queue);
-    let own = peer.clone();
-    hub.connect(peer);
+    let (handle, outbox) = outbox::channel(id, settings.queue);
+    let own = handle.clone();
+    hub.connect(handle);
     let (sink, mut stream) = ws.split();
 
     // Shutdown closes every connection the hub knows (`Hub::close_all`); one that joins the
@@ -72,7 +72,7 @@ pub async fn serve<S>(
     drop(own);
     outbox.close(ended.unwrap_or(close::NORMAL));
     hub.disconnect(id);
-    // Give the peer a moment to answer the close frame, unless it is gone already.
+    // Give the client a moment to answer the close frame, unless it is gone already.
     let _ = timeout(CLOSE_GRACE, async {
         while stream.next().await.is_some() {}
     })
@@ -84,11 +84,11 @@ pub async fn serve<S>(
     tracing::debug!(conn = id, "connection ended");
 }
 
-/// Reads frames until the peer goes, the connection is asked to close, or a frame breaks the
+/// Reads frames until the client goes, the connection is asked to close, or a frame breaks the
 /// rules badly enough to end it. Returns the close code to send, if one should be.
 async fn read_loop<S>(
     stream: &mut SplitStream<WebSocketStream<S>>,
-    peer: &Peer,
+    handle: &ConnHandle,
     hub: &Hub,
     outbox: &Outbox,
     settings: Settings,
@@ -96,12 +96,12 @@ async fn read_loop<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let id = peer.id;
+    let id = handle.id;
     let hello_deadline = Instant::now() + settings.hello_timeout;
     let mut welcomed = false;
     // This connection's rate buckets: here, in its own task, so counting takes no lock.
     let mut limiter = FrameLimiter::new(settings.rates);
-    // Made once, not per frame: each `closed()` registers with the peer's `Notify`, and doing
+    // Made once, not per frame: each `closed()` registers with the outbox's `Notify`, and doing
     // that on every wake-up was a tenth of the relay's instructions (docs/BENCHMARKS.md).
     let mut closed = pin!(outbox.closed());
     loop {
@@ -120,27 +120,27 @@ where
             next = stream.next() => next,
         };
         let Some(result) = next else {
-            return None; // the peer closed the TCP connection
+            return None; // the client closed the TCP connection
         };
         outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
-                if let Some(slow) = hub.handle(peer, &text, &mut limiter) {
+                if let Some(slow) = hub.handle(handle, &text, &mut limiter) {
                     // A password to check or hash: this connection's next frame waits for it.
                     let done = hub.work_out(slow).await;
-                    hub.finish(peer, done);
+                    hub.finish(handle, done);
                 }
                 if !welcomed {
                     welcomed = hub.is_welcomed(id);
                 }
             }
-            Ok(Message::Binary(_)) if !limiter.admit(false) => hub.rate_limited(peer, None),
+            Ok(Message::Binary(_)) if !limiter.admit(false) => hub.rate_limited(handle, None),
             Ok(Message::Binary(_)) => hub.refuse(
                 id,
                 ErrorCode::Unsupported,
                 "binary frames are not supported; send JSON in text frames",
             ),
-            // tungstenite answers pings itself; a close from the peer is answered likewise,
+            // tungstenite answers pings itself; a close from the client is answered likewise,
             // and the stream then ends.
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
             Ok(Message::Close(_)) => {}
@@ -229,7 +229,7 @@ async fn write_loop<S>(
             _ = ping.tick() => {
                 if outbox.silent_for() > settings.ping_interval + settings.ping_timeout {
                     Metrics::inc(&hub.metrics().closed_ping_timeout);
-                    tracing::debug!("peer stopped answering pings");
+                    tracing::debug!("client stopped answering pings");
                     outbox.close(close::GOING_AWAY);
                     continue;
                 }

@@ -5,7 +5,7 @@
 //! (its acceptor trait is private), sets no timer, so hyper's header-read timeout never
 //! fires, and has no TLS. So the relay runs hyper itself, as warp does inside, with those
 //! three added: `warp::service` turns the routes into a service, and every request carries
-//! the peer's address as a [`PeerAddr`] extension. It uses hyper's HTTP/1 connection
+//! the client's address as a [`ClientAddr`] extension. It uses hyper's HTTP/1 connection
 //! directly: hyper-util's `auto` builder (warp's) first waits for 24 bytes to tell HTTP/1
 //! from HTTP/2, with no timeout, so a client that sends nothing would be held forever.
 
@@ -34,9 +34,9 @@ use warp::reply::Response;
 use crate::metrics::Metrics;
 
 /// The address a request came from, put in its extensions for the routes
-/// (`warp::ext::optional::<PeerAddr>()`).
+/// (`warp::ext::optional::<ClientAddr>()`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
+pub struct ClientAddr(pub SocketAddr);
 
 /// How connections are served.
 pub struct HttpSettings {
@@ -88,7 +88,7 @@ pub async fn serve<F>(
         let stop = stop.clone();
         tasks.spawn(async move {
             let service = service_fn(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(PeerAddr(addr));
+                request.extensions_mut().insert(ClientAddr(addr));
                 service.call(request)
             });
             match &settings.tls {

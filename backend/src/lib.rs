@@ -2,16 +2,17 @@
 //! between sessions, rooms and private conversations.
 //!
 //! The data path reads in one direction: [`upgrade`] (HTTP → WebSocket) → [`connection`]
-//! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`peer`] (bounded
+//! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`outbox`] (bounded
 //! queue) → back out through [`connection`]'s writer. `ARCHITECTURE.md` has the map.
 
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod outbox;
 pub mod passwords;
-pub mod peer;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -18,12 +18,13 @@ use shared::limits::{MAX_MESSAGE_BYTES, close};
 
 use tokio_rustls::TlsAcceptor;
 
+use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
 use crate::http::{self, HttpSettings};
-use crate::hub::{self, Hub, Limits};
+use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
-use crate::peer::Bound;
+use crate::outbox::QueueLimits;
 use crate::store::Store;
 use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
 use crate::tls;
@@ -89,7 +90,7 @@ pub async fn run_with_tls(
             "--mailbox is capped at --queue-frames - 1, so that a mailbox fits in one delivery"
         );
     }
-    let limits = Limits {
+    let limits = HubLimits {
         max_rooms: config.max_rooms as usize,
         // What waits for one user is sent in one go after the welcome: it must fit the queue.
         mailbox: (config.mailbox as usize).min(config.queue_frames as usize - 1),
@@ -104,10 +105,10 @@ pub async fn run_with_tls(
         store,
         config.retention(),
         metrics.clone(),
-        hub::system_clock(),
+        clock::system_clock(),
     )?;
     let settings = Settings {
-        queue: Bound {
+        queue: QueueLimits {
             frames: config.queue_frames as usize,
             bytes: config.queue_mib as usize * 1024 * 1024,
         },
@@ -174,24 +175,23 @@ pub async fn run_with_tls(
         }))
         .map(Reply::into_response);
 
-    let on_signal = stop.clone();
     let closing = hub.clone();
     let settings = HttpSettings {
         header_timeout: config.header_timeout,
         tls,
         grace: config.shutdown_grace,
     };
+    // Serving ends only once this future has completed: by then every WebSocket connection
+    // has been asked to close, and the HTTP ones have had their grace.
     http::serve(listener, routes, settings, metrics, async move {
         shutdown.await;
         tracing::info!("shutting down: closing every connection with 1001");
         // Cancel first: a connection that joins the hub after close_all sees the token.
-        on_signal.cancel();
+        stop.cancel();
         closing.close_all(close::GOING_AWAY);
     })
     .await;
 
-    stop.cancel();
-    hub.close_all(close::GOING_AWAY);
     tasks.close();
     if tokio::time::timeout(config.shutdown_grace, tasks.wait())
         .await

@@ -25,7 +25,7 @@ use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 use crate::connection::{self, Settings};
-use crate::http::PeerAddr;
+use crate::http::ClientAddr;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::throttle::{IpGuard, IpRefusal, PerIp};
@@ -132,10 +132,10 @@ pub fn route(
         .and(warp::get())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
-        .and(warp::ext::optional::<PeerAddr>())
+        .and(warp::ext::optional::<ClientAddr>())
         .map(
-            move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>, peer: Option<PeerAddr>| {
-                match upgrader.admit(&headers, on_upgrade, peer) {
+            move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>, client: Option<ClientAddr>| {
+                match upgrader.admit(&headers, on_upgrade, client) {
                     Ok((accept_key, on_upgrade, guard)) => {
                         upgrader.start(on_upgrade, guard);
                         switching_protocols(&accept_key)
@@ -155,7 +155,7 @@ impl Upgrader {
         &self,
         headers: &HeaderMap,
         on_upgrade: Option<OnUpgrade>,
-        peer: Option<PeerAddr>,
+        client: Option<ClientAddr>,
     ) -> Result<(String, OnUpgrade, Option<IpGuard>), Refused> {
         let (accept_key, on_upgrade) = accept(headers, on_upgrade)?;
         let metrics = self.hub.metrics();
@@ -167,7 +167,7 @@ impl Upgrader {
                       (the relay's operator can allow it with --allow-origin)",
             });
         }
-        let Some(PeerAddr(addr)) = peer else {
+        let Some(ClientAddr(addr)) = client else {
             return Ok((accept_key, on_upgrade, None));
         };
         match self.per_ip.admit(addr.ip()) {

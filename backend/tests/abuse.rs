@@ -139,11 +139,7 @@ async fn typing_has_a_tighter_bucket_of_its_own() {
         c.typing_burst = 2;
     })
     .await;
-    let mut alice = relay.user("alice").await;
-    let mut bob = relay.user("bob").await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
-    alice.recv_type("presence").await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
     for _ in 0..2 {
         alice.send(json!({"type":"typing","room":"lobby"})).await;
         bob.recv_type("typing").await;
@@ -218,11 +214,7 @@ async fn a_request_head_sent_too_slowly_or_not_at_all_is_cut_off() {
 #[tokio::test]
 async fn from_in_a_client_frame_is_ignored() {
     let relay = Relay::start().await;
-    let mut alice = relay.user("alice").await;
-    let mut bob = relay.user("bob").await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
-    alice.recv_type("presence").await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
     alice
         .send(json!({"type":"say","room":"lobby","text":"hi","from":"bob","seq":99,"ts":1}))
         .await;

@@ -11,7 +11,7 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
-async fn live_peers_stay_and_silent_ones_are_dropped() {
+async fn live_clients_stay_and_silent_ones_are_dropped() {
     let relay = Relay::start_with(|c| {
         c.ping_interval = Duration::from_millis(200);
         c.ping_timeout = Duration::from_millis(300);
@@ -19,7 +19,7 @@ async fn live_peers_stay_and_silent_ones_are_dropped() {
     .await;
     let mut live = relay.user("live").await;
 
-    // A peer that never reads, so never answers a ping.
+    // A client that never reads, so never answers a ping.
     let (mut silent, _) = connect_async(relay.ws_url()).await.unwrap();
     silent
         .send(Message::text(
@@ -36,7 +36,7 @@ async fn live_peers_stay_and_silent_ones_are_dropped() {
     assert_eq!(
         users["online"],
         json!(["live"]),
-        "the silent peer was dropped"
+        "the silent client was dropped"
     );
 
     // What the silent one finds when it finally reads: pings, then the end.
@@ -50,7 +50,7 @@ async fn live_peers_stay_and_silent_ones_are_dropped() {
         pings
     })
     .await
-    .expect("the silent peer's connection ended");
+    .expect("the silent client's connection ended");
     assert!(ended >= 1, "the relay pinged before giving up");
 }
 

@@ -30,11 +30,7 @@ async fn join_answers_members_and_tells_the_others() {
 #[tokio::test]
 async fn joining_again_answers_joined_and_announces_nothing() {
     let relay = Relay::start().await;
-    let mut alice = relay.user("alice").await;
-    let mut bob = relay.user("bob").await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
-    alice.recv_type("presence").await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
     let again = bob.join("lobby").await;
     assert_eq!(again["members"], json!(["alice", "bob"]));
     alice.expect_silence(200).await;
@@ -256,11 +252,7 @@ async fn rooms_lists_the_rooms_that_have_members() {
 #[tokio::test]
 async fn typing_reaches_the_others_in_the_room_only() {
     let relay = Relay::start().await;
-    let mut alice = relay.user("alice").await;
-    let mut bob = relay.user("bob").await;
-    alice.join("lobby").await;
-    bob.join("lobby").await;
-    alice.recv_type("presence").await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
 
     alice.send(json!({"type":"typing","room":"lobby"})).await;
     assert_eq!(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
-use crate::client::{self, Ctx, Phase, Ready, Spec};
+use crate::client::{self, Ctx, Phase, Protocol, Ready, Spec};
 use crate::net;
 use crate::proc_stats;
 use crate::report::ChatReport;
@@ -40,24 +40,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(10);
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// How long the run keeps reading after the last expected delivery, for late duplicates.
 const LINGER: Duration = Duration::from_millis(200);
-
-/// Which server the clients talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// The Courier relay (hello, join, say; JSON).
-    Courier,
-    /// The floor server of [`crate::floor`] (raw text in rooms chosen by URL).
-    Floor,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Courier => "courier",
-            Self::Floor => "floor",
-        }
-    }
-}
 
 /// One run's load.
 #[derive(Debug, Clone)]

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::chat::{MAX_CLIENTS, Plan, Protocol};
+use crate::Protocol;
+use crate::chat::{MAX_CLIENTS, Plan};
 
 #[derive(Parser)]
 #[command(name = "courier-bench", version, about)]

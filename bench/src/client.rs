@@ -17,7 +17,6 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::chat::Protocol;
 use crate::net::{self, Ws};
 use crate::tally::{Seen, Stamp, Tally};
 
@@ -26,6 +25,24 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long closing a connection may take at the end.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which server the clients talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The Courier relay (hello, join, say; JSON).
+    Courier,
+    /// The floor server of [`crate::floor`] (raw text in rooms chosen by URL).
+    Floor,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Courier => "courier",
+            Self::Floor => "floor",
+        }
+    }
+}
 
 /// Where a run is. Clients watch it: senders start on `Go`, everyone stops on `Stop`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,5 +20,6 @@ pub mod proc_stats;
 pub mod report;
 mod tally;
 
-pub use chat::{Plan, Protocol};
+pub use chat::Plan;
+pub use client::Protocol;
 pub use report::{ChatReport, CompareReport, IdleReport};

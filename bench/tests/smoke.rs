@@ -24,6 +24,16 @@ fn plan(addr: SocketAddr, protocol: Protocol) -> Plan {
     plan
 }
 
+/// Runs the smoke load against `addr`, prints its summary and checks it with [`assert_clean`].
+async fn run_clean(addr: SocketAddr, protocol: Protocol) {
+    let report = bench::chat::run(&plan(addr, protocol))
+        .await
+        .expect("a valid plan");
+    eprint!("{}", report.summary());
+    assert_eq!(report.protocol, protocol.name());
+    assert_clean(&report);
+}
+
 /// What both smokes check of a report.
 fn assert_clean(report: &ChatReport) {
     let summary = report.summary();
@@ -116,12 +126,7 @@ async fn chat_load_against_the_relay_loses_nothing() {
         .expect("the relay runs");
     });
 
-    let report = bench::chat::run(&plan(addr, Protocol::Courier))
-        .await
-        .expect("a valid plan");
-    eprint!("{}", report.summary());
-    assert_eq!(report.protocol, "courier");
-    assert_clean(&report);
+    run_clean(addr, Protocol::Courier).await;
     stop(stop_tx, relay).await;
 }
 
@@ -136,12 +141,7 @@ async fn chat_load_against_the_floor_loses_nothing() {
         let _ = stopped.await;
     }));
 
-    let report = bench::chat::run(&plan(addr, Protocol::Floor))
-        .await
-        .expect("a valid plan");
-    eprint!("{}", report.summary());
-    assert_eq!(report.protocol, "floor");
-    assert_clean(&report);
+    run_clean(addr, Protocol::Floor).await;
     stop(stop_tx, server).await;
 }
 

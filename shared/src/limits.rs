@@ -36,10 +36,10 @@ pub const HELLO_TIMEOUT_SECS: u64 = 10;
 pub mod close {
     /// Normal closure: the session was taken over by a reconnect with its token.
     pub const NORMAL: u16 = 1000;
-    /// Going away: the relay is shutting down, or the peer stopped answering pings or
+    /// Going away: the relay is shutting down, or the client stopped answering pings or
     /// accepting writes.
     pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error: the peer broke RFC 6455 (an unmasked client frame, say).
+    /// Protocol error: the other end broke RFC 6455 (an unmasked client frame, say).
     pub const PROTOCOL: u16 = 1002;
     /// Invalid frame payload data: a text frame that is not UTF-8.
     pub const INVALID_DATA: u16 = 1007;

@@ -4,9 +4,9 @@
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::rooms::check_text;
-use super::{Handled, Refusal, State, db_failed, refuse};
+use super::{Handled, Refusal, State, refuse};
 use crate::metrics::Metrics;
-use crate::peer::ConnId;
+use crate::outbox::ConnId;
 use crate::store::{Draft, Job, pair};
 
 /// A user a private frame is addressed to.
@@ -56,14 +56,17 @@ impl State {
 
     /// The client has every message with `with` up to `seq`.
     pub(super) fn ack(&mut self, id: ConnId, with: &str, seq: u64) -> Handled {
-        let peer = self.recipient(with)?;
+        let correspondent = self.recipient(with)?;
         let user_key = self.session(id)?.key.clone();
         self.submit(Job::Ack {
             user_key: user_key.clone(),
-            peer_key: peer.key.clone(),
+            correspondent_key: correspondent.key.clone(),
             seq,
         })?;
-        let acked = self.acks_in_flight.entry((user_key, peer.key)).or_default();
+        let acked = self
+            .acks_in_flight
+            .entry((user_key, correspondent.key))
+            .or_default();
         *acked = (*acked).max(seq);
         Ok(())
     }
@@ -76,21 +79,10 @@ impl State {
         before: Option<u64>,
         limit: usize,
     ) -> Handled {
-        let peer = self.recipient(&with)?;
-        let (low, high) = pair(&self.session(id)?.key, &peer.key);
-        let page = self
-            .db
-            .direct_page((&low, &high), before, limit)
-            .map_err(|e| db_failed(&e))?;
-        self.send(
-            id,
-            &ServerMsg::History {
-                conversation: ConversationId::With { with },
-                messages: page.messages,
-                more: page.more,
-            },
-        );
-        Ok(())
+        let correspondent = self.recipient(&with)?;
+        let (low, high) = pair(&self.session(id)?.key, &correspondent.key);
+        let page = self.db.direct_page((&low, &high), before, limit);
+        self.send_history(id, ConversationId::With { with }, page)
     }
 
     pub(super) fn list_users(&self, id: ConnId) -> Handled {

@@ -5,7 +5,7 @@ use shared::{ErrorCode, ServerMsg, Target};
 
 use super::{Hub, State, deliver, encode};
 use crate::metrics::Metrics;
-use crate::peer::{ConnId, Frame};
+use crate::outbox::{ConnId, Frame};
 use crate::store::{Committed, Job};
 
 impl Hub {
@@ -26,10 +26,10 @@ impl Hub {
                 }
                 Committed::Acked {
                     user_key,
-                    peer_key,
+                    correspondent_key,
                     seq,
                 } => {
-                    let key = (user_key, peer_key);
+                    let key = (user_key, correspondent_key);
                     if state.acks_in_flight.get(&key).is_some_and(|&s| s <= seq) {
                         state.acks_in_flight.remove(&key);
                     }
@@ -67,7 +67,7 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
-        let number = match conn.peer.send_numbered(frame) {
+        let number = match conn.handle.send_numbered(frame) {
             Ok(number) => number,
             Err(_) => return false,
         };
@@ -85,7 +85,7 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let flushed = conn.peer.flushed();
+        let flushed = conn.handle.flushed();
         let Some(session) = conn.session.as_mut() else {
             return;
         };
@@ -119,7 +119,7 @@ impl State {
         for m in entry.members.values_mut() {
             if m.seen < seq {
                 m.seen = seq;
-                deliver(&self.metrics, &m.peer, frame.clone());
+                deliver(&self.metrics, &m.handle, frame.clone());
             }
         }
     }

@@ -1,56 +1,54 @@
 //! The hub: every session, room and conversation of this relay, and the routing between them.
 //!
 //! Connections call in with three lifecycle methods: [`Hub::connect`], [`Hub::handle`] for each
-//! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`Peer`]s
+//! text frame, and [`Hub::disconnect`]. The hub answers by queueing frames on the [`ConnHandle`]s
 //! involved. All state sits behind one `std::sync::Mutex`: no handler awaits while holding it
-//! (queueing never waits, see [`Peer::send`]).
+//! (queueing never waits, see [`ConnHandle::send`]).
 //!
 //! A message takes two trips through the lock. `say` and `dm` check the frame and submit it
-//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then calls
-//! [`Hub::committed`], which fans it out. The writer hands batches over in commit order and
-//! the fan-out holds the lock, so every member of a room receives its messages in `seq`
-//! order, and none before it is stored.
+//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then hands the
+//! batch to [`Hub::committed`] (its `OnCommit`), which fans it out. The writer hands batches
+//! over in commit order and the fan-out holds the lock, so every member of a room receives its
+//! messages in `seq` order, and none before it is stored.
 //!
-//! The handlers are split by concern: `session.rs` (hello, takeover, disconnect), `rooms.rs`
-//! (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private history)
-//! and `fanout.rs` (sending what the writer committed), with typing in both rooms and
-//! direct.
+//! This file holds the hub's state and its lifecycle. The rest is split by concern:
+//! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
+//! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
+//! history), with typing in both rooms and direct; `slow.rs` (password work done off the
+//! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
+//! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
+//! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and writer →
+//! fan-out → output; none calls back into its caller.
 
 mod direct;
+mod dispatch;
 mod fanout;
+mod output;
 mod rooms;
 mod session;
+mod slow;
+
+use output::{deliver, encode};
+use slow::Outcome;
+pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
+use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
-use crate::passwords::{self, Workers};
-use crate::peer::{ConnId, Frame, Peer, Sent};
-use crate::store::writer::{self, Busy};
-use crate::store::{CommitQueue, Job, Reader, Retention, Store};
+use crate::outbox::{ConnHandle, ConnId};
+use crate::passwords::Workers;
+use crate::store::writer;
+use crate::store::{CommitQueue, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
 
-/// A source of the current time in milliseconds since the Unix epoch, for `ts`.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The wall clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    })
-}
-
-/// The hub's bounds; see the flags of the same names in `config.rs`.
+/// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct HubLimits {
     pub max_rooms: usize,
     pub mailbox: usize,
     pub user_mailbox_bytes: usize,
@@ -73,7 +71,7 @@ pub struct Hub {
 
 /// Everything the hub knows. Only reached through [`Hub::lock`].
 struct State {
-    limits: Limits,
+    limits: HubLimits,
     /// Reads history and mailboxes.
     db: Reader,
     /// Takes messages to be stored; `None` once the relay is stopping.
@@ -99,7 +97,7 @@ struct State {
 }
 
 struct Conn {
-    peer: Peer,
+    handle: ConnHandle,
     /// Set by a successful hello.
     session: Option<Session>,
 }
@@ -130,7 +128,7 @@ struct Room {
 
 struct Member {
     name: String,
-    peer: Peer,
+    handle: ConnHandle,
     /// The room's last seq the member has (from its `joined`); the fan-out sends only later
     /// ones.
     seen: u64,
@@ -155,39 +153,6 @@ struct Hello {
     proven: bool,
 }
 
-/// Work a frame needs that is too slow for the hub's lock: [`Hub::handle`] hands it back to the
-/// connection, which does it with [`Hub::work_out`] and ends the frame with [`Hub::finish`].
-#[derive(Debug)]
-pub struct Slow {
-    task: SlowTask,
-    cid: Option<String>,
-}
-
-#[derive(Debug)]
-enum SlowTask {
-    /// Check `password` against `hash`, then carry out the hello if it fits.
-    Verify {
-        hello: Hello,
-        password: String,
-        hash: String,
-    },
-    /// Hash `password` to protect the session's name.
-    Hash { password: String },
-}
-
-/// The outcome of a [`Slow`] task.
-#[derive(Debug)]
-pub struct Done {
-    outcome: Outcome,
-    cid: Option<String>,
-}
-
-#[derive(Debug)]
-enum Outcome {
-    Verified { hello: Hello, fits: bool },
-    Hashed(Result<String, String>),
-}
-
 /// Why a frame was refused: becomes an `error` frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Refusal {
@@ -210,7 +175,7 @@ impl Hub {
     /// # Errors
     /// The known users could not be read, or the writer thread could not start.
     pub fn new(
-        limits: Limits,
+        limits: HubLimits,
         mut store: Store,
         retention: Retention,
         metrics: Arc<Metrics>,
@@ -248,7 +213,7 @@ impl Hub {
         });
         // The writer holds the hub weakly: the hub owns the writer, not the other way round.
         let weak = Arc::downgrade(&hub);
-        let deliver = Box::new(move |batch| {
+        let on_commit = Box::new(move |batch| {
             if let Some(hub) = weak.upgrade() {
                 hub.committed(batch);
             }
@@ -258,8 +223,8 @@ impl Hub {
             retention,
             clock,
             metrics,
-            deliver,
-            writer::Bounds {
+            on_commit,
+            writer::WriterLimits {
                 queue_messages: limits.max_uncommitted,
                 queue_bytes: limits.max_uncommitted_bytes,
                 mailbox_messages: limits.mailbox,
@@ -291,11 +256,11 @@ impl Hub {
     }
 
     /// A new connection; it has no session until its hello succeeds.
-    pub fn connect(&self, peer: Peer) {
+    pub fn connect(&self, handle: ConnHandle) {
         self.lock().conns.insert(
-            peer.id,
+            handle.id,
             Conn {
-                peer,
+                handle,
                 session: None,
             },
         );
@@ -308,8 +273,13 @@ impl Hub {
     /// A frame that needs a password hashed or checked returns that work as [`Slow`]: the
     /// connection does it with [`Hub::work_out`] and hands the result to [`Hub::finish`].
     #[must_use]
-    pub fn handle(&self, peer: &Peer, text: &str, limiter: &mut FrameLimiter) -> Option<Slow> {
-        let id = peer.id;
+    pub fn handle(
+        &self,
+        handle: &ConnHandle,
+        text: &str,
+        limiter: &mut FrameLimiter,
+    ) -> Option<Slow> {
+        let id = handle.id;
         Metrics::inc(&self.metrics.frames_received);
         let parsed = ClientFrame::parse(text);
         let typing = matches!(&parsed, Ok(f) if matches!(f.msg, ClientMsg::Typing { .. }));
@@ -318,7 +288,7 @@ impl Hub {
                 Ok(frame) => frame.cid,
                 Err(e) => e.cid,
             };
-            self.rate_limited(peer, cid);
+            self.rate_limited(handle, cid);
             return None;
         }
         let frame = match parsed {
@@ -348,35 +318,9 @@ impl Hub {
         })
     }
 
-    /// Does a frame's slow work ([`Slow`]) on the blocking pool, a bounded number at a time.
-    pub async fn work_out(&self, slow: Slow) -> Done {
-        let Slow { task, cid } = slow;
-        let outcome = match task {
-            SlowTask::Verify {
-                hello,
-                password,
-                hash,
-            } => {
-                let fits = self
-                    .passwords
-                    .run(move || passwords::verify(&password, &hash))
-                    .await
-                    .unwrap_or(false);
-                Outcome::Verified { hello, fits }
-            }
-            SlowTask::Hash { password } => Outcome::Hashed(
-                self.passwords
-                    .run(move || passwords::hash(&password))
-                    .await
-                    .unwrap_or_else(|| Err("the relay is stopping".into())),
-            ),
-        };
-        Done { outcome, cid }
-    }
-
     /// Ends a frame whose slow work is done.
-    pub fn finish(&self, peer: &Peer, done: Done) {
-        let id = peer.id;
+    pub fn finish(&self, handle: &ConnHandle, done: Done) {
+        let id = handle.id;
         let mut state = self.lock();
         let result = match done.outcome {
             Outcome::Verified { hello, fits: true } => state.hello(id, hello),
@@ -397,15 +341,14 @@ impl Hub {
             state.error(id, refusal.code, refusal.message, done.cid);
         }
     }
-
     /// Answers a frame dropped for going over the connection's rate. Straight onto the
     /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
     /// contend with everybody else's messages for the lock.
-    pub fn rate_limited(&self, peer: &Peer, cid: Option<String>) {
+    pub fn rate_limited(&self, handle: &ConnHandle, cid: Option<String>) {
         Metrics::inc(&self.metrics.rate_limited);
         Metrics::inc(&self.metrics.errors_sent);
         let message = "too many frames: this one was dropped; slow down";
-        let _ = peer.send(encode(&ServerMsg::error(
+        let _ = handle.send(encode(&ServerMsg::error(
             ErrorCode::RateLimited,
             message,
             cid,
@@ -435,7 +378,7 @@ impl Hub {
     /// Asks every connection to close with `code` (shutdown: 1001).
     pub fn close_all(&self, code: u16) {
         for conn in self.lock().conns.values() {
-            conn.peer.close(code);
+            conn.handle.close(code);
         }
     }
 
@@ -456,132 +399,12 @@ impl Hub {
 }
 
 impl State {
-    fn dispatch(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>, now: u64) -> Handled {
-        // Any frame from a client that does not acknowledge settles what it has been sent.
-        self.settle_mail(id);
-        let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
-        match msg {
-            ClientMsg::Hello {
-                name,
-                token,
-                acks,
-                password,
-            } if !welcomed => self.hello(
-                id,
-                Hello {
-                    name,
-                    token,
-                    acks,
-                    password,
-                    proven: false,
-                },
-            ),
-            ClientMsg::Hello { .. } => {
-                refuse(ErrorCode::BadRequest, "this connection already said hello")
-            }
-            _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
-            ClientMsg::Join { room, after } => {
-                self.within_room_cap(id, &room)?;
-                self.join(id, room, after)
-            }
-            ClientMsg::Leave { room } => self.leave(id, &room),
-            ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
-            ClientMsg::Rooms => self.list_rooms(id),
-            ClientMsg::Dm { to, text } => self.dm(id, &to, text, cid, now),
-            ClientMsg::Users => self.list_users(id),
-            ClientMsg::Typing {
-                room: Some(room),
-                to: None,
-            } => self.typing_in_room(id, room),
-            ClientMsg::Typing {
-                room: None,
-                to: Some(to),
-            } => self.typing_to_user(id, &to),
-            ClientMsg::Typing { .. } => {
-                refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
-            }
-            ClientMsg::History {
-                room: Some(room),
-                with: None,
-                before,
-                limit,
-            } => self.room_history(id, room, before, page_limit(limit)?),
-            ClientMsg::History {
-                room: None,
-                with: Some(with),
-                before,
-                limit,
-            } => self.direct_history(id, with, before, page_limit(limit)?),
-            ClientMsg::History { .. } => refuse(
-                ErrorCode::BadRequest,
-                "history needs either a room or a with",
-            ),
-            ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
-            ClientMsg::Protect { password } => self.protect(password),
-        }
-    }
-
-    /// Refuses a join that would put connection `id` in more than `rooms_per_conn` rooms
-    /// (`forbidden`, like the relay's other capacity limits). A join of a room it is in, or
-    /// of a name that is not a room (`invalid_room`), is left to `join`.
-    fn within_room_cap(&self, id: ConnId, room: &str) -> Handled {
-        let session = self.session(id)?;
-        let cap = self.limits.rooms_per_conn;
-        if session.rooms.len() >= cap
-            && !session.rooms.contains(room)
-            && validate::room(room).is_ok()
-        {
-            return refuse(
-                ErrorCode::Forbidden,
-                format!("a connection may be in at most {cap} rooms: leave one first"),
-            );
-        }
-        Ok(())
-    }
-
     /// The session of a welcomed connection. `dispatch` only calls handlers for those.
     fn session(&self, id: ConnId) -> Result<&Session, Refusal> {
         match self.conns.get(&id).and_then(|c| c.session.as_ref()) {
             Some(session) => Ok(session),
             None => refuse(ErrorCode::NotWelcomed, "say hello first"),
         }
-    }
-
-    /// Hands `job` to the store's writer.
-    fn submit(&self, job: Job) -> Handled {
-        match self.queue.as_ref().map(|q| q.submit(job)) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Busy::Full)) => refuse(
-                ErrorCode::RateLimited,
-                "the relay is storing as many messages as it can; send this again shortly",
-            ),
-            Some(Err(Busy::Stopped)) | None => {
-                refuse(ErrorCode::Internal, "the relay is shutting down")
-            }
-        }
-    }
-
-    /// Queues `msg` for connection `id`.
-    fn send(&self, id: ConnId, msg: &ServerMsg) {
-        self.send_frame(id, encode(msg));
-    }
-
-    /// Queues an encoded frame for connection `id`, if it is still there.
-    fn send_frame(&self, id: ConnId, frame: Frame) {
-        if let Some(conn) = self.conns.get(&id) {
-            self.deliver(&conn.peer, frame);
-        }
-    }
-
-    /// Queues an already encoded frame for one peer and counts it.
-    fn deliver(&self, peer: &Peer, frame: Frame) {
-        deliver(&self.metrics, peer, frame);
-    }
-
-    fn error(&self, id: ConnId, code: ErrorCode, message: String, cid: Option<String>) {
-        Metrics::inc(&self.metrics.errors_sent);
-        tracing::debug!(conn = id, %code, %message, "refused a frame");
-        self.send(id, &ServerMsg::Error { code, message, cid });
     }
 }
 
@@ -592,39 +415,6 @@ fn db_failed(e: &rusqlite::Error) -> Refusal {
         code: ErrorCode::Internal,
         message: "the relay cannot read its database right now".into(),
     }
-}
-
-/// A `history` request's `limit`: 1 to [`HISTORY_PAGE_MAX`], [`HISTORY_LEN`] if absent.
-fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
-    match limit {
-        None => Ok(HISTORY_LEN),
-        Some(n) if (1..=HISTORY_PAGE_MAX).contains(&n) => Ok(n),
-        Some(_) => refuse(
-            ErrorCode::BadRequest,
-            format!("a history limit is 1 to {HISTORY_PAGE_MAX}"),
-        ),
-    }
-}
-
-/// Queues an already encoded frame for one peer and counts it. A free function, so that the
-/// fan-out can call it while it holds a room mutably.
-fn deliver(metrics: &Metrics, peer: &Peer, frame: Frame) {
-    match peer.send(frame) {
-        Sent::Queued => Metrics::inc(&metrics.deliveries),
-        Sent::TooSlow => {
-            Metrics::inc(&metrics.closed_too_slow);
-            tracing::info!(
-                conn = peer.id,
-                "closing a connection that is not reading fast enough"
-            );
-        }
-        Sent::Gone => {}
-    }
-}
-
-/// Serialises a frame once, to be shared by all its recipients.
-fn encode(msg: &ServerMsg) -> Frame {
-    Frame::from(msg.to_json())
 }
 
 /// A fresh session token: 128 random bits, hex.

@@ -5,7 +5,7 @@ use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
 use super::{Handled, Member, Refusal, State, db_failed, encode, refuse};
 use crate::metrics::Metrics;
-use crate::peer::ConnId;
+use crate::outbox::ConnId;
 use crate::store::{Draft, Job};
 
 fn check_room(room: &str) -> Result<(), Refusal> {
@@ -38,7 +38,7 @@ impl State {
                     ),
                 );
             }
-            let Some(peer) = self.conns.get(&id).map(|c| c.peer.clone()) else {
+            let Some(handle) = self.conns.get(&id).map(|c| c.handle.clone()) else {
                 return Ok(()); // the connection went away meanwhile
             };
             let presence = ServerMsg::Presence {
@@ -51,7 +51,7 @@ impl State {
                 id,
                 Member {
                     name,
-                    peer,
+                    handle,
                     seen: page.last_seq,
                 },
             );
@@ -151,19 +151,8 @@ impl State {
         limit: usize,
     ) -> Handled {
         check_room(&room)?;
-        let page = self
-            .db
-            .room_page(&room, 0, before, limit)
-            .map_err(|e| db_failed(&e))?;
-        self.send(
-            id,
-            &ServerMsg::History {
-                conversation: ConversationId::Room { room },
-                messages: page.messages,
-                more: page.more,
-            },
-        );
-        Ok(())
+        let page = self.db.room_page(&room, 0, before, limit);
+        self.send_history(id, ConversationId::Room { room }, page)
     }
 
     pub(super) fn list_rooms(&self, id: ConnId) -> Handled {
@@ -208,7 +197,7 @@ impl State {
         let frame = encode(msg);
         for (member, m) in &entry.members {
             if Some(*member) != except {
-                self.deliver(&m.peer, frame.clone());
+                self.deliver(&m.handle, frame.clone());
             }
         }
     }

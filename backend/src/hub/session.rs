@@ -6,16 +6,17 @@ use shared::{ErrorCode, ServerMsg, validate};
 
 use std::collections::{HashMap, VecDeque};
 
+use super::slow::SlowTask;
 use super::{
-    Handled, Hello, Session, Slow, SlowTask, State, UserEntry, db_failed, encode, new_token,
-    refuse, same_token,
+    Handled, Hello, Session, Slow, State, UserEntry, db_failed, encode, new_token, refuse,
+    same_token,
 };
-use crate::peer::ConnId;
+use crate::outbox::ConnId;
 use crate::store::Job;
 
 impl State {
     /// A hello on an unwelcomed connection. `hello.proven` is set once the password of a
-    /// protected name has been checked (off the lock, see [`Slow::Verify`]).
+    /// protected name has been checked (off the lock, see [`SlowTask::Verify`]).
     pub(super) fn hello(&mut self, id: ConnId, hello: Hello) -> Handled {
         let Hello {
             name: raw_name,
@@ -63,7 +64,7 @@ impl State {
             // The same user on a new connection: the old one ends as if it had dropped.
             self.end_session(holder);
             if let Some(old) = self.conns.get(&holder) {
-                old.peer.close(close::NORMAL);
+                old.handle.close(close::NORMAL);
             }
             tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
         } else if !self.users.contains_key(&key) && self.users.len() >= self.limits.max_users {

@@ -18,7 +18,7 @@ use shared::{ChatMessage, Target};
 
 use super::checkpoint::Checkpointer;
 use super::{Draft, Retention, WriterConn, mail_cost, pair};
-use crate::hub::Clock;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 
 /// Most jobs in one transaction.
@@ -46,10 +46,10 @@ pub enum Job {
         to_key: String,
         draft: Draft,
     },
-    /// `user` has received every message from `peer` up to `seq`.
+    /// `user` has received every message from `correspondent` up to `seq`.
     Ack {
         user_key: String,
-        peer_key: String,
+        correspondent_key: String,
         seq: u64,
     },
     /// These mailbox rows were delivered to a client that does not acknowledge.
@@ -80,7 +80,7 @@ pub enum Committed {
     /// An `Ack` job is stored.
     Acked {
         user_key: String,
-        peer_key: String,
+        correspondent_key: String,
         seq: u64,
     },
     /// A `Received` job is stored.
@@ -103,8 +103,8 @@ pub enum Committed {
     },
 }
 
-/// What the hub does with a committed batch, in order.
-pub type Deliver = Box<dyn FnMut(Vec<Committed>) + Send>;
+/// Called on the writer thread with each committed batch, in commit order: the hub fans it out.
+pub type OnCommit = Box<dyn FnMut(Vec<Committed>) + Send>;
 
 /// Why a job was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ struct Pending {
 
 /// What the writer holds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bounds {
+pub struct WriterLimits {
     /// At most this many messages wait to be committed; past that, [`CommitQueue::submit`]
     /// refuses messages. Other jobs are never refused.
     pub queue_messages: usize,
@@ -155,8 +155,8 @@ pub fn spawn(
     retention: Retention,
     clock: Clock,
     metrics: Arc<Metrics>,
-    deliver: Deliver,
-    bounds: Bounds,
+    on_commit: OnCommit,
+    limits: WriterLimits,
 ) -> std::io::Result<CommitQueue> {
     let (tx, rx) = mpsc::channel();
     let pending = Arc::new(Pending::default());
@@ -168,17 +168,17 @@ pub fn spawn(
         clock,
         metrics,
         pending: pending.clone(),
-        bounds,
+        limits,
     };
     let thread = std::thread::Builder::new()
         .name("courier-store".into())
-        .spawn(move || writer.run(&rx, deliver))?;
+        .spawn(move || writer.run(&rx, on_commit))?;
     Ok(CommitQueue {
         tx: Some(tx),
         thread: Some(thread),
         pending,
-        max_messages: bounds.queue_messages,
-        max_bytes: bounds.queue_bytes,
+        max_messages: limits.queue_messages,
+        max_bytes: limits.queue_bytes,
     })
 }
 
@@ -186,7 +186,7 @@ impl CommitQueue {
     /// Queues `job` for the next transaction.
     ///
     /// # Errors
-    /// [`Busy`] when a message would pass the queue's bounds, or the writer has stopped.
+    /// [`Busy`] when a message would pass the queue's limits, or the writer has stopped.
     pub fn submit(&self, job: Job) -> Result<(), Busy> {
         let Some(tx) = &self.tx else {
             return Err(Busy::Stopped);
@@ -223,11 +223,11 @@ struct Writer {
     clock: Clock,
     metrics: Arc<Metrics>,
     pending: Arc<Pending>,
-    bounds: Bounds,
+    limits: WriterLimits,
 }
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Job>, mut deliver: Deliver) {
+    fn run(mut self, rx: &Receiver<Job>, mut on_commit: OnCommit) {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         loop {
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -260,7 +260,7 @@ impl Writer {
             self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
             self.checkpoints.nudge();
             if !committed.is_empty() {
-                deliver(committed);
+                on_commit(committed);
             }
         }
         self.checkpoints.stop();
@@ -319,11 +319,11 @@ impl Writer {
     }
 
     fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
-        let (retention, bounds) = (self.retention, self.bounds);
+        let (retention, limits) = (self.retention, self.limits);
         let tx = self.conn.transaction()?;
         let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if let Some(c) = apply_one(&tx, job, retention, &bounds)? {
+            if let Some(c) = apply_one(&tx, job, retention, &limits)? {
                 done.push(c);
             }
         }
@@ -364,7 +364,7 @@ fn apply_one(
     tx: &Transaction<'_>,
     job: &Job,
     retention: Retention,
-    bounds: &Bounds,
+    limits: &WriterLimits,
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
         Job::User { key, name } => {
@@ -429,8 +429,8 @@ fn apply_one(
                      WHERE recipient_key = ?1",
                 )?
                 .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            if held as usize >= bounds.mailbox_messages
-                || held_bytes as usize + mail_cost(&draft.text) > bounds.mailbox_bytes
+            if held as usize >= limits.mailbox_messages
+                || held_bytes as usize + mail_cost(&draft.text) > limits.mailbox_bytes
             {
                 return Ok(Some(Committed::MailboxFull {
                     from_key: from_key.clone(),
@@ -493,7 +493,7 @@ fn apply_one(
         }
         Job::Ack {
             user_key,
-            peer_key,
+            correspondent_key,
             seq,
         } => {
             tx.prepare_cached(
@@ -501,12 +501,12 @@ fn apply_one(
             )?
             .execute(params![
                 user_key,
-                peer_key,
+                correspondent_key,
                 i64::try_from(*seq).unwrap_or(i64::MAX)
             ])?;
             Ok(Some(Committed::Acked {
                 user_key: user_key.clone(),
-                peer_key: peer_key.clone(),
+                correspondent_key: correspondent_key.clone(),
                 seq: *seq,
             }))
         }

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use courier::Config;
 use courier::store::Store;
@@ -112,6 +112,16 @@ impl Relay {
         client
     }
 
+    /// "alice" and "bob", both in `room`, with alice's `presence` about bob read.
+    pub async fn two_in(&self, room: &str) -> (Client, Client) {
+        let mut alice = self.user("alice").await;
+        let mut bob = self.user("bob").await;
+        alice.join(room).await;
+        bob.join(room).await;
+        alice.recv_type("presence").await;
+        (alice, bob)
+    }
+
     /// A plain HTTP/1.1 GET; returns the status code, the headers (lowercase names) and body.
     pub async fn get(&self, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
         let request = format!(
@@ -200,15 +210,8 @@ pub enum Ended {
 
 impl Client {
     pub async fn connect(relay: &Relay) -> Self {
-        let (ws, response) = connect_async(relay.ws_url())
-            .await
-            .expect("WebSocket connect");
-        assert_eq!(response.status(), 101);
-        Self {
-            ws,
-            name: String::new(),
-            token: String::new(),
-        }
+        let tcp = TcpStream::connect(relay.addr).await.expect("TCP connect");
+        Self::upgrade(relay, tcp).await
     }
 
     /// A connection whose socket has a small receive buffer, so that a client that stops
@@ -216,9 +219,20 @@ impl Client {
     pub async fn connect_small_window(relay: &Relay) -> Self {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
-        let stream = socket.connect(relay.addr).await.expect("TCP connect");
+        let tcp = socket.connect(relay.addr).await.expect("TCP connect");
+        Self::upgrade(relay, tcp).await
+    }
+
+    /// A client whose TCP connection comes from the loopback address `from`.
+    pub async fn connect_from(relay: &Relay, from: std::net::IpAddr) -> Self {
+        let tcp = connect_from(from, relay.addr).await;
+        Self::upgrade(relay, tcp).await
+    }
+
+    /// Opens the WebSocket on `tcp`, a connection to the relay, and expects 101.
+    async fn upgrade(relay: &Relay, tcp: TcpStream) -> Self {
         let (ws, response) =
-            tokio_tungstenite::client_async(relay.ws_url(), MaybeTlsStream::Plain(stream))
+            tokio_tungstenite::client_async(relay.ws_url(), MaybeTlsStream::Plain(tcp))
                 .await
                 .expect("WebSocket connect");
         assert_eq!(response.status(), 101);
@@ -435,21 +449,4 @@ pub async fn metric(relay: &Relay, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
-}
-
-impl Client {
-    /// A client whose TCP connection comes from the loopback address `from`.
-    pub async fn connect_from(relay: &Relay, from: std::net::IpAddr) -> Self {
-        let tcp = connect_from(from, relay.addr).await;
-        let (ws, response) =
-            tokio_tungstenite::client_async(relay.ws_url(), MaybeTlsStream::Plain(tcp))
-                .await
-                .expect("WebSocket connect");
-        assert_eq!(response.status(), 101);
-        Self {
-            ws,
-            name: String::new(),
-            token: String::new(),
-        }
-    }
 }

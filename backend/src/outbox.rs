@@ -1,5 +1,5 @@
 //! The handle through which the hub reaches one connection: a bounded queue of frames to write,
-//! a way to ask the connection to close, and when the peer was last heard from.
+//! a way to ask the connection to close, and when the client was last heard from.
 //!
 //! All of it lives in one allocation per connection ([`Shared`]) and costs nothing more while
 //! the connection is idle: the queue is a `VecDeque` that holds memory only while frames wait
@@ -27,7 +27,7 @@ pub type Frame = Utf8Bytes;
 
 /// What the hub holds of a connection. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub struct ConnHandle {
     pub id: ConnId,
     shared: Arc<Shared>,
 }
@@ -40,7 +40,7 @@ pub struct Outbox {
 
 /// How much a connection's queue may hold before the connection is closed as too slow.
 #[derive(Debug, Clone, Copy)]
-pub struct Bound {
+pub struct QueueLimits {
     pub frames: usize,
     /// Frames are shared between recipients, but a reply made for one connection (a `joined`
     /// with a long history, say) is not: this bounds what one connection can make the relay
@@ -58,9 +58,9 @@ struct Queue {
 
 #[derive(Debug)]
 struct Shared {
-    /// Frames waiting for the writer, within `bound`.
+    /// Frames waiting for the writer, within `limits`.
     queue: Mutex<Queue>,
-    bound: Bound,
+    limits: QueueLimits,
     /// Wakes the writer when a frame is queued or a close is asked for (one waiter:
     /// `notify_one` keeps a permit), so the writer waits on this one `Notify` only.
     queued: Notify,
@@ -68,7 +68,7 @@ struct Shared {
     close_code: AtomicU16,
     /// Wakes the reader when a close is asked for.
     closing: Notify,
-    /// When the connection opened, and the peer was last heard from (ms after `opened`).
+    /// When the connection opened, and the client was last heard from (ms after `opened`).
     opened: Instant,
     last_heard_ms: AtomicU64,
     /// Frames the writer has flushed to the socket, in queue order.
@@ -84,7 +84,7 @@ pub enum Next {
     Close(u16),
 }
 
-/// What became of a frame handed to [`Peer::send`].
+/// What became of a frame handed to [`ConnHandle::send`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
     Queued,
@@ -94,11 +94,11 @@ pub enum Sent {
     Gone,
 }
 
-/// A new connection's two halves; the queue holds at most what `bound` says.
-pub fn channel(id: ConnId, bound: Bound) -> (Peer, Outbox) {
+/// A new connection's two halves; the queue holds at most what `limits` says.
+pub fn channel(id: ConnId, limits: QueueLimits) -> (ConnHandle, Outbox) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
-        bound,
+        limits,
         queued: Notify::new(),
         close_code: AtomicU16::new(0),
         closing: Notify::new(),
@@ -107,7 +107,7 @@ pub fn channel(id: ConnId, bound: Bound) -> (Peer, Outbox) {
         flushed: AtomicU64::new(0),
     });
     (
-        Peer {
+        ConnHandle {
             id,
             shared: shared.clone(),
         },
@@ -155,8 +155,8 @@ impl Shared {
     }
 }
 
-impl Peer {
-    /// Queues a frame without waiting. A peer whose queue is full is not waited for: it is
+impl ConnHandle {
+    /// Queues a frame without waiting. A connection whose queue is full is not waited for: it is
     /// asked to close with 1013, so one slow reader never holds up the others nor grows memory.
     pub fn send(&self, frame: Frame) -> Sent {
         match self.send_numbered(frame) {
@@ -165,8 +165,8 @@ impl Peer {
         }
     }
 
-    /// [`Peer::send`], giving the frame's number when it is queued: once
-    /// [`Peer::flushed`] reaches it, the frame has been written to the socket.
+    /// [`ConnHandle::send`], giving the frame's number when it is queued: once
+    /// [`ConnHandle::flushed`] reaches it, the frame has been written to the socket.
     ///
     /// # Errors
     /// [`Sent::TooSlow`] or [`Sent::Gone`]: the frame was not queued.
@@ -176,8 +176,8 @@ impl Peer {
             return Err(Sent::Gone);
         }
         let mut queue = shared.queue();
-        if queue.frames.len() >= shared.bound.frames
-            || queue.bytes + frame.len() > shared.bound.bytes
+        if queue.frames.len() >= shared.limits.frames
+            || queue.bytes + frame.len() > shared.limits.bytes
         {
             drop(queue);
             shared.close(close::TRY_AGAIN_LATER);
@@ -245,13 +245,13 @@ impl Outbox {
         self.shared.closed().await
     }
 
-    /// Notes that the peer sent something (any frame, a pong included).
+    /// Notes that the client sent something (any frame, a pong included).
     pub fn heard(&self) {
         let ms = self.shared.opened.elapsed().as_millis() as u64;
         self.shared.last_heard_ms.store(ms, Ordering::Relaxed);
     }
 
-    /// How long the peer has been silent.
+    /// How long the client has been silent.
     pub fn silent_for(&self) -> Duration {
         let last = Duration::from_millis(self.shared.last_heard_ms.load(Ordering::Relaxed));
         self.shared.opened.elapsed().saturating_sub(last)
@@ -262,49 +262,45 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn frames(n: usize) -> Bound {
-        Bound {
+    fn frames(n: usize) -> QueueLimits {
+        QueueLimits {
             frames: n,
             bytes: usize::MAX,
         }
     }
 
+    /// Room for 100 frames but only 10 bytes.
+    fn ten_bytes() -> QueueLimits {
+        QueueLimits {
+            frames: 100,
+            bytes: 10,
+        }
+    }
+
     #[tokio::test]
-    async fn a_queue_over_its_byte_bound_closes_the_peer_too() {
-        let (peer, outbox) = channel(
-            1,
-            Bound {
-                frames: 100,
-                bytes: 10,
-            },
-        );
-        assert_eq!(peer.send("12345".into()), Sent::Queued);
-        assert_eq!(peer.send("12345".into()), Sent::Queued);
-        assert_eq!(peer.send("1".into()), Sent::TooSlow);
+    async fn a_queue_over_its_byte_bound_closes_the_connection_too() {
+        let (conn, outbox) = channel(1, ten_bytes());
+        assert_eq!(conn.send("12345".into()), Sent::Queued);
+        assert_eq!(conn.send("12345".into()), Sent::Queued);
+        assert_eq!(conn.send("1".into()), Sent::TooSlow);
         assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
     }
 
     #[tokio::test]
     async fn written_frames_free_their_bytes() {
-        let (peer, outbox) = channel(
-            1,
-            Bound {
-                frames: 100,
-                bytes: 10,
-            },
-        );
-        assert_eq!(peer.send("1234567890".into()), Sent::Queued);
+        let (conn, outbox) = channel(1, ten_bytes());
+        assert_eq!(conn.send("1234567890".into()), Sent::Queued);
         let mut burst = Vec::new();
         assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
-        assert_eq!(peer.send("1234567890".into()), Sent::Queued);
+        assert_eq!(conn.send("1234567890".into()), Sent::Queued);
     }
 
     #[tokio::test]
-    async fn a_full_queue_closes_the_peer_as_too_slow() {
-        let (peer, outbox) = channel(1, frames(2));
-        assert_eq!(peer.send("a".into()), Sent::Queued);
-        assert_eq!(peer.send("b".into()), Sent::Queued);
-        assert_eq!(peer.send("c".into()), Sent::TooSlow);
+    async fn a_full_queue_closes_the_connection_as_too_slow() {
+        let (conn, outbox) = channel(1, frames(2));
+        assert_eq!(conn.send("a".into()), Sent::Queued);
+        assert_eq!(conn.send("b".into()), Sent::Queued);
+        assert_eq!(conn.send("c".into()), Sent::TooSlow);
         assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
         let mut burst = Vec::new();
         assert_eq!(
@@ -313,15 +309,15 @@ mod tests {
             "the writer stops rather than write the backlog"
         );
         assert_eq!(
-            peer.send("d".into()),
+            conn.send("d".into()),
             Sent::Gone,
-            "a closing peer takes no more"
+            "a closing connection takes no more"
         );
     }
 
     #[tokio::test]
     async fn the_first_close_request_wins_and_wakes_every_waiter() {
-        let (peer, outbox) = channel(1, frames(2));
+        let (conn, outbox) = channel(1, frames(2));
         let reader = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.closed().await }
@@ -331,8 +327,8 @@ mod tests {
             async move { outbox.closed().await }
         });
         tokio::task::yield_now().await;
-        peer.close(close::NORMAL);
-        peer.close(close::GOING_AWAY);
+        conn.close(close::NORMAL);
+        conn.close(close::GOING_AWAY);
         assert_eq!(reader.await.unwrap(), close::NORMAL);
         assert_eq!(writer.await.unwrap(), close::NORMAL);
         assert_eq!(outbox.closed().await, close::NORMAL);
@@ -340,9 +336,9 @@ mod tests {
 
     #[tokio::test]
     async fn bursts_take_what_is_queued_up_to_the_limit() {
-        let (peer, outbox) = channel(1, frames(100));
+        let (conn, outbox) = channel(1, frames(100));
         for i in 0..5 {
-            peer.send(i.to_string().into());
+            conn.send(i.to_string().into());
         }
         let mut burst = Vec::new();
         assert_eq!(outbox.next(&mut burst, 3).await, Next::Write);
@@ -355,13 +351,13 @@ mod tests {
             async move { outbox.next(&mut Vec::new(), 3).await }
         });
         tokio::task::yield_now().await;
-        peer.close(close::NORMAL);
+        conn.close(close::NORMAL);
         assert_eq!(waiting.await.unwrap(), Next::Close(close::NORMAL));
     }
 
     #[tokio::test(start_paused = true)]
     async fn silence_is_measured_from_the_last_frame() {
-        let (_peer, outbox) = channel(1, frames(1));
+        let (_conn, outbox) = channel(1, frames(1));
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(outbox.silent_for(), Duration::from_secs(5));
         outbox.heard();

@@ -1,0 +1,111 @@
+//! From a typed client frame to its handler: which frames a connection may send in which
+//! state, and the checks common to several handlers.
+
+use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
+use shared::{ClientMsg, ErrorCode, validate};
+
+use super::{Handled, Hello, Refusal, State, refuse};
+use crate::outbox::ConnId;
+
+impl State {
+    pub(super) fn dispatch(
+        &mut self,
+        id: ConnId,
+        msg: ClientMsg,
+        cid: Option<String>,
+        now: u64,
+    ) -> Handled {
+        // Any frame from a client that does not acknowledge settles what it has been sent.
+        self.settle_mail(id);
+        let welcomed = self.conns.get(&id).is_some_and(|c| c.session.is_some());
+        match msg {
+            ClientMsg::Hello {
+                name,
+                token,
+                acks,
+                password,
+            } if !welcomed => self.hello(
+                id,
+                Hello {
+                    name,
+                    token,
+                    acks,
+                    password,
+                    proven: false,
+                },
+            ),
+            ClientMsg::Hello { .. } => {
+                refuse(ErrorCode::BadRequest, "this connection already said hello")
+            }
+            _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
+            ClientMsg::Join { room, after } => {
+                self.within_room_cap(id, &room)?;
+                self.join(id, room, after)
+            }
+            ClientMsg::Leave { room } => self.leave(id, &room),
+            ClientMsg::Say { room, text } => self.say(id, room, text, cid, now),
+            ClientMsg::Rooms => self.list_rooms(id),
+            ClientMsg::Dm { to, text } => self.dm(id, &to, text, cid, now),
+            ClientMsg::Users => self.list_users(id),
+            ClientMsg::Typing {
+                room: Some(room),
+                to: None,
+            } => self.typing_in_room(id, room),
+            ClientMsg::Typing {
+                room: None,
+                to: Some(to),
+            } => self.typing_to_user(id, &to),
+            ClientMsg::Typing { .. } => {
+                refuse(ErrorCode::BadRequest, "typing needs either a room or a to")
+            }
+            ClientMsg::History {
+                room: Some(room),
+                with: None,
+                before,
+                limit,
+            } => self.room_history(id, room, before, page_limit(limit)?),
+            ClientMsg::History {
+                room: None,
+                with: Some(with),
+                before,
+                limit,
+            } => self.direct_history(id, with, before, page_limit(limit)?),
+            ClientMsg::History { .. } => refuse(
+                ErrorCode::BadRequest,
+                "history needs either a room or a with",
+            ),
+            ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
+            ClientMsg::Protect { password } => self.protect(password),
+        }
+    }
+
+    /// Refuses a join that would put connection `id` in more than `rooms_per_conn` rooms
+    /// (`forbidden`, like the relay's other capacity limits). A join of a room it is in, or
+    /// of a name that is not a room (`invalid_room`), is left to `join`.
+    fn within_room_cap(&self, id: ConnId, room: &str) -> Handled {
+        let session = self.session(id)?;
+        let cap = self.limits.rooms_per_conn;
+        if session.rooms.len() >= cap
+            && !session.rooms.contains(room)
+            && validate::room(room).is_ok()
+        {
+            return refuse(
+                ErrorCode::Forbidden,
+                format!("a connection may be in at most {cap} rooms: leave one first"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A `history` request's `limit`: 1 to [`HISTORY_PAGE_MAX`], [`HISTORY_LEN`] if absent.
+fn page_limit(limit: Option<usize>) -> Result<usize, Refusal> {
+    match limit {
+        None => Ok(HISTORY_LEN),
+        Some(n) if (1..=HISTORY_PAGE_MAX).contains(&n) => Ok(n),
+        Some(_) => refuse(
+            ErrorCode::BadRequest,
+            format!("a history limit is 1 to {HISTORY_PAGE_MAX}"),
+        ),
+    }
+}
