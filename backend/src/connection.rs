@@ -5,6 +5,7 @@
 //! write). They end together: whichever stops first asks the other to, through the
 //! connection's close request, and every wait on the network is bounded.
 
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +50,7 @@ pub struct Settings {
 pub async fn serve<S>(
     ws: WebSocketStream<S>,
     id: ConnId,
+    addr: Option<IpAddr>,
     hub: Arc<Hub>,
     settings: Settings,
     shutdown: CancellationToken,
@@ -57,7 +59,7 @@ pub async fn serve<S>(
 {
     let metrics = hub.metrics();
     Metrics::inc(&metrics.connections_opened);
-    let (handle, outbox) = outbox::channel(id, settings.queue);
+    let (handle, outbox) = outbox::channel(id, addr, settings.queue);
     let own = handle.clone();
     hub.connect(handle);
     let (sink, mut stream) = ws.split();

@@ -7,6 +7,7 @@
 //! `Notify`s. This is most of what makes an idle connection cheap.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,9 @@ pub type Frame = Utf8Bytes;
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
+    /// The client's address as the per-address limits count it (an IPv6 address by its /64);
+    /// `None` where the server did not say (in-process tests).
+    pub addr: Option<IpAddr>,
     shared: Arc<Shared>,
 }
 
@@ -95,7 +99,7 @@ pub enum Sent {
 }
 
 /// A new connection's two halves; the queue holds at most what `limits` says.
-pub fn channel(id: ConnId, limits: QueueLimits) -> (ConnHandle, Outbox) {
+pub fn channel(id: ConnId, addr: Option<IpAddr>, limits: QueueLimits) -> (ConnHandle, Outbox) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
         limits,
@@ -109,6 +113,7 @@ pub fn channel(id: ConnId, limits: QueueLimits) -> (ConnHandle, Outbox) {
     (
         ConnHandle {
             id,
+            addr,
             shared: shared.clone(),
         },
         Outbox { shared },
@@ -279,7 +284,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_over_its_byte_bound_closes_the_connection_too() {
-        let (conn, outbox) = channel(1, ten_bytes());
+        let (conn, outbox) = channel(1, None, ten_bytes());
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("1".into()), Sent::TooSlow);
@@ -288,7 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn written_frames_free_their_bytes() {
-        let (conn, outbox) = channel(1, ten_bytes());
+        let (conn, outbox) = channel(1, None, ten_bytes());
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
         let mut burst = Vec::new();
         assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
@@ -297,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_closes_the_connection_as_too_slow() {
-        let (conn, outbox) = channel(1, frames(2));
+        let (conn, outbox) = channel(1, None, frames(2));
         assert_eq!(conn.send("a".into()), Sent::Queued);
         assert_eq!(conn.send("b".into()), Sent::Queued);
         assert_eq!(conn.send("c".into()), Sent::TooSlow);
@@ -317,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_close_request_wins_and_wakes_every_waiter() {
-        let (conn, outbox) = channel(1, frames(2));
+        let (conn, outbox) = channel(1, None, frames(2));
         let reader = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.closed().await }
@@ -336,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn bursts_take_what_is_queued_up_to_the_limit() {
-        let (conn, outbox) = channel(1, frames(100));
+        let (conn, outbox) = channel(1, None, frames(100));
         for i in 0..5 {
             conn.send(i.to_string().into());
         }
@@ -357,7 +362,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn silence_is_measured_from_the_last_frame() {
-        let (_conn, outbox) = channel(1, frames(1));
+        let (_conn, outbox) = channel(1, None, frames(1));
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(outbox.silent_for(), Duration::from_secs(5));
         outbox.heard();

@@ -221,6 +221,13 @@ pub struct IpGuard {
     key: IpAddr,
 }
 
+impl IpGuard {
+    /// The address as it is counted (an IPv6 address by its /64).
+    pub fn key(&self) -> IpAddr {
+        self.key
+    }
+}
+
 impl Drop for IpGuard {
     fn drop(&mut self) {
         let mut table = self.per_ip.lock();

@@ -193,6 +193,7 @@ impl Upgrader {
     /// connection counts against its address until it ends.
     fn start(&self, on_upgrade: OnUpgrade, guard: Option<IpGuard>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let addr = guard.as_ref().map(IpGuard::key);
         let (hub, settings, config) = (self.hub.clone(), self.settings, self.ws_config);
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
@@ -202,7 +203,7 @@ impl Upgrader {
             };
             let io = TokioIo::new(upgraded);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-            connection::serve(ws, id, hub, settings, shutdown).await;
+            connection::serve(ws, id, addr, hub, settings, shutdown).await;
             drop(guard);
         });
     }
