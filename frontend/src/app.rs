@@ -1,12 +1,15 @@
 //! The root component. It owns the state (a reducer) and the socket, and turns what the
 //! children report into [`Action`]s.
 //!
-//! Every action goes through [`Driver::act`]: dispatch it, send the frames
-//! [`State::followups`] asks for, open or close the socket as [`State::wants_connection`]
-//! says, send the messages that wait ([`State::due_sends`]), keep what a reload needs in
-//! `localStorage` (`crate::persist`), and after a burst of frames from the relay acknowledge
-//! private messages ([`State::due_acks`]). The socket's own events come back into the same
-//! function, so there is one path for every change.
+//! Every action goes through `Driver::act`: dispatch it (the reducer puts the frames the
+//! action causes in the state's [`Outbox`](crate::state::Outbox)), drain the outbox into the
+//! socket, open or close the socket as [`State::wants_connection`] says, send the messages
+//! that wait ([`State::due_sends`]), keep what a reload needs in `localStorage`
+//! (`crate::persist`), and after a burst of frames from the relay acknowledge private
+//! messages ([`State::due_acks`]). The socket's own events come back into the same function,
+//! so there is one path for every change: an action enters the client at `Driver::act`, and
+//! a frame leaves it there too, through `Link::tx` to the socket service
+//! (`crate::services::ws`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -58,9 +61,10 @@ impl Driver {
         }
         let signed_in_as = self.state.me.clone();
         self.state.dispatch(action.clone());
-        // The handle reads the state as it is after the dispatch.
+        // The handle reads the state as it is after the dispatch; the outbox has the frames
+        // the action caused.
         let state: &State = &self.state;
-        let frames = state.followups(&action);
+        let frames = state.outbox.drain();
         let wanted = state.wants_connection();
         if let Action::Server {
             msg: shared::ServerMsg::Welcome { name, .. },

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use shared::validate::name_key;
+use shared::{ClientFrame, ClientMsg};
 
 use super::conversation::{ConvKey, Conversation, Delivery, Fetch, Message};
 use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
@@ -26,6 +27,10 @@ impl State {
                         self.login_error = None;
                         self.password = password.filter(|p| !p.expose().is_empty());
                         self.password_required = false;
+                        if self.conn == Conn::Connected {
+                            // A new name on a socket whose last hello was refused.
+                            self.emit_hello();
+                        }
                     }
                     Err(why) => {
                         self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
@@ -49,6 +54,7 @@ impl State {
                     return false;
                 }
                 self.conn = Conn::Connected;
+                self.emit_hello();
             }
             Action::Disconnected {
                 retry_at_ms,
@@ -105,6 +111,7 @@ impl State {
                         conv.fetch = Some(self.new_fetch(None, None));
                     }
                     self.conversations.insert(key.clone(), Rc::new(conv));
+                    self.emit_fetch(&key);
                 }
                 self.open = Some(key);
             }
@@ -118,9 +125,19 @@ impl State {
                 if self.conversations.contains_key(&key) {
                     return self.apply(Action::Open(key));
                 }
+                if self.online_now() {
+                    self.emit(ClientMsg::Join {
+                        room: room.clone(),
+                        after: None,
+                    });
+                }
                 self.opening = Some(room);
             }
             Action::Leave(room) => {
+                if self.online_now() {
+                    self.emit(ClientMsg::Leave { room: room.clone() });
+                    self.emit(ClientMsg::Rooms);
+                }
                 let key = ConvKey::Room(room.clone());
                 if self.conversations.remove(&key).is_none() {
                     return false;
@@ -148,22 +165,22 @@ impl State {
                 let session = self.session;
                 // It goes now if the conversation is live and nothing older waits; otherwise
                 // it waits its turn (`due_sends`).
-                let waiting = conv
-                    .messages
-                    .iter()
-                    .any(|m| m.delivery == Delivery::Pending && m.sent_in != Some(session));
+                let waiting = conv.messages.iter().any(|m| m.waits(session));
                 let now = live && conv.synced && !conv.closing_gap() && !waiting;
                 conv.messages.push(Message {
                     seq: None,
                     from: me,
-                    text,
+                    text: text.clone(),
                     ts: None,
-                    cid: Some(cid),
+                    cid: Some(cid.clone()),
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
                 });
                 self.cid_counter += 1;
+                if now {
+                    self.emit_say(&key, &cid, &text);
+                }
             }
             Action::Typed { key, now_ms } => {
                 let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
@@ -172,6 +189,7 @@ impl State {
                 if recent || !self.ready(&key) {
                     return false;
                 }
+                self.emit_typing(&key);
                 self.typing_sent = Some((key, now_ms));
             }
             Action::Notice(text) => self.notice = Some(text),
@@ -190,6 +208,7 @@ impl State {
                 if let Some(conv) = self.conversations.get_mut(&key) {
                     Rc::make_mut(conv).fetch = Some(fetch);
                 }
+                self.emit_fetch(&key);
             }
             Action::SendQueued(due) => {
                 let mut changed = false;
@@ -201,14 +220,15 @@ impl State {
                     let Some(conv) = self.conversations.get_mut(&key) else {
                         continue;
                     };
-                    let found = conv.messages.iter().position(|m| {
-                        m.unconfirmed()
-                            && m.delivery == Delivery::Pending
-                            && m.cid.as_ref() == Some(&cid)
-                            && m.sent_in != Some(session)
-                    });
+                    let found = conv
+                        .messages
+                        .iter()
+                        .position(|m| m.waits(session) && m.cid.as_ref() == Some(&cid));
                     if let Some(i) = found {
-                        Rc::make_mut(conv).messages[i].sent_in = Some(session);
+                        let m = &mut Rc::make_mut(conv).messages[i];
+                        m.sent_in = Some(session);
+                        let text = m.text.clone();
+                        self.emit_say(&key, &cid, &text);
                         changed = true;
                     }
                 }
@@ -216,10 +236,19 @@ impl State {
             }
             Action::SendAcks(acks) => {
                 let mut changed = false;
+                let online = self.online_now();
                 for (key, seq) in acks {
-                    if let Some(conv) = self.conversations.get_mut(&key)
-                        && conv.acked < seq
-                    {
+                    let Some(conv) = self.conversations.get_mut(&key) else {
+                        continue;
+                    };
+                    if online && key.room().is_none() {
+                        // The outbox, not `emit`: `conv` borrows the conversations.
+                        self.outbox.push(ClientFrame::new(ClientMsg::Ack {
+                            with: conv.title.clone(),
+                            seq,
+                        }));
+                    }
+                    if conv.acked < seq {
                         Rc::make_mut(conv).acked = seq;
                         changed = true;
                     }

@@ -1,8 +1,8 @@
 //! One conversation: its key, its messages (ours pending until the relay's copy confirms
 //! them), and the merge by `seq` of what the relay sends.
 
-use shared::ChatMessage;
 use shared::validate::name_key;
+use shared::{ChatMessage, ConversationId};
 
 /// A conversation: a room, or the private conversation with one other user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,6 +24,16 @@ impl ConvKey {
         match self {
             Self::Room(room) => Some(room),
             Self::Dm(_) => None,
+        }
+    }
+}
+
+impl From<&ConversationId> for ConvKey {
+    /// The key of the conversation the wire names: a room, or the one `with` a user.
+    fn from(id: &ConversationId) -> Self {
+        match id {
+            ConversationId::Room { room } => Self::Room(room.clone()),
+            ConversationId::With { with } => Self::dm(with),
         }
     }
 }
@@ -81,6 +91,13 @@ impl Message {
     /// Whether it is ours and still waits for the relay's copy (pending or failed).
     pub fn unconfirmed(&self) -> bool {
         self.seq.is_none()
+    }
+
+    /// Whether it is ours and waits to be sent in relay session `session`: pending, and not
+    /// sent in that session yet (typed offline, or sent on an earlier connection and not
+    /// confirmed since).
+    pub fn waits(&self, session: u64) -> bool {
+        self.unconfirmed() && self.delivery == Delivery::Pending && self.sent_in != Some(session)
     }
 }
 

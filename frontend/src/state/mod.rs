@@ -2,9 +2,10 @@
 //! is unit-tested natively (`cargo test -p courier-web`).
 //!
 //! The root component owns a `use_reducer(State::default)`. Everything that happens (a click, a
-//! frame from the relay, the socket going up or down, the clock) is an [`Action`]. After
-//! dispatching one, the root asks [`State::followups`] which frames to send because of it, so
-//! the decision "what goes on the wire" is made here too and is tested with the rest.
+//! frame from the relay, the socket going up or down, the clock) is an [`Action`]. Applying one
+//! puts the frames it causes in the state's [`Outbox`], which the root drains and sends after
+//! each dispatch: the decision "what goes on the wire" is made here, where the action is
+//! applied, and is tested with the rest.
 //!
 //! Times are milliseconds since the Unix epoch (`Date.now()` in the browser), passed in by the
 //! caller; nothing here reads a clock.
@@ -41,6 +42,7 @@ mod tests;
 
 pub use conversation::{ConvKey, Conversation, Delivery, Fetch, Message, Typist};
 pub use protect::{ProtectForm, Secret};
+pub use wire::Outbox;
 
 /// How long "X is typing" stays up after the last `typing` frame from X.
 pub const TYPING_TTL_MS: u64 = 3_000;
@@ -123,6 +125,8 @@ pub struct State {
     pub typing_sent: Option<(ConvKey, u64)>,
     /// When the listings were last asked for.
     pub refreshed_ms: u64,
+    /// The frames the actions applied caused, for the driver to drain and send.
+    pub outbox: Outbox,
 }
 
 /// Everything that can happen to the state.
@@ -244,6 +248,7 @@ impl State {
             fetch_counter: self.fetch_counter,
             protect_counter: self.protect_counter,
             session: self.session,
+            outbox: self.outbox.clone(),
             ..Self::default()
         }
     }

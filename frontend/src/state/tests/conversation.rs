@@ -39,7 +39,7 @@ fn presence_updates_the_members_of_that_room() {
         },
     );
     assert_eq!(lobby(&s).members, ["alice", "bob", "Carol"]);
-    let s = server(
+    let (s, sent) = server_sent(
         &s,
         ServerMsg::Presence {
             room: "lobby".into(),
@@ -48,17 +48,7 @@ fn presence_updates_the_members_of_that_room() {
         },
     );
     assert_eq!(lobby(&s).members, ["alice", "Carol"]);
-    assert_eq!(
-        s.followups(&Action::Server {
-            msg: ServerMsg::Presence {
-                room: "lobby".into(),
-                name: "bob".into(),
-                online: false
-            },
-            now_ms: 0
-        }),
-        vec![ClientFrame::new(ClientMsg::Users)]
-    );
+    assert_eq!(sent, vec![ClientFrame::new(ClientMsg::Users)]);
     // Another room's presence changes nothing here.
     let s2 = server(
         &s,
@@ -125,14 +115,9 @@ fn dm_peer_is_the_other_side() {
     assert_eq!(s.conversations[&key].unread, 1);
     // Our own copy of a dm to bob: the peer is the recipient, same conversation.
     let s = reduce(&s, Action::Open(key.clone()));
-    let (s, cid) = send(&s, key.clone(), "hello");
-    let action = Action::Send {
-        key: key.clone(),
-        cid: cid.clone(),
-        text: "hello".into(),
-    };
+    let (s, cid, sent) = send_sent(&s, key.clone(), "hello");
     assert_eq!(
-        s.followups(&action),
+        sent,
         vec![ClientFrame::with_cid(
             ClientMsg::Dm {
                 to: "Bob".into(),
@@ -278,11 +263,11 @@ fn an_old_cid_from_an_earlier_page_does_not_confirm() {
 #[test]
 fn leave_removes_the_room_and_sends_leave() {
     let s = in_lobby();
-    let s = reduce(&s, Action::Leave("lobby".into()));
+    let (s, sent) = act(&s, Action::Leave("lobby".into()));
     assert!(s.conversations.is_empty());
     assert_eq!(s.open, None);
     assert_eq!(
-        s.followups(&Action::Leave("lobby".into()))[0],
+        sent[0],
         ClientFrame::new(ClientMsg::Leave {
             room: "lobby".into()
         })

@@ -16,8 +16,17 @@ mod reconnect;
 mod sending;
 mod session;
 
+/// Applies an action: the state after it, and the frames it caused (drained from the
+/// outbox, as the driver does).
+fn act(state: &Rc<State>, action: Action) -> (Rc<State>, Vec<ClientFrame>) {
+    let next = state.clone().reduce(action);
+    let frames = next.outbox.drain();
+    (next, frames)
+}
+
+/// Applies an action; what it sends does not matter here.
 fn reduce(state: &Rc<State>, action: Action) -> Rc<State> {
-    state.clone().reduce(action)
+    act(state, action).0
 }
 
 fn login(name: &str) -> Action {
@@ -27,8 +36,13 @@ fn login(name: &str) -> Action {
     }
 }
 
+/// A frame from the relay: the state after it, and the frames it caused.
+fn server_sent(state: &Rc<State>, msg: ServerMsg) -> (Rc<State>, Vec<ClientFrame>) {
+    act(state, Action::Server { msg, now_ms: 1_000 })
+}
+
 fn server(state: &Rc<State>, msg: ServerMsg) -> Rc<State> {
-    reduce(state, Action::Server { msg, now_ms: 1_000 })
+    server_sent(state, msg).0
 }
 
 fn room_msg(room: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
@@ -83,14 +97,21 @@ fn lobby(s: &State) -> &Conversation {
     &s.conversations[&ConvKey::Room("lobby".into())]
 }
 
-fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+/// Sends `text` under the next cid: the state after, the cid, and the frames it caused.
+fn send_sent(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String, Vec<ClientFrame>) {
     let cid = s.next_cid();
     let action = Action::Send {
         key,
         cid: cid.clone(),
         text: text.into(),
     };
-    (reduce(s, action), cid)
+    let (s, sent) = act(s, action);
+    (s, cid, sent)
+}
+
+fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+    let (s, cid, _) = send_sent(s, key, text);
+    (s, cid)
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -154,9 +175,7 @@ fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
         },
         now_ms: 1_000,
     };
-    let s = reduce(&reduce(s, Action::Connected), action.clone());
-    let frames = s.followups(&action);
-    (s, frames)
+    act(&reduce(s, Action::Connected), action)
 }
 
 fn drop_connection(s: &Rc<State>) -> Rc<State> {

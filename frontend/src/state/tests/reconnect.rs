@@ -22,9 +22,9 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
     assert!(s.conversations[&ConvKey::Room("dev".into())].messages[0].unconfirmed());
     let s = reduce(&s, Action::Connecting { attempt: 1 });
     assert_eq!(s.status().0, "reconnecting");
-    let s = reduce(&s, Action::Connected);
+    let (s, sent) = act(&s, Action::Connected);
     assert_eq!(
-        s.followups(&Action::Connected),
+        sent,
         vec![ClientFrame::new(ClientMsg::Hello {
             name: "alice".into(),
             token: Some("t1".into()),
@@ -39,7 +39,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
         },
         now_ms: 6_000,
     };
-    let s = reduce(&s, welcome.clone());
+    let (s, sent) = act(&s, welcome);
     assert_eq!(s.token.as_deref(), Some("t2"));
     let join = |room: &str| {
         ClientFrame::new(ClientMsg::Join {
@@ -48,7 +48,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
         })
     };
     assert_eq!(
-        s.followups(&welcome),
+        sent,
         vec![
             join("dev"),
             join("lobby"),
@@ -124,11 +124,7 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
         history: room_msgs("lobby", 104..=203, "bob"),
         more: true,
     };
-    let s = server(&s, replay.clone());
-    let frames = s.followups(&Action::Server {
-        msg: replay,
-        now_ms: 1_000,
-    });
+    let (s, frames) = server_sent(&s, replay);
     assert_eq!(frames.len(), 2);
     assert_eq!(
         frames[1].msg,
@@ -143,15 +139,8 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
         room_msgs("lobby", 4..=103, "bob"),
         true,
     );
-    let s = server(&s, page.clone());
-    assert!(
-        s.followups(&Action::Server {
-            msg: page,
-            now_ms: 0
-        })
-        .is_empty(),
-        "gap closed"
-    );
+    let (s, sent) = server_sent(&s, page);
+    assert!(sent.is_empty(), "gap closed");
     let conv = lobby(&s);
     assert_eq!(seqs(conv), (1..=203).collect::<Vec<_>>());
     assert_eq!(conv.unread, 200);
@@ -186,9 +175,9 @@ fn gap_paging_is_bounded() {
     };
     let mut requests = 0;
     loop {
-        s = server(&s, msg.clone());
-        let asked: Vec<_> = s
-            .followups(&Action::Server { msg, now_ms: 0 })
+        let sent;
+        (s, sent) = server_sent(&s, msg);
+        let asked: Vec<_> = sent
             .into_iter()
             .filter(|f| matches!(f.msg, ClientMsg::History { .. }))
             .collect();
@@ -222,9 +211,8 @@ fn load_older_asks_for_the_page_before_the_oldest_shown() {
     };
     let s = server(&s, first);
     assert!(lobby(&s).has_older());
-    let s = reduce(&s, Action::LoadOlder(key.clone()));
+    let (s, frames) = act(&s, Action::LoadOlder(key.clone()));
     assert!(lobby(&s).loading_older());
-    let frames = s.followups(&Action::LoadOlder(key.clone()));
     assert_eq!(frames.len(), 1);
     assert_eq!(
         frames[0].msg,
@@ -289,9 +277,9 @@ fn unread_counts_survive_a_reload() {
     let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
     assert!(s.wants_connection() && s.me.is_none());
     assert_eq!(s.total_unread(), 3, "shown while signing in");
-    let s = reduce(&s, Action::Connected);
+    let (s, sent) = act(&s, Action::Connected);
     assert_eq!(
-        s.followups(&Action::Connected),
+        sent,
         vec![ClientFrame::new(ClientMsg::Hello {
             name: "alice".into(),
             token: Some("t1".into()),
@@ -363,12 +351,8 @@ fn a_reload_closes_a_gap_longer_than_one_page() {
         history: room_msgs("lobby", 71..=120, "bob"),
         more: true,
     };
-    let s = server(&s, newest.clone());
+    let (s, frames) = server_sent(&s, newest);
     // Opened (nothing else was), so nothing counts; but the gap is still closed.
-    let frames = s.followups(&Action::Server {
-        msg: newest,
-        now_ms: 0,
-    });
     assert_eq!(
         frames[1].msg,
         history_frame(Some("lobby"), None, Some(71), 100)
