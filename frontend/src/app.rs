@@ -26,10 +26,10 @@ use crate::components::protect::ProtectForm;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
-use crate::persist::{SESSION_KEY, Snapshot, user_key};
+use crate::persist::{SESSION_KEY, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
 use crate::services::{ConnEvent, storage, ws};
-use crate::state::{Action, ConvKey, Secret, State};
+use crate::state::{Action, ConvKey, Secret, Snapshot, State};
 
 /// The socket as the root holds it.
 #[derive(Default)]

@@ -3,12 +3,10 @@
 
 use std::rc::Rc;
 
-use shared::validate::name_key;
 use shared::{ClientFrame, ClientMsg};
 
 use super::conversation::{ConvKey, Conversation, Delivery, Fetch, Message};
 use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
-use crate::persist::Snapshot;
 
 impl State {
     pub(super) fn apply_action(&mut self, action: Action) -> bool {
@@ -281,39 +279,5 @@ impl State {
     /// The cid of the last `history` request made.
     pub(super) fn last_fetch_cid(&self) -> String {
         format!("{}h{}", self.cid_prefix, self.fetch_counter)
-    }
-
-    /// Takes up a kept session: see [`Action::Resume`].
-    fn resume(&mut self, snapshot: Snapshot) -> bool {
-        if self.me.is_some() {
-            return false;
-        }
-        let Ok(name) = shared::validate::name(&snapshot.name) else {
-            return false;
-        };
-        if self
-            .wanted_name
-            .as_deref()
-            .is_some_and(|w| name_key(w) != name_key(name))
-        {
-            return false;
-        }
-        self.wanted_name = Some(name.to_owned());
-        self.last_name = name.to_owned();
-        self.login_error = None;
-        if snapshot.token.is_some() {
-            self.token = snapshot.token;
-        }
-        for mark in snapshot.marks {
-            let conv = Conversation {
-                seen: mark.seen,
-                read: mark.read,
-                unread: mark.unread,
-                ..Conversation::new(&mark.title)
-            };
-            self.conversations.insert(mark.key, Rc::new(conv));
-        }
-        self.open = snapshot.open.filter(|k| self.conversations.contains_key(k));
-        true
     }
 }

@@ -19,6 +19,7 @@
 //! - `server`: applying the relay's frames (and the clock);
 //! - `wire`: what goes on the wire;
 //! - `protect`: [`Secret`] and the protect form;
+//! - `resume`: [`Snapshot`], a session kept by an earlier page load, and taking it up;
 //! - `view`: status and typing texts.
 
 use std::collections::BTreeMap;
@@ -28,11 +29,10 @@ use shared::validate::name_key;
 use shared::{RoomInfo, ServerMsg};
 use yew::Reducible;
 
-use crate::persist::Snapshot;
-
 mod actions;
 mod conversation;
 mod protect;
+mod resume;
 mod server;
 mod view;
 mod wire;
@@ -42,6 +42,7 @@ mod tests;
 
 pub use conversation::{ConvKey, Conversation, Delivery, Fetch, Message, Typist};
 pub use protect::{ProtectForm, Secret};
+pub use resume::{Mark, Snapshot};
 pub use wire::Outbox;
 
 /// How long "X is typing" stays up after the last `typing` frame from X.

@@ -8,7 +8,6 @@ use shared::{
 use yew::Reducible;
 
 use super::*;
-use crate::persist::Snapshot;
 
 mod conversation;
 mod protect;
