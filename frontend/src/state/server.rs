@@ -349,24 +349,11 @@ impl State {
                     ..self.fresh()
                 };
             }
-            ErrorCode::NameTaken => {
-                self.wanted_name = None;
-                self.conn = Conn::Offline;
-                // A resumed session's conversations belong to that name.
-                self.token = None;
-                self.conversations.clear();
-                self.open = None;
-                self.login_error = Some(format!(
-                    "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
-                ));
-            }
+            ErrorCode::NameTaken => self.name_refused(format!(
+                "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
+            )),
             ErrorCode::InvalidName => {
-                self.wanted_name = None;
-                self.conn = Conn::Offline;
-                self.token = None;
-                self.conversations.clear();
-                self.open = None;
-                self.login_error = Some(format!("That name can\u{2019}t be used: {message}"));
+                self.name_refused(format!("That name can\u{2019}t be used: {message}"));
             }
             ErrorCode::InvalidRoom => {
                 self.opening = None;
@@ -374,6 +361,17 @@ impl State {
             }
             _ => self.notice = Some(failure_text(code, &message)),
         }
+    }
+
+    /// The relay refused the name of our first `hello`: back to the login form, saying `why`.
+    fn name_refused(&mut self, why: String) {
+        self.wanted_name = None;
+        self.conn = Conn::Offline;
+        // A resumed session's token and conversations belong to that name.
+        self.token = None;
+        self.conversations.clear();
+        self.open = None;
+        self.login_error = Some(why);
     }
 
     pub(super) fn tick(&mut self, now: u64) -> bool {

@@ -76,14 +76,40 @@ fn alice() -> Rc<State> {
     let s = Rc::new(State::default());
     let s = reduce(&s, login("alice"));
     let s = reduce(&s, Action::Connecting { attempt: 0 });
-    let s = reduce(&s, Action::Connected);
+    welcomed(&reduce(&s, Action::Connected))
+}
+
+/// Welcomed as alice, with token `t1`.
+fn welcomed(s: &Rc<State>) -> Rc<State> {
     server(
-        &s,
+        s,
         ServerMsg::Welcome {
             name: "alice".into(),
             token: "t1".into(),
         },
     )
+}
+
+/// A message from the relay.
+fn message(s: &Rc<State>, m: ChatMessage) -> Rc<State> {
+    server(s, ServerMsg::Message(m))
+}
+
+/// The `hello` alice's socket says, alone.
+fn hello_frames(token: Option<&str>, password: Option<&str>) -> Vec<ClientFrame> {
+    vec![ClientFrame::new(ClientMsg::Hello {
+        name: "alice".into(),
+        token: token.map(String::from),
+        acks: true,
+        password: password.map(String::from),
+    })]
+}
+
+/// The id of `lobby` in a `history` answer.
+fn lobby_id() -> ConversationId {
+    ConversationId::Room {
+        room: "lobby".into(),
+    }
 }
 
 /// Alice in `lobby` with bob, lobby open.
@@ -139,14 +165,7 @@ fn protect(password: &str, confirm: &str) -> Action {
 /// Alice, signed in with her password.
 fn protected_alice() -> Rc<State> {
     let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
-    let s = reduce(&s, Action::Connected);
-    server(
-        &s,
-        ServerMsg::Welcome {
-            name: "alice".into(),
-            token: "t1".into(),
-        },
-    )
+    welcomed(&reduce(&s, Action::Connected))
 }
 
 fn room_msgs(room: &str, seqs: std::ops::RangeInclusive<u64>, from: &str) -> Vec<ChatMessage> {

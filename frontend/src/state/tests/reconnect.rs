@@ -23,15 +23,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
     let s = reduce(&s, Action::Connecting { attempt: 1 });
     assert_eq!(s.status().0, "reconnecting");
     let (s, sent) = act(&s, Action::Connected);
-    assert_eq!(
-        sent,
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: None,
-        })]
-    );
+    assert_eq!(sent, hello_frames(Some("t1"), None));
     let welcome = Action::Server {
         msg: ServerMsg::Welcome {
             name: "alice".into(),
@@ -132,13 +124,7 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
     );
     assert!(frames[1].cid.is_some());
     assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
-    let page = history(
-        ConversationId::Room {
-            room: "lobby".into(),
-        },
-        room_msgs("lobby", 4..=103, "bob"),
-        true,
-    );
+    let page = history(lobby_id(), room_msgs("lobby", 4..=103, "bob"), true);
     let (s, sent) = server_sent(&s, page);
     assert!(sent.is_empty(), "gap closed");
     let conv = lobby(&s);
@@ -160,10 +146,7 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
 #[test]
 fn gap_paging_is_bounded() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
     let s = drop_connection(&s);
     let (mut s, _) = welcome(&s, "t2");
     let mut top = 100_000;
@@ -186,13 +169,7 @@ fn gap_paging_is_bounded() {
         }
         requests += 1;
         top -= 100;
-        msg = history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", top - 99..=top, "bob"),
-            true,
-        );
+        msg = history(lobby_id(), room_msgs("lobby", top - 99..=top, "bob"), true);
     }
     assert_eq!(requests, MAX_GAP_PAGES);
     assert!(s.ready(&ConvKey::Room("lobby".into())));
@@ -223,13 +200,7 @@ fn load_older_asks_for_the_page_before_the_oldest_shown() {
     assert!(Rc::ptr_eq(&s, &s2));
     let s = server(
         &s,
-        history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", 1..=50, "bob"),
-            false,
-        ),
+        history(lobby_id(), room_msgs("lobby", 1..=50, "bob"), false),
     );
     assert_eq!(seqs(lobby(&s)), (1..=100).collect::<Vec<_>>());
     assert!(!lobby(&s).has_older() && !lobby(&s).loading_older());
@@ -254,18 +225,9 @@ fn unread_counts_survive_a_reload() {
         &s,
         joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
     );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 1, "Bob", "psst", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
+    let s = message(&s, room_msg("lobby", 2, "bob", "two", None));
+    let s = message(&s, dm_msg("alice", 1, "Bob", "psst", None));
     assert_eq!((lobby(&s).unread, s.total_unread()), (2, 3));
     let kept = Snapshot::of(&s).unwrap();
     let (session, user) = (kept.session_json(), kept.user_json());
@@ -278,15 +240,7 @@ fn unread_counts_survive_a_reload() {
     assert!(s.wants_connection() && s.me.is_none());
     assert_eq!(s.total_unread(), 3, "shown while signing in");
     let (s, sent) = act(&s, Action::Connected);
-    assert_eq!(
-        sent,
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: None,
-        })]
-    );
+    assert_eq!(sent, hello_frames(Some("t1"), None));
     let (s, frames) = welcome(&s, "t2");
     let msgs: Vec<_> = frames.into_iter().map(|f| f.msg).collect();
     assert_eq!(
@@ -359,13 +313,7 @@ fn a_reload_closes_a_gap_longer_than_one_page() {
     );
     let s = server(
         &s,
-        history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", 1..=70, "bob"),
-            false,
-        ),
+        history(lobby_id(), room_msgs("lobby", 1..=70, "bob"), false),
     );
     assert_eq!(seqs(lobby(&s)), (1..=120).collect::<Vec<_>>());
     assert_eq!(lobby(&s).read, 120);

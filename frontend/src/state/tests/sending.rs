@@ -22,16 +22,10 @@ fn own_message_is_pending_until_its_cid_comes_back() {
         )]
     );
     // Someone else's message with the same cid confirms nothing.
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "yo", Some("c1"))),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "yo", Some("c1")));
     assert_eq!(lobby(&s).messages.len(), 2);
     assert_eq!(lobby(&s).messages[1].delivery, Delivery::Pending);
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 2, "alice", "hi", Some("c1"))),
-    );
+    let s = message(&s, room_msg("lobby", 2, "alice", "hi", Some("c1")));
     let conv = lobby(&s);
     assert_eq!(conv.messages.len(), 2);
     assert_eq!(conv.messages[1].delivery, Delivery::Sent);
@@ -114,19 +108,13 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
     // Sent live now that the room is back.
     let (s, live, sent) = send_sent(&s, key, "live");
     assert_eq!(sent, vec![say("live", &live)]);
-    let s = server(
+    let s = message(
         &s,
-        ServerMsg::Message(room_msg("lobby", 2, "alice", "in flight", Some(&in_flight))),
+        room_msg("lobby", 2, "alice", "in flight", Some(&in_flight)),
     );
-    let s = server(
+    let s = message(
         &s,
-        ServerMsg::Message(room_msg(
-            "lobby",
-            3,
-            "alice",
-            "typed offline",
-            Some(&offline),
-        )),
+        room_msg("lobby", 3, "alice", "typed offline", Some(&offline)),
     );
     let texts: Vec<_> = lobby(&s)
         .messages
@@ -171,18 +159,9 @@ fn typing_is_sent_at_most_every_two_seconds() {
 fn private_messages_are_acknowledged_once_per_conversation() {
     let s = reduce(&alice(), Action::OpenDm("carol".into()));
     // The mailbox, right after welcome.
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 7, "Bob", "hi", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 3, "carol", "yo", None)),
-    );
+    let s = message(&s, dm_msg("alice", 7, "Bob", "hi", None));
+    let s = message(&s, dm_msg("alice", 8, "Bob", "there?", None));
+    let s = message(&s, dm_msg("alice", 3, "carol", "yo", None));
     let due = s.due_acks();
     assert_eq!(
         due,
@@ -198,15 +177,9 @@ fn private_messages_are_acknowledged_once_per_conversation() {
     assert_eq!(sent, vec![ack("Bob", 8), ack("carol", 3)]);
     assert!(s.due_acks().is_empty());
     // A repeat needs nothing; a new one is acknowledged; rooms never are.
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 8, "Bob", "there?", None)),
-    );
+    let s = message(&s, dm_msg("alice", 8, "Bob", "there?", None));
     assert!(s.due_acks().is_empty());
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("Bob", 9, "alice", "yes", Some("c9"))),
-    );
+    let s = message(&s, dm_msg("Bob", 9, "alice", "yes", Some("c9")));
     assert_eq!(s.due_acks(), vec![(ConvKey::dm("bob"), 9)]);
     // Not while offline; after the next welcome the relay is told again.
     let s = drop_connection(&s);
@@ -221,10 +194,7 @@ fn private_messages_are_acknowledged_once_per_conversation() {
 #[test]
 fn a_failed_history_request_does_not_hold_messages_back() {
     let s = reduce(&alice(), Action::OpenDm("bob".into()));
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("bob", 1, "alice", "hi", Some("c1"))),
-    );
+    let s = message(&s, dm_msg("bob", 1, "alice", "hi", Some("c1")));
     let s = drop_connection(&s);
     let (s, frames) = welcome(&s, "t2");
     let cid = frames

@@ -9,15 +9,7 @@ fn login_then_hello_then_welcome() {
     let s = reduce(&s, login("alice"));
     assert!(s.wants_connection());
     let (s, sent) = act(&s, Action::Connected);
-    assert_eq!(
-        sent,
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: None,
-            acks: true,
-            password: None,
-        })]
-    );
+    assert_eq!(sent, hello_frames(None, None));
     assert_eq!(s.status().0, "connecting");
     let s = alice();
     assert_eq!(s.me.as_deref(), Some("alice"));
@@ -70,30 +62,14 @@ fn name_taken_at_login_explains_and_closes() {
 fn hello_carries_the_password_typed_and_reconnects_keep_it() {
     let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
     let (_, sent) = act(&s, Action::Connected);
-    assert_eq!(
-        sent,
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: None,
-            acks: true,
-            password: Some(PASSWORD.into()),
-        })]
-    );
+    assert_eq!(sent, hello_frames(None, Some(PASSWORD)));
     // An empty password field is no password.
     let s = reduce(&Rc::new(State::default()), login_with("alice", ""));
     assert_eq!(hello_password(&s), None);
     // A reconnect of the same page (the relay may have restarted, forgetting the token).
     let s = drop_connection(&protected_alice());
     let (s, sent) = act(&s, Action::Connected);
-    assert_eq!(
-        sent,
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: Some(PASSWORD.into()),
-        })]
-    );
+    assert_eq!(sent, hello_frames(Some("t1"), Some(PASSWORD)));
     // Signing out forgets it.
     let s = reduce(&s, Action::Logout);
     assert!(s.password.is_none());
