@@ -323,7 +323,7 @@ pub fn App() -> Html {
             let conversation = state.conversations[&key].clone();
             let id = match &key {
                 ConvKey::Room(room) => format!("room:{room}"),
-                ConvKey::Dm(peer) => format!("dm:{peer}"),
+                ConvKey::Dm(correspondent) => format!("dm:{correspondent}"),
             };
             let on_send = {
                 let driver = driver.clone();
@@ -355,7 +355,7 @@ pub fn App() -> Html {
             html! {
                 <ChatView id={id} conversation={conversation.clone()}
                           is_room={key.room().is_some()}
-                          peer_online={state.is_online(&conversation.title)}
+                          correspondent_online={state.is_online(&conversation.title)}
                           me={me.clone()}
                           typing={state.typing_text(&key)}
                           can_send={state.can_send(&key)}
@@ -472,8 +472,8 @@ fn person_entries(state: &State) -> Vec<PersonEntry> {
         .map(|name| entry(state, name, true))
         .collect();
     for (key, conv) in &state.conversations {
-        if let ConvKey::Dm(peer) = key
-            && !state.online.iter().any(|n| name_key(n) == *peer)
+        if let ConvKey::Dm(correspondent) = key
+            && !state.online.iter().any(|n| name_key(n) == *correspondent)
         {
             people.push(entry(state, &conv.title, false));
         }

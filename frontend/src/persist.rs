@@ -1,7 +1,7 @@
 //! What the client keeps in the browser's `localStorage` across page loads, as pure Rust: the
-//! JSON format, and the conversion from [`State`] to it and from it to the [`Snapshot`] that
-//! `Action::Resume` takes up. Persistence depends on the state, never the reverse. Reading and writing the storage
-//! itself is `services::storage`; the root (`crate::app`) calls both.
+//! JSON format, and the conversions from [`State`] to it and from it to the [`Snapshot`] that
+//! `Action::Resume` takes up. Persistence depends on the state, never the reverse. Reading and
+//! writing the storage itself is `services::storage`; the root (`crate::app`) calls both.
 //!
 //! Two keys:
 //!
@@ -176,16 +176,16 @@ impl Snapshot {
                 };
                 (ConvKey::Room(room.clone()), room)
             } else {
-                let Some(peer) = m
+                let Some(correspondent) = m
                     .with
                     .and_then(|p| shared::validate::name(&p).ok().map(str::to_owned))
                 else {
                     continue;
                 };
-                if name_key(&peer) == me {
+                if name_key(&correspondent) == me {
                     continue;
                 }
-                (ConvKey::dm(&peer), peer)
+                (ConvKey::dm(&correspondent), correspondent)
             };
             if marks.iter().any(|x: &Mark| x.key == key) {
                 continue;

@@ -95,14 +95,14 @@ impl State {
                 }
                 self.open = Some(key);
             }
-            Action::OpenDm(peer) => {
-                if self.is_me(&peer) {
+            Action::OpenDm(correspondent) => {
+                if self.is_me(&correspondent) {
                     return false;
                 }
-                let key = ConvKey::dm(&peer);
+                let key = ConvKey::dm(&correspondent);
                 if !self.conversations.contains_key(&key) {
                     let online = self.online_now();
-                    let mut conv = Conversation::new(&peer);
+                    let mut conv = Conversation::new(&correspondent);
                     conv.synced = online;
                     if online {
                         // A first look at the conversation: its newest messages, if any.

@@ -9,14 +9,15 @@ use shared::{ChatMessage, ConversationId};
 pub enum ConvKey {
     /// A room, by its (case-sensitive) name.
     Room(String),
-    /// A private conversation, by the peer's [`name_key`] (names compare case-insensitively).
+    /// A private conversation, by the correspondent's [`name_key`] (names compare
+    /// case-insensitively).
     Dm(String),
 }
 
 impl ConvKey {
-    /// The key of the private conversation with `peer`.
-    pub fn dm(peer: &str) -> Self {
-        Self::Dm(name_key(peer))
+    /// The key of the private conversation with `correspondent`.
+    pub fn dm(correspondent: &str) -> Self {
+        Self::Dm(name_key(correspondent))
     }
 
     /// The room name, if this is a room.
@@ -67,8 +68,9 @@ pub struct Message {
     /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
     /// page session never confirms it.
     pub sent_after: u64,
-    /// For an unconfirmed message: the relay session ([`State::session`](super::State::session)) it was last sent
-    /// in; `None` while it waits to be sent. One sent in an earlier session whose copy did not
+    /// For an unconfirmed message: the relay session
+    /// ([`State::session`](super::State::session)) it was last sent in; `None` while it
+    /// waits to be sent. One sent in an earlier session whose copy did not
     /// come back by the time the conversation has caught up was lost with the connection, and
     /// is sent again.
     pub sent_in: Option<u64>,
@@ -114,7 +116,7 @@ pub struct Typist {
 /// our unconfirmed ones in the order they were sent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Conversation {
-    /// The room's name, or the peer's name as they last said it.
+    /// The room's name, or the correspondent's name as they last said it.
     pub title: String,
     pub messages: Vec<Message>,
     /// Messages from others that arrived while the conversation was not open.

@@ -52,7 +52,8 @@ pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
 /// The room and user listings are asked for again this often.
 pub const REFRESH_INTERVAL_MS: u64 = 10_000;
 /// Closing a gap after a reconnect or a reload asks for at most this many pages of
-/// [`HISTORY_PAGE_MAX`](shared::limits::HISTORY_PAGE_MAX) messages; what is older than that is left to "Load older messages".
+/// [`HISTORY_PAGE_MAX`](shared::limits::HISTORY_PAGE_MAX) messages; what is older than that
+/// is left to "Load older messages".
 pub const MAX_GAP_PAGES: u32 = 20;
 
 /// The connection to the relay as the status bar shows it.

@@ -14,7 +14,7 @@ use super::conversation::{ConvKey, Conversation};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
     pub key: ConvKey,
-    /// The room's name, or the peer's name as they last said it.
+    /// The room's name, or the correspondent's name as they last said it.
     pub title: String,
     /// The highest `seq` read (the conversation was on screen with it).
     pub read: u64,

@@ -139,14 +139,14 @@ impl State {
                 let key = match &m.target {
                     Target::Room { room } => ConvKey::Room(room.clone()),
                     Target::User { to } => {
-                        let peer = if mine { to.clone() } else { m.from.clone() };
-                        let key = ConvKey::dm(&peer);
+                        let correspondent = if mine { to.clone() } else { m.from.clone() };
+                        let key = ConvKey::dm(&correspondent);
                         let conv = self
                             .conversations
                             .entry(key.clone())
-                            .or_insert_with(|| Rc::new(Conversation::new(&peer)));
-                        if conv.title != peer {
-                            Rc::make_mut(conv).title = peer;
+                            .or_insert_with(|| Rc::new(Conversation::new(&correspondent)));
+                        if conv.title != correspondent {
+                            Rc::make_mut(conv).title = correspondent;
                         }
                         key
                     }

@@ -78,14 +78,14 @@ fn typing_shows_then_expires() {
 }
 
 #[test]
-fn dm_peer_is_the_other_side() {
+fn dm_correspondent_is_the_other_side() {
     let s = alice();
-    // Bob writes to us: the peer is the sender.
+    // Bob writes to us: the correspondent is the sender.
     let s = message(&s, dm_msg("alice", 1, "Bob", "hey", None));
     let key = ConvKey::dm("bob");
     assert_eq!(s.conversations[&key].title, "Bob");
     assert_eq!(s.conversations[&key].unread, 1);
-    // Our own copy of a dm to bob: the peer is the recipient, same conversation.
+    // Our own copy of a dm to bob: the correspondent is the recipient, same conversation.
     let s = reduce(&s, Action::Open(key.clone()));
     let (s, cid, sent) = send_sent(&s, key.clone(), "hello");
     assert_eq!(
