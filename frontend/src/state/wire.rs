@@ -156,7 +156,8 @@ impl State {
 
     /// Our messages that wait and can go now, by conversation and cid, oldest first: those
     /// typed while offline, and those sent on an earlier connection that the relay's
-    /// messages since did not confirm. The root sends them with [`Action::SendQueued`].
+    /// messages since did not confirm. The root sends them with
+    /// [`Action::SendQueued`](super::Action::SendQueued).
     pub fn due_sends(&self) -> Vec<(ConvKey, String)> {
         self.conversations
             .iter()
@@ -172,7 +173,7 @@ impl State {
 
     /// The acknowledgements owed: per private conversation, the highest `seq` we have, if the
     /// relay was not told yet in this session. The root sends them with
-    /// [`Action::SendAcks`] after each burst of frames.
+    /// [`Action::SendAcks`](super::Action::SendAcks) after each burst of frames.
     pub fn due_acks(&self) -> Vec<(ConvKey, u64)> {
         if !self.online_now() {
             return Vec::new();
