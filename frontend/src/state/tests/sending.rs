@@ -208,3 +208,39 @@ fn a_failed_history_request_does_not_hold_messages_back() {
     assert_eq!(s.due_sends().len(), 1);
     assert!(s.notice.is_none());
 }
+
+#[test]
+fn an_action_sends_its_frames_even_when_nothing_else_changes_and_a_refused_one_sends_none() {
+    // Joining a room we are already waiting for changes nothing, but asks again.
+    let s = reduce(&alice(), Action::Join("dev".into()));
+    let (s2, sent) = act(&s, Action::Join("dev".into()));
+    assert!(Rc::ptr_eq(&s, &s2), "same Rc");
+    assert_eq!(
+        sent,
+        vec![ClientFrame::new(ClientMsg::Join {
+            room: "dev".into(),
+            after: None,
+        })]
+    );
+    // A second "Load older" while the first is in flight is refused, and sends nothing.
+    let s = server(
+        &in_lobby(),
+        ServerMsg::Joined {
+            room: "lobby".into(),
+            members: vec!["alice".into()],
+            history: room_msgs("lobby", 51..=100, "bob"),
+            more: true,
+        },
+    );
+    let key = ConvKey::Room("lobby".into());
+    let (s, sent) = act(&s, Action::LoadOlder(key.clone()));
+    assert_eq!(sent.len(), 1);
+    let (_, sent) = act(&s, Action::LoadOlder(key));
+    assert!(sent.is_empty());
+    // So is a second `protect` while the first waits for its answer.
+    let s = reduce(&alice(), Action::ShowProtect(true));
+    let (s, sent) = act(&s, protect(PASSWORD, PASSWORD));
+    assert_eq!(sent.len(), 1);
+    let (_, sent) = act(&s, protect(PASSWORD, PASSWORD));
+    assert!(sent.is_empty());
+}
