@@ -55,6 +55,8 @@ struct Driver {
 }
 
 impl Driver {
+    /// Where every action enters the client: applies it, then sends the frames it caused (the
+    /// state's outbox, drained) and carries out the rest of what follows from it.
     fn act(&self, action: Action) {
         if matches!(action, Action::Login { .. }) {
             mark_time("login");
