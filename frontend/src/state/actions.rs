@@ -265,19 +265,14 @@ impl State {
         true
     }
 
-    /// A new `history` request with its own cid.
+    /// A new `history` request with its own cid, `{cid_prefix}h{fetch_counter}`.
     pub(super) fn new_fetch(&mut self, before: Option<u64>, until: Option<u64>) -> Fetch {
         self.fetch_counter += 1;
         Fetch {
             before,
             until,
             pages: 1,
-            cid: self.last_fetch_cid(),
+            cid: format!("{}h{}", self.cid_prefix, self.fetch_counter),
         }
-    }
-
-    /// The cid of the last `history` request made.
-    pub(super) fn last_fetch_cid(&self) -> String {
-        format!("{}h{}", self.cid_prefix, self.fetch_counter)
     }
 }
