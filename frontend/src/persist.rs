@@ -19,7 +19,6 @@
 //! kept, so the entry stays small.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use shared::validate::name_key;
 
 use crate::state::{ConvKey, Mark, Snapshot, State};
@@ -153,21 +152,21 @@ impl Snapshot {
     /// this one's name never get here: the key names the user.
     pub fn with_user_json(mut self, json: Option<&str>) -> Self {
         let Some(user) = json
-            .and_then(|j| serde_json::from_str::<UserJson<Value>>(j).ok())
+            .and_then(|j| serde_json::from_str::<UserJson<Entry<MarkJson>>>(j).ok())
             .filter(|u| u.v == VERSION)
         else {
             return self;
         };
         let me = name_key(&self.name);
         let mut marks = Vec::new();
-        for (value, is_room) in user
+        for (entry, is_room) in user
             .rooms
             .into_iter()
             .take(MAX_ROOMS)
             .map(|v| (v, true))
             .chain(user.dms.into_iter().take(MAX_DMS).map(|v| (v, false)))
         {
-            let Ok(m) = serde_json::from_value::<MarkJson>(value) else {
+            let Entry::Fits(m) = entry else {
                 continue;
             };
             let (key, title) = if is_room {
@@ -221,9 +220,10 @@ struct SessionJson {
     token: Option<String>,
 }
 
-/// The user entry; `E` is [`MarkJson`] when writing and a raw `Value` when reading, so that
-/// one bad entry is skipped alone.
+/// The user entry; `E` is [`MarkJson`] when writing and an [`Entry`] of one when reading, so
+/// that one bad entry is skipped alone.
 #[derive(Serialize, Deserialize)]
+#[serde(bound(deserialize = "E: Deserialize<'de>"))]
 struct UserJson<E = MarkJson> {
     v: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,6 +232,15 @@ struct UserJson<E = MarkJson> {
     rooms: Vec<E>,
     #[serde(default)]
     dms: Vec<E>,
+}
+
+/// A stored entry read on its own: one that does not fit the format is `Junk`, and the rest
+/// of the list is still read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Entry<T> {
+    Fits(T),
+    Junk(serde::de::IgnoredAny),
 }
 
 #[derive(Serialize, Deserialize)]
