@@ -7,7 +7,9 @@
 //! gzipped budget, and the letter and digit tables 2 KB more. Both sides follow the Unicode
 //! standard (the full lowercase mapping with the final-sigma rule; the Alphabetic property and
 //! the Number categories), so they agree but for characters that one side's Unicode version does
-//! not know yet; and ASCII, nearly every name, never leaves Rust.
+//! not know yet; and ASCII, nearly every name, never leaves Rust. Checked on 2026-11-30 for
+//! every code point: Rust 1.95's tables and V8's (ICU 78, Unicode 17, as in Chromium 156) gave
+//! the same lowercase and the same letter-or-digit answer for all of them, final sigma included.
 
 /// `s` in Unicode lowercase, as [`str::to_lowercase`].
 pub fn lowercase(s: &str) -> String {
