@@ -1,0 +1,290 @@
+//! Applying the user's and the socket's actions (everything but the relay's frames, which
+//! are `server`'s).
+
+use std::rc::Rc;
+
+use shared::validate::name_key;
+
+use super::conversation::{ConvKey, Conversation, Delivery, Fetch, Message};
+use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
+use crate::persist::Snapshot;
+
+impl State {
+    pub(super) fn apply_action(&mut self, action: Action) -> bool {
+        match action {
+            Action::Login {
+                name: raw,
+                password,
+            } => {
+                if self.me.is_some() || self.wanted_name.is_some() {
+                    return false;
+                }
+                self.last_name = raw.trim().to_owned();
+                match shared::validate::name(&raw) {
+                    Ok(name) => {
+                        self.wanted_name = Some(name.to_owned());
+                        self.login_error = None;
+                        self.password = password.filter(|p| !p.expose().is_empty());
+                        self.password_required = false;
+                    }
+                    Err(why) => {
+                        self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
+                    }
+                }
+            }
+            Action::Logout => {
+                *self = Self {
+                    last_name: self.me.clone().unwrap_or_default(),
+                    ..self.fresh()
+                };
+            }
+            Action::Connecting { attempt } => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Connecting { attempt };
+            }
+            Action::Connected => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Connected;
+            }
+            Action::Disconnected {
+                retry_at_ms,
+                now_ms,
+            } => {
+                if !self.wants_connection() {
+                    return false;
+                }
+                self.conn = Conn::Reconnecting { at_ms: retry_at_ms };
+                self.now_ms = now_ms;
+                self.typing_sent = None;
+                if self.protect.pending.take().is_some() {
+                    let why = "The connection dropped before the relay answered, so your name \
+                               may not be protected. Try again once connected."
+                        .to_owned();
+                    if self.protect.open {
+                        self.protect.error = Some(why);
+                    } else {
+                        self.notice = Some(why);
+                    }
+                }
+                // Our messages stay pending: those not confirmed once the conversation has
+                // caught up after the reconnect are sent (again) then.
+                for conv in self.conversations.values_mut() {
+                    let conv = Rc::make_mut(conv);
+                    conv.synced = false;
+                    conv.typing.clear();
+                    conv.fetch = None;
+                    conv.join_after = None;
+                }
+            }
+            Action::Server { msg, now_ms } => return self.server(msg, now_ms),
+            Action::Tick(now) => return self.tick(now),
+            Action::Open(key) => {
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                if conv.unread != 0 {
+                    Rc::make_mut(conv).unread = 0;
+                }
+                self.open = Some(key);
+            }
+            Action::OpenDm(peer) => {
+                if self.is_me(&peer) {
+                    return false;
+                }
+                let key = ConvKey::dm(&peer);
+                if !self.conversations.contains_key(&key) {
+                    let online = self.online_now();
+                    let mut conv = Conversation::new(&peer);
+                    conv.synced = online;
+                    if online {
+                        // A first look at the conversation: its newest messages, if any.
+                        conv.fetch = Some(self.new_fetch(None, None));
+                    }
+                    self.conversations.insert(key.clone(), Rc::new(conv));
+                }
+                self.open = Some(key);
+            }
+            Action::Join(room) => {
+                if let Err(why) = shared::validate::room(&room) {
+                    self.room_error = Some(format!("That room name won\u{2019}t work: {why}."));
+                    return true;
+                }
+                self.room_error = None;
+                let key = ConvKey::Room(room.clone());
+                if self.conversations.contains_key(&key) {
+                    return self.apply(Action::Open(key));
+                }
+                self.opening = Some(room);
+            }
+            Action::Leave(room) => {
+                let key = ConvKey::Room(room.clone());
+                if self.conversations.remove(&key).is_none() {
+                    return false;
+                }
+                if self.opening.as_ref() == Some(&room) {
+                    self.opening = None;
+                }
+                if self.open.as_ref() == Some(&key) {
+                    self.open = self.conversations.keys().next().cloned();
+                    if let Some(open) = &self.open {
+                        self.apply(Action::Open(open.clone()));
+                    }
+                }
+            }
+            Action::Send { key, cid, text } => {
+                if !self.can_send(&key) {
+                    return false;
+                }
+                let live = self.online_now();
+                let (Some(me), Some(conv)) = (self.me.clone(), self.conversations.get_mut(&key))
+                else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                let session = self.session;
+                // It goes now if the conversation is live and nothing older waits; otherwise
+                // it waits its turn (`due_sends`).
+                let waiting = conv
+                    .messages
+                    .iter()
+                    .any(|m| m.delivery == Delivery::Pending && m.sent_in != Some(session));
+                let now = live && conv.synced && !conv.closing_gap() && !waiting;
+                conv.messages.push(Message {
+                    seq: None,
+                    from: me,
+                    text,
+                    ts: None,
+                    cid: Some(cid),
+                    delivery: Delivery::Pending,
+                    sent_after: conv.last_seq().max(conv.seen),
+                    sent_in: now.then_some(session),
+                });
+                self.cid_counter += 1;
+            }
+            Action::Typed { key, now_ms } => {
+                let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
+                    *k == key && now_ms.saturating_sub(*at) < TYPING_SEND_INTERVAL_MS
+                });
+                if recent || !self.ready(&key) {
+                    return false;
+                }
+                self.typing_sent = Some((key, now_ms));
+            }
+            Action::Notice(text) => self.notice = Some(text),
+            Action::DismissNotice => self.notice = None,
+            Action::Resume(snapshot) => return self.resume(snapshot),
+            Action::LoadOlder(key) => {
+                let ready = self.online_now();
+                let Some(conv) = self.conversations.get(&key) else {
+                    return false;
+                };
+                if !ready || !conv.synced || conv.fetch.is_some() || !conv.has_older() {
+                    return false;
+                }
+                let before = conv.first_seq();
+                let fetch = self.new_fetch(before, None);
+                if let Some(conv) = self.conversations.get_mut(&key) {
+                    Rc::make_mut(conv).fetch = Some(fetch);
+                }
+            }
+            Action::SendQueued(due) => {
+                let mut changed = false;
+                for (key, cid) in due {
+                    if !self.ready(&key) {
+                        continue;
+                    }
+                    let session = self.session;
+                    let Some(conv) = self.conversations.get_mut(&key) else {
+                        continue;
+                    };
+                    let found = conv.messages.iter().position(|m| {
+                        m.unconfirmed()
+                            && m.delivery == Delivery::Pending
+                            && m.cid.as_ref() == Some(&cid)
+                            && m.sent_in != Some(session)
+                    });
+                    if let Some(i) = found {
+                        Rc::make_mut(conv).messages[i].sent_in = Some(session);
+                        changed = true;
+                    }
+                }
+                return changed;
+            }
+            Action::SendAcks(acks) => {
+                let mut changed = false;
+                for (key, seq) in acks {
+                    if let Some(conv) = self.conversations.get_mut(&key)
+                        && conv.acked < seq
+                    {
+                        Rc::make_mut(conv).acked = seq;
+                        changed = true;
+                    }
+                }
+                return changed;
+            }
+            Action::ShowProtect(open) => {
+                if self.protect.open == open || (open && self.me.is_none()) {
+                    return false;
+                }
+                self.protect.open = open;
+                self.protect.error = None;
+            }
+            Action::Protect { password, confirm } => return self.protect(password, &confirm),
+        }
+        true
+    }
+
+    /// A new `history` request with its own cid.
+    pub(super) fn new_fetch(&mut self, before: Option<u64>, until: Option<u64>) -> Fetch {
+        self.fetch_counter += 1;
+        Fetch {
+            before,
+            until,
+            pages: 1,
+            cid: self.last_fetch_cid(),
+        }
+    }
+
+    /// The cid of the last `history` request made.
+    pub(super) fn last_fetch_cid(&self) -> String {
+        format!("{}h{}", self.cid_prefix, self.fetch_counter)
+    }
+
+    /// Takes up a kept session: see [`Action::Resume`].
+    fn resume(&mut self, snapshot: Snapshot) -> bool {
+        if self.me.is_some() {
+            return false;
+        }
+        let Ok(name) = shared::validate::name(&snapshot.name) else {
+            return false;
+        };
+        if self
+            .wanted_name
+            .as_deref()
+            .is_some_and(|w| name_key(w) != name_key(name))
+        {
+            return false;
+        }
+        self.wanted_name = Some(name.to_owned());
+        self.last_name = name.to_owned();
+        self.login_error = None;
+        if snapshot.token.is_some() {
+            self.token = snapshot.token;
+        }
+        for mark in snapshot.marks {
+            let conv = Conversation {
+                seen: mark.seen,
+                read: mark.read,
+                unread: mark.unread,
+                ..Conversation::new(&mark.title)
+            };
+            self.conversations.insert(mark.key, Rc::new(conv));
+        }
+        self.open = snapshot.open.filter(|k| self.conversations.contains_key(k));
+        true
+    }
+}

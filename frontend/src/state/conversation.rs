@@ -1,0 +1,279 @@
+//! One conversation: its key, its messages (ours pending until the relay's copy confirms
+//! them), and the merge by `seq` of what the relay sends.
+
+use shared::ChatMessage;
+use shared::validate::name_key;
+
+/// A conversation: a room, or the private conversation with one other user.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConvKey {
+    /// A room, by its (case-sensitive) name.
+    Room(String),
+    /// A private conversation, by the peer's [`name_key`] (names compare case-insensitively).
+    Dm(String),
+}
+
+impl ConvKey {
+    /// The key of the private conversation with `peer`.
+    pub fn dm(peer: &str) -> Self {
+        Self::Dm(name_key(peer))
+    }
+
+    /// The room name, if this is a room.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            Self::Room(room) => Some(room),
+            Self::Dm(_) => None,
+        }
+    }
+}
+
+/// Where one of our own messages is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The relay's copy arrived: it is stored and everyone got it.
+    Sent,
+    /// Waiting to be sent (offline, or the conversation is catching up after a reconnect),
+    /// or sent and not yet confirmed by the relay's copy.
+    Pending,
+    /// Refused by the relay (the `error` carried our cid). A later copy with its cid still
+    /// confirms it.
+    Failed(String),
+}
+
+/// A message as the views show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Position in the conversation; `None` until the relay confirms our own message.
+    pub seq: Option<u64>,
+    pub from: String,
+    pub text: String,
+    /// Milliseconds since the epoch, set by the relay; `None` while ours is unconfirmed.
+    pub ts: Option<u64>,
+    /// Our id for the frame that sent it (`c1`, `c2`, … for this page's session).
+    pub cid: Option<String>,
+    pub delivery: Delivery,
+    /// For an unconfirmed message: the highest `seq` the conversation had when it was sent.
+    /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
+    /// page session never confirms it.
+    pub sent_after: u64,
+    /// For an unconfirmed message: the relay session ([`State::session`](super::State::session)) it was last sent
+    /// in; `None` while it waits to be sent. One sent in an earlier session whose copy did not
+    /// come back by the time the conversation has caught up was lost with the connection, and
+    /// is sent again.
+    pub sent_in: Option<u64>,
+}
+
+impl Message {
+    fn confirmed(m: ChatMessage) -> Self {
+        Self {
+            seq: Some(m.seq),
+            from: m.from,
+            text: m.text,
+            ts: Some(m.ts),
+            cid: m.cid,
+            delivery: Delivery::Sent,
+            sent_after: 0,
+            sent_in: None,
+        }
+    }
+
+    /// Whether it is ours and still waits for the relay's copy (pending or failed).
+    pub fn unconfirmed(&self) -> bool {
+        self.seq.is_none()
+    }
+}
+
+/// Someone typing, and until when to say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Typist {
+    pub name: String,
+    pub until_ms: u64,
+}
+
+/// One conversation's messages and what goes with them.
+///
+/// Invariant: `messages` holds the confirmed messages ordered by `seq` without repeats, then
+/// our unconfirmed ones in the order they were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Conversation {
+    /// The room's name, or the peer's name as they last said it.
+    pub title: String,
+    pub messages: Vec<Message>,
+    /// Messages from others that arrived while the conversation was not open.
+    pub unread: usize,
+    /// Rooms: who is in the room (from `joined`, then `presence`), sorted.
+    pub members: Vec<String>,
+    pub typing: Vec<Typist>,
+    /// The relay confirmed the conversation on the current session: rooms with `joined`,
+    /// private conversations when the history asked for after `welcome` came. False after a
+    /// drop until then; queued messages wait for it.
+    pub synced: bool,
+    /// The highest `seq` the user was shown or counted as unread: a message above it that we
+    /// did not hold is news. While a gap is being closed it stays at the gap's floor. Kept
+    /// across reloads (`persist`).
+    pub seen: u64,
+    /// The highest `seq` read: the conversation was on screen with it. Kept across reloads.
+    pub read: u64,
+    /// What the relay last said about messages older than the oldest we hold: `Some(true)`
+    /// there are more, `Some(false)` there are none, `None` it did not say.
+    pub older: Option<bool>,
+    /// The `history` request in flight, at most one per conversation (so answers come back in
+    /// the order asked).
+    pub fetch: Option<Fetch>,
+    /// Rooms: the `after` of the re-join sent at the last `welcome` (until `joined` answers).
+    pub join_after: Option<u64>,
+    /// Private conversations: the highest `seq` acknowledged in this session.
+    pub acked: u64,
+}
+
+/// A `history` request in flight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetch {
+    /// Its `before`; `None` asks for the newest messages.
+    pub before: Option<u64>,
+    /// Closing a gap: keep paging back until every `seq` above this one is held. `None`: one
+    /// page (scrollback, or the first look at a private conversation).
+    pub until: Option<u64>,
+    /// Requests made for this gap so far, this one included.
+    pub pages: u32,
+    /// The request's `cid`, so that an `error` about it ends it.
+    pub cid: String,
+}
+
+impl Conversation {
+    pub(super) fn new(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// The highest confirmed `seq`, 0 if none.
+    pub fn last_seq(&self) -> u64 {
+        self.messages
+            .iter()
+            .filter_map(|m| m.seq)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The lowest confirmed `seq` held, if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.messages.first().and_then(|m| m.seq)
+    }
+
+    /// Whether the relay has older messages than those shown: it said so, or (when it did not
+    /// say) the oldest shown is not the first.
+    pub fn has_older(&self) -> bool {
+        self.older
+            .unwrap_or_else(|| self.first_seq().is_some_and(|s| s > 1))
+    }
+
+    /// Whether a gap is being closed (paging back after a reconnect or a reload).
+    pub fn closing_gap(&self) -> bool {
+        self.fetch.as_ref().is_some_and(|f| f.until.is_some())
+    }
+
+    /// Whether scrollback is being loaded (the "Load older messages" request is in flight).
+    pub fn loading_older(&self) -> bool {
+        self.fetch
+            .as_ref()
+            .is_some_and(|f| f.until.is_none() && f.before.is_some())
+    }
+
+    /// Number of confirmed messages (they come first in `messages`).
+    fn confirmed_len(&self) -> usize {
+        self.messages.partition_point(|m| m.seq.is_some())
+    }
+
+    /// Applies one message from the relay: confirms our own (by `cid`), ignores a repeat of a
+    /// `seq` we hold, or inserts it in `seq` order.
+    ///
+    /// A `seq` we hold for a *different* message (another sender or time) means the relay
+    /// started counting again (it restarted without its history): what we hold from that
+    /// `seq` on is gone there too, so it is dropped here.
+    pub(super) fn apply(&mut self, m: ChatMessage, mine: bool) -> Applied {
+        self.typing
+            .retain(|t| name_key(&t.name) != name_key(&m.from));
+        let confirmed = &self.messages[..self.confirmed_len()];
+        if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0)) {
+            let held = &self.messages[i];
+            if held.from == m.from && held.ts == Some(m.ts) && held.text == m.text {
+                return match self.own_unconfirmed(&m, mine) {
+                    Some(own) => {
+                        self.messages.remove(own);
+                        Applied::Confirmed
+                    }
+                    None => Applied::Repeat,
+                };
+            }
+            self.forget_from(m.seq);
+        }
+        let confirms = self.own_unconfirmed(&m, mine);
+        if let Some(own) = confirms {
+            self.messages.remove(own);
+        }
+        let at = self.messages[..self.confirmed_len()].partition_point(|x| x.seq < Some(m.seq));
+        self.messages.insert(at, Message::confirmed(m));
+        if confirms.is_some() {
+            Applied::Confirmed
+        } else {
+            Applied::New
+        }
+    }
+
+    /// The index of our unconfirmed message that `m` is the relay's copy of.
+    fn own_unconfirmed(&self, m: &ChatMessage, mine: bool) -> Option<usize> {
+        let cid = m.cid.as_ref().filter(|_| mine)?;
+        self.messages.iter().position(|own| {
+            own.unconfirmed() && own.cid.as_ref() == Some(cid) && own.sent_after < m.seq
+        })
+    }
+
+    /// Drops the confirmed messages from `seq` on (the relay no longer has them).
+    pub(super) fn forget_from(&mut self, seq: u64) {
+        let kept = seq.saturating_sub(1);
+        self.messages.retain(|x| x.seq.is_none_or(|s| s < seq));
+        for own in &mut self.messages {
+            own.sent_after = own.sent_after.min(kept);
+        }
+        self.seen = self.seen.min(kept);
+        self.read = self.read.min(kept);
+        self.older = None;
+    }
+
+    /// Applies a batch of messages from the relay, oldest first; `more` is what the relay said
+    /// about older ones. New messages from others above [`Conversation::seen`] count as unread
+    /// when `count` (the conversation is not on screen).
+    pub(super) fn merge(&mut self, batch: Vec<ChatMessage>, more: bool, me: &str, count: bool) {
+        let lowest = batch.iter().map(|m| m.seq).min();
+        for m in batch {
+            let mine = name_key(&m.from) == name_key(me);
+            let seq = m.seq;
+            if self.apply(m, mine) == Applied::New && !mine && count && seq > self.seen {
+                self.unread += 1;
+            }
+        }
+        // The relay spoke about what is older than the batch: if the batch is now our oldest,
+        // that is what is older than what we show.
+        if lowest.is_some_and(|l| self.first_seq().is_none_or(|f| l <= f)) {
+            self.older = Some(more);
+        }
+        self.catch_up();
+    }
+
+    /// Outside a gap, everything held has been seen.
+    pub(super) fn catch_up(&mut self) {
+        if !self.closing_gap() {
+            self.seen = self.seen.max(self.last_seq());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Applied {
+    New,
+    Repeat,
+    Confirmed,
+}

@@ -1,0 +1,77 @@
+//! The "protect my name" form and the password it sets, which is held in memory only.
+
+use std::fmt;
+
+use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
+
+use super::State;
+
+/// A password, held in memory only: nothing persists it (`crate::persist` never sees it) and
+/// its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    /// The password itself, for the frame that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\u{2026})")
+    }
+}
+
+/// The "protect my name" form (`protect`, see docs/PROTOCOL.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProtectForm {
+    /// The form is shown.
+    pub open: bool,
+    /// The `protect` sent and not answered yet: its cid, and the password it sets.
+    pub pending: Option<(String, Secret)>,
+    /// Why the password was not taken (checked here, or refused by the relay).
+    pub error: Option<String>,
+}
+
+impl State {
+    /// Checks the password typed in the protect form and, if it fits, makes a `protect`
+    /// request (see [`State::followups`]).
+    pub(super) fn protect(&mut self, password: Secret, confirm: &Secret) -> bool {
+        if !self.protect.open || self.protect.pending.is_some() {
+            return false;
+        }
+        let chars = password.expose().chars().count();
+        let why = if chars < MIN_PASSWORD_CHARS {
+            Some(format!(
+                "The password needs at least {MIN_PASSWORD_CHARS} characters."
+            ))
+        } else if chars > MAX_PASSWORD_CHARS {
+            Some(format!(
+                "The password can have at most {MAX_PASSWORD_CHARS} characters."
+            ))
+        } else if password != *confirm {
+            Some("The two passwords don\u{2019}t match.".to_owned())
+        } else if !self.online_now() {
+            Some("You are offline: try again once connected.".to_owned())
+        } else {
+            None
+        };
+        if why.is_none() {
+            self.protect_counter += 1;
+            self.protect.pending = Some((self.last_protect_cid(), password));
+        }
+        self.protect.error = why;
+        true
+    }
+
+    /// The cid of the last `protect` request made.
+    pub(super) fn last_protect_cid(&self) -> String {
+        format!("{}p{}", self.cid_prefix, self.protect_counter)
+    }
+}

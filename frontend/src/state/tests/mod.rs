@@ -1,0 +1,184 @@
+//! The reducer's tests, by theme, and the helpers they share.
+
+use std::rc::Rc;
+
+use shared::{
+    ChatMessage, ClientFrame, ClientMsg, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target,
+};
+use yew::Reducible;
+
+use super::*;
+use crate::persist::Snapshot;
+
+mod conversation;
+mod protect;
+mod reconnect;
+mod sending;
+mod session;
+
+fn reduce(state: &Rc<State>, action: Action) -> Rc<State> {
+    state.clone().reduce(action)
+}
+
+fn login(name: &str) -> Action {
+    Action::Login {
+        name: name.into(),
+        password: None,
+    }
+}
+
+fn server(state: &Rc<State>, msg: ServerMsg) -> Rc<State> {
+    reduce(state, Action::Server { msg, now_ms: 1_000 })
+}
+
+fn room_msg(room: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
+    ChatMessage {
+        target: Target::Room { room: room.into() },
+        seq,
+        from: from.into(),
+        text: text.into(),
+        ts: 1_763_700_000_000 + seq,
+        cid: cid.map(String::from),
+    }
+}
+
+fn dm_msg(to: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
+    ChatMessage {
+        target: Target::User { to: to.into() },
+        ..room_msg("", seq, from, text, cid)
+    }
+}
+
+fn joined(room: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMsg {
+    ServerMsg::Joined {
+        room: room.into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        history,
+        more: false,
+    }
+}
+
+/// Alice, signed in and connected.
+fn alice() -> Rc<State> {
+    let s = Rc::new(State::default());
+    let s = reduce(&s, login("alice"));
+    let s = reduce(&s, Action::Connecting { attempt: 0 });
+    let s = reduce(&s, Action::Connected);
+    server(
+        &s,
+        ServerMsg::Welcome {
+            name: "alice".into(),
+            token: "t1".into(),
+        },
+    )
+}
+
+/// Alice in `lobby` with bob, lobby open.
+fn in_lobby() -> Rc<State> {
+    let s = reduce(&alice(), Action::Join("lobby".into()));
+    server(&s, joined("lobby", &["alice", "bob"], vec![]))
+}
+
+fn lobby(s: &State) -> &Conversation {
+    &s.conversations[&ConvKey::Room("lobby".into())]
+}
+
+fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+    let cid = s.next_cid();
+    let action = Action::Send {
+        key,
+        cid: cid.clone(),
+        text: text.into(),
+    };
+    (reduce(s, action), cid)
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+fn login_with(name: &str, password: &str) -> Action {
+    Action::Login {
+        name: name.into(),
+        password: Some(Secret::new(password)),
+    }
+}
+
+fn hello_password(s: &State) -> Option<String> {
+    match s.hello().map(|f| f.msg) {
+        Some(ClientMsg::Hello { password, .. }) => password,
+        other => panic!("no hello: {other:?}"),
+    }
+}
+
+fn protect(password: &str, confirm: &str) -> Action {
+    Action::Protect {
+        password: Secret::new(password),
+        confirm: Secret::new(confirm),
+    }
+}
+
+/// Alice, signed in with her password.
+fn protected_alice() -> Rc<State> {
+    let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
+    let s = reduce(&s, Action::Connected);
+    server(
+        &s,
+        ServerMsg::Welcome {
+            name: "alice".into(),
+            token: "t1".into(),
+        },
+    )
+}
+
+fn room_msgs(room: &str, seqs: std::ops::RangeInclusive<u64>, from: &str) -> Vec<ChatMessage> {
+    seqs.map(|q| room_msg(room, q, from, &format!("m{q}"), None))
+        .collect()
+}
+
+fn history(conversation: ConversationId, messages: Vec<ChatMessage>, more: bool) -> ServerMsg {
+    ServerMsg::History {
+        conversation,
+        messages,
+        more,
+    }
+}
+
+fn seqs(conv: &Conversation) -> Vec<u64> {
+    conv.messages.iter().filter_map(|m| m.seq).collect()
+}
+
+fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
+    let action = Action::Server {
+        msg: ServerMsg::Welcome {
+            name: "alice".into(),
+            token: token.into(),
+        },
+        now_ms: 1_000,
+    };
+    let s = reduce(&reduce(s, Action::Connected), action.clone());
+    let frames = s.followups(&action);
+    (s, frames)
+}
+
+fn drop_connection(s: &Rc<State>) -> Rc<State> {
+    reduce(
+        s,
+        Action::Disconnected {
+            retry_at_ms: 1,
+            now_ms: 0,
+        },
+    )
+}
+
+fn history_frame(
+    room: Option<&str>,
+    with: Option<&str>,
+    before: Option<u64>,
+    limit: usize,
+) -> ClientMsg {
+    ClientMsg::History {
+        room: room.map(String::from),
+        with: with.map(String::from),
+        before,
+        limit: Some(limit),
+    }
+}
