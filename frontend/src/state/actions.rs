@@ -149,11 +149,10 @@ impl State {
                 // It goes now if the conversation is live and nothing older waits; otherwise
                 // it waits its turn (`due_sends`).
                 let waiting = conv
-                    .messages
-                    .iter()
-                    .any(|m| m.delivery == Delivery::Pending && m.sent_in != Some(session));
+                    .unconfirmed()
+                    .any(|(_, m)| m.delivery == Delivery::Pending && m.sent_in != Some(session));
                 let now = live && conv.synced && !conv.closing_gap() && !waiting;
-                conv.messages.push(Message {
+                conv.messages.push(Rc::new(Message {
                     seq: None,
                     from: me,
                     text,
@@ -162,7 +161,7 @@ impl State {
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
-                });
+                }));
                 self.cid_counter += 1;
             }
             Action::Typed { key, now_ms } => {
@@ -201,14 +200,13 @@ impl State {
                     let Some(conv) = self.conversations.get_mut(&key) else {
                         continue;
                     };
-                    let found = conv.messages.iter().position(|m| {
-                        m.unconfirmed()
-                            && m.delivery == Delivery::Pending
+                    let found = conv.unconfirmed().find(|(_, m)| {
+                        m.delivery == Delivery::Pending
                             && m.cid.as_ref() == Some(&cid)
                             && m.sent_in != Some(session)
                     });
-                    if let Some(i) = found {
-                        Rc::make_mut(conv).messages[i].sent_in = Some(session);
+                    if let Some((i, _)) = found {
+                        Rc::make_mut(&mut Rc::make_mut(conv).messages[i]).sent_in = Some(session);
                         changed = true;
                     }
                 }

@@ -234,13 +234,9 @@ impl State {
             .iter()
             .filter(|(key, _)| self.ready(key))
             .flat_map(|(key, conv)| {
-                conv.messages
-                    .iter()
-                    .filter(|m| {
-                        m.unconfirmed()
-                            && m.delivery == Delivery::Pending
-                            && m.sent_in != Some(self.session)
-                    })
+                conv.unconfirmed()
+                    .map(|(_, m)| m)
+                    .filter(|m| m.delivery == Delivery::Pending && m.sent_in != Some(self.session))
                     .filter_map(|m| Some((key.clone(), m.cid.clone()?)))
             })
             .collect()
