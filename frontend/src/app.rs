@@ -42,6 +42,8 @@ struct Link {
     /// when there is none) and the user entry, so that only changes are written.
     stored_session: Option<String>,
     stored_user: Option<String>,
+    /// A batch of frames is being applied: `localStorage` is written once, after it.
+    in_batch: bool,
 }
 
 /// Applies actions and carries out what follows from them. Cheap to clone.
@@ -84,7 +86,10 @@ impl Driver {
                 let _ = tx.unbounded_send(frame);
             }
         }
-        self.keep(&action, signed_in_as.as_deref());
+        if !self.link.borrow().in_batch {
+            let signed_out = matches!(action, Action::Logout).then_some(signed_in_as);
+            self.keep(signed_out.flatten().as_deref());
+        }
         if let Action::Login { .. } = action {
             self.resume_kept_conversations();
         }
@@ -97,11 +102,12 @@ impl Driver {
         }
     }
 
-    /// Keeps the session and the conversations in `localStorage` (see `crate::persist`).
-    fn keep(&self, action: &Action, signed_in_as: Option<&str>) {
+    /// Keeps the session and the conversations in `localStorage` (see `crate::persist`);
+    /// `signed_out` is the user who just signed out.
+    fn keep(&self, signed_out: Option<&str>) {
         let state: &State = &self.state;
         let mut link = self.link.borrow_mut();
-        if let (Action::Logout, Some(name)) = (action, signed_in_as) {
+        if let Some(name) = signed_out {
             // Signing out forgets this user's session and conversations on this browser.
             storage::remove(&user_key(name));
             link.stored_user = None;
@@ -184,13 +190,23 @@ impl Driver {
             if driver.link.borrow().generation != generation {
                 return;
             }
-            driver.act(match event {
+            let action = match event {
                 ConnEvent::Connecting { attempt } => Action::Connecting { attempt },
                 ConnEvent::Connected => Action::Connected,
-                ConnEvent::Message(msg) => Action::Server {
-                    msg,
-                    now_ms: now_ms(),
-                },
+                ConnEvent::Messages(batch) => {
+                    // One task: the state updates of the batch make one render.
+                    let now_ms = now_ms();
+                    driver.link.borrow_mut().in_batch = true;
+                    for msg in batch {
+                        if driver.link.borrow().generation != generation {
+                            break; // a frame of the batch stopped this socket
+                        }
+                        driver.act(Action::Server { msg, now_ms });
+                    }
+                    driver.link.borrow_mut().in_batch = false;
+                    driver.keep(None);
+                    return;
+                }
                 ConnEvent::Disconnected { retry_in_ms } => {
                     let now = now_ms();
                     Action::Disconnected {
@@ -198,7 +214,8 @@ impl Driver {
                         now_ms: now,
                     }
                 }
-            });
+            };
+            driver.act(action);
         });
         let tx = ws::connect(ws_url(), on_event);
         self.link.borrow_mut().tx = Some(tx);
