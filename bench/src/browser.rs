@@ -4,6 +4,7 @@
 //!
 //! Every process started here is stopped, by its PID, when its handle is dropped.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -203,13 +204,15 @@ pub async fn cdp(browser: &Client, cmd: &'static str, params: Value) -> Result<V
 /// The renderer's cumulative counters from `Performance.getMetrics` (enable the domain with
 /// `Performance.enable` first): main-thread time in all tasks and in script, layout and style,
 /// and the live DOM nodes.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Metrics {
     pub task_ms: f64,
     pub script_ms: f64,
     pub layout_ms: f64,
     pub style_ms: f64,
     pub nodes: f64,
+    /// Every `*Duration` counter, in ms (`ThreadTime` among them: the main thread's CPU time).
+    pub durations: BTreeMap<String, f64>,
 }
 
 impl Metrics {
@@ -228,7 +231,16 @@ impl Metrics {
                 .and_then(|m| m["value"].as_f64())
                 .unwrap_or(0.0)
         };
+        let durations = list
+            .iter()
+            .filter_map(|m| {
+                let name = m["name"].as_str()?;
+                (name.ends_with("Duration") || name == "ThreadTime")
+                    .then(|| (name.to_owned(), m["value"].as_f64().unwrap_or(0.0) * 1000.0))
+            })
+            .collect();
         Ok(Self {
+            durations,
             task_ms: get("TaskDuration") * 1000.0,
             script_ms: get("ScriptDuration") * 1000.0,
             layout_ms: get("LayoutDuration") * 1000.0,
@@ -246,6 +258,11 @@ impl Metrics {
             layout_ms: (self.layout_ms - before.layout_ms) / n,
             style_ms: (self.style_ms - before.style_ms) / n,
             nodes: self.nodes,
+            durations: self
+                .durations
+                .iter()
+                .map(|(k, v)| (k.clone(), (v - before.durations.get(k).unwrap_or(&0.0)) / n))
+                .collect(),
         }
     }
 }

@@ -213,6 +213,10 @@ pub struct RenderArgs {
     /// Messages in the burst, sent as fast as the bot can (at most 50,000).
     #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
     pub burst: u32,
+    /// JavaScript run in the page once it is in the room, before measuring: for experiments
+    /// (e.g. hide the list to see what painting it costs).
+    #[arg(long)]
+    pub page_script: Option<String>,
     /// Print only the JSON report.
     #[arg(long)]
     pub json: bool,

@@ -9,11 +9,18 @@
 //! `ScriptDuration`, layout, style) grown over the stream, from its first message until the
 //! page shows its last, is divided by the messages streamed. Then a burst of `--burst`
 //! messages as fast as the bot can send, and 300 ms into it the reader sends a message: the
-//! time from the click to the first animation frame that has it in the list.
+//! time from the click to the first animation frame that has it in the list, as the page
+//! measures it (`performance.now()`), and how many of the burst's messages the list shows 3 s
+//! after the burst began.
+//!
+//! Renderer time, not wall time: the DevTools counters are the main thread's busy time, which
+//! is what a new message costs the page whatever else the machine does; the few WebDriver
+//! polls made while waiting for a stream's last message are counted in it too.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, Locator};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -45,6 +52,11 @@ pub struct Level {
     pub lag_ms: u64,
     pub dom_elements: u64,
     pub dom_nodes: f64,
+    /// The renderer's busy time a second with nothing coming in, measured just before (what
+    /// the page costs when idle; not subtracted above).
+    pub idle_task_ms_per_s: f64,
+    /// Every duration counter, per message.
+    pub durations_per_msg: std::collections::BTreeMap<String, f64>,
 }
 
 /// The burst.
@@ -75,7 +87,7 @@ impl RenderReport {
         for l in &self.levels {
             out += &format!(
                 "  {:>5} held: {:>6.2} ms/msg renderer ({:.2} script, {:.2} layout, {:.2} style), \
-                 lag {} ms, {} elements, {} nodes\n",
+                 lag {} ms, {} elements, {} nodes; idle {:.1} ms/s\n",
                 l.held,
                 l.task_ms_per_msg,
                 l.script_ms_per_msg,
@@ -83,7 +95,8 @@ impl RenderReport {
                 l.style_ms_per_msg,
                 l.lag_ms,
                 l.dom_elements,
-                l.dom_nodes
+                l.dom_nodes,
+                l.idle_task_ms_per_s
             );
         }
         let b = &self.burst;
@@ -157,7 +170,17 @@ pub async fn run(args: &RenderArgs) -> Result<RenderReport, String> {
     let relay = RelayProcess::start(&args.relay_bin, &args.dist)?;
     let driver = ChromeDriver::start()?;
     let browser = driver.browser().await?;
-    let result = measure(args, relay.addr, &browser).await;
+    // A page that falls far behind answers scripts late.
+    let timeouts = TimeoutConfiguration::new(Some(CATCH_UP), None, None);
+    browser
+        .update_timeouts(timeouts)
+        .await
+        .map_err(|e| e.to_string())?;
+    // On Ctrl-C the processes started are stopped too (by their handles' drop).
+    let result = tokio::select! {
+        result = measure(args, relay.addr, &browser) => result,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+    };
     let _ = browser.close().await;
     result
 }
@@ -170,6 +193,12 @@ async fn measure(
     let mut bot = Bot::start(relay).await?;
     sign_in(browser, relay).await?;
     cdp(browser, "Performance.enable", json!({})).await?;
+    if let Some(script) = &args.page_script {
+        browser
+            .execute(script, vec![])
+            .await
+            .map_err(|e| format!("--page-script: {e}"))?;
+    }
     let mut levels = Vec::new();
     for &held in &args.levels {
         let fill = held.saturating_sub(bot.sent);
@@ -180,14 +209,18 @@ async fn measure(
         .await?;
         wait_shown(browser, bot.sent).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let held = bot.sent;
+        let idle_from = Metrics::read(browser).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let before = Metrics::read(browser).await?;
+        let idle_task_ms_per_s = (before.task_ms - idle_from.task_ms) / 2.0;
         bot.send(args.stream, Some(args.rate)).await?;
         let sent_at = Instant::now();
         wait_shown(browser, bot.sent).await?;
         let lag_ms = sent_at.elapsed().as_millis() as u64;
         let per = Metrics::read(browser).await?.per(&before, args.stream);
         let level = Level {
-            held: bot.sent,
+            held,
             messages: args.stream,
             task_ms_per_msg: per.task_ms,
             script_ms_per_msg: per.script_ms,
@@ -196,6 +229,8 @@ async fn measure(
             lag_ms,
             dom_elements: dom_elements(browser).await?,
             dom_nodes: per.nodes,
+            idle_task_ms_per_s,
+            durations_per_msg: per.durations,
         };
         if args.progress {
             eprintln!("{level:?}");
@@ -224,14 +259,16 @@ async fn burst(args: &RenderArgs, bot: &mut Bot, browser: &Client) -> Result<Bur
     let sending = bot.send(args.burst, None);
     let watching = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let own_ms = browser
-            .execute_async(
-                "const [text, done] = arguments; \
+        // The page times it: from the click to the first animation frame that has it.
+        browser
+            .execute(
+                "const [text] = arguments; \
+                 window.ownMs = null; \
                  const t0 = performance.now(); \
                  document.querySelector('#send').click(); \
                  const check = () => { \
                    for (const el of document.querySelectorAll('#messages .message.mine .message-text')) \
-                     if (el.textContent === text) return done(performance.now() - t0); \
+                     if (el.textContent === text) { window.ownMs = performance.now() - t0; return; } \
                    requestAnimationFrame(check); }; \
                  requestAnimationFrame(check);",
                 vec![json!(own)],
@@ -243,11 +280,25 @@ async fn burst(args: &RenderArgs, bot: &mut Bot, browser: &Client) -> Result<Bur
             .await?
             .unwrap_or(0)
             .saturating_sub(first);
-        Ok::<_, String>((own_ms.as_f64().unwrap_or(f64::NAN), at_3s))
+        Ok::<_, String>(at_3s)
     };
     let (sent, watched) = tokio::join!(sending, watching);
     sent?;
-    let (own_message_ms, shown_after_3s) = watched?;
+    let shown_after_3s = watched?;
+    let deadline = Instant::now() + CATCH_UP;
+    let own_message_ms = loop {
+        let own = browser
+            .execute("return window.ownMs;", vec![])
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ms) = own.as_f64() {
+            break ms;
+        }
+        if Instant::now() > deadline {
+            return Err("the page did not show the reader's own message".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     wait_shown(browser, bot.sent).await?;
     let all_shown_ms = start.elapsed().as_millis() as u64;
     Ok(Burst {
