@@ -49,19 +49,30 @@ struct Link {
 /// Applies actions and carries out what follows from them. Cheap to clone.
 #[derive(Clone)]
 struct Driver {
+    /// Only dispatched to, never read: read through [`Driver::state`].
     state: UseReducerHandle<State>,
     link: Rc<RefCell<Link>>,
 }
 
 impl Driver {
+    /// The state as it is now. A yew handle keeps every state it was read in for as long as it
+    /// lives; the socket's callback holds its driver for the whole session, so reading through
+    /// its handle kept every state since sign-in (with the conversation changed in each): a
+    /// memory leak that grew with history times messages and ran a busy page out of memory.
+    /// A fresh clone per read lets the old states go.
+    fn state(&self) -> UseReducerHandle<State> {
+        self.state.clone()
+    }
+
     fn act(&self, action: Action) {
         if matches!(action, Action::Login { .. }) {
             mark_time("login");
         }
-        let signed_in_as = self.state.me.clone();
+        let signed_in_as = self.state().me.clone();
         self.state.dispatch(action.clone());
-        // The handle reads the state as it is after the dispatch.
-        let state: &State = &self.state;
+        // A handle made now reads the state as it is after the dispatch.
+        let handle = self.state();
+        let state: &State = &handle;
         let frames = state.followups(&action);
         let wanted = state.wants_connection();
         if let Action::Server {
@@ -96,7 +107,7 @@ impl Driver {
         if matches!(action, Action::Server { .. }) {
             self.ack_soon();
         }
-        let due = self.state.due_sends();
+        let due = self.state().due_sends();
         if !due.is_empty() {
             self.act(Action::SendQueued(due));
         }
@@ -105,7 +116,8 @@ impl Driver {
     /// Keeps the session and the conversations in `localStorage` (see `crate::persist`);
     /// `signed_out` is the user who just signed out.
     fn keep(&self, signed_out: Option<&str>) {
-        let state: &State = &self.state;
+        let handle = self.state();
+        let state: &State = &handle;
         let mut link = self.link.borrow_mut();
         if let Some(name) = signed_out {
             // Signing out forgets this user's session and conversations on this browser.
@@ -145,10 +157,11 @@ impl Driver {
     /// Signing in by hand under a name with kept conversations takes them up (their unread
     /// counts too).
     fn resume_kept_conversations(&self) {
-        let Some(name) = self.state.wanted_name.clone() else {
+        let state = self.state();
+        let Some(name) = state.wanted_name.clone() else {
             return;
         };
-        if self.state.me.is_some() || !self.state.conversations.is_empty() {
+        if state.me.is_some() || !state.conversations.is_empty() {
             return;
         }
         let Some(user) = storage::load(&user_key(&name)) else {
@@ -171,7 +184,7 @@ impl Driver {
         let driver = self.clone();
         link.acks_due = Some(Timeout::new(0, move || {
             driver.link.borrow_mut().acks_due = None;
-            let due = driver.state.due_acks();
+            let due = driver.state().due_acks();
             if !due.is_empty() {
                 driver.act(Action::SendAcks(due));
             }
@@ -309,7 +322,7 @@ pub fn App() -> Html {
         let close = close_sidebar.clone();
         Callback::from(move |room: String| {
             driver.act(Action::Join(room));
-            if driver.state.room_error.is_none() {
+            if driver.state().room_error.is_none() {
                 close();
             }
         })
@@ -342,7 +355,7 @@ pub fn App() -> Html {
                 let driver = driver.clone();
                 let key = key.clone();
                 Callback::from(move |text: String| {
-                    let cid = driver.state.next_cid();
+                    let cid = driver.state().next_cid();
                     driver.act(Action::Send {
                         key: key.clone(),
                         cid,
