@@ -332,6 +332,9 @@ pub async fn console_errors(browser: &Client) -> Vec<String> {
     entries
         .iter()
         .filter(|e| e["level"] == "SEVERE")
-        .map(|e| format!("{}: {}", e["source"], e["message"]))
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            format!("{}: {}", text("source"), text("message"))
+        })
         .collect()
 }
