@@ -1,12 +1,15 @@
 //! The root component. It owns the state (a reducer) and the socket, and turns what the
 //! children report into [`Action`]s.
 //!
-//! Every action goes through [`Driver::act`]: dispatch it, send the frames
-//! [`State::followups`] asks for, open or close the socket as [`State::wants_connection`]
-//! says, send the messages that wait ([`State::due_sends`]), keep what a reload needs in
-//! `localStorage` (`crate::persist`), and after a burst of frames from the relay acknowledge
-//! private messages ([`State::due_acks`]). The socket's own events come back into the same
-//! function, so there is one path for every change.
+//! Every action goes through `Driver::act`: dispatch it (the reducer puts the frames the
+//! action causes in the state's [`Outbox`](crate::state::Outbox)), drain the outbox into the
+//! socket, open or close the socket as [`State::wants_connection`] says, send the messages
+//! that wait ([`State::due_sends`]), keep what a reload needs in `localStorage`
+//! (`crate::persist`), and after a burst of frames from the relay acknowledge private
+//! messages ([`State::due_acks`]). The socket's own events come back into the same function,
+//! so there is one path for every change: an action enters the client at `Driver::act`, and
+//! a frame leaves it there too, through `Link::tx` to the socket service
+//! (`crate::services::ws`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,10 +26,10 @@ use crate::components::protect::ProtectForm;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
-use crate::persist::{SESSION_KEY, Snapshot, user_key};
+use crate::persist::{SESSION_KEY, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
 use crate::services::{ConnEvent, storage, ws};
-use crate::state::{Action, ConvKey, Secret, State};
+use crate::state::{Action, ConvKey, Secret, Snapshot, State};
 
 /// The socket as the root holds it.
 #[derive(Default)]
@@ -64,16 +67,19 @@ impl Driver {
         self.state.clone()
     }
 
+    /// Where every action enters the client: applies it, then sends the frames it caused (the
+    /// state's outbox, drained) and carries out the rest of what follows from it.
     fn act(&self, action: Action) {
         if matches!(action, Action::Login { .. }) {
             mark_time("login");
         }
         let signed_in_as = self.state().me.clone();
         self.state.dispatch(action.clone());
-        // A handle made now reads the state as it is after the dispatch.
+        // A handle made now reads the state as it is after the dispatch; the outbox has the
+        // frames the action caused.
         let handle = self.state();
         let state: &State = &handle;
-        let frames = state.followups(&action);
+        let frames = state.outbox.drain();
         let wanted = state.wants_connection();
         if let Action::Server {
             msg: shared::ServerMsg::Welcome { name, .. },
@@ -349,7 +355,7 @@ pub fn App() -> Html {
             let conversation = state.conversations[&key].clone();
             let id = match &key {
                 ConvKey::Room(room) => format!("room:{room}"),
-                ConvKey::Dm(peer) => format!("dm:{peer}"),
+                ConvKey::Dm(correspondent) => format!("dm:{correspondent}"),
             };
             let on_send = {
                 let driver = driver.clone();
@@ -381,7 +387,7 @@ pub fn App() -> Html {
             html! {
                 <ChatView id={id} conversation={conversation.clone()}
                           is_room={key.room().is_some()}
-                          peer_online={state.is_online(&conversation.title)}
+                          correspondent_online={state.is_online(&conversation.title)}
                           me={me.clone()}
                           typing={state.typing_text(&key)}
                           can_send={state.can_send(&key)}
@@ -498,8 +504,8 @@ fn person_entries(state: &State) -> Vec<PersonEntry> {
         .map(|name| entry(state, name, true))
         .collect();
     for (key, conv) in &state.conversations {
-        if let ConvKey::Dm(peer) = key
-            && !state.online.iter().any(|n| name_key(n) == *peer)
+        if let ConvKey::Dm(correspondent) = key
+            && !state.online.iter().any(|n| name_key(n) == *correspondent)
         {
             people.push(entry(state, &conv.title, false));
         }

@@ -1,6 +1,7 @@
 //! What the client keeps in the browser's `localStorage` across page loads, as pure Rust: the
-//! JSON format, and the conversion to and from [`State`]. Reading and writing the storage
-//! itself is `services::storage`; the root (`crate::app`) calls both.
+//! JSON format, and the conversions from [`State`] to it and from it to the [`Snapshot`] that
+//! `Action::Resume` takes up. Persistence depends on the state, never the reverse. Reading and
+//! writing the storage itself is `services::storage`; the root (`crate::app`) calls both.
 //!
 //! Two keys:
 //!
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::validate::name_key;
 
-use crate::state::{ConvKey, State};
+use crate::state::{ConvKey, Mark, Snapshot, State};
 
 /// The signed-in session: `{"v":1,"name":…,"token":…}`.
 pub const SESSION_KEY: &str = "courier.session";
@@ -40,31 +41,9 @@ pub fn user_key(name: &str) -> String {
     format!("courier.user.{}", name_key(name))
 }
 
-/// One conversation as kept: where it is, how far it was read and seen, and its unread count.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    pub key: ConvKey,
-    /// The room's name, or the peer's name as they last said it.
-    pub title: String,
-    /// The highest `seq` read (the conversation was on screen with it).
-    pub read: u64,
-    /// The highest `seq` the user was shown or counted as unread.
-    pub seen: u64,
-    /// Messages from others not read yet.
-    pub unread: usize,
-}
-
-/// Everything a page load needs to take up where the last one left off.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    pub name: String,
-    /// The last `welcome`'s token; `None` when signing in by hand.
-    pub token: Option<String>,
-    pub open: Option<ConvKey>,
-    /// Rooms first, then private conversations.
-    pub marks: Vec<Mark>,
-}
-
+/// The JSON side of [`Snapshot`] (the type is the state's: [`Action::Resume`] takes it).
+///
+/// [`Action::Resume`]: crate::state::Action::Resume
 impl Snapshot {
     /// The state worth keeping, once signed in.
     pub fn of(state: &State) -> Option<Self> {
@@ -197,16 +176,16 @@ impl Snapshot {
                 };
                 (ConvKey::Room(room.clone()), room)
             } else {
-                let Some(peer) = m
+                let Some(correspondent) = m
                     .with
                     .and_then(|p| shared::validate::name(&p).ok().map(str::to_owned))
                 else {
                     continue;
                 };
-                if name_key(&peer) == me {
+                if name_key(&correspondent) == me {
                     continue;
                 }
-                (ConvKey::dm(&peer), peer)
+                (ConvKey::dm(&correspondent), correspondent)
             };
             if marks.iter().any(|x: &Mark| x.key == key) {
                 continue;

@@ -17,8 +17,8 @@ pub struct ChatViewProps {
     pub conversation: Rc<Conversation>,
     /// A room (with members and a leave button) or a private conversation.
     pub is_room: bool,
-    /// Private conversations: whether the peer is online.
-    pub peer_online: bool,
+    /// Private conversations: whether the correspondent is online.
+    pub correspondent_online: bool,
     pub me: AttrValue,
     /// "bob is typing…", or empty.
     pub typing: AttrValue,
@@ -47,7 +47,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
             1 => "1 member".to_owned(),
             n => format!("{n} members"),
         }
-    } else if props.peer_online {
+    } else if props.correspondent_online {
         "online".to_owned()
     } else {
         "offline: they get your messages when they are back".to_owned()
@@ -70,7 +70,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                         if props.is_room {
                             <span class="entry-mark" aria-hidden="true">{ "#" }</span>
                         } else {
-                            <span class={classes!("presence", props.peer_online.then_some("online"))} aria-hidden="true"></span>
+                            <span class={classes!("presence", props.correspondent_online.then_some("online"))} aria-hidden="true"></span>
                         }
                         { conv.title.clone() }
                     </h2>

@@ -3,8 +3,8 @@
 //! [`connect`] takes a callback for [`ConnEvent`]s and returns the sender for outgoing
 //! [`ClientFrame`]s, like the services of yew's `async_clock` example. It knows nothing of the
 //! protocol beyond "one JSON frame per text message": the app answers `Connected` with `hello`
-//! and `welcome` with its joins (`State::followups`). Dropping every sender stops the service
-//! and closes the socket.
+//! and `welcome` with its joins (the reducer emits them into `crate::state::Outbox`). Dropping
+//! every sender stops the service and closes the socket.
 //!
 //! Per socket, the reading half runs in its own `spawn_local` task and the writing half in the
 //! service's task; when either half ends (the socket closed, a send failed, or the app dropped

@@ -3,11 +3,10 @@
 
 use std::rc::Rc;
 
-use shared::validate::name_key;
+use shared::{ClientFrame, ClientMsg};
 
 use super::conversation::{ConvKey, Conversation, Delivery, Fetch, Message};
 use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
-use crate::persist::Snapshot;
 
 impl State {
     pub(super) fn apply_action(&mut self, action: Action) -> bool {
@@ -26,6 +25,10 @@ impl State {
                         self.login_error = None;
                         self.password = password.filter(|p| !p.expose().is_empty());
                         self.password_required = false;
+                        if self.conn == Conn::Connected {
+                            // A new name on a socket whose last hello was refused.
+                            self.emit_hello();
+                        }
                     }
                     Err(why) => {
                         self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
@@ -49,6 +52,7 @@ impl State {
                     return false;
                 }
                 self.conn = Conn::Connected;
+                self.emit_hello();
             }
             Action::Disconnected {
                 retry_at_ms,
@@ -91,20 +95,21 @@ impl State {
                 }
                 self.open = Some(key);
             }
-            Action::OpenDm(peer) => {
-                if self.is_me(&peer) {
+            Action::OpenDm(correspondent) => {
+                if self.is_me(&correspondent) {
                     return false;
                 }
-                let key = ConvKey::dm(&peer);
+                let key = ConvKey::dm(&correspondent);
                 if !self.conversations.contains_key(&key) {
                     let online = self.online_now();
-                    let mut conv = Conversation::new(&peer);
+                    let mut conv = Conversation::new(&correspondent);
                     conv.synced = online;
                     if online {
                         // A first look at the conversation: its newest messages, if any.
                         conv.fetch = Some(self.new_fetch(None, None));
                     }
                     self.conversations.insert(key.clone(), Rc::new(conv));
+                    self.emit_fetch(&key);
                 }
                 self.open = Some(key);
             }
@@ -118,9 +123,19 @@ impl State {
                 if self.conversations.contains_key(&key) {
                     return self.apply(Action::Open(key));
                 }
+                if self.online_now() {
+                    self.emit(ClientMsg::Join {
+                        room: room.clone(),
+                        after: None,
+                    });
+                }
                 self.opening = Some(room);
             }
             Action::Leave(room) => {
+                if self.online_now() {
+                    self.emit(ClientMsg::Leave { room: room.clone() });
+                    self.emit(ClientMsg::Rooms);
+                }
                 let key = ConvKey::Room(room.clone());
                 if self.conversations.remove(&key).is_none() {
                     return false;
@@ -148,21 +163,22 @@ impl State {
                 let session = self.session;
                 // It goes now if the conversation is live and nothing older waits; otherwise
                 // it waits its turn (`due_sends`).
-                let waiting = conv
-                    .unconfirmed()
-                    .any(|(_, m)| m.delivery == Delivery::Pending && m.sent_in != Some(session));
+                let waiting = conv.unconfirmed().any(|(_, m)| m.waits(session));
                 let now = live && conv.synced && !conv.closing_gap() && !waiting;
                 conv.messages.push(Rc::new(Message {
                     seq: None,
                     from: me,
-                    text,
+                    text: text.clone(),
                     ts: None,
-                    cid: Some(cid),
+                    cid: Some(cid.clone()),
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
                 }));
                 self.cid_counter += 1;
+                if now {
+                    self.emit_say(&key, &cid, &text);
+                }
             }
             Action::Typed { key, now_ms } => {
                 let recent = self.typing_sent.as_ref().is_some_and(|(k, at)| {
@@ -171,6 +187,7 @@ impl State {
                 if recent || !self.ready(&key) {
                     return false;
                 }
+                self.emit_typing(&key);
                 self.typing_sent = Some((key, now_ms));
             }
             Action::Notice(text) => self.notice = Some(text),
@@ -189,6 +206,7 @@ impl State {
                 if let Some(conv) = self.conversations.get_mut(&key) {
                     Rc::make_mut(conv).fetch = Some(fetch);
                 }
+                self.emit_fetch(&key);
             }
             Action::SendQueued(due) => {
                 let mut changed = false;
@@ -200,13 +218,14 @@ impl State {
                     let Some(conv) = self.conversations.get_mut(&key) else {
                         continue;
                     };
-                    let found = conv.unconfirmed().find(|(_, m)| {
-                        m.delivery == Delivery::Pending
-                            && m.cid.as_ref() == Some(&cid)
-                            && m.sent_in != Some(session)
-                    });
+                    let found = conv
+                        .unconfirmed()
+                        .find(|(_, m)| m.waits(session) && m.cid.as_ref() == Some(&cid));
                     if let Some((i, _)) = found {
-                        Rc::make_mut(&mut Rc::make_mut(conv).messages[i]).sent_in = Some(session);
+                        let m = Rc::make_mut(&mut Rc::make_mut(conv).messages[i]);
+                        m.sent_in = Some(session);
+                        let text = m.text.clone();
+                        self.emit_say(&key, &cid, &text);
                         changed = true;
                     }
                 }
@@ -214,10 +233,19 @@ impl State {
             }
             Action::SendAcks(acks) => {
                 let mut changed = false;
+                let online = self.online_now();
                 for (key, seq) in acks {
-                    if let Some(conv) = self.conversations.get_mut(&key)
-                        && conv.acked < seq
-                    {
+                    let Some(conv) = self.conversations.get_mut(&key) else {
+                        continue;
+                    };
+                    if online && key.room().is_none() {
+                        // The outbox, not `emit`: `conv` borrows the conversations.
+                        self.outbox.push(ClientFrame::new(ClientMsg::Ack {
+                            with: conv.title.clone(),
+                            seq,
+                        }));
+                    }
+                    if conv.acked < seq {
                         Rc::make_mut(conv).acked = seq;
                         changed = true;
                     }
@@ -236,53 +264,14 @@ impl State {
         true
     }
 
-    /// A new `history` request with its own cid.
+    /// A new `history` request with its own cid, `{cid_prefix}h{fetch_counter}`.
     pub(super) fn new_fetch(&mut self, before: Option<u64>, until: Option<u64>) -> Fetch {
         self.fetch_counter += 1;
         Fetch {
             before,
             until,
             pages: 1,
-            cid: self.last_fetch_cid(),
+            cid: format!("{}h{}", self.cid_prefix, self.fetch_counter),
         }
-    }
-
-    /// The cid of the last `history` request made.
-    pub(super) fn last_fetch_cid(&self) -> String {
-        format!("{}h{}", self.cid_prefix, self.fetch_counter)
-    }
-
-    /// Takes up a kept session: see [`Action::Resume`].
-    fn resume(&mut self, snapshot: Snapshot) -> bool {
-        if self.me.is_some() {
-            return false;
-        }
-        let Ok(name) = shared::validate::name(&snapshot.name) else {
-            return false;
-        };
-        if self
-            .wanted_name
-            .as_deref()
-            .is_some_and(|w| name_key(w) != name_key(name))
-        {
-            return false;
-        }
-        self.wanted_name = Some(name.to_owned());
-        self.last_name = name.to_owned();
-        self.login_error = None;
-        if snapshot.token.is_some() {
-            self.token = snapshot.token;
-        }
-        for mark in snapshot.marks {
-            let conv = Conversation {
-                seen: mark.seen,
-                read: mark.read,
-                unread: mark.unread,
-                ..Conversation::new(&mark.title)
-            };
-            self.conversations.insert(mark.key, Rc::new(conv));
-        }
-        self.open = snapshot.open.filter(|k| self.conversations.contains_key(k));
-        true
     }
 }

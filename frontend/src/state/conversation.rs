@@ -3,22 +3,23 @@
 
 use std::rc::Rc;
 
-use shared::ChatMessage;
 use shared::validate::name_key;
+use shared::{ChatMessage, ConversationId};
 
 /// A conversation: a room, or the private conversation with one other user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConvKey {
     /// A room, by its (case-sensitive) name.
     Room(String),
-    /// A private conversation, by the peer's [`name_key`] (names compare case-insensitively).
+    /// A private conversation, by the correspondent's [`name_key`] (names compare
+    /// case-insensitively).
     Dm(String),
 }
 
 impl ConvKey {
-    /// The key of the private conversation with `peer`.
-    pub fn dm(peer: &str) -> Self {
-        Self::Dm(name_key(peer))
+    /// The key of the private conversation with `correspondent`.
+    pub fn dm(correspondent: &str) -> Self {
+        Self::Dm(name_key(correspondent))
     }
 
     /// The room name, if this is a room.
@@ -26,6 +27,16 @@ impl ConvKey {
         match self {
             Self::Room(room) => Some(room),
             Self::Dm(_) => None,
+        }
+    }
+}
+
+impl From<&ConversationId> for ConvKey {
+    /// The key of the conversation the wire names: a room, or the one `with` a user.
+    fn from(id: &ConversationId) -> Self {
+        match id {
+            ConversationId::Room { room } => Self::Room(room.clone()),
+            ConversationId::With { with } => Self::dm(with),
         }
     }
 }
@@ -59,8 +70,9 @@ pub struct Message {
     /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
     /// page session never confirms it.
     pub sent_after: u64,
-    /// For an unconfirmed message: the relay session ([`State::session`](super::State::session)) it was last sent
-    /// in; `None` while it waits to be sent. One sent in an earlier session whose copy did not
+    /// For an unconfirmed message: the relay session
+    /// ([`State::session`](super::State::session)) it was last sent in; `None` while it
+    /// waits to be sent. One sent in an earlier session whose copy did not
     /// come back by the time the conversation has caught up was lost with the connection, and
     /// is sent again.
     pub sent_in: Option<u64>,
@@ -84,6 +96,13 @@ impl Message {
     pub fn unconfirmed(&self) -> bool {
         self.seq.is_none()
     }
+
+    /// Whether it is ours and waits to be sent in relay session `session`: pending, and not
+    /// sent in that session yet (typed offline, or sent on an earlier connection and not
+    /// confirmed since).
+    pub fn waits(&self, session: u64) -> bool {
+        self.unconfirmed() && self.delivery == Delivery::Pending && self.sent_in != Some(session)
+    }
 }
 
 /// Someone typing, and until when to say so.
@@ -99,7 +118,7 @@ pub struct Typist {
 /// our unconfirmed ones in the order they were sent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Conversation {
-    /// The room's name, or the peer's name as they last said it.
+    /// The room's name, or the correspondent's name as they last said it.
     pub title: String,
     /// Each message behind its own `Rc`: the reducer copies the conversation it changes (the
     /// previous state still holds it), and copying pointers keeps a new message's cost

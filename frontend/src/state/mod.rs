@@ -1,24 +1,66 @@
 //! All of the chat's state and every rule that changes it, as pure Rust (no web-sys), so that it
 //! is unit-tested natively (`cargo test -p courier-web`).
 //!
-//! The root component owns a `use_reducer(State::default)`. Everything that happens (a click, a
-//! frame from the relay, the socket going up or down, the clock) is an [`Action`]. After
-//! dispatching one, the root asks [`State::followups`] which frames to send because of it, so
-//! the decision "what goes on the wire" is made here too and is tested with the rest.
+//! The root component (`crate::app`) owns a `use_reducer(State::default)`. Everything that
+//! happens (a click, a frame from the relay, the socket going up or down, the clock) is an
+//! [`Action`], applied by `Reducible::reduce` here. Applying one puts the frames it causes in
+//! the state's [`Outbox`] (`State::emit` and the `emit_*` helpers of `wire`), which the root's
+//! `Driver::act` drains into the socket after each dispatch. So "this action sends that frame"
+//! is written where the action is applied, and a test says it directly.
 //!
 //! Times are milliseconds since the Unix epoch (`Date.now()` in the browser), passed in by the
 //! caller; nothing here reads a clock.
 //!
-//! One concern per file:
+//! # Files
 //!
-//! - here: [`State`], [`Action`], [`Conn`] and the [`Reducible`] impl;
-//! - `actions`: applying the user's and the socket's actions;
+//! - here: [`State`], [`Action`], [`Conn`], the [`Reducible`] impl, and the questions the root
+//!   asks (`wants_connection`, `online_now`, `can_send`, `next_cid`);
+//! - `actions`: applying the user's and the socket's actions (`State::apply_action`);
+//! - `server`: applying the relay's frames (`State::server`, `history`, `error`) and the clock
+//!   (`tick`);
 //! - `conversation`: [`ConvKey`], [`Message`], [`Delivery`], [`Fetch`], [`Conversation`] and its
-//!   merge by `seq`;
-//! - `server`: applying the relay's frames (and the clock);
-//! - `wire`: what goes on the wire;
+//!   merge by `seq` (`Conversation::apply`, `merge`);
+//! - `wire`: the [`Outbox`], the frames (`hello`, `say`/`dm`, `history`, `typing`), and what
+//!   waits for the root to ask (`ready`, `due_sends`, `due_acks`);
 //! - `protect`: [`Secret`] and the protect form;
-//! - `view`: status and typing texts.
+//! - `resume`: [`Snapshot`], a session kept by an earlier page load (`crate::persist` makes it
+//!   from `localStorage`), and taking it up;
+//! - `view`: the status bar and typing texts;
+//! - `tests/`: the reducer's tests by theme, with their helpers in `tests/mod.rs`.
+//!
+//! # The rules that make "nothing lost" hold
+//!
+//! - Every `hello` says `acks: true` (on `Connected`, `actions`). After `welcome` (`server`),
+//!   rooms are re-joined with `after` (the highest seq held, `Conversation::join_after`), each
+//!   private conversation asks for its newest `history` (paging back to what it had), and the
+//!   listings are asked for.
+//! - A gap (`more` in a `joined` or `history` answer, with the lowest seq above
+//!   `Conversation::seen` + 1) is paged back with `history before` down to `seen`, in pages of
+//!   `HISTORY_PAGE_MAX`, at most [`MAX_GAP_PAGES`] of them; past that, what is below the gap is
+//!   dropped so that the list has no hole, and scrollback brings it back (`State::history`).
+//! - Messages are merged by seq and repeats dropped; a seq held for a different message means
+//!   the relay started counting again, and what we held from there is dropped
+//!   (`Conversation::apply`). Unread counts only news above `seen`.
+//! - Our messages typed offline, and those in flight at a drop that the catch-up did not
+//!   confirm, wait (`Message::waits`) and go once the conversation has caught up
+//!   (`State::ready`): the root asks for them (`State::due_sends`) after every action and sends
+//!   them with [`Action::SendQueued`], oldest first. A message goes at once only if nothing
+//!   older waits.
+//! - One `history` request in flight per conversation (`Conversation::fetch`), with an `h` cid,
+//!   so that answers come back in the order asked and an `error` with that cid ends it.
+//! - Private messages are acknowledged once per burst of frames: the root asks
+//!   (`State::due_acks`) after a zero-delay timer and sends [`Action::SendAcks`].
+//!
+//! # Protected names
+//!
+//! The password typed at login (or last set with `protect`, once `protected` confirms it) is
+//! `State::password`, a [`Secret`] (its `Debug` hides it) held in memory only and sent with
+//! every `hello` of the page, so that a reconnect after a relay restart (tokens forgotten)
+//! needs no retyping. `password_required` ends the sign-in like a refused name (no socket, so
+//! no reconnect loop, and the root removes the kept session) and asks for the password on the
+//! login form; the password held is dropped then and on sign-out. [`Action::Protect`] checks
+//! 8–128 characters and the confirmation before a `protect` goes out with a `p` cid (one at a
+//! time); an `error` with that cid, or a drop before the answer, is shown in the form.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -27,11 +69,10 @@ use shared::validate::name_key;
 use shared::{RoomInfo, ServerMsg};
 use yew::Reducible;
 
-use crate::persist::Snapshot;
-
 mod actions;
 mod conversation;
 mod protect;
+mod resume;
 mod server;
 mod view;
 mod wire;
@@ -41,6 +82,8 @@ mod tests;
 
 pub use conversation::{ConvKey, Conversation, Delivery, Fetch, Message, Typist};
 pub use protect::{ProtectForm, Secret};
+pub use resume::{Mark, Snapshot};
+pub use wire::Outbox;
 
 /// How long "X is typing" stays up after the last `typing` frame from X.
 pub const TYPING_TTL_MS: u64 = 3_000;
@@ -49,7 +92,8 @@ pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
 /// The room and user listings are asked for again this often.
 pub const REFRESH_INTERVAL_MS: u64 = 10_000;
 /// Closing a gap after a reconnect or a reload asks for at most this many pages of
-/// [`HISTORY_PAGE_MAX`](shared::limits::HISTORY_PAGE_MAX) messages; what is older than that is left to "Load older messages".
+/// [`HISTORY_PAGE_MAX`](shared::limits::HISTORY_PAGE_MAX) messages; what is older than that
+/// is left to "Load older messages".
 pub const MAX_GAP_PAGES: u32 = 20;
 
 /// The connection to the relay as the status bar shows it.
@@ -123,6 +167,8 @@ pub struct State {
     pub typing_sent: Option<(ConvKey, u64)>,
     /// When the listings were last asked for.
     pub refreshed_ms: u64,
+    /// The frames the actions applied caused, for the driver to drain and send.
+    pub outbox: Outbox,
 }
 
 /// Everything that can happen to the state.
@@ -244,6 +290,7 @@ impl State {
             fetch_counter: self.fetch_counter,
             protect_counter: self.protect_counter,
             session: self.session,
+            outbox: self.outbox.clone(),
             ..Self::default()
         }
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use shared::ClientMsg;
 use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 use super::State;
@@ -40,8 +41,8 @@ pub struct ProtectForm {
 }
 
 impl State {
-    /// Checks the password typed in the protect form and, if it fits, makes a `protect`
-    /// request (see [`State::followups`]).
+    /// Checks the password typed in the protect form and, if it fits, sends a `protect`
+    /// request (its cid is `{cid_prefix}p{protect_counter}`) and waits for the answer.
     pub(super) fn protect(&mut self, password: Secret, confirm: &Secret) -> bool {
         if !self.protect.open || self.protect.pending.is_some() {
             return false;
@@ -64,14 +65,16 @@ impl State {
         };
         if why.is_none() {
             self.protect_counter += 1;
-            self.protect.pending = Some((self.last_protect_cid(), password));
+            let cid = format!("{}p{}", self.cid_prefix, self.protect_counter);
+            self.emit_with_cid(
+                ClientMsg::Protect {
+                    password: password.expose().to_owned(),
+                },
+                cid.clone(),
+            );
+            self.protect.pending = Some((cid, password));
         }
         self.protect.error = why;
         true
-    }
-
-    /// The cid of the last `protect` request made.
-    pub(super) fn last_protect_cid(&self) -> String {
-        format!("{}p{}", self.cid_prefix, self.protect_counter)
     }
 }

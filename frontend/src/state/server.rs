@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use shared::validate::name_key;
-use shared::{ChatMessage, ConversationId, ErrorCode, ServerMsg, Target};
+use shared::{ChatMessage, ClientMsg, ConversationId, ErrorCode, ServerMsg, Target};
 
 use super::conversation::{Applied, ConvKey, Conversation, Delivery, Fetch, Typist};
 use super::view::countdown_secs;
@@ -30,8 +30,6 @@ impl State {
                 self.password_required = false;
                 self.conn = Conn::Connected;
                 self.session += 1;
-                // The welcome's follow-ups ask for the listings, re-join the rooms (from the
-                // last seq held) and ask for each private conversation's newest messages.
                 self.refreshed_ms = now_ms;
                 let keys: Vec<ConvKey> = self.conversations.keys().cloned().collect();
                 for key in keys {
@@ -50,6 +48,20 @@ impl State {
                     conv.fetch = fetch;
                     conv.join_after = (key.room().is_some() && held > 0).then_some(held);
                 }
+                // Re-join the rooms (from the last seq held), ask for each private
+                // conversation's newest messages, and for the listings.
+                for (key, conv) in &self.conversations {
+                    if let Some(room) = key.room() {
+                        self.emit(ClientMsg::Join {
+                            room: room.to_owned(),
+                            after: conv.join_after,
+                        });
+                    }
+                }
+                for key in self.conversations.keys() {
+                    self.emit_fetch(key);
+                }
+                self.emit_listings();
             }
             ServerMsg::Joined {
                 room,
@@ -57,6 +69,7 @@ impl State {
                 history,
                 more,
             } => {
+                self.emit(ClientMsg::Rooms);
                 let key = ConvKey::Room(room.clone());
                 let is_open = self.open.as_ref() == Some(&key);
                 let me = self.me.clone().unwrap_or_default();
@@ -79,7 +92,8 @@ impl State {
                 // Missed more than one answer holds: page back to what we had (`seen`).
                 let floor = conv.seen;
                 let lowest = history.iter().map(|m| m.seq).min();
-                if let Some(lowest) = lowest.filter(|&l| more && floor > 0 && l > floor + 1) {
+                let gap = lowest.filter(|&l| more && floor > 0 && l > floor + 1);
+                if let Some(lowest) = gap {
                     conv.fetch = Some(Fetch {
                         before: Some(lowest),
                         until: Some(floor),
@@ -90,12 +104,17 @@ impl State {
                 }
                 // Messages missed while the connection was down are news.
                 conv.merge(history, more, &me, rejoin && !is_open);
+                if gap.is_some() {
+                    self.emit_fetch(&key);
+                }
                 if self.opening.as_ref() == Some(&room) || self.open.is_none() {
                     self.opening = None;
                     self.apply(Action::Open(key));
                 }
             }
             ServerMsg::Presence { room, name, online } => {
+                // Someone came or went: the user list may have changed too.
+                self.emit(ClientMsg::Users);
                 if self.is_me(&name) {
                     return false;
                 }
@@ -120,14 +139,14 @@ impl State {
                 let key = match &m.target {
                     Target::Room { room } => ConvKey::Room(room.clone()),
                     Target::User { to } => {
-                        let peer = if mine { to.clone() } else { m.from.clone() };
-                        let key = ConvKey::dm(&peer);
+                        let correspondent = if mine { to.clone() } else { m.from.clone() };
+                        let key = ConvKey::dm(&correspondent);
                         let conv = self
                             .conversations
                             .entry(key.clone())
-                            .or_insert_with(|| Rc::new(Conversation::new(&peer)));
-                        if conv.title != peer {
-                            Rc::make_mut(conv).title = peer;
+                            .or_insert_with(|| Rc::new(Conversation::new(&correspondent)));
+                        if conv.title != correspondent {
+                            Rc::make_mut(conv).title = correspondent;
                         }
                         key
                     }
@@ -210,10 +229,7 @@ impl State {
         messages: Vec<ChatMessage>,
         more: bool,
     ) -> bool {
-        let key = match conversation {
-            ConversationId::Room { room } => ConvKey::Room(room),
-            ConversationId::With { with } => ConvKey::dm(&with),
-        };
+        let key = ConvKey::from(&conversation);
         let Some(conv) = self.conversations.get(&key) else {
             return false;
         };
@@ -237,6 +253,7 @@ impl State {
                 pages,
                 ..self.new_fetch(Some(before), Some(until))
             });
+        let asks_more = next.is_some();
         let conv = Rc::make_mut(self.conversations.get_mut(&key).expect("checked"));
         conv.fetch = next;
         if let Some(lowest) = lowest.filter(|_| gave_up) {
@@ -252,6 +269,9 @@ impl State {
         conv.merge(messages, more, &me, !is_open);
         if conv.fetch.is_none() && key.room().is_none() && online {
             conv.synced = true;
+        }
+        if asks_more {
+            self.emit_fetch(&key);
         }
         true
     }
@@ -328,24 +348,11 @@ impl State {
                     ..self.fresh()
                 };
             }
-            ErrorCode::NameTaken => {
-                self.wanted_name = None;
-                self.conn = Conn::Offline;
-                // A resumed session's conversations belong to that name.
-                self.token = None;
-                self.conversations.clear();
-                self.open = None;
-                self.login_error = Some(format!(
-                    "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
-                ));
-            }
+            ErrorCode::NameTaken => self.name_refused(format!(
+                "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
+            )),
             ErrorCode::InvalidName => {
-                self.wanted_name = None;
-                self.conn = Conn::Offline;
-                self.token = None;
-                self.conversations.clear();
-                self.open = None;
-                self.login_error = Some(format!("That name can\u{2019}t be used: {message}"));
+                self.name_refused(format!("That name can\u{2019}t be used: {message}"));
             }
             ErrorCode::InvalidRoom => {
                 self.opening = None;
@@ -353,6 +360,17 @@ impl State {
             }
             _ => self.notice = Some(failure_text(code, &message)),
         }
+    }
+
+    /// The relay refused the name of our first `hello`: back to the login form, saying `why`.
+    fn name_refused(&mut self, why: String) {
+        self.wanted_name = None;
+        self.conn = Conn::Offline;
+        // A resumed session's token and conversations belong to that name.
+        self.token = None;
+        self.conversations.clear();
+        self.open = None;
+        self.login_error = Some(why);
     }
 
     pub(super) fn tick(&mut self, now: u64) -> bool {
@@ -372,6 +390,7 @@ impl State {
         }
         if self.online_now() && now.saturating_sub(self.refreshed_ms) >= REFRESH_INTERVAL_MS {
             self.refreshed_ms = now;
+            self.emit_listings();
             changed = true;
         }
         changed

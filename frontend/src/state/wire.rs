@@ -1,160 +1,79 @@
-//! What goes on the wire: the frames an action causes, the `hello`, and the messages and
-//! acknowledgements that wait.
+//! What goes on the wire: the [`Outbox`] an action puts its frames in, the frames themselves
+//! (`hello`, `say`/`dm`, `history`, `typing`, `ack`), and the messages and acknowledgements
+//! that wait for the driver to ask for them.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
 
 use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
-use shared::{ClientFrame, ClientMsg, ConversationId, ServerMsg};
+use shared::{ClientFrame, ClientMsg};
 
-use super::conversation::{ConvKey, Delivery};
-use super::{Action, Conn, State};
+use super::State;
+use super::conversation::ConvKey;
+
+/// The frames that the actions applied caused, in order, until the driver drains them to send
+/// them. An action puts its frames here as it applies (`State::emit`), so "this action sends
+/// that frame" is written where the action is applied.
+///
+/// It is a channel, not state: every clone of a [`State`] shares it, so that an action that
+/// changes nothing else (and hands back the same `Rc`) still gets its frames out. Equality
+/// ignores it, and `Debug` shows only how many frames wait (a `protect` frame carries a
+/// password).
+#[derive(Clone, Default)]
+pub struct Outbox(Rc<RefCell<Vec<ClientFrame>>>);
+
+impl Outbox {
+    /// Takes the frames waiting, oldest first.
+    pub fn drain(&self) -> Vec<ClientFrame> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+
+    pub(super) fn push(&self, frame: ClientFrame) {
+        self.0.borrow_mut().push(frame);
+    }
+}
+
+impl PartialEq for Outbox {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Outbox {}
+
+impl fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Outbox({} frames)", self.0.borrow().len())
+    }
+}
 
 impl State {
-    /// The frames to send because `action` happened; call it on the state after the action.
-    pub fn followups(&self, action: &Action) -> Vec<ClientFrame> {
-        let frame = ClientFrame::new;
-        match action {
-            Action::Connected => self.hello().into_iter().collect(),
-            // A new name on a socket whose last hello was refused.
-            Action::Login { .. } if self.conn == Conn::Connected && self.me.is_none() => {
-                self.hello().into_iter().collect()
-            }
-            Action::Server {
-                msg: ServerMsg::Welcome { .. },
-                ..
-            } => {
-                let joins = self.conversations.iter().filter_map(|(key, conv)| {
-                    Some(frame(ClientMsg::Join {
-                        room: key.room()?.to_owned(),
-                        after: conv.join_after,
-                    }))
-                });
-                // Every fetch there is was made by this welcome (a drop ends them all).
-                let fetches = self
-                    .conversations
-                    .keys()
-                    .filter_map(|key| self.fetch_frame(key));
-                joins
-                    .chain(fetches)
-                    .chain([frame(ClientMsg::Rooms), frame(ClientMsg::Users)])
-                    .collect()
-            }
-            Action::Server {
-                msg: ServerMsg::Joined { room, .. },
-                ..
-            } => {
-                let key = ConvKey::Room(room.clone());
-                let mut frames = vec![frame(ClientMsg::Rooms)];
-                frames.extend(self.new_fetch_frame(&key));
-                frames
-            }
-            Action::Server {
-                msg: ServerMsg::History { conversation, .. },
-                ..
-            } => {
-                let key = match conversation {
-                    ConversationId::Room { room } => ConvKey::Room(room.clone()),
-                    ConversationId::With { with } => ConvKey::dm(with),
-                };
-                self.new_fetch_frame(&key).into_iter().collect()
-            }
-            Action::LoadOlder(key) => self.new_fetch_frame(key).into_iter().collect(),
-            Action::OpenDm(peer) => self
-                .new_fetch_frame(&ConvKey::dm(peer))
-                .into_iter()
-                .collect(),
-            Action::SendQueued(due) => due
-                .iter()
-                .filter_map(|(key, cid)| {
-                    let conv = self.conversations.get(key)?;
-                    let m = conv.messages.iter().find(|m| {
-                        m.unconfirmed()
-                            && m.delivery == Delivery::Pending
-                            && m.cid.as_ref() == Some(cid)
-                            && m.sent_in == Some(self.session)
-                    })?;
-                    Some(self.say(key, cid, &m.text))
-                })
-                .collect(),
-            Action::SendAcks(acks) if self.online_now() => acks
-                .iter()
-                .filter_map(|(key, seq)| {
-                    let conv = self.conversations.get(key)?;
-                    key.room().is_none().then(|| {
-                        frame(ClientMsg::Ack {
-                            with: conv.title.clone(),
-                            seq: *seq,
-                        })
-                    })
-                })
-                .collect(),
-            Action::Server {
-                msg: ServerMsg::Presence { .. },
-                ..
-            } => vec![frame(ClientMsg::Users)],
-            Action::Join(room)
-                if self.online_now()
-                    && self.room_error.is_none()
-                    && !self
-                        .conversations
-                        .contains_key(&ConvKey::Room(room.clone())) =>
-            {
-                vec![frame(ClientMsg::Join {
-                    room: room.clone(),
-                    after: None,
-                })]
-            }
-            Action::Leave(room) if self.online_now() => vec![
-                frame(ClientMsg::Leave { room: room.clone() }),
-                frame(ClientMsg::Rooms),
-            ],
-            Action::Send { key, cid, text } => {
-                let sent = self.conversations.get(key).is_some_and(|c| {
-                    c.messages.last().is_some_and(|m| {
-                        m.cid.as_ref() == Some(cid)
-                            && m.unconfirmed()
-                            && m.sent_in == Some(self.session)
-                    })
-                });
-                if !sent || !self.online_now() {
-                    return Vec::new();
-                }
-                vec![self.say(key, cid, text)]
-            }
-            Action::Typed { key, now_ms } if self.typing_sent == Some((key.clone(), *now_ms)) => {
-                let msg = match key {
-                    ConvKey::Room(room) => ClientMsg::Typing {
-                        room: Some(room.clone()),
-                        to: None,
-                    },
-                    ConvKey::Dm(_) => ClientMsg::Typing {
-                        room: None,
-                        to: Some(self.conversations[key].title.clone()),
-                    },
-                };
-                vec![frame(msg)]
-            }
-            Action::Tick(now) if self.online_now() && self.refreshed_ms == *now => {
-                vec![frame(ClientMsg::Rooms), frame(ClientMsg::Users)]
-            }
-            Action::Protect { .. } => self
-                .protect
-                .pending
-                .iter()
-                .filter(|(cid, _)| *cid == self.last_protect_cid() && self.online_now())
-                .map(|(cid, password)| {
-                    ClientFrame::with_cid(
-                        ClientMsg::Protect {
-                            password: password.expose().to_owned(),
-                        },
-                        cid.clone(),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
+    /// Puts a frame this action causes in the outbox.
+    pub(super) fn emit(&self, msg: ClientMsg) {
+        self.outbox.push(ClientFrame::new(msg));
+    }
+
+    /// Puts a frame with a cid in the outbox.
+    pub(super) fn emit_with_cid(&self, msg: ClientMsg, cid: impl Into<String>) {
+        self.outbox.push(ClientFrame::with_cid(msg, cid));
+    }
+
+    /// Emits the `hello` for the current socket, if there is a name to ask for.
+    pub(super) fn emit_hello(&self) {
+        if let Some(hello) = self.hello() {
+            self.outbox.push(hello);
         }
     }
 
-    /// The `say` or `dm` frame of one of our messages.
-    fn say(&self, key: &ConvKey, cid: &str, text: &str) -> ClientFrame {
+    /// Emits the `rooms` and `users` requests (the listings).
+    pub(super) fn emit_listings(&self) {
+        self.emit(ClientMsg::Rooms);
+        self.emit(ClientMsg::Users);
+    }
+
+    /// Emits the `say` or `dm` frame of one of our messages.
+    pub(super) fn emit_say(&self, key: &ConvKey, cid: &str, text: &str) {
         let msg = match key {
             ConvKey::Room(room) => ClientMsg::Say {
                 room: room.clone(),
@@ -165,13 +84,18 @@ impl State {
                 text: text.to_owned(),
             },
         };
-        ClientFrame::with_cid(msg, cid)
+        self.emit_with_cid(msg, cid);
     }
 
-    /// The `history` request of this conversation's fetch in flight, if any.
-    fn fetch_frame(&self, key: &ConvKey) -> Option<ClientFrame> {
-        let conv = self.conversations.get(key)?;
-        let fetch = conv.fetch.as_ref()?;
+    /// Emits the `history` request of this conversation's fetch in flight, if any.
+    pub(super) fn emit_fetch(&self, key: &ConvKey) {
+        let Some((conv, fetch)) = self
+            .conversations
+            .get(key)
+            .and_then(|conv| Some((conv, conv.fetch.as_ref()?)))
+        else {
+            return;
+        };
         let (room, with) = match key {
             ConvKey::Room(room) => (Some(room.clone()), None),
             ConvKey::Dm(_) => (None, Some(conv.title.clone())),
@@ -182,7 +106,7 @@ impl State {
         } else {
             HISTORY_LEN
         };
-        Some(ClientFrame::with_cid(
+        self.emit_with_cid(
             ClientMsg::History {
                 room,
                 with,
@@ -190,17 +114,21 @@ impl State {
                 limit: Some(limit),
             },
             fetch.cid.clone(),
-        ))
+        );
     }
 
-    /// [`State::fetch_frame`] if the fetch was made by the action just applied (it has the
-    /// newest cid).
-    fn new_fetch_frame(&self, key: &ConvKey) -> Option<ClientFrame> {
-        let conv = self.conversations.get(key)?;
-        if conv.fetch.as_ref()?.cid != self.last_fetch_cid() {
-            return None;
-        }
-        self.fetch_frame(key)
+    /// Emits our `typing` notice for this conversation.
+    pub(super) fn emit_typing(&self, key: &ConvKey) {
+        self.emit(match key {
+            ConvKey::Room(room) => ClientMsg::Typing {
+                room: Some(room.clone()),
+                to: None,
+            },
+            ConvKey::Dm(_) => ClientMsg::Typing {
+                room: None,
+                to: Some(self.conversations[key].title.clone()),
+            },
+        });
     }
 
     /// The `hello` for the current socket: our name, the token if we had a session, the
@@ -228,7 +156,8 @@ impl State {
 
     /// Our messages that wait and can go now, by conversation and cid, oldest first: those
     /// typed while offline, and those sent on an earlier connection that the relay's
-    /// messages since did not confirm. The root sends them with [`Action::SendQueued`].
+    /// messages since did not confirm. The root sends them with
+    /// [`Action::SendQueued`](super::Action::SendQueued).
     pub fn due_sends(&self) -> Vec<(ConvKey, String)> {
         self.conversations
             .iter()
@@ -236,7 +165,7 @@ impl State {
             .flat_map(|(key, conv)| {
                 conv.unconfirmed()
                     .map(|(_, m)| m)
-                    .filter(|m| m.delivery == Delivery::Pending && m.sent_in != Some(self.session))
+                    .filter(|m| m.waits(self.session))
                     .filter_map(|m| Some((key.clone(), m.cid.clone()?)))
             })
             .collect()
@@ -244,7 +173,7 @@ impl State {
 
     /// The acknowledgements owed: per private conversation, the highest `seq` we have, if the
     /// relay was not told yet in this session. The root sends them with
-    /// [`Action::SendAcks`] after each burst of frames.
+    /// [`Action::SendAcks`](super::Action::SendAcks) after each burst of frames.
     pub fn due_acks(&self) -> Vec<(ConvKey, u64)> {
         if !self.online_now() {
             return Vec::new();

@@ -8,18 +8,9 @@ fn unread_counts_only_others_in_conversations_not_open() {
     let s = reduce(&s, Action::Join("dev".into()));
     let s = server(&s, joined("dev", &["alice"], vec![]));
     assert_eq!(s.open, Some(ConvKey::Room("dev".into())));
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("dev", 1, "bob", "here", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
+    let s = message(&s, room_msg("lobby", 2, "bob", "two", None));
+    let s = message(&s, room_msg("dev", 1, "bob", "here", None));
     assert_eq!(lobby(&s).unread, 2);
     assert_eq!(s.conversations[&ConvKey::Room("dev".into())].unread, 0);
     assert_eq!(s.total_unread(), 2);
@@ -39,7 +30,7 @@ fn presence_updates_the_members_of_that_room() {
         },
     );
     assert_eq!(lobby(&s).members, ["alice", "bob", "Carol"]);
-    let s = server(
+    let (s, sent) = server_sent(
         &s,
         ServerMsg::Presence {
             room: "lobby".into(),
@@ -48,17 +39,7 @@ fn presence_updates_the_members_of_that_room() {
         },
     );
     assert_eq!(lobby(&s).members, ["alice", "Carol"]);
-    assert_eq!(
-        s.followups(&Action::Server {
-            msg: ServerMsg::Presence {
-                room: "lobby".into(),
-                name: "bob".into(),
-                online: false
-            },
-            now_ms: 0
-        }),
-        vec![ClientFrame::new(ClientMsg::Users)]
-    );
+    assert_eq!(sent, vec![ClientFrame::new(ClientMsg::Users)]);
     // Another room's presence changes nothing here.
     let s2 = server(
         &s,
@@ -75,64 +56,40 @@ fn presence_updates_the_members_of_that_room() {
 fn typing_shows_then_expires() {
     let s = in_lobby();
     let key = ConvKey::Room("lobby".into());
-    let s = reduce(
-        &s,
-        Action::Server {
-            msg: ServerMsg::Typing {
-                target: Target::Room {
-                    room: "lobby".into(),
-                },
-                name: "bob".into(),
+    let bob_types = |now_ms| Action::Server {
+        msg: ServerMsg::Typing {
+            target: Target::Room {
+                room: "lobby".into(),
             },
-            now_ms: 10_000,
+            name: "bob".into(),
         },
-    );
+        now_ms,
+    };
+    let s = reduce(&s, bob_types(10_000));
     assert_eq!(s.typing_text(&key), "bob is typing…");
     let s = reduce(&s, Action::Tick(12_000));
     assert_eq!(s.typing_text(&key), "bob is typing…");
     let s = reduce(&s, Action::Tick(13_000));
     assert_eq!(s.typing_text(&key), "");
     // A message from the typist ends the notice at once.
-    let s = reduce(
-        &s,
-        Action::Server {
-            msg: ServerMsg::Typing {
-                target: Target::Room {
-                    room: "lobby".into(),
-                },
-                name: "bob".into(),
-            },
-            now_ms: 20_000,
-        },
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "done", None)),
-    );
+    let s = reduce(&s, bob_types(20_000));
+    let s = message(&s, room_msg("lobby", 1, "bob", "done", None));
     assert_eq!(s.typing_text(&key), "");
 }
 
 #[test]
-fn dm_peer_is_the_other_side() {
+fn dm_correspondent_is_the_other_side() {
     let s = alice();
-    // Bob writes to us: the peer is the sender.
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 1, "Bob", "hey", None)),
-    );
+    // Bob writes to us: the correspondent is the sender.
+    let s = message(&s, dm_msg("alice", 1, "Bob", "hey", None));
     let key = ConvKey::dm("bob");
     assert_eq!(s.conversations[&key].title, "Bob");
     assert_eq!(s.conversations[&key].unread, 1);
-    // Our own copy of a dm to bob: the peer is the recipient, same conversation.
+    // Our own copy of a dm to bob: the correspondent is the recipient, same conversation.
     let s = reduce(&s, Action::Open(key.clone()));
-    let (s, cid) = send(&s, key.clone(), "hello");
-    let action = Action::Send {
-        key: key.clone(),
-        cid: cid.clone(),
-        text: "hello".into(),
-    };
+    let (s, cid, sent) = send_sent(&s, key.clone(), "hello");
     assert_eq!(
-        s.followups(&action),
+        sent,
         vec![ClientFrame::with_cid(
             ClientMsg::Dm {
                 to: "Bob".into(),
@@ -141,10 +98,7 @@ fn dm_peer_is_the_other_side() {
             cid.clone()
         )]
     );
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("Bob", 2, "alice", "hello", Some(&cid))),
-    );
+    let s = message(&s, dm_msg("Bob", 2, "alice", "hello", Some(&cid)));
     assert_eq!(s.conversations.len(), 1);
     let conv = &s.conversations[&key];
     assert_eq!(conv.messages.len(), 2);
@@ -173,14 +127,8 @@ fn opening_a_dm_with_a_user_creates_it() {
 #[test]
 fn repeated_seq_is_ignored() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "once", None)),
-    );
-    let s2 = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "once", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "once", None));
+    let s2 = message(&s, room_msg("lobby", 1, "bob", "once", None));
     assert!(Rc::ptr_eq(&s, &s2), "nothing changed, same Rc");
     // A history overlapping what we hold adds only what is new, in seq order.
     let s3 = server(
@@ -198,24 +146,15 @@ fn repeated_seq_is_ignored() {
     let seqs: Vec<_> = lobby(&s3).messages.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
     // The same seq in another conversation is a different message.
-    let s4 = server(
-        &s3,
-        ServerMsg::Message(dm_msg("alice", 1, "bob", "dm", None)),
-    );
+    let s4 = message(&s3, dm_msg("alice", 1, "bob", "dm", None));
     assert_eq!(s4.conversations[&ConvKey::dm("bob")].messages.len(), 1);
 }
 
 #[test]
 fn a_relay_that_lost_its_history_is_followed() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "old 1", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 2, "bob", "old 2", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "old 1", None));
+    let s = message(&s, room_msg("lobby", 2, "bob", "old 2", None));
     let (s, cid) = send(&s, ConvKey::Room("lobby".into()), "in flight");
     let s = reduce(
         &s,
@@ -234,15 +173,15 @@ fn a_relay_that_lost_its_history_is_followed() {
     // Counting starts again at 1; our message can still be confirmed.
     let mut fresh = room_msg("lobby", 1, "alice", "in flight", Some(&cid));
     fresh.ts += 99;
-    let s = server(&s, ServerMsg::Message(fresh));
+    let s = message(&s, fresh);
     assert_eq!(lobby(&s).messages.len(), 1);
     assert_eq!(lobby(&s).messages[0].delivery, Delivery::Sent);
     // A DM whose seq we hold for another message starts the pair's count again.
-    let s = server(&s, ServerMsg::Message(dm_msg("alice", 1, "bob", "a", None)));
-    let s = server(&s, ServerMsg::Message(dm_msg("alice", 2, "bob", "b", None)));
+    let s = message(&s, dm_msg("alice", 1, "bob", "a", None));
+    let s = message(&s, dm_msg("alice", 2, "bob", "b", None));
     let mut again = dm_msg("alice", 1, "bob", "new a", None);
     again.ts += 1_000;
-    let s = server(&s, ServerMsg::Message(again));
+    let s = message(&s, again);
     let texts: Vec<_> = s.conversations[&ConvKey::dm("bob")]
         .messages
         .iter()
@@ -254,10 +193,7 @@ fn a_relay_that_lost_its_history_is_followed() {
 #[test]
 fn an_old_cid_from_an_earlier_page_does_not_confirm() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 5, "bob", "x", None)),
-    );
+    let s = message(&s, room_msg("lobby", 5, "bob", "x", None));
     let (s, cid) = send(&s, ConvKey::Room("lobby".into()), "new");
     // History from before (seq 3 < 5) with the same cid from an earlier page load.
     let s = server(
@@ -278,20 +214,17 @@ fn an_old_cid_from_an_earlier_page_does_not_confirm() {
 #[test]
 fn leave_removes_the_room_and_sends_leave() {
     let s = in_lobby();
-    let s = reduce(&s, Action::Leave("lobby".into()));
+    let (s, sent) = act(&s, Action::Leave("lobby".into()));
     assert!(s.conversations.is_empty());
     assert_eq!(s.open, None);
     assert_eq!(
-        s.followups(&Action::Leave("lobby".into()))[0],
+        sent[0],
         ClientFrame::new(ClientMsg::Leave {
             room: "lobby".into()
         })
     );
     // Messages for a room we left are dropped.
-    let s2 = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 9, "bob", "x", None)),
-    );
+    let s2 = message(&s, room_msg("lobby", 9, "bob", "x", None));
     assert!(Rc::ptr_eq(&s, &s2));
 }
 
@@ -301,11 +234,11 @@ fn a_message_shows_once_however_often_it_comes() {
     let s = reduce(&s, Action::Join("dev".into()));
     let s = server(&s, joined("dev", &["alice"], vec![]));
     let dm = dm_msg("alice", 7, "bob", "are you there?", None);
-    let s = server(&s, ServerMsg::Message(dm.clone()));
+    let s = message(&s, dm.clone());
     // The relay delivers it again after the next welcome (we had not acknowledged it).
     let s = drop_connection(&s);
     let (s, _) = welcome(&s, "t2");
-    let s = server(&s, ServerMsg::Message(dm.clone()));
+    let s = message(&s, dm.clone());
     let s = server(
         &s,
         history(
@@ -322,19 +255,10 @@ fn a_message_shows_once_however_often_it_comes() {
         &s,
         joined("lobby", &["alice"], room_msgs("lobby", 1..=2, "bob")),
     );
+    let s = message(&s, room_msg("lobby", 2, "bob", "m2", None));
     let s = server(
         &s,
-        ServerMsg::Message(room_msg("lobby", 2, "bob", "m2", None)),
-    );
-    let s = server(
-        &s,
-        history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", 1..=2, "bob"),
-            false,
-        ),
+        history(lobby_id(), room_msgs("lobby", 1..=2, "bob"), false),
     );
     assert_eq!(seqs(lobby(&s)), [1, 2]);
     assert_eq!(lobby(&s).unread, 2);
@@ -343,13 +267,8 @@ fn a_message_shows_once_however_often_it_comes() {
 #[test]
 fn history_answers_merge_by_seq_around_live_messages() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 10, "bob", "live", None)),
-    );
-    let lobby_talk = || ConversationId::Room {
-        room: "lobby".into(),
-    };
+    let s = message(&s, room_msg("lobby", 10, "bob", "live", None));
+    let lobby_talk = || lobby_id();
     let s = server(
         &s,
         history(lobby_talk(), room_msgs("lobby", 5..=9, "bob"), true),

@@ -8,7 +8,6 @@ use shared::{
 use yew::Reducible;
 
 use super::*;
-use crate::persist::Snapshot;
 
 mod conversation;
 mod protect;
@@ -16,8 +15,17 @@ mod reconnect;
 mod sending;
 mod session;
 
+/// Applies an action: the state after it, and the frames it caused (drained from the
+/// outbox, as the driver does).
+fn act(state: &Rc<State>, action: Action) -> (Rc<State>, Vec<ClientFrame>) {
+    let next = state.clone().reduce(action);
+    let frames = next.outbox.drain();
+    (next, frames)
+}
+
+/// Applies an action; what it sends does not matter here.
 fn reduce(state: &Rc<State>, action: Action) -> Rc<State> {
-    state.clone().reduce(action)
+    act(state, action).0
 }
 
 fn login(name: &str) -> Action {
@@ -27,8 +35,13 @@ fn login(name: &str) -> Action {
     }
 }
 
+/// A frame from the relay: the state after it, and the frames it caused.
+fn server_sent(state: &Rc<State>, msg: ServerMsg) -> (Rc<State>, Vec<ClientFrame>) {
+    act(state, Action::Server { msg, now_ms: 1_000 })
+}
+
 fn server(state: &Rc<State>, msg: ServerMsg) -> Rc<State> {
-    reduce(state, Action::Server { msg, now_ms: 1_000 })
+    server_sent(state, msg).0
 }
 
 fn room_msg(room: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMessage {
@@ -63,14 +76,40 @@ fn alice() -> Rc<State> {
     let s = Rc::new(State::default());
     let s = reduce(&s, login("alice"));
     let s = reduce(&s, Action::Connecting { attempt: 0 });
-    let s = reduce(&s, Action::Connected);
+    welcomed(&reduce(&s, Action::Connected))
+}
+
+/// Welcomed as alice, with token `t1`.
+fn welcomed(s: &Rc<State>) -> Rc<State> {
     server(
-        &s,
+        s,
         ServerMsg::Welcome {
             name: "alice".into(),
             token: "t1".into(),
         },
     )
+}
+
+/// A message from the relay.
+fn message(s: &Rc<State>, m: ChatMessage) -> Rc<State> {
+    server(s, ServerMsg::Message(m))
+}
+
+/// The `hello` alice's socket says, alone.
+fn hello_frames(token: Option<&str>, password: Option<&str>) -> Vec<ClientFrame> {
+    vec![ClientFrame::new(ClientMsg::Hello {
+        name: "alice".into(),
+        token: token.map(String::from),
+        acks: true,
+        password: password.map(String::from),
+    })]
+}
+
+/// The id of `lobby` in a `history` answer.
+fn lobby_id() -> ConversationId {
+    ConversationId::Room {
+        room: "lobby".into(),
+    }
 }
 
 /// Alice in `lobby` with bob, lobby open.
@@ -83,14 +122,21 @@ fn lobby(s: &State) -> &Conversation {
     &s.conversations[&ConvKey::Room("lobby".into())]
 }
 
-fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+/// Sends `text` under the next cid: the state after, the cid, and the frames it caused.
+fn send_sent(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String, Vec<ClientFrame>) {
     let cid = s.next_cid();
     let action = Action::Send {
         key,
         cid: cid.clone(),
         text: text.into(),
     };
-    (reduce(s, action), cid)
+    let (s, sent) = act(s, action);
+    (s, cid, sent)
+}
+
+fn send(s: &Rc<State>, key: ConvKey, text: &str) -> (Rc<State>, String) {
+    let (s, cid, _) = send_sent(s, key, text);
+    (s, cid)
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -119,14 +165,7 @@ fn protect(password: &str, confirm: &str) -> Action {
 /// Alice, signed in with her password.
 fn protected_alice() -> Rc<State> {
     let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
-    let s = reduce(&s, Action::Connected);
-    server(
-        &s,
-        ServerMsg::Welcome {
-            name: "alice".into(),
-            token: "t1".into(),
-        },
-    )
+    welcomed(&reduce(&s, Action::Connected))
 }
 
 fn room_msgs(room: &str, seqs: std::ops::RangeInclusive<u64>, from: &str) -> Vec<ChatMessage> {
@@ -154,9 +193,7 @@ fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
         },
         now_ms: 1_000,
     };
-    let s = reduce(&reduce(s, Action::Connected), action.clone());
-    let frames = s.followups(&action);
-    (s, frames)
+    act(&reduce(s, Action::Connected), action)
 }
 
 fn drop_connection(s: &Rc<State>) -> Rc<State> {

@@ -15,20 +15,20 @@ fn protect_is_checked_then_sent_with_a_cid_and_confirmed() {
         (long.as_str(), long.as_str(), "at most 128"),
         (PASSWORD, "correct horse battery!", "match"),
     ] {
-        let t = reduce(&s, protect(p, c));
+        let (t, sent) = act(&s, protect(p, c));
         assert!(t.protect.error.as_deref().unwrap().contains(why), "{why}");
         assert!(t.protect.pending.is_none());
-        assert!(t.followups(&protect(p, c)).is_empty());
+        assert!(sent.is_empty());
     }
     // Eight characters, counted as characters (not bytes).
     let t = reduce(&s, protect("éééééééé", "éééééééé"));
     assert!(t.protect.error.is_none() && t.protect.pending.is_some());
 
     let action = protect(PASSWORD, PASSWORD);
-    let s = reduce(&s, action.clone());
+    let (s, sent) = act(&s, action.clone());
     assert!(s.protect.error.is_none());
     assert_eq!(
-        s.followups(&action),
+        sent,
         vec![ClientFrame::with_cid(
             ClientMsg::Protect {
                 password: PASSWORD.into()

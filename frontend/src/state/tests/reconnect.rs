@@ -22,16 +22,8 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
     assert!(s.conversations[&ConvKey::Room("dev".into())].messages[0].unconfirmed());
     let s = reduce(&s, Action::Connecting { attempt: 1 });
     assert_eq!(s.status().0, "reconnecting");
-    let s = reduce(&s, Action::Connected);
-    assert_eq!(
-        s.followups(&Action::Connected),
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: None,
-        })]
-    );
+    let (s, sent) = act(&s, Action::Connected);
+    assert_eq!(sent, hello_frames(Some("t1"), None));
     let welcome = Action::Server {
         msg: ServerMsg::Welcome {
             name: "alice".into(),
@@ -39,7 +31,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
         },
         now_ms: 6_000,
     };
-    let s = reduce(&s, welcome.clone());
+    let (s, sent) = act(&s, welcome);
     assert_eq!(s.token.as_deref(), Some("t2"));
     let join = |room: &str| {
         ClientFrame::new(ClientMsg::Join {
@@ -48,7 +40,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
         })
     };
     assert_eq!(
-        s.followups(&welcome),
+        sent,
         vec![
             join("dev"),
             join("lobby"),
@@ -124,11 +116,7 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
         history: room_msgs("lobby", 104..=203, "bob"),
         more: true,
     };
-    let s = server(&s, replay.clone());
-    let frames = s.followups(&Action::Server {
-        msg: replay,
-        now_ms: 1_000,
-    });
+    let (s, frames) = server_sent(&s, replay);
     assert_eq!(frames.len(), 2);
     assert_eq!(
         frames[1].msg,
@@ -136,22 +124,9 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
     );
     assert!(frames[1].cid.is_some());
     assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
-    let page = history(
-        ConversationId::Room {
-            room: "lobby".into(),
-        },
-        room_msgs("lobby", 4..=103, "bob"),
-        true,
-    );
-    let s = server(&s, page.clone());
-    assert!(
-        s.followups(&Action::Server {
-            msg: page,
-            now_ms: 0
-        })
-        .is_empty(),
-        "gap closed"
-    );
+    let page = history(lobby_id(), room_msgs("lobby", 4..=103, "bob"), true);
+    let (s, sent) = server_sent(&s, page);
+    assert!(sent.is_empty(), "gap closed");
     let conv = lobby(&s);
     assert_eq!(seqs(conv), (1..=203).collect::<Vec<_>>());
     assert_eq!(conv.unread, 200);
@@ -171,10 +146,7 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
 #[test]
 fn gap_paging_is_bounded() {
     let s = in_lobby();
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
     let s = drop_connection(&s);
     let (mut s, _) = welcome(&s, "t2");
     let mut top = 100_000;
@@ -186,9 +158,9 @@ fn gap_paging_is_bounded() {
     };
     let mut requests = 0;
     loop {
-        s = server(&s, msg.clone());
-        let asked: Vec<_> = s
-            .followups(&Action::Server { msg, now_ms: 0 })
+        let sent;
+        (s, sent) = server_sent(&s, msg);
+        let asked: Vec<_> = sent
             .into_iter()
             .filter(|f| matches!(f.msg, ClientMsg::History { .. }))
             .collect();
@@ -197,13 +169,7 @@ fn gap_paging_is_bounded() {
         }
         requests += 1;
         top -= 100;
-        msg = history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", top - 99..=top, "bob"),
-            true,
-        );
+        msg = history(lobby_id(), room_msgs("lobby", top - 99..=top, "bob"), true);
     }
     assert_eq!(requests, MAX_GAP_PAGES);
     assert!(s.ready(&ConvKey::Room("lobby".into())));
@@ -222,9 +188,8 @@ fn load_older_asks_for_the_page_before_the_oldest_shown() {
     };
     let s = server(&s, first);
     assert!(lobby(&s).has_older());
-    let s = reduce(&s, Action::LoadOlder(key.clone()));
+    let (s, frames) = act(&s, Action::LoadOlder(key.clone()));
     assert!(lobby(&s).loading_older());
-    let frames = s.followups(&Action::LoadOlder(key.clone()));
     assert_eq!(frames.len(), 1);
     assert_eq!(
         frames[0].msg,
@@ -235,13 +200,7 @@ fn load_older_asks_for_the_page_before_the_oldest_shown() {
     assert!(Rc::ptr_eq(&s, &s2));
     let s = server(
         &s,
-        history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", 1..=50, "bob"),
-            false,
-        ),
+        history(lobby_id(), room_msgs("lobby", 1..=50, "bob"), false),
     );
     assert_eq!(seqs(lobby(&s)), (1..=100).collect::<Vec<_>>());
     assert!(!lobby(&s).has_older() && !lobby(&s).loading_older());
@@ -266,18 +225,9 @@ fn unread_counts_survive_a_reload() {
         &s,
         joined("dev", &["alice"], room_msgs("dev", 1..=5, "bob")),
     );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 1, "bob", "one", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(room_msg("lobby", 2, "bob", "two", None)),
-    );
-    let s = server(
-        &s,
-        ServerMsg::Message(dm_msg("alice", 1, "Bob", "psst", None)),
-    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
+    let s = message(&s, room_msg("lobby", 2, "bob", "two", None));
+    let s = message(&s, dm_msg("alice", 1, "Bob", "psst", None));
     assert_eq!((lobby(&s).unread, s.total_unread()), (2, 3));
     let kept = Snapshot::of(&s).unwrap();
     let (session, user) = (kept.session_json(), kept.user_json());
@@ -289,16 +239,8 @@ fn unread_counts_survive_a_reload() {
     let s = reduce(&Rc::new(State::default()), Action::Resume(snapshot));
     assert!(s.wants_connection() && s.me.is_none());
     assert_eq!(s.total_unread(), 3, "shown while signing in");
-    let s = reduce(&s, Action::Connected);
-    assert_eq!(
-        s.followups(&Action::Connected),
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: None,
-        })]
-    );
+    let (s, sent) = act(&s, Action::Connected);
+    assert_eq!(sent, hello_frames(Some("t1"), None));
     let (s, frames) = welcome(&s, "t2");
     let msgs: Vec<_> = frames.into_iter().map(|f| f.msg).collect();
     assert_eq!(
@@ -363,25 +305,15 @@ fn a_reload_closes_a_gap_longer_than_one_page() {
         history: room_msgs("lobby", 71..=120, "bob"),
         more: true,
     };
-    let s = server(&s, newest.clone());
+    let (s, frames) = server_sent(&s, newest);
     // Opened (nothing else was), so nothing counts; but the gap is still closed.
-    let frames = s.followups(&Action::Server {
-        msg: newest,
-        now_ms: 0,
-    });
     assert_eq!(
         frames[1].msg,
         history_frame(Some("lobby"), None, Some(71), 100)
     );
     let s = server(
         &s,
-        history(
-            ConversationId::Room {
-                room: "lobby".into(),
-            },
-            room_msgs("lobby", 1..=70, "bob"),
-            false,
-        ),
+        history(lobby_id(), room_msgs("lobby", 1..=70, "bob"), false),
     );
     assert_eq!(seqs(lobby(&s)), (1..=120).collect::<Vec<_>>());
     assert_eq!(lobby(&s).read, 120);

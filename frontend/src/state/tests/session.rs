@@ -8,16 +8,8 @@ fn login_then_hello_then_welcome() {
     assert!(!s.wants_connection());
     let s = reduce(&s, login("alice"));
     assert!(s.wants_connection());
-    let s = reduce(&s, Action::Connected);
-    assert_eq!(
-        s.followups(&Action::Connected),
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: None,
-            acks: true,
-            password: None,
-        })]
-    );
+    let (s, sent) = act(&s, Action::Connected);
+    assert_eq!(sent, hello_frames(None, None));
     assert_eq!(s.status().0, "connecting");
     let s = alice();
     assert_eq!(s.me.as_deref(), Some("alice"));
@@ -38,13 +30,13 @@ fn unfit_names_and_rooms_are_explained_before_sending() {
     assert_eq!(s.wanted_name.as_deref(), Some("alice"));
     assert!(s.login_error.is_none());
     let s = alice();
-    let s = reduce(&s, Action::Join("no spaces".into()));
+    let (s, sent) = act(&s, Action::Join("no spaces".into()));
     assert!(s.room_error.is_some());
-    assert!(s.followups(&Action::Join("no spaces".into())).is_empty());
-    let s = reduce(&s, Action::Join("ok".into()));
+    assert!(sent.is_empty());
+    let (s, sent) = act(&s, Action::Join("ok".into()));
     assert!(s.room_error.is_none());
     assert_eq!(
-        s.followups(&Action::Join("ok".into())),
+        sent,
         vec![ClientFrame::new(ClientMsg::Join {
             room: "ok".into(),
             after: None,
@@ -69,31 +61,15 @@ fn name_taken_at_login_explains_and_closes() {
 #[test]
 fn hello_carries_the_password_typed_and_reconnects_keep_it() {
     let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
-    let s = reduce(&s, Action::Connected);
-    assert_eq!(
-        s.followups(&Action::Connected),
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: None,
-            acks: true,
-            password: Some(PASSWORD.into()),
-        })]
-    );
+    let (_, sent) = act(&s, Action::Connected);
+    assert_eq!(sent, hello_frames(None, Some(PASSWORD)));
     // An empty password field is no password.
     let s = reduce(&Rc::new(State::default()), login_with("alice", ""));
     assert_eq!(hello_password(&s), None);
     // A reconnect of the same page (the relay may have restarted, forgetting the token).
     let s = drop_connection(&protected_alice());
-    let s = reduce(&s, Action::Connected);
-    assert_eq!(
-        s.followups(&Action::Connected),
-        vec![ClientFrame::new(ClientMsg::Hello {
-            name: "alice".into(),
-            token: Some("t1".into()),
-            acks: true,
-            password: Some(PASSWORD.into()),
-        })]
-    );
+    let (s, sent) = act(&s, Action::Connected);
+    assert_eq!(sent, hello_frames(Some("t1"), Some(PASSWORD)));
     // Signing out forgets it.
     let s = reduce(&s, Action::Logout);
     assert!(s.password.is_none());
@@ -225,19 +201,19 @@ fn listings_are_sorted_and_exclude_us() {
 fn tick_refreshes_listings_every_ten_seconds_and_is_quiet_otherwise() {
     let s = alice(); // welcomed at 1 000, which asked for the listings
     let early = Action::Tick(1_000 + REFRESH_INTERVAL_MS - 1);
-    let s = reduce(&s, early.clone());
-    assert!(s.followups(&early).is_empty());
+    let (s, sent) = act(&s, early);
+    assert!(sent.is_empty());
     let due = Action::Tick(1_000 + REFRESH_INTERVAL_MS);
-    let s = reduce(&s, due.clone());
+    let (s, sent) = act(&s, due);
     assert_eq!(
-        s.followups(&due),
+        sent,
         vec![
             ClientFrame::new(ClientMsg::Rooms),
             ClientFrame::new(ClientMsg::Users)
         ]
     );
     let later = Action::Tick(2_000 + REFRESH_INTERVAL_MS);
-    let s2 = reduce(&s, later.clone());
+    let (s2, sent) = act(&s, later);
     assert!(Rc::ptr_eq(&s, &s2), "nothing to do, same Rc");
-    assert!(s2.followups(&later).is_empty());
+    assert!(sent.is_empty());
 }
