@@ -2,6 +2,7 @@
 //! bounded in count and time whatever it is given.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -29,6 +30,10 @@ pub enum Command {
     /// Run the floor: a minimal broadcast server with the relay's socket settings and no
     /// application logic, to measure what the machine allows.
     Floor(FloorArgs),
+    /// Start a relay serving the release bundle and headless Chromium on it, stream messages
+    /// into the page's room, and report the renderer's time per new message as the history
+    /// grows, the DOM size, and how soon the user's own message shows during a burst.
+    Render(RenderArgs),
 }
 
 #[derive(clap::Args)]
@@ -184,4 +189,49 @@ pub struct FloorArgs {
     /// Seconds after which the floor stops by itself (at most 3600).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_seconds: u64,
+}
+
+#[derive(clap::Args)]
+pub struct RenderArgs {
+    /// The relay binary (`cargo build --release -p courier`).
+    #[arg(long, default_value = "target/release/courier")]
+    pub relay_bin: PathBuf,
+    /// The release bundle (`trunk build --release`).
+    #[arg(long, default_value = "dist")]
+    pub dist: PathBuf,
+    /// Messages the page holds at each measurement, ascending (each at most 50,000).
+    #[arg(long, value_delimiter = ',', default_value = "200,2000,5000", value_parser = clap::value_parser!(u64).range(0..=50_000))]
+    pub levels: Vec<u64>,
+    /// Messages streamed at each level.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub stream: u32,
+    /// Messages a second while streaming (at most 1000).
+    #[arg(long, default_value_t = 40.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// Messages a second while filling the page up to the next level (at most 1000).
+    #[arg(long, default_value_t = 400.0, value_parser = parse_rate)]
+    pub fill_rate: f64,
+    /// Messages in the burst, sent as fast as the bot can (at most 50,000).
+    #[arg(long, default_value_t = 4000, value_parser = clap::value_parser!(u32).range(1..=50_000))]
+    pub burst: u32,
+    /// JavaScript run in the page once it is in the room, before measuring: for experiments
+    /// (e.g. hide the list to see what painting it costs).
+    #[arg(long)]
+    pub page_script: Option<String>,
+    /// Print only the JSON report.
+    #[arg(long)]
+    pub json: bool,
+    /// Print a line per level as it is measured (not with `--json`).
+    #[arg(skip)]
+    pub progress: bool,
+}
+
+/// A rate in messages a second: above 0, at most 1000.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if rate > 0.0 && rate <= 1000.0 {
+        Ok(rate)
+    } else {
+        Err("a rate is above 0 and at most 1000".into())
+    }
 }

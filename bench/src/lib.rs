@@ -6,9 +6,11 @@
 //!   latency percentiles, and the relay's CPU and memory from /proc.
 //! - [`floor`]: a minimal broadcast server with the relay's socket settings, the baseline
 //!   Courier's figures are compared with (`compare` runs one load against both).
+//! - [`render`]: the browser client under a busy room, in headless Chromium ([`browser`]).
 //!
 //! Everything is bounded in count and time and stops by itself.
 
+pub mod browser;
 pub mod chat;
 pub mod cli;
 mod client;
@@ -17,6 +19,7 @@ pub mod idle;
 pub mod latency;
 pub mod net;
 pub mod proc_stats;
+pub mod render;
 pub mod report;
 mod tally;
 

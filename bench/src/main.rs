@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use bench::cli::{ChatArgs, Cli, Command, CompareArgs, FloorArgs};
-use bench::{CompareReport, Protocol, chat, floor, idle};
+use bench::cli::{ChatArgs, Cli, Command, CompareArgs, FloorArgs, RenderArgs};
+use bench::{CompareReport, Protocol, chat, floor, idle, render};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
         Command::Chat(args) => run_chat(&args).await,
         Command::Compare(args) => run_compare(&args).await,
         Command::Floor(args) => run_floor(&args).await,
+        Command::Render(mut args) => run_render(&mut args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +50,20 @@ async fn run_compare(args: &CompareArgs) -> Result<(), String> {
     let report = CompareReport::new(courier, floor);
     println!("{}", report.to_json());
     if !args.load.json {
+        eprint!("{}", report.summary());
+    }
+    Ok(())
+}
+
+/// Runs the render benchmark; the JSON report goes to stdout, the summary to stderr.
+async fn run_render(args: &mut RenderArgs) -> Result<(), String> {
+    args.progress = !args.json;
+    let report = render::run(args).await?;
+    println!(
+        "{}",
+        serde_json::to_string(&report).map_err(|e| e.to_string())?
+    );
+    if !args.json {
         eprint!("{}", report.summary());
     }
     Ok(())

@@ -45,27 +45,40 @@ struct Link {
     /// when there is none) and the user entry, so that only changes are written.
     stored_session: Option<String>,
     stored_user: Option<String>,
+    /// A batch of frames is being applied: `localStorage` is written once, after it.
+    in_batch: bool,
 }
 
 /// Applies actions and carries out what follows from them. Cheap to clone.
 #[derive(Clone)]
 struct Driver {
+    /// Only dispatched to, never read: read through [`Driver::state`].
     state: UseReducerHandle<State>,
     link: Rc<RefCell<Link>>,
 }
 
 impl Driver {
+    /// The state as it is now. A yew handle keeps every state it was read in for as long as it
+    /// lives; the socket's callback holds its driver for the whole session, so reading through
+    /// its handle kept every state since sign-in (with the conversation changed in each): a
+    /// memory leak that grew with history times messages and ran a busy page out of memory.
+    /// A fresh clone per read lets the old states go.
+    fn state(&self) -> UseReducerHandle<State> {
+        self.state.clone()
+    }
+
     /// Where every action enters the client: applies it, then sends the frames it caused (the
     /// state's outbox, drained) and carries out the rest of what follows from it.
     fn act(&self, action: Action) {
         if matches!(action, Action::Login { .. }) {
             mark_time("login");
         }
-        let signed_in_as = self.state.me.clone();
+        let signed_in_as = self.state().me.clone();
         self.state.dispatch(action.clone());
-        // The handle reads the state as it is after the dispatch; the outbox has the frames
-        // the action caused.
-        let state: &State = &self.state;
+        // A handle made now reads the state as it is after the dispatch; the outbox has the
+        // frames the action caused.
+        let handle = self.state();
+        let state: &State = &handle;
         let frames = state.outbox.drain();
         let wanted = state.wants_connection();
         if let Action::Server {
@@ -90,24 +103,29 @@ impl Driver {
                 let _ = tx.unbounded_send(frame);
             }
         }
-        self.keep(&action, signed_in_as.as_deref());
+        if !self.link.borrow().in_batch {
+            let signed_out = matches!(action, Action::Logout).then_some(signed_in_as);
+            self.keep(signed_out.flatten().as_deref());
+        }
         if let Action::Login { .. } = action {
             self.resume_kept_conversations();
         }
         if matches!(action, Action::Server { .. }) {
             self.ack_soon();
         }
-        let due = self.state.due_sends();
+        let due = self.state().due_sends();
         if !due.is_empty() {
             self.act(Action::SendQueued(due));
         }
     }
 
-    /// Keeps the session and the conversations in `localStorage` (see `crate::persist`).
-    fn keep(&self, action: &Action, signed_in_as: Option<&str>) {
-        let state: &State = &self.state;
+    /// Keeps the session and the conversations in `localStorage` (see `crate::persist`);
+    /// `signed_out` is the user who just signed out.
+    fn keep(&self, signed_out: Option<&str>) {
+        let handle = self.state();
+        let state: &State = &handle;
         let mut link = self.link.borrow_mut();
-        if let (Action::Logout, Some(name)) = (action, signed_in_as) {
+        if let Some(name) = signed_out {
             // Signing out forgets this user's session and conversations on this browser.
             storage::remove(&user_key(name));
             link.stored_user = None;
@@ -145,10 +163,11 @@ impl Driver {
     /// Signing in by hand under a name with kept conversations takes them up (their unread
     /// counts too).
     fn resume_kept_conversations(&self) {
-        let Some(name) = self.state.wanted_name.clone() else {
+        let state = self.state();
+        let Some(name) = state.wanted_name.clone() else {
             return;
         };
-        if self.state.me.is_some() || !self.state.conversations.is_empty() {
+        if state.me.is_some() || !state.conversations.is_empty() {
             return;
         }
         let Some(user) = storage::load(&user_key(&name)) else {
@@ -171,7 +190,7 @@ impl Driver {
         let driver = self.clone();
         link.acks_due = Some(Timeout::new(0, move || {
             driver.link.borrow_mut().acks_due = None;
-            let due = driver.state.due_acks();
+            let due = driver.state().due_acks();
             if !due.is_empty() {
                 driver.act(Action::SendAcks(due));
             }
@@ -190,13 +209,23 @@ impl Driver {
             if driver.link.borrow().generation != generation {
                 return;
             }
-            driver.act(match event {
+            let action = match event {
                 ConnEvent::Connecting { attempt } => Action::Connecting { attempt },
                 ConnEvent::Connected => Action::Connected,
-                ConnEvent::Message(msg) => Action::Server {
-                    msg,
-                    now_ms: now_ms(),
-                },
+                ConnEvent::Messages(batch) => {
+                    // One task: the state updates of the batch make one render.
+                    let now_ms = now_ms();
+                    driver.link.borrow_mut().in_batch = true;
+                    for msg in batch {
+                        if driver.link.borrow().generation != generation {
+                            break; // a frame of the batch stopped this socket
+                        }
+                        driver.act(Action::Server { msg, now_ms });
+                    }
+                    driver.link.borrow_mut().in_batch = false;
+                    driver.keep(None);
+                    return;
+                }
                 ConnEvent::Disconnected { retry_in_ms } => {
                     let now = now_ms();
                     Action::Disconnected {
@@ -204,7 +233,8 @@ impl Driver {
                         now_ms: now,
                     }
                 }
-            });
+            };
+            driver.act(action);
         });
         let tx = ws::connect(ws_url(), on_event);
         self.link.borrow_mut().tx = Some(tx);
@@ -298,7 +328,7 @@ pub fn App() -> Html {
         let close = close_sidebar.clone();
         Callback::from(move |room: String| {
             driver.act(Action::Join(room));
-            if driver.state.room_error.is_none() {
+            if driver.state().room_error.is_none() {
                 close();
             }
         })
@@ -331,7 +361,7 @@ pub fn App() -> Html {
                 let driver = driver.clone();
                 let key = key.clone();
                 Callback::from(move |text: String| {
-                    let cid = driver.state.next_cid();
+                    let cid = driver.state().next_cid();
                     driver.act(Action::Send {
                         key: key.clone(),
                         cid,

@@ -1,6 +1,12 @@
 //! The messages of the open conversation, oldest first, kept scrolled to the newest unless the
-//! reader scrolled up; at the top, "Load older messages" when the relay has older ones. Older
-//! messages coming in above keep what the reader is looking at in place.
+//! reader scrolled up; at the top, "Load older messages" when older ones are held or the relay
+//! has them. Older messages coming in above keep what the reader is looking at in place.
+//!
+//! Only a window of the list is in the DOM, so that a new message costs the same however long
+//! the history is: the newest [`TAIL_ROWS`] while following the newest; once the reader scrolls
+//! up, the window stops moving and grows upwards as they read back ([`PAGE_ROWS`] at a time,
+//! from what is held before asking the relay), up to [`MAX_ROWS`], with "Show newer messages"
+//! at the bottom when newer ones are left out. Back at the bottom, it follows again.
 
 use std::rc::Rc;
 
@@ -8,44 +14,72 @@ use shared::validate::name_key;
 use web_sys::Element;
 use yew::prelude::*;
 
-use crate::services::browser::{full_time, hh_mm};
-use crate::state::{Conversation, Delivery, Message};
+use super::message_row::{MessageRow, continues, row_key};
+use crate::state::{Conversation, Message};
 
 #[derive(Properties, PartialEq)]
 pub struct MessageListProps {
     pub conversation: Rc<Conversation>,
     pub me: AttrValue,
-    /// "Load older messages" was clicked.
+    /// "Load older messages" was clicked with every held message shown.
     pub on_load_older: Callback<()>,
 }
 
 /// Within this many pixels of the bottom counts as "at the bottom".
 const STICK_PX: i32 = 80;
+/// Within this many pixels of the top, older held messages are added above.
+const TOP_PX: i32 = 200;
+/// Rows shown while following the newest messages.
+pub const TAIL_ROWS: usize = 100;
+/// Rows added above at a time when reading back.
+pub const PAGE_ROWS: usize = 100;
+/// At most this many rows in the DOM.
+pub const MAX_ROWS: usize = 600;
+
+/// The rows `[start, end)` of `messages` to render. `from`: `None` follows the newest;
+/// `Some(seq)` starts at the first message with that `seq` or a later one (`Some(0)`: the
+/// oldest held).
+pub fn window(messages: &[Rc<Message>], from: Option<u64>) -> (usize, usize) {
+    let n = messages.len();
+    match from {
+        None => (n.saturating_sub(TAIL_ROWS), n),
+        Some(seq) => {
+            // Confirmed messages come first, in `seq` order.
+            let start = messages.partition_point(|m| m.seq.is_some_and(|s| s < seq));
+            (start, n.min(start + MAX_ROWS))
+        }
+    }
+}
 
 #[component]
 pub fn MessageList(props: &MessageListProps) -> Html {
     let list = use_node_ref();
     // Whether to follow new messages: true unless the reader scrolled up.
     let stick = use_mut_ref(|| true);
+    let from = use_state_eq(|| None::<u64>);
     {
         // Another conversation starts at its newest message.
         let stick = stick.clone();
+        let from = from.clone();
         use_effect_with(props.conversation.title.clone(), move |_| {
             *stick.borrow_mut() = true;
+            from.set(None);
         });
     }
-    // The oldest message and the list's height as of the last render, to tell messages that
-    // came in above (scrollback) from those that came in below.
+    let conv = &props.conversation;
+    let messages = &conv.messages;
+    let n = messages.len();
+    let (start, end) = window(messages, *from);
+    let first_shown = messages.get(start).and_then(|m| m.seq);
+    // The first row shown and the list's height as of the last render, to tell rows that came
+    // in above (scrollback) from those that came in below.
     let shown = use_mut_ref(|| (String::new(), None::<u64>, 0));
     {
         let list = list.clone();
         let stick = stick.clone();
-        let conv = &props.conversation;
-        let count = conv.messages.len();
-        let first = conv.first_seq();
         use_effect_with(
-            (conv.title.clone(), count, first),
-            move |(title, _, first)| {
+            (conv.title.clone(), n, first_shown, start, end),
+            move |(title, _, first, _, _)| {
                 let Some(el) = list.cast::<Element>() else {
                     return;
                 };
@@ -64,26 +98,60 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             },
         );
     }
+    // `from` for showing `PAGE_ROWS` more held messages above.
+    let earlier = messages
+        .get(start.saturating_sub(PAGE_ROWS))
+        .and_then(|m| m.seq)
+        .unwrap_or(0);
     let onscroll = {
         let list = list.clone();
+        let stick = stick.clone();
+        let from = from.clone();
         Callback::from(move |_: Event| {
-            if let Some(el) = list.cast::<Element>() {
-                let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
-                *stick.borrow_mut() = from_bottom < STICK_PX;
+            let Some(el) = list.cast::<Element>() else {
+                return;
+            };
+            let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
+            let at_bottom = from_bottom < STICK_PX;
+            *stick.borrow_mut() = at_bottom;
+            if start > 0 && el.scroll_top() < TOP_PX {
+                from.set(Some(earlier));
+            } else if at_bottom && end == n {
+                from.set(None);
+            } else if !at_bottom && from.is_none() {
+                // Reading: new messages no longer push the window along.
+                from.set(Some(first_shown.unwrap_or(u64::MAX)));
             }
         })
     };
+    let on_load_older = {
+        let from = from.clone();
+        let load = props.on_load_older.clone();
+        Callback::from(move |_: MouseEvent| {
+            if start > 0 {
+                from.set(Some(earlier));
+            } else {
+                from.set(Some(0));
+                load.emit(());
+            }
+        })
+    };
+    let on_show_newer = {
+        let from = from.clone();
+        Callback::from(move |_: MouseEvent| {
+            *stick.borrow_mut() = true;
+            from.set(None);
+        })
+    };
     let me = name_key(&props.me);
-    let conv = &props.conversation;
-    let messages = &conv.messages;
     let loading = conv.loading_older();
     html! {
         <ol id="messages" class="messages" ref={list} {onscroll} aria-live="polite" aria-label="Messages">
-            if conv.has_older() || loading {
+            if start > 0 || conv.has_older() || loading {
                 <li class="load-older-row">
                     <button id="load-older" type="button" class="link-button load-older"
                             disabled={loading} data-loading={loading.to_string()}
-                            onclick={props.on_load_older.reform(|_: MouseEvent| ())}>
+                            onclick={on_load_older}>
                         { if loading { "Loading older messages…" } else { "Load older messages" } }
                     </button>
                 </li>
@@ -91,69 +159,17 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             if messages.is_empty() && !conv.has_older() {
                 <li class="empty-history">{ "No messages yet. Say hello!" }</li>
             }
-            for (i, m) in messages.iter().enumerate() {
-                { message(m, i.checked_sub(1).map(|p| &messages[p]), name_key(&m.from) == me) }
+            for i in start..end {
+                <MessageRow key={row_key(&messages[i])} message={messages[i].clone()}
+                            mine={name_key(&messages[i].from) == me}
+                            continued={i > start && continues(Some(&messages[i - 1]), &messages[i])} />
+            }
+            if end < n {
+                <li class="load-older-row">
+                    <button id="show-newer" type="button" class="link-button load-older"
+                            onclick={on_show_newer}>{ "Show newer messages" }</button>
+                </li>
             }
         </ol>
     }
-}
-
-/// One message. `previous` lets a run of messages from one sender share one header.
-fn message(m: &Message, previous: Option<&Message>, mine: bool) -> Html {
-    let key = match (&m.seq, &m.cid) {
-        (Some(seq), _) => format!("s{seq}"),
-        (None, Some(cid)) => format!("c{cid}"),
-        (None, None) => String::new(),
-    };
-    let continued = previous.is_some_and(|p| {
-        p.from == m.from
-            && match (p.ts, m.ts) {
-                (Some(a), Some(b)) => b.saturating_sub(a) < 5 * 60_000,
-                _ => m.ts.is_none(),
-            }
-    });
-    let pending = m.delivery == Delivery::Pending;
-    let failed = match &m.delivery {
-        Delivery::Failed(why) => Some(why.clone()),
-        _ => None,
-    };
-    let time = match m.ts {
-        Some(ts) => html! { <time class="message-time" title={full_time(ts)}>{ hh_mm(ts) }</time> },
-        None if pending => html! { <span class="message-time sending">{ "sending…" }</span> },
-        None => html! { <span class="message-time">{ "not sent" }</span> },
-    };
-    html! {
-        <li key={key}
-            class={classes!(
-                "message",
-                mine.then_some("mine"),
-                continued.then_some("continued"),
-                pending.then_some("pending"),
-                failed.is_some().then_some("failed"),
-            )}
-            data-seq={m.seq.map(|s| AttrValue::from(s.to_string()))}
-            data-from={m.from.clone()}>
-            <span class="avatar" style={format!("--hue: {}", hue(&m.from))} aria-hidden="true">
-                { m.from.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default() }
-            </span>
-            <div class="message-body">
-                <div class="message-meta">
-                    <span class="message-from">{ m.from.clone() }</span>
-                    { time }
-                </div>
-                <div class="message-text">{ m.text.clone() }</div>
-                if let Some(why) = failed {
-                    <div class="message-error" role="alert">{ format!("Not delivered: {why}") }</div>
-                }
-            </div>
-        </li>
-    }
-}
-
-/// A stable colour for a name.
-fn hue(name: &str) -> u32 {
-    name_key(name)
-        .chars()
-        .fold(7u32, |h, c| h.wrapping_mul(31).wrapping_add(c as u32))
-        % 360
 }

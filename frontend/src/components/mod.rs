@@ -21,7 +21,8 @@
 //! | message list, a message | `#messages`, `.message[data-seq][data-from]` |
 //! | a message's parts | `.message-from`, `.message-time`, `.message-text`, `.message-error` (failed) |
 //! | message states | `.message.pending` (waiting to be sent, e.g. typed offline, or until the relay's copy), `.message.failed`, `.message.mine` |
-//! | scrollback at the top of the message list (shown when the relay has older messages) | `#load-older[data-loading=true\|false]` (disabled while loading) |
+//! | scrollback at the top of the message list (shown when older messages are held but not shown, or the relay has older ones) | `#load-older[data-loading=true\|false]` (disabled while loading) |
+//! | back to the newest, at the bottom of the list (shown when reading back left newer ones out) | `#show-newer` |
 //! | typing indicator (e.g. "bob is typing…", empty when nobody) | `#typing` |
 //! | composer: text area (Enter sends, Shift+Enter is a new line), send button | `#composer`, `#send` |
 //! | member list of the open room, a member | `#members`, `.member[data-member=NAME]` |
@@ -36,6 +37,7 @@ pub mod composer;
 pub mod login;
 pub mod member_list;
 pub mod message_list;
+pub mod message_row;
 pub mod protect;
 pub mod sidebar;
 pub mod status_bar;

@@ -36,8 +36,9 @@ pub enum ConnEvent {
     Connecting { attempt: u32 },
     /// The socket is open. Nothing has been sent on it yet: the first frame must be `hello`.
     Connected,
-    /// A frame from the relay.
-    Message(ServerMsg),
+    /// Frames from the relay, in the order they came: those that arrived within one animation
+    /// frame.
+    Messages(Vec<ServerMsg>),
     /// The socket closed or could not be opened; the next try is in `retry_in_ms`.
     Disconnected { retry_in_ms: u32 },
 }

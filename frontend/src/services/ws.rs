@@ -17,7 +17,7 @@ use futures::channel::mpsc::{self, TryRecvError, UnboundedReceiver, UnboundedSen
 use futures::channel::oneshot;
 use futures::future::{self, AbortHandle, Abortable, Either};
 use futures::stream::{SplitStream, StreamExt};
-use futures::{SinkExt, pin_mut};
+use futures::{FutureExt, SinkExt, pin_mut};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State as SocketState, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
@@ -32,7 +32,7 @@ use super::browser::{random, warn};
 /// Opens a socket to `url` and keeps one open until every returned sender is dropped.
 ///
 /// Events go to `on_event`: `Connecting`, then `Connected` or `Disconnected`, the relay's
-/// frames as `Message`, and after a drop `Disconnected` with the delay before the next try.
+/// frames as `Messages` (batched per animation frame), and after a drop `Disconnected` with the delay before the next try.
 /// Frames sent while no socket is open are dropped, not queued: every frame is meant for the
 /// session it was made in, and a new socket must start with `hello`.
 pub fn connect(url: String, on_event: Callback<ConnEvent>) -> UnboundedSender<ClientFrame> {
@@ -137,39 +137,80 @@ async fn session(
     end
 }
 
-/// Hands every frame from the relay to `on_event` until the socket closes.
+/// Hands the frames from the relay to `on_event` until the socket closes, in batches: after
+/// a frame, whatever else arrives before the next animation frame goes with it, so that a
+/// burst costs one state update and one render per frame on screen, not one per message.
 async fn read(
     mut stream: SplitStream<WebSocket>,
     on_event: Callback<ConnEvent>,
     received: Rc<Cell<bool>>,
 ) {
     while let Some(item) = stream.next().await {
-        match item {
-            Ok(Message::Text(text)) => match ServerMsg::parse(&text) {
-                Ok(msg) => {
-                    received.set(true);
-                    on_event.emit(ConnEvent::Message(msg));
+        let mut batch = Vec::new();
+        take(item, &mut batch);
+        next_frame().await;
+        // Everything that came in meanwhile is waiting in the stream already.
+        let mut ended = false;
+        loop {
+            match stream.next().now_or_never() {
+                Some(Some(item)) => take(item, &mut batch),
+                Some(None) => {
+                    ended = true;
+                    break;
                 }
-                Err(e) => warn(&format!(
-                    "courier: ignored a frame I cannot read ({e}): {text}"
-                )),
-            },
-            Ok(Message::Bytes(bytes)) => {
-                warn(&format!(
-                    "courier: ignored a binary frame of {} bytes",
-                    bytes.len()
-                ));
+                None => break,
             }
-            Err(WebSocketError::ConnectionClose(close)) => {
-                warn(&format!(
-                    "courier: the relay closed the connection ({} {})",
-                    close.code, close.reason
-                ));
-            }
-            Err(e) => warn(&format!("courier: {e}")),
+        }
+        if !batch.is_empty() {
+            received.set(true);
+            on_event.emit(ConnEvent::Messages(batch));
+        }
+        if ended {
+            return;
         }
     }
 }
+
+/// Adds a frame from the relay to `batch`; reports what is not one.
+fn take(item: Result<Message, WebSocketError>, batch: &mut Vec<ServerMsg>) {
+    match item {
+        Ok(Message::Text(text)) => match ServerMsg::parse(&text) {
+            Ok(msg) => batch.push(msg),
+            Err(e) => warn(&format!(
+                "courier: ignored a frame I cannot read ({e}): {text}"
+            )),
+        },
+        Ok(Message::Bytes(bytes)) => {
+            warn(&format!(
+                "courier: ignored a binary frame of {} bytes",
+                bytes.len()
+            ));
+        }
+        Err(WebSocketError::ConnectionClose(close)) => {
+            warn(&format!(
+                "courier: the relay closed the connection ({} {})",
+                close.code, close.reason
+            ));
+        }
+        Err(e) => warn(&format!("courier: {e}")),
+    }
+}
+
+/// Resolves at the next animation frame, or after [`FRAME_WAIT_MS`] when the page gets none
+/// (a hidden tab), so that frames are still handled there (the title counts unread messages).
+async fn next_frame() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let frame = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = window.request_animation_frame(&resolve);
+    });
+    let frame = wasm_bindgen_futures::JsFuture::from(frame);
+    let _ = future::select(frame, TimeoutFuture::new(FRAME_WAIT_MS)).await;
+}
+
+/// The longest a frame from the relay waits for an animation frame.
+const FRAME_WAIT_MS: u32 = 100;
 
 /// Sleeps `delay_ms`, dropping frames sent meanwhile. False when the app dropped its sender.
 async fn wait(delay_ms: u32, outbound: &mut UnboundedReceiver<ClientFrame>) -> bool {

@@ -163,9 +163,9 @@ impl State {
                 let session = self.session;
                 // It goes now if the conversation is live and nothing older waits; otherwise
                 // it waits its turn (`due_sends`).
-                let waiting = conv.messages.iter().any(|m| m.waits(session));
+                let waiting = conv.unconfirmed().any(|(_, m)| m.waits(session));
                 let now = live && conv.synced && !conv.closing_gap() && !waiting;
-                conv.messages.push(Message {
+                conv.messages.push(Rc::new(Message {
                     seq: None,
                     from: me,
                     text: text.clone(),
@@ -174,7 +174,7 @@ impl State {
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
-                });
+                }));
                 self.cid_counter += 1;
                 if now {
                     self.emit_say(&key, &cid, &text);
@@ -219,11 +219,10 @@ impl State {
                         continue;
                     };
                     let found = conv
-                        .messages
-                        .iter()
-                        .position(|m| m.waits(session) && m.cid.as_ref() == Some(&cid));
-                    if let Some(i) = found {
-                        let m = &mut Rc::make_mut(conv).messages[i];
+                        .unconfirmed()
+                        .find(|(_, m)| m.waits(session) && m.cid.as_ref() == Some(&cid));
+                    if let Some((i, _)) = found {
+                        let m = Rc::make_mut(&mut Rc::make_mut(conv).messages[i]);
                         m.sent_in = Some(session);
                         let text = m.text.clone();
                         self.emit_say(&key, &cid, &text);

@@ -1,6 +1,8 @@
 //! One conversation: its key, its messages (ours pending until the relay's copy confirms
 //! them), and the merge by `seq` of what the relay sends.
 
+use std::rc::Rc;
+
 use shared::validate::name_key;
 use shared::{ChatMessage, ConversationId};
 
@@ -118,7 +120,10 @@ pub struct Typist {
 pub struct Conversation {
     /// The room's name, or the correspondent's name as they last said it.
     pub title: String,
-    pub messages: Vec<Message>,
+    /// Each message behind its own `Rc`: the reducer copies the conversation it changes (the
+    /// previous state still holds it), and copying pointers keeps a new message's cost
+    /// independent of the history; the views compare rows by pointer first.
+    pub messages: Vec<Rc<Message>>,
     /// Messages from others that arrived while the conversation was not open.
     pub unread: usize,
     /// Rooms: who is in the room (from `joined`, then `presence`), sorted.
@@ -170,10 +175,9 @@ impl Conversation {
 
     /// The highest confirmed `seq`, 0 if none.
     pub fn last_seq(&self) -> u64 {
-        self.messages
-            .iter()
-            .filter_map(|m| m.seq)
-            .max()
+        self.messages[..self.confirmed_len()]
+            .last()
+            .and_then(|m| m.seq)
             .unwrap_or(0)
     }
 
@@ -206,6 +210,15 @@ impl Conversation {
         self.messages.partition_point(|m| m.seq.is_some())
     }
 
+    /// Our unconfirmed messages (they come last in `messages`), with their indices there.
+    pub fn unconfirmed(&self) -> impl Iterator<Item = (usize, &Message)> {
+        let from = self.confirmed_len();
+        self.messages[from..]
+            .iter()
+            .enumerate()
+            .map(move |(i, m)| (from + i, &**m))
+    }
+
     /// Applies one message from the relay: confirms our own (by `cid`), ignores a repeat of a
     /// `seq` we hold, or inserts it in `seq` order.
     ///
@@ -234,7 +247,7 @@ impl Conversation {
             self.messages.remove(own);
         }
         let at = self.messages[..self.confirmed_len()].partition_point(|x| x.seq < Some(m.seq));
-        self.messages.insert(at, Message::confirmed(m));
+        self.messages.insert(at, Rc::new(Message::confirmed(m)));
         if confirms.is_some() {
             Applied::Confirmed
         } else {
@@ -245,9 +258,9 @@ impl Conversation {
     /// The index of our unconfirmed message that `m` is the relay's copy of.
     fn own_unconfirmed(&self, m: &ChatMessage, mine: bool) -> Option<usize> {
         let cid = m.cid.as_ref().filter(|_| mine)?;
-        self.messages.iter().position(|own| {
-            own.unconfirmed() && own.cid.as_ref() == Some(cid) && own.sent_after < m.seq
-        })
+        self.unconfirmed()
+            .find(|(_, own)| own.cid.as_ref() == Some(cid) && own.sent_after < m.seq)
+            .map(|(i, _)| i)
     }
 
     /// Drops the confirmed messages from `seq` on (the relay no longer has them).
@@ -255,7 +268,9 @@ impl Conversation {
         let kept = seq.saturating_sub(1);
         self.messages.retain(|x| x.seq.is_none_or(|s| s < seq));
         for own in &mut self.messages {
-            own.sent_after = own.sent_after.min(kept);
+            if own.sent_after > kept {
+                Rc::make_mut(own).sent_after = kept;
+            }
         }
         self.seen = self.seen.min(kept);
         self.read = self.read.min(kept);

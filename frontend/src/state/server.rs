@@ -306,11 +306,10 @@ impl State {
         if let Some(cid) = cid {
             for conv in self.conversations.values_mut() {
                 let found = conv
-                    .messages
-                    .iter()
-                    .position(|m| m.unconfirmed() && m.cid.as_deref() == Some(cid.as_str()));
-                if let Some(i) = found {
-                    Rc::make_mut(conv).messages[i].delivery =
+                    .unconfirmed()
+                    .find(|(_, m)| m.cid.as_deref() == Some(cid.as_str()));
+                if let Some((i, _)) = found {
+                    Rc::make_mut(&mut Rc::make_mut(conv).messages[i]).delivery =
                         Delivery::Failed(failure_text(code, &message));
                     return;
                 }

@@ -163,8 +163,8 @@ impl State {
             .iter()
             .filter(|(key, _)| self.ready(key))
             .flat_map(|(key, conv)| {
-                conv.messages
-                    .iter()
+                conv.unconfirmed()
+                    .map(|(_, m)| m)
                     .filter(|m| m.waits(self.session))
                     .filter_map(|m| Some((key.clone(), m.cid.clone()?)))
             })
