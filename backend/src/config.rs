@@ -175,6 +175,13 @@ pub struct Config {
     #[arg(long, env = "COURIER_HTTP_CONNS_PER_IP", default_value_t = 32)]
     pub http_conns_per_ip: u32,
 
+    /// TCP connections from all addresses together that are not WebSockets (as for
+    /// --http-conns-per-ip). Each holds about 20 KiB of buffers while it waits; when there are
+    /// this many, the oldest is closed to make room. 0: only the connection budget (see
+    /// --reserved-fds) limits them.
+    #[arg(long, env = "COURIER_HTTP_CONNS", default_value_t = 4096)]
+    pub http_conns: u32,
+
     /// File descriptors kept out of the connection budget, for the database, the listener,
     /// the log and files being served. The relay holds at most its open-file limit
     /// (RLIMIT_NOFILE, raised to the hard limit at start) less this many connections (the
@@ -274,7 +281,10 @@ mod tests {
         assert_eq!(c.rooms_per_conn, 100);
         assert_eq!(c.conns_per_ip, 256);
         assert_eq!((c.conn_rate_per_ip, c.conn_burst_per_ip), (20.0, 100));
-        assert_eq!((c.http_conns_per_ip, c.reserved_fds), (32, 64));
+        assert_eq!(
+            (c.http_conns_per_ip, c.http_conns, c.reserved_fds),
+            (32, 4096, 64)
+        );
         assert!(c.allow_origins.is_empty() && !c.require_origin);
         assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     }

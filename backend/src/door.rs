@@ -7,8 +7,8 @@
 //! budget but not all of it, so plain HTTP (`/healthz`, `/metrics`, the page, the upgrade
 //! request itself) always has room. Plain connections (not upgraded: waiting for a request
 //! head, sending it, or idle between keep-alive requests) are kept oldest first; when an
-//! address holds `--http-conns-per-ip` of them, or the relay its whole budget, the oldest is
-//! shed to make room for the newest. A newcomer therefore always gets in unless WebSockets hold
+//! address holds `--http-conns-per-ip` of them, the relay `--http-conns` of them, or the
+//! relay its whole budget, the oldest is shed to make room for the newest. A newcomer therefore always gets in unless WebSockets hold
 //! their whole share, and an attacker who keeps sockets half-open only sheds its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,12 +16,14 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::throttle::address_key;
 
-/// How many connections the relay holds; see `--reserved-fds` and `--http-conns-per-ip`.
+/// How many connections the relay holds; see `--reserved-fds`, `--http-conns-per-ip` and
+/// `--http-conns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DoorLimits {
     /// Connections of every kind at once.
@@ -30,12 +32,21 @@ pub struct DoorLimits {
     pub websockets: usize,
     /// Plain (not upgraded) connections of one address (IPv6: one /64); 0: no limit.
     pub http_per_ip: usize,
+    /// Plain connections of every address together, whatever the budget leaves them; 0: no
+    /// limit. Each holds hyper's buffers (about 20 KiB), so this bounds what half-sent
+    /// requests from many addresses can cost in memory.
+    pub http: usize,
 }
 
 impl DoorLimits {
     /// The limits for an open-file limit of `open_files`: `reserved` descriptors (at most
     /// half the limit) stay out of the budget, and WebSockets may take 7/8 of the rest.
-    pub fn from_open_files(open_files: u64, reserved: u64, http_per_ip: usize) -> Self {
+    pub fn from_open_files(
+        open_files: u64,
+        reserved: u64,
+        http_per_ip: usize,
+        http: usize,
+    ) -> Self {
         let reserved = reserved.min(open_files / 2);
         let budget = usize::try_from(open_files - reserved)
             .unwrap_or(usize::MAX)
@@ -44,6 +55,7 @@ impl DoorLimits {
             budget,
             websockets: budget - (budget / 8).max(1),
             http_per_ip,
+            http,
         }
     }
 }
@@ -72,6 +84,8 @@ pub struct Door {
     limits: DoorLimits,
     metrics: Arc<Metrics>,
     table: Mutex<Table>,
+    /// Told when a shed connection's socket is closed.
+    closed: Notify,
 }
 
 #[derive(Default)]
@@ -83,11 +97,14 @@ struct Table {
     /// The plain connections of each address with any, by age.
     by_ip: HashMap<IpAddr, BTreeSet<u64>>,
     websockets: usize,
+    /// Shed, but their tasks have not dropped them yet: their sockets are still open.
+    shedding: usize,
 }
 
 impl Table {
+    /// Sockets open, or being closed.
     fn open(&self) -> usize {
-        self.plain.len() + self.websockets
+        self.plain.len() + self.websockets + self.shedding
     }
 
     /// Takes `seq` out of the plain connections; whether it was one.
@@ -102,12 +119,12 @@ impl Table {
         Some(shed)
     }
 
-    /// Closes plain connection `seq`. It no longer counts: its task drops the socket at its
-    /// next poll, which the reserve leaves room for.
+    /// Closes plain connection `seq`: its task drops the socket at its next poll.
     fn shed(&mut self, seq: u64) -> bool {
         match self.remove_plain(seq) {
             Some(token) => {
                 token.cancel();
+                self.shedding += 1;
                 true
             }
             None => false,
@@ -121,6 +138,7 @@ impl Door {
             limits,
             metrics,
             table: Mutex::new(Table::default()),
+            closed: Notify::new(),
         })
     }
 
@@ -131,6 +149,24 @@ impl Door {
     fn lock(&self) -> MutexGuard<'_, Table> {
         // Counting cannot leave the table half-changed; keep going after a panic elsewhere.
         self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Completes when a connection may be accepted without going past the budget by more
+    /// than one: at once, unless the budget is full and connections shed to make room are
+    /// still closing. The accept loop waits for this (new connections wait in the listen
+    /// backlog), so that shedding cannot fall behind accepting and run out of descriptors.
+    pub async fn room(&self) {
+        loop {
+            // Created before the check, so that a close in between is not missed.
+            let closed = self.closed.notified();
+            {
+                let table = self.lock();
+                if table.shedding == 0 || table.open() < self.limits.budget {
+                    return;
+                }
+            }
+            closed.await;
+        }
     }
 
     /// Counts a connection just accepted from `ip`, shedding the oldest plain connection of
@@ -151,6 +187,12 @@ impl Door {
                 .and_then(|set| set.first().copied());
             if let Some(seq) = oldest.filter(|&seq| table.shed(seq)) {
                 tracing::debug!(%key, seq, "address at --http-conns-per-ip: its oldest shed");
+                Metrics::inc(&self.metrics.http_shed);
+            }
+        }
+        if limits.http > 0 && table.plain.len() >= limits.http {
+            let oldest = table.plain.first_key_value().map(|(&seq, _)| seq);
+            if oldest.is_some_and(|seq| table.shed(seq)) {
                 Metrics::inc(&self.metrics.http_shed);
             }
         }
@@ -175,10 +217,10 @@ impl Door {
         })))
     }
 
-    /// Connections open now: (plain, WebSockets).
-    pub fn counts(&self) -> (usize, usize) {
+    /// Connections open now: (plain, WebSockets, shed but still closing).
+    pub fn counts(&self) -> (usize, usize, usize) {
         let table = self.lock();
-        (table.plain.len(), table.websockets)
+        (table.plain.len(), table.websockets, table.shedding)
     }
 }
 
@@ -229,9 +271,11 @@ impl Drop for Inner {
         let mut table = self.door.lock();
         if self.upgraded.load(Ordering::Relaxed) {
             table.websockets -= 1;
-        } else {
-            // Gone from the table already if it was shed.
-            table.remove_plain(self.seq);
+        } else if table.remove_plain(self.seq).is_none() {
+            // It was shed: its socket is closed now.
+            table.shedding -= 1;
+            drop(table);
+            self.door.closed.notify_waiters();
         }
     }
 }
@@ -245,6 +289,7 @@ mod tests {
             budget,
             websockets,
             http_per_ip,
+            http: 0,
         };
         Door::new(limits, Arc::new(Metrics::default()))
     }
@@ -259,10 +304,10 @@ mod tests {
 
     #[test]
     fn the_budget_comes_from_the_open_file_limit() {
-        let l = DoorLimits::from_open_files(1_048_576, 64, 32);
+        let l = DoorLimits::from_open_files(1_048_576, 64, 32, 4096);
         assert_eq!(l.budget, 1_048_512);
         assert_eq!(l.websockets, l.budget - l.budget / 8);
-        let low = DoorLimits::from_open_files(64, 64, 0);
+        let low = DoorLimits::from_open_files(64, 64, 0, 0);
         assert_eq!((low.budget, low.websockets), (32, 28));
     }
 
@@ -276,9 +321,13 @@ mod tests {
         let newest = door.admit(ip("10.0.0.1")).unwrap();
         assert!(is_shed(&a[0]) && !is_shed(&a[1]) && !is_shed(&newest));
         assert!(!is_shed(&other), "another address is not touched");
-        assert_eq!(door.counts(), (4, 0));
+        assert_eq!(door.counts(), (4, 0, 1));
         drop(a);
-        assert_eq!(door.counts(), (2, 0), "a shed ticket is not counted twice");
+        assert_eq!(
+            door.counts(),
+            (2, 0, 0),
+            "a shed ticket is not counted twice"
+        );
     }
 
     #[test]
@@ -294,8 +343,47 @@ mod tests {
         young.upgrade().unwrap();
         assert_eq!(new.upgrade(), Err(Full::WebSockets));
         assert_eq!(old.upgrade(), Err(Full::WebSockets), "shed: too late");
-        drop((ws, young));
-        assert_eq!(door.counts(), (1, 0));
+        drop((ws, young, old));
+        assert_eq!(door.counts(), (1, 0, 0));
+    }
+
+    #[test]
+    fn plain_connections_are_capped_in_total_too() {
+        let door = Door::new(
+            DoorLimits {
+                budget: 100,
+                websockets: 90,
+                http_per_ip: 0,
+                http: 2,
+            },
+            Arc::new(Metrics::default()),
+        );
+        let a = door.admit(ip("10.0.0.1")).unwrap();
+        let b = door.admit(ip("10.0.0.2")).unwrap();
+        b.upgrade().unwrap();
+        let c = door.admit(ip("10.0.0.3")).unwrap();
+        let d = door.admit(ip("10.0.0.4")).unwrap();
+        assert!(is_shed(&a) && !is_shed(&c) && !is_shed(&d));
+    }
+
+    #[tokio::test]
+    async fn accepting_waits_while_shed_sockets_are_closing() {
+        let door = door(2, 1, 0);
+        let a = door.admit(ip("10.0.0.1")).unwrap();
+        let _b = door.admit(ip("10.0.0.1")).unwrap();
+        door.room().await; // Full, but nothing closing: one may be shed.
+        let _c = door.admit(ip("10.0.0.1")).unwrap();
+        let waiting = tokio::spawn({
+            let door = door.clone();
+            async move { door.room().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a is still closing");
+        drop(a);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub async fn serve<F>(
     let mut shutdown = pin!(shutdown);
     let mut accept_errors = ErrorLog::default();
     loop {
+        tokio::select! {
+            () = door.room() => {}
+            () = &mut shutdown => break,
+        }
         let (tcp, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,

@@ -181,6 +181,7 @@ pub async fn run_with_tls(
         open_files,
         u64::from(config.reserved_fds),
         config.http_conns_per_ip as usize,
+        config.http_conns as usize,
     );
     tracing::info!(
         open_files,

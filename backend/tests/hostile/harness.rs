@@ -306,6 +306,7 @@ impl ChildRelay {
     /// As [`ChildRelay::start`], with the relay's open-file limit (soft and hard, as
     /// `ulimit -n` sets them) at `files`, so that a few hundred sockets put it under real
     /// pressure.
+    #[allow(dead_code)] // Not every attack needs it.
     pub async fn start_with_open_files(files: u32, flags: &[&str]) -> Self {
         let dir = common::temp_dir();
         let mut command = format!(
@@ -347,6 +348,7 @@ impl ChildRelay {
 
 /// `GET path` from address `from` on a connection of its own; the status, or `None` if no
 /// answer came within `within`.
+#[allow(dead_code)] // Not every attack needs it.
 pub async fn get_from(addr: SocketAddr, from: &str, path: &str, within: Duration) -> Option<u16> {
     let exchange = async {
         let mut tcp = connect_from(ip(from), addr).await;
