@@ -179,7 +179,7 @@ pub struct Config {
     /// --http-conns-per-ip). Each holds about 20 KiB of buffers while it waits; when there are
     /// this many, the oldest is closed to make room. 0: only the connection budget (see
     /// --reserved-fds) limits them.
-    #[arg(long, env = "COURIER_HTTP_CONNS", default_value_t = 4096)]
+    #[arg(long, env = "COURIER_HTTP_CONNS", default_value_t = 2048)]
     pub http_conns: u32,
 
     /// File descriptors kept out of the connection budget, for the database, the listener,
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!((c.conn_rate_per_ip, c.conn_burst_per_ip), (20.0, 100));
         assert_eq!(
             (c.http_conns_per_ip, c.http_conns, c.reserved_fds),
-            (32, 4096, 64)
+            (32, 2048, 64)
         );
         assert!(c.allow_origins.is_empty() && !c.require_origin);
         assert!(c.tls_cert.is_none() && c.tls_key.is_none());
