@@ -176,7 +176,7 @@ pub struct Config {
     pub http_conns_per_ip: u32,
 
     /// TCP connections from all addresses together that are not WebSockets (as for
-    /// --http-conns-per-ip). Each holds about 20 KiB of buffers while it waits; when there are
+    /// --http-conns-per-ip). Each holds about 19 KiB of buffers while it waits; when there are
     /// this many, the oldest is closed to make room. 0: only the connection budget (see
     /// --reserved-fds) limits them.
     #[arg(long, env = "COURIER_HTTP_CONNS", default_value_t = 2048)]

@@ -33,7 +33,7 @@ pub struct DoorLimits {
     /// Plain (not upgraded) connections of one address (IPv6: one /64); 0: no limit.
     pub http_per_ip: usize,
     /// Plain connections of every address together, whatever the budget leaves them; 0: no
-    /// limit. Each holds hyper's buffers (about 20 KiB), so this bounds what half-sent
+    /// limit. Each holds hyper's buffers (about 19 KiB), so this bounds what half-sent
     /// requests from many addresses can cost in memory.
     pub http: usize,
 }
