@@ -4,7 +4,7 @@
 //! budget the oldest unfinished ones are shed; reopening them as fast as they close keeps
 //! nobody out. Throughout, `/healthz` from another address answers promptly, a WebSocket
 //! from a third gets `welcome`, and afterwards the relay's RSS is back within 50 MB of where
-//! it started.
+//! it started. And a request head is buffered up to 16 KiB, no more (431).
 //!
 //! Everything is on loopback, bounded (a few hundred sockets, a few seconds each) and ends by
 //! itself.
@@ -157,4 +157,33 @@ async fn reopening_from_many_addresses_keeps_nobody_out() {
     assert!(opened > 1000, "the attack reopened {opened} sockets");
     assert!(relay.metric("courier_http_shed_total").await > 0);
     memory_comes_back(&relay, idle).await;
+}
+
+#[tokio::test]
+async fn a_request_head_is_buffered_up_to_16_kib() {
+    let relay = ChildRelay::start(&[]).await;
+    let mut tcp = connect_from(ip("127.0.0.4"), relay.addr).await;
+    let long = "x".repeat(20 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: h\r\nX-Long: {long}\r\n\r\n");
+    // The relay may answer and close before it has read the whole head.
+    let _ = tcp.write_all(request.as_bytes()).await;
+    let mut out = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut out);
+    let _ = tokio::time::timeout(PROMPT, read).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    let fits = format!(
+        "GET /healthz HTTP/1.1\r\nHost: h\r\nX-Long: {}\r\n\r\n",
+        &long[..8 * 1024]
+    );
+    let mut tcp = connect_from(ip("127.0.0.4"), relay.addr).await;
+    tcp.write_all(fits.as_bytes()).await.unwrap();
+    let mut out = vec![0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(&out, b"HTTP/1.1 200");
 }
