@@ -168,6 +168,29 @@ pub struct Config {
     #[arg(long, env = "COURIER_CONN_BURST_PER_IP", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub conn_burst_per_ip: u32,
 
+    /// TCP connections one IP address (IPv6: one /64) may hold that are not WebSockets: waiting
+    /// for, or sending, a request head, or idle between requests. When it has this many, its
+    /// oldest is closed to make room for its newest. 0 turns the limit off (the relay-wide
+    /// budget, see --reserved-fds, still holds).
+    #[arg(long, env = "COURIER_HTTP_CONNS_PER_IP", default_value_t = 32)]
+    pub http_conns_per_ip: u32,
+
+    /// TCP connections from all addresses together that are not WebSockets (as for
+    /// --http-conns-per-ip). Each holds about 19 KiB of buffers while it waits; when there are
+    /// this many, the oldest is closed to make room. 0: only the connection budget (see
+    /// --reserved-fds) limits them.
+    #[arg(long, env = "COURIER_HTTP_CONNS", default_value_t = 2048)]
+    pub http_conns: u32,
+
+    /// File descriptors kept out of the connection budget, for the database, the listener,
+    /// the log and files being served. The relay holds at most its open-file limit
+    /// (RLIMIT_NOFILE, raised to the hard limit at start) less this many connections (the
+    /// reserve is at most half the limit); WebSockets take at most 7/8 of that, so /healthz,
+    /// /metrics and the page always have room. When the budget is full, the oldest connection
+    /// that is not a WebSocket is closed to make room.
+    #[arg(long, env = "COURIER_RESERVED_FDS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..))]
+    pub reserved_fds: u32,
+
     /// PEM file of the TLS certificate chain. With --tls-key, the relay serves https and wss
     /// itself (rustls) instead of plain http and ws.
     #[arg(
@@ -258,6 +281,10 @@ mod tests {
         assert_eq!(c.rooms_per_conn, 100);
         assert_eq!(c.conns_per_ip, 256);
         assert_eq!((c.conn_rate_per_ip, c.conn_burst_per_ip), (20.0, 100));
+        assert_eq!(
+            (c.http_conns_per_ip, c.http_conns, c.reserved_fds),
+            (32, 2048, 64)
+        );
         assert!(c.allow_origins.is_empty() && !c.require_origin);
         assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     }

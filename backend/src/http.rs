@@ -8,6 +8,9 @@
 //! the client's address as a [`ClientAddr`] extension. It uses hyper's HTTP/1 connection
 //! directly: hyper-util's `auto` builder (warp's) first waits for 24 bytes to tell HTTP/1
 //! from HTTP/2, with no timeout, so a client that sends nothing would be held forever.
+//!
+//! Every accepted socket is first counted by the [`Door`] (per address and in total); a
+//! connection the door sheds is dropped, socket and buffers, wherever it is in its request.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,6 +34,7 @@ use warp::hyper::server::conn::http1;
 use warp::hyper::service::{Service, service_fn};
 use warp::reply::Response;
 
+use crate::door::Door;
 use crate::metrics::Metrics;
 
 /// The address a request came from, put in its extensions for the routes
@@ -54,6 +58,7 @@ pub async fn serve<F>(
     listener: TcpListener,
     routes: F,
     settings: HttpSettings,
+    door: Arc<Door>,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -65,15 +70,20 @@ pub async fn serve<F>(
     let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let mut shutdown = pin!(shutdown);
+    let mut accept_errors = ErrorLog::default();
     loop {
+        tokio::select! {
+            () = door.room() => {}
+            () = &mut shutdown => break,
+        }
         let (tcp, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    if must_wait(&e) {
+                    if accept_errors.must_wait(&e) {
                         // Out of file descriptors, most likely: wait rather than spin.
                         tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
                             () = &mut shutdown => break,
                         }
                     }
@@ -82,29 +92,43 @@ pub async fn serve<F>(
             },
             () = &mut shutdown => break,
         };
+        // Counted before hyper reads a byte; with no room, closed at once.
+        let Ok(ticket) = door.admit(addr.ip()) else {
+            tracing::debug!(%addr, "connection budget full of WebSockets: closed");
+            continue;
+        };
         let service = service.clone();
         let settings = settings.clone();
         let metrics = metrics.clone();
         let stop = stop.clone();
         tasks.spawn(async move {
+            let in_requests = ticket.clone();
             let service = service_fn(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ClientAddr(addr));
+                request.extensions_mut().insert(in_requests.clone());
                 service.call(request)
             });
-            match &settings.tls {
-                None => serve_connection(tcp, service, &settings, &metrics, stop).await,
-                Some(tls) => {
-                    match tokio::time::timeout(settings.header_timeout, tls.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(stream, service, &settings, &metrics, stop).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
-                        Err(_) => {
-                            Metrics::inc(&metrics.header_timeouts);
-                            tracing::debug!(%addr, "no TLS handshake in time");
+            let serve = async {
+                match &settings.tls {
+                    None => serve_connection(tcp, service, &settings, &metrics, stop).await,
+                    Some(tls) => {
+                        match tokio::time::timeout(settings.header_timeout, tls.accept(tcp)).await {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, service, &settings, &metrics, stop).await;
+                            }
+                            Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
+                            Err(_) => {
+                                Metrics::inc(&metrics.header_timeouts);
+                                tracing::debug!(%addr, "no TLS handshake in time");
+                            }
                         }
                     }
                 }
+            };
+            tokio::select! {
+                () = serve => {}
+                // Dropping the connection closes the socket and frees its buffers.
+                () = ticket.shed() => tracing::debug!(%addr, "unfinished connection shed"),
             }
         });
     }
@@ -135,6 +159,7 @@ async fn serve_connection<I, S>(
         http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(settings.header_timeout)
+            .max_buf_size(MAX_REQUEST_HEAD)
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades()
     );
@@ -156,16 +181,50 @@ async fn serve_connection<I, S>(
     }
 }
 
-/// Whether a failed accept is worth a pause: a connection gone before it was accepted is
-/// nothing; anything else (running out of file descriptors) is logged.
-fn must_wait(e: &io::Error) -> bool {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return false;
+/// The most a connection buffers of a request head (hyper's default is 408 KiB, which a
+/// header sent slowly would hold for the whole header timeout). A longer head gets 431. The
+/// relay's requests carry no cookies; browsers send well under 8 KiB.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// How long the accept loop pauses after an error such as EMFILE: brief, so that a freed
+/// descriptor is used soon, but long enough not to spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// At most one log line per this, however many accepts fail.
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Accept errors, logged once per [`ERROR_LOG_INTERVAL`] with the count since the last line.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl ErrorLog {
+    /// Whether a failed accept is worth a pause: a connection gone before it was accepted is
+    /// nothing; anything else (running out of file descriptors) is logged, once an interval.
+    fn must_wait(&mut self, e: &io::Error) -> bool {
+        use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+        if matches!(
+            e.kind(),
+            ConnectionAborted | ConnectionRefused | ConnectionReset
+        ) {
+            return false;
+        }
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_none_or(|last| now - last >= ERROR_LOG_INTERVAL)
+        {
+            tracing::error!(
+                more = self.unlogged,
+                "accept error: {e} (more: the errors since the last line)"
+            );
+            self.last = Some(now);
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+        }
+        true
     }
-    tracing::error!("accept error: {e}");
-    true
 }

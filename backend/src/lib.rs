@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod door;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -59,10 +59,13 @@ async fn main() -> ExitCode {
 }
 
 /// Each connection is a file descriptor: raise the soft limit on open files to the hard one.
+/// The connection budget (`door.rs`) is derived from the limit this leaves.
 fn raise_open_file_limit() {
     #[cfg(unix)]
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!("open-file limit: {limit} (about as many connections)"),
+        Ok(limit) => {
+            tracing::info!("open-file limit: {limit} (connections: this less --reserved-fds)")
+        }
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
 }

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub refused_ip_open: AtomicU64,
     pub refused_ip_rate: AtomicU64,
     pub header_timeouts: AtomicU64,
+    pub http_shed: AtomicU64,
+    pub conns_refused_full: AtomicU64,
     pub rate_limited: AtomicU64,
 }
 
@@ -135,6 +137,18 @@ impl Metrics {
                 "header_timeouts_total",
                 "HTTP connections closed without a request head (or TLS handshake) in time",
                 &self.header_timeouts,
+            ),
+            (
+                "http_shed_total",
+                "plain HTTP connections closed unfinished, oldest first, to make room \
+                 (--http-conns-per-ip, or the relay's connection budget)",
+                &self.http_shed,
+            ),
+            (
+                "conns_refused_full_total",
+                "connections refused because WebSockets held the relay's connection budget \
+                 (closed at accept, or 503 at the upgrade)",
+                &self.conns_refused_full,
             ),
             (
                 "rate_limited_total",

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
+use crate::door::{self, Door, DoorLimits};
 use crate::http::{self, HttpSettings};
 use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
@@ -175,6 +176,21 @@ pub async fn run_with_tls(
         }))
         .map(Reply::into_response);
 
+    let open_files = door::open_file_limit();
+    let door_limits = DoorLimits::from_open_files(
+        open_files,
+        u64::from(config.reserved_fds),
+        config.http_conns_per_ip as usize,
+        config.http_conns as usize,
+    );
+    tracing::info!(
+        open_files,
+        connections = door_limits.budget,
+        websockets = door_limits.websockets,
+        "connection budget: the open-file limit less --reserved-fds"
+    );
+    let door = Door::new(door_limits, metrics.clone());
+
     let closing = hub.clone();
     let settings = HttpSettings {
         header_timeout: config.header_timeout,
@@ -183,7 +199,7 @@ pub async fn run_with_tls(
     };
     // Serving ends only once this future has completed: by then every WebSocket connection
     // has been asked to close, and the HTTP ones have had their grace.
-    http::serve(listener, routes, settings, metrics, async move {
+    http::serve(listener, routes, settings, door, metrics, async move {
         shutdown.await;
         tracing::info!("shutting down: closing every connection with 1001");
         // Cancel first: a connection that joins the hub after close_all sees the token.

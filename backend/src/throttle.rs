@@ -239,7 +239,7 @@ impl Drop for IpGuard {
 
 /// The key an address is counted under: IPv4 as is (also when mapped into IPv6), IPv6 by its
 /// /64, which is what one host or one customer usually gets.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & !((1u128 << 64) - 1);

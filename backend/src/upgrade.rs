@@ -8,7 +8,8 @@
 //!
 //! Before it answers 101 it applies the relay's admission rules, in this order: the
 //! handshake headers (426/400), the origin policy (403: cross-site WebSocket hijacking), and
-//! the per-address limits on open and new connections (429).
+//! the per-address limits on open and new connections (429), and the relay's share of
+//! WebSockets in its connection budget (503; see `door.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
 use crate::connection::{self, Settings};
+use crate::door::Ticket;
 use crate::http::ClientAddr;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -133,11 +135,15 @@ pub fn route(
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<ClientAddr>())
+        .and(warp::ext::optional::<Ticket>())
         .map(
-            move |headers: HeaderMap, on_upgrade: Option<OnUpgrade>, client: Option<ClientAddr>| {
-                match upgrader.admit(&headers, on_upgrade, client) {
+            move |headers: HeaderMap,
+                  on_upgrade: Option<OnUpgrade>,
+                  client: Option<ClientAddr>,
+                  ticket: Option<Ticket>| {
+                match upgrader.admit(&headers, on_upgrade, client, ticket.as_ref()) {
                     Ok((accept_key, on_upgrade, guard)) => {
-                        upgrader.start(on_upgrade, guard);
+                        upgrader.start(on_upgrade, guard, ticket);
                         switching_protocols(&accept_key)
                     }
                     Err(refused) => {
@@ -150,12 +156,14 @@ pub fn route(
 }
 
 impl Upgrader {
-    /// The handshake, the origin policy and the per-address limits, in that order.
+    /// The handshake, the origin policy, the per-address limits and the relay's share of
+    /// WebSockets, in that order.
     fn admit(
         &self,
         headers: &HeaderMap,
         on_upgrade: Option<OnUpgrade>,
         client: Option<ClientAddr>,
+        ticket: Option<&Ticket>,
     ) -> Result<(String, OnUpgrade, Option<IpGuard>), Refused> {
         let (accept_key, on_upgrade) = accept(headers, on_upgrade)?;
         let metrics = self.hub.metrics();
@@ -167,11 +175,28 @@ impl Upgrader {
                       (the relay's operator can allow it with --allow-origin)",
             });
         }
-        let Some(ClientAddr(addr)) = client else {
-            return Ok((accept_key, on_upgrade, None));
+        let guard = match client {
+            None => None,
+            Some(ClientAddr(addr)) => Some(self.per_ip_admit(addr, metrics)?),
         };
+        if ticket.is_some_and(|t| t.upgrade().is_err()) {
+            Metrics::inc(&metrics.conns_refused_full);
+            return Err(Refused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                why: "the relay holds all the WebSockets it can; try again later",
+            });
+        }
+        Ok((accept_key, on_upgrade, guard))
+    }
+
+    /// The per-address limits on open and new WebSockets.
+    fn per_ip_admit(
+        &self,
+        addr: std::net::SocketAddr,
+        metrics: &Metrics,
+    ) -> Result<IpGuard, Refused> {
         match self.per_ip.admit(addr.ip()) {
-            Ok(guard) => Ok((accept_key, on_upgrade, Some(guard))),
+            Ok(guard) => Ok(guard),
             Err(IpRefusal::TooManyOpen) => {
                 Metrics::inc(&metrics.refused_ip_open);
                 Err(Refused {
@@ -190,8 +215,9 @@ impl Upgrader {
     }
 
     /// Runs the connection once hyper hands over the socket (after the 101 is written). The
-    /// connection counts against its address until it ends.
-    fn start(&self, on_upgrade: OnUpgrade, guard: Option<IpGuard>) {
+    /// connection counts against its address, and as a WebSocket in the door's budget, until
+    /// it ends.
+    fn start(&self, on_upgrade: OnUpgrade, guard: Option<IpGuard>, ticket: Option<Ticket>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let addr = guard.as_ref().map(IpGuard::key);
         let (hub, settings, config) = (self.hub.clone(), self.settings, self.ws_config);
@@ -204,7 +230,7 @@ impl Upgrader {
             let io = TokioIo::new(upgraded);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
             connection::serve(ws, id, addr, hub, settings, shutdown).await;
-            drop(guard);
+            drop((guard, ticket));
         });
     }
 }
@@ -219,7 +245,10 @@ impl Refused {
     fn into_response(self) -> Response {
         let mut response =
             warp::reply::with_status(format!("{}\n", self.why), self.status).into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if matches!(
+            self.status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

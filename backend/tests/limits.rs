@@ -1,5 +1,6 @@
-//! The relay binary at its open-file limit: it refuses what it cannot take without spinning,
-//! and the connections it has carry on.
+//! The relay binary at its open-file limit: its connection budget (the limit less a reserve)
+//! keeps it off EMFILE, it refuses what it cannot take without spinning, and the connections
+//! it has carry on.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -87,12 +88,13 @@ async fn at_the_open_file_limit_the_relay_neither_spins_nor_drops_what_it_has() 
             clients.push(ws);
         }
     }
+    // 64 files, less a reserve of 32: a budget of 32 connections, 28 of them WebSockets.
     assert!(
-        clients.len() >= 40,
+        clients.len() >= 20,
         "the relay took {} connections",
         clients.len()
     );
-    assert!(clients.len() < 64, "the limit held");
+    assert!(clients.len() <= 28, "the budget held: {}", clients.len());
 
     // While new connections wait, the relay does not spin on accept errors.
     let pid = relay.child.id();

@@ -301,3 +301,66 @@ pub async fn flood_blind(mut ws: Ws, frame: Value, count: usize) {
     }
     let _ = ws.flush().await;
 }
+
+impl ChildRelay {
+    /// As [`ChildRelay::start`], with the relay's open-file limit (soft and hard, as
+    /// `ulimit -n` sets them) at `files`, so that a few hundred sockets put it under real
+    /// pressure.
+    #[allow(dead_code)] // Not every attack needs it.
+    pub async fn start_with_open_files(files: u32, flags: &[&str]) -> Self {
+        let dir = common::temp_dir();
+        let mut command = format!(
+            "ulimit -n {files} && exec {} --listen 127.0.0.1:0 --static-dir /nonexistent \
+             --db-sync normal --db {}",
+            env!("CARGO_BIN_EXE_courier"),
+            dir.path().join("courier.db").display()
+        );
+        for flag in flags {
+            command.push(' ');
+            command.push_str(flag);
+        }
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines =
+            BufReader::new(tokio::process::ChildStderr::from_std(stderr).unwrap()).lines();
+        let mut addr = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("listening on http://") {
+                let rest = line[at + "listening on http://".len()..].trim();
+                addr = Some(rest.parse().unwrap());
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            addr: addr.expect("the relay says where it listens"),
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+/// `GET path` from address `from` on a connection of its own; the status, or `None` if no
+/// answer came within `within`.
+#[allow(dead_code)] // Not every attack needs it.
+pub async fn get_from(addr: SocketAddr, from: &str, path: &str, within: Duration) -> Option<u16> {
+    let exchange = async {
+        let mut tcp = connect_from(ip(from), addr).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        tcp.write_all(request.as_bytes()).await.ok()?;
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await.ok()?;
+        if !out.windows(4).any(|w| w == b"\r\n\r\n") {
+            return None;
+        }
+        let (status, _, _) = parse_response(&out);
+        Some(status)
+    };
+    tokio::time::timeout(within, exchange).await.ok().flatten()
+}
