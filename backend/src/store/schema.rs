@@ -67,4 +67,10 @@ pub const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE users ADD COLUMN password TEXT;  -- an Argon2id PHC string, or NULL
     ",
+    // 3: when each name was last used, so that unused names expire (--name-idle-days). Names
+    // already known count as used at the upgrade.
+    "
+    ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;  -- ms since the epoch
+    UPDATE users SET last_seen = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+    ",
 ];
