@@ -116,7 +116,9 @@ impl PerIp {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Wait(((1.0 - bucket.tokens) / rate.per_sec * 1000.0).ceil() as u64))
+            Err(Wait(
+                ((1.0 - bucket.tokens) / rate.per_sec * 1000.0).ceil() as u64
+            ))
         }
     }
 }

@@ -204,8 +204,10 @@ impl Workers {
         };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            let _ticket = ticket;
-            let _ = tx.send(work(memory));
+            let result = work(memory);
+            // The address's share is free before the answer can bring its next attempt.
+            drop(ticket);
+            let _ = tx.send(result);
         });
         // A refused job is dropped here, and its ticket with it.
         match self.queue.try_send(job) {

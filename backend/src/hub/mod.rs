@@ -23,9 +23,9 @@
 mod direct;
 mod dispatch;
 mod fanout;
+mod names;
 mod output;
 mod rooms;
-mod names;
 mod session;
 mod slow;
 
@@ -151,6 +151,10 @@ struct UserEntry {
     password: Option<String>,
     /// When a session last had this name (its hello or its end), by the hub's clock.
     last_seen: u64,
+    /// When this run of the relay first welcomed the name, if it was new then (else 0).
+    /// Private messages older than this belong to an earlier holder of a forgotten name,
+    /// whose removal the writer may not have committed yet: they are never shown.
+    since: u64,
 }
 
 /// A hello, as `State::hello` takes it.
@@ -180,7 +184,6 @@ fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> 
 
 type Handled = Result<(), Refusal>;
 
-
 impl Hub {
     /// A hub on `store`, whose writer thread starts now.
     ///
@@ -201,6 +204,7 @@ impl Hub {
                     name: u.name,
                     password: u.password,
                     last_seen: u.last_seen,
+                    since: 0,
                 };
                 (u.key, entry)
             })
@@ -340,7 +344,9 @@ impl Hub {
         let mut state = self.lock();
         let result = match done.outcome {
             Outcome::Verified { hello, fits: true } => {
-                state.attempts.succeeded(&validate::name_key(hello.name.trim()));
+                state
+                    .attempts
+                    .succeeded(&validate::name_key(hello.name.trim()));
                 state.hello(id, hello, now)
             }
             Outcome::Verified { hello, fits: false } => {
@@ -364,7 +370,9 @@ impl Hub {
                     Busy::Full => "the relay is checking too many passwords",
                     Busy::Stopped => "the relay is stopping",
                 };
-                state.too_many(format!("{message}: this frame was dropped; try again shortly"))
+                state.too_many(format!(
+                    "{message}: this frame was dropped; try again shortly"
+                ))
             }
         };
         if let Err(refusal) = result {

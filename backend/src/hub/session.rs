@@ -11,8 +11,8 @@ use super::{
     Handled, Hello, Session, Slow, State, UserEntry, db_failed, encode, new_token, refuse,
     same_token,
 };
-use crate::outbox::ConnId;
 use crate::attempts::Attempt;
+use crate::outbox::ConnId;
 use crate::store::Job;
 
 impl State {
@@ -35,6 +35,7 @@ impl State {
         if holder.is_none() && self.users.get(&key).is_some_and(|u| self.expired(u, now)) {
             self.forget(&key, "unused for --name-idle-days")?;
         }
+        let new_name = !self.users.contains_key(&key);
         let token_fits = holder
             .and_then(|h| self.conns.get(&h)?.session.as_ref())
             .zip(token.as_ref())
@@ -97,8 +98,13 @@ impl State {
             }
         }
 
-        // What waits in the mailbox is read before anything else can change.
-        let mut mail = self.db.mailbox(&key).map_err(|e| db_failed(&e))?;
+        // What waits in the mailbox is read before anything else can change. A new name has
+        // none: what the store may still hold for it is a forgotten holder's, being removed.
+        let mut mail = if new_name {
+            Vec::new()
+        } else {
+            self.db.mailbox(&key).map_err(|e| db_failed(&e))?
+        };
         // Leave out what is received already but not yet removed by the writer.
         mail.retain(|m| {
             !self.received_in_flight.contains(&m.id)
@@ -111,6 +117,7 @@ impl State {
             name: String::new(),
             password: None,
             last_seen: now,
+            since: now,
         });
         user.name.clone_from(&name);
         user.last_seen = now;

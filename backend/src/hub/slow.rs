@@ -39,7 +39,10 @@ pub struct Done {
 
 #[derive(Debug)]
 pub(super) enum Outcome {
-    Verified { hello: Hello, fits: bool },
+    Verified {
+        hello: Hello,
+        fits: bool,
+    },
     Hashed(Result<String, String>),
     /// The hashing threads refused the work at once (see [`Busy`]).
     Busy(Busy),

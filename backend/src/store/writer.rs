@@ -35,7 +35,11 @@ const TRIM_EVERY: u64 = 64;
 #[derive(Debug)]
 pub enum Job {
     /// Remember a user (or a new spelling of their name), seen at `seen` (ms).
-    User { key: String, name: String, seen: u64 },
+    User {
+        key: String,
+        name: String,
+        seen: u64,
+    },
     /// A user's session ended at `at` (ms): the name was in use until then.
     Seen { key: String, at: u64 },
     /// Forget a user: their name, its protection, their mailbox and their private
