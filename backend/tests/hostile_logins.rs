@@ -215,6 +215,11 @@ async fn an_honest_login_stays_fast_while_one_address_guesses_passwords() {
         attacked.push(ms(took));
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // The attacking address is over its limit even with the right password; its victim is not.
+    let (answer, _, _ws) = hello(addr, "127.0.0.1", "victim", Some(PASSWORD)).await;
+    assert_eq!(answer["code"], "rate_limited", "{answer}");
+    let (answer, _, _victim) = hello(addr, "127.0.0.3", "victim", Some(PASSWORD)).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
     over.store(true, Ordering::Relaxed);
     for a in attackers {
         a.await.unwrap();
@@ -246,6 +251,30 @@ async fn an_honest_login_stays_fast_while_one_address_guesses_passwords() {
         rss < rss_start + 50 * 1024,
         "RSS {rss} KiB, from {rss_start} KiB"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessed_name_backs_off_for_everyone_but_its_owners_address() {
+    let relay = ChildRelay::start(&[]).await;
+    let addr = relay.addr;
+    protected(addr, "127.0.0.5", "target").await;
+    // Five wrong passwords, each from an address of its own (within every address's limits).
+    for i in 1..=5 {
+        let (answer, _, _ws) = hello(addr, &format!("127.0.5.{i}"), "target", Some(WRONG)).await;
+        assert_eq!(answer["code"], "password_required");
+    }
+    // The name now waits 1 s, even for the right password from a new address…
+    let (answer, _, _ws) = hello(addr, "127.0.5.6", "target", Some(PASSWORD)).await;
+    assert_eq!(answer["code"], "rate_limited", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 1 s")
+    );
+    // …but not for the address that protected it.
+    let (answer, _, _ws) = hello(addr, "127.0.0.5", "target", Some(PASSWORD)).await;
+    assert_eq!(answer["type"], "welcome", "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,6 +155,10 @@ struct UserEntry {
     /// Private messages older than this belong to an earlier holder of a forgotten name,
     /// whose removal the writer may not have committed yet: they are never shown.
     since: u64,
+    /// The address that last proved this name's password or protected it, in this run: its
+    /// checks skip the name's backoff, so that guessing from elsewhere cannot lock the owner
+    /// out (its per-address limits still apply).
+    trusted: Option<std::net::IpAddr>,
 }
 
 /// A hello, as `State::hello` takes it.
@@ -205,6 +209,7 @@ impl Hub {
                     password: u.password,
                     last_seen: u.last_seen,
                     since: 0,
+                    trusted: None,
                 };
                 (u.key, entry)
             })

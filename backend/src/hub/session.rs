@@ -45,7 +45,9 @@ impl State {
             let Some(password) = password else {
                 return refuse(ErrorCode::PasswordRequired, password_required(&name));
             };
-            if let Err(wait) = self.attempts.name_open(&key, now) {
+            let addr = self.addr(id);
+            let trusted = addr.is_some() && self.users.get(&key).and_then(|u| u.trusted) == addr;
+            if !trusted && let Err(wait) = self.attempts.name_open(&key, now) {
                 let secs = wait.secs();
                 return self.too_many(format!(
                     "too many wrong passwords for '{name}': try again in {secs} s"
@@ -118,9 +120,13 @@ impl State {
             password: None,
             last_seen: now,
             since: now,
+            trusted: None,
         });
         user.name.clone_from(&name);
         user.last_seen = now;
+        if proven {
+            user.trusted = self.conns.get(&id).and_then(|c| c.handle.addr);
+        }
         self.submit(Job::User {
             key: key.clone(),
             name: name.clone(),
@@ -193,9 +199,11 @@ impl State {
             key: key.clone(),
             hash: hash.clone(),
         })?;
+        let addr = self.addr(id);
         if let Some(user) = self.users.get_mut(&key) {
             user.password = Some(hash);
             user.last_seen = now;
+            user.trusted = addr;
         }
         tracing::info!(conn = id, %name, "name protected");
         self.send(id, &ServerMsg::Protected { name });
