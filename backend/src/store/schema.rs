@@ -84,8 +84,11 @@ mod tests {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         db.execute_batch(MIGRATIONS[0]).unwrap();
         db.execute_batch(MIGRATIONS[1]).unwrap();
-        db.execute("INSERT INTO users (key, name) VALUES ('alice', 'Alice')", [])
-            .unwrap();
+        db.execute(
+            "INSERT INTO users (key, name) VALUES ('alice', 'Alice')",
+            [],
+        )
+        .unwrap();
         db.execute_batch(MIGRATIONS[2]).unwrap();
         let seen: i64 = db
             .query_row("SELECT last_seen FROM users WHERE key = 'alice'", [], |r| {
