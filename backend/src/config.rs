@@ -98,6 +98,35 @@ pub struct Config {
     #[arg(long, env = "COURIER_MAX_USERS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_users: u32,
 
+    /// Days a name may go unused (no session has it) before the relay forgets it, with its
+    /// protection, mailbox and private conversations; anyone may then take it afresh.
+    /// Fractions are allowed; 0 keeps names for ever.
+    #[arg(long, env = "COURIER_NAME_IDLE_DAYS", default_value_t = 180.0, value_parser = parse_days)]
+    pub name_idle_days: f64,
+
+    /// New names one IP address (IPv6: one /64) may make an hour (all at once if it likes);
+    /// past it, a `hello` with a name the relay does not know gets `rate_limited`. 0 turns
+    /// the limit off.
+    #[arg(long, env = "COURIER_NAMES_PER_IP_HOUR", default_value_t = 20)]
+    pub names_per_ip_hour: u32,
+
+    /// `protect` frames one IP address may send an hour; past it, `rate_limited`. 0 turns the
+    /// limit off.
+    #[arg(long, env = "COURIER_PROTECTS_PER_IP_HOUR", default_value_t = 10)]
+    pub protects_per_ip_hour: u32,
+
+    /// Password checks (`hello` with a password for a protected name) per second one IP
+    /// address may ask for, on average; past it, `rate_limited` at once. Each address also
+    /// has at most one check under way, and each protected name backs off (1 s, doubling to
+    /// 60 s) after 5 wrong passwords in a row. 0 turns the per-address rate off.
+    #[arg(long, env = "COURIER_PASSWORD_RATE_PER_IP", default_value_t = 0.5, value_parser = parse_rate)]
+    pub password_rate_per_ip: f64,
+
+    /// Password checks one IP address may ask for at once before --password-rate-per-ip
+    /// applies.
+    #[arg(long, env = "COURIER_PASSWORD_BURST_PER_IP", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub password_burst_per_ip: u32,
+
     /// Seconds open connections get to close after SIGINT/SIGTERM before the relay exits anyway.
     #[arg(long, env = "COURIER_SHUTDOWN_GRACE", default_value = "5", value_parser = parse_secs)]
     pub shutdown_grace: Duration,
@@ -217,6 +246,11 @@ impl Config {
         Self::parse_from(["courier"])
     }
 
+    /// How long a name may go unused before it expires, in ms; 0: never.
+    pub fn name_idle_ms(&self) -> u64 {
+        (self.name_idle_days * 86_400_000.0).round() as u64
+    }
+
     /// What old messages the store drops.
     pub fn retention(&self) -> crate::store::Retention {
         crate::store::Retention {
@@ -248,6 +282,18 @@ fn parse_db(s: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(PathBuf::from(s))
+}
+
+/// Parses a number of days from 0 (never) to 100 years; fractions are allowed.
+fn parse_days(s: &str) -> Result<f64, String> {
+    let days: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of days"))?;
+    if !(0.0..=36_500.0).contains(&days) {
+        return Err(format!("'{s}' is outside 0 to 36500 days"));
+    }
+    Ok(days)
 }
 
 /// Parses a rate per second: a number from 0 (no limit) to a million.
@@ -285,6 +331,9 @@ mod tests {
             (c.http_conns_per_ip, c.http_conns, c.reserved_fds),
             (32, 2048, 64)
         );
+        assert_eq!(c.name_idle_ms(), 180 * 86_400_000);
+        assert_eq!((c.names_per_ip_hour, c.protects_per_ip_hour), (20, 10));
+        assert_eq!((c.password_rate_per_ip, c.password_burst_per_ip), (0.5, 5));
         assert!(c.allow_origins.is_empty() && !c.require_origin);
         assert!(c.tls_cert.is_none() && c.tls_key.is_none());
     }
@@ -320,5 +369,8 @@ mod tests {
     fn seconds_may_be_fractional() {
         assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_secs("soon").is_err());
+        let c = Config::parse_from(["courier", "--name-idle-days", "0.00002"]);
+        assert_eq!(c.name_idle_ms(), 1728);
+        assert!(parse_days("-1").is_err() && parse_days("never").is_err());
     }
 }

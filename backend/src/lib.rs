@@ -5,6 +5,7 @@
 //! (frames → text) → [`hub`] (text → typed message → room or recipient) → [`outbox`] (bounded
 //! queue) → back out through [`connection`]'s writer. `ARCHITECTURE.md` has the map.
 
+pub mod attempts;
 pub mod clock;
 pub mod config;
 pub mod connection;

@@ -18,6 +18,7 @@ use shared::limits::{MAX_MESSAGE_BYTES, close};
 
 use tokio_rustls::TlsAcceptor;
 
+use crate::attempts::AttemptLimits;
 use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
@@ -100,6 +101,15 @@ pub async fn run_with_tls(
         max_uncommitted: MAX_UNCOMMITTED,
         max_uncommitted_bytes: MAX_UNCOMMITTED_BYTES,
         rooms_per_conn: config.rooms_per_conn as usize,
+        attempts: AttemptLimits {
+            checks_per_ip: Rate {
+                per_sec: config.password_rate_per_ip,
+                burst: f64::from(config.password_burst_per_ip),
+            },
+            names_per_ip: AttemptLimits::per_hour(config.names_per_ip_hour),
+            protects_per_ip: AttemptLimits::per_hour(config.protects_per_ip_hour),
+        },
+        name_idle_ms: config.name_idle_ms(),
     };
     let hub = Hub::new(
         limits,

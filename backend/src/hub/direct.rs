@@ -81,7 +81,18 @@ impl State {
     ) -> Handled {
         let correspondent = self.recipient(&with)?;
         let (low, high) = pair(&self.session(id)?.key, &correspondent.key);
-        let page = self.db.direct_page((&low, &high), before, limit);
+        let since = [&low, &high]
+            .iter()
+            .filter_map(|key| Some(self.users.get(key.as_str())?.since))
+            .max()
+            .unwrap_or(0);
+        let page = self
+            .db
+            .direct_page((&low, &high), before, limit)
+            .map(|mut page| {
+                page.messages.retain(|m| m.ts >= since);
+                page
+            });
         self.send_history(id, ConversationId::With { with }, page)
     }
 

@@ -33,6 +33,7 @@ impl State {
                     password,
                     proven: false,
                 },
+                now,
             ),
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
@@ -75,7 +76,7 @@ impl State {
                 "history needs either a room or a with",
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
-            ClientMsg::Protect { password } => self.protect(password),
+            ClientMsg::Protect { password } => self.protect(id, password, now),
         }
     }
 

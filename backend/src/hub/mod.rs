@@ -23,6 +23,7 @@
 mod direct;
 mod dispatch;
 mod fanout;
+mod names;
 mod output;
 mod rooms;
 mod session;
@@ -38,10 +39,11 @@ use std::thread::JoinHandle;
 
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
+use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
 use crate::outbox::{ConnHandle, ConnId};
-use crate::passwords::Workers;
+use crate::passwords::{Busy, Workers};
 use crate::store::writer;
 use crate::store::{CommitQueue, Reader, Retention, Store};
 use crate::throttle::FrameLimiter;
@@ -58,6 +60,10 @@ pub struct HubLimits {
     pub max_uncommitted_bytes: usize,
     /// Rooms one connection may be in at once (`--rooms-per-conn`).
     pub rooms_per_conn: usize,
+    /// Password checks, new names and `protect`s per address.
+    pub attempts: AttemptLimits,
+    /// A name unused this long (ms) is forgotten, its protection with it; 0: never.
+    pub name_idle_ms: u64,
 }
 
 /// Shared by every connection task.
@@ -94,6 +100,9 @@ struct State {
     /// and the rows delivered to clients that do not acknowledge.
     acks_in_flight: HashMap<(String, String), u64>,
     received_in_flight: HashSet<i64>,
+    /// Password checks, new names and `protect`s counted per address, and wrong passwords
+    /// per name.
+    attempts: Attempts,
 }
 
 struct Conn {
@@ -140,6 +149,16 @@ struct UserEntry {
     name: String,
     /// The Argon2id hash of a protected name's password.
     password: Option<String>,
+    /// When a session last had this name (its hello or its end), by the hub's clock.
+    last_seen: u64,
+    /// When this run of the relay first welcomed the name, if it was new then (else 0).
+    /// Private messages older than this belong to an earlier holder of a forgotten name,
+    /// whose removal the writer may not have committed yet: they are never shown.
+    since: u64,
+    /// The address that last proved this name's password or protected it, in this run: its
+    /// checks skip the name's backoff, so that guessing from elsewhere cannot lock the owner
+    /// out (its per-address limits still apply).
+    trusted: Option<std::net::IpAddr>,
 }
 
 /// A hello, as `State::hello` takes it.
@@ -188,6 +207,9 @@ impl Hub {
                 let entry = UserEntry {
                     name: u.name,
                     password: u.password,
+                    last_seen: u.last_seen,
+                    since: 0,
+                    trusted: None,
                 };
                 (u.key, entry)
             })
@@ -206,6 +228,7 @@ impl Hub {
                 rooms: HashMap::new(),
                 acks_in_flight: HashMap::new(),
                 received_in_flight: HashSet::new(),
+                attempts: Attempts::new(limits.attempts),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -314,6 +337,7 @@ impl Hub {
         }
         state.slow.take().map(|slow| Slow {
             cid: frame.cid,
+            addr: handle.addr,
             ..slow
         })
     }
@@ -321,20 +345,39 @@ impl Hub {
     /// Ends a frame whose slow work is done.
     pub fn finish(&self, handle: &ConnHandle, done: Done) {
         let id = handle.id;
+        let now = (self.clock)();
         let mut state = self.lock();
         let result = match done.outcome {
-            Outcome::Verified { hello, fits: true } => state.hello(id, hello),
+            Outcome::Verified { hello, fits: true } => {
+                state
+                    .attempts
+                    .succeeded(&validate::name_key(hello.name.trim()));
+                state.hello(id, hello, now)
+            }
             Outcome::Verified { hello, fits: false } => {
                 tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
+                state
+                    .attempts
+                    .failed(&validate::name_key(hello.name.trim()), now);
                 refuse(
                     ErrorCode::PasswordRequired,
                     session::password_required(hello.name.trim()),
                 )
             }
-            Outcome::Hashed(Ok(hash)) => state.protected(id, hash),
+            Outcome::Hashed(Ok(hash)) => state.protected(id, hash, now),
             Outcome::Hashed(Err(e)) => {
                 tracing::error!("cannot hash a password: {e}");
                 refuse(ErrorCode::Internal, "the relay could not protect the name")
+            }
+            Outcome::Busy(busy) => {
+                let message = match busy {
+                    Busy::Address => "a password from this address is being checked already",
+                    Busy::Full => "the relay is checking too many passwords",
+                    Busy::Stopped => "the relay is stopping",
+                };
+                state.too_many(format!(
+                    "{message}: this frame was dropped; try again shortly"
+                ))
             }
         };
         if let Err(refusal) = result {
@@ -370,8 +413,9 @@ impl Hub {
 
     /// Connection `id` is gone: it leaves every room it was in.
     pub fn disconnect(&self, id: ConnId) {
+        let now = (self.clock)();
         let mut state = self.lock();
-        state.end_session(id);
+        state.end_session(id, now);
         state.conns.remove(&id);
     }
 
@@ -399,6 +443,18 @@ impl Hub {
 }
 
 impl State {
+    /// A refusal with `rate_limited` (counted as such): the frame was dropped, and may be
+    /// sent again later.
+    fn too_many<T>(&self, message: impl Into<String>) -> Result<T, Refusal> {
+        Metrics::inc(&self.metrics.rate_limited);
+        refuse(ErrorCode::RateLimited, message)
+    }
+
+    /// The address connection `id` comes from, as the per-address limits count it.
+    fn addr(&self, id: ConnId) -> Option<std::net::IpAddr> {
+        self.conns.get(&id).and_then(|c| c.handle.addr)
+    }
+
     /// The session of a welcomed connection. `dispatch` only calls handlers for those.
     fn session(&self, id: ConnId) -> Result<&Session, Refusal> {
         match self.conns.get(&id).and_then(|c| c.session.as_ref()) {

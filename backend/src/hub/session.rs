@@ -11,13 +11,14 @@ use super::{
     Handled, Hello, Session, Slow, State, UserEntry, db_failed, encode, new_token, refuse,
     same_token,
 };
+use crate::attempts::Attempt;
 use crate::outbox::ConnId;
 use crate::store::Job;
 
 impl State {
     /// A hello on an unwelcomed connection. `hello.proven` is set once the password of a
     /// protected name has been checked (off the lock, see [`SlowTask::Verify`]).
-    pub(super) fn hello(&mut self, id: ConnId, hello: Hello) -> Handled {
+    pub(super) fn hello(&mut self, id: ConnId, hello: Hello, now: u64) -> Handled {
         let Hello {
             name: raw_name,
             token,
@@ -31,6 +32,10 @@ impl State {
         };
         let key = validate::name_key(&name);
         let holder = self.online.get(&key).copied();
+        if holder.is_none() && self.users.get(&key).is_some_and(|u| self.expired(u, now)) {
+            self.forget(&key, "unused for --name-idle-days")?;
+        }
+        let new_name = !self.users.contains_key(&key);
         let token_fits = holder
             .and_then(|h| self.conns.get(&h)?.session.as_ref())
             .zip(token.as_ref())
@@ -40,6 +45,20 @@ impl State {
             let Some(password) = password else {
                 return refuse(ErrorCode::PasswordRequired, password_required(&name));
             };
+            let addr = self.addr(id);
+            let trusted = addr.is_some() && self.users.get(&key).and_then(|u| u.trusted) == addr;
+            if !trusted && let Err(wait) = self.attempts.name_open(&key, now) {
+                let secs = wait.secs();
+                return self.too_many(format!(
+                    "too many wrong passwords for '{name}': try again in {secs} s"
+                ));
+            }
+            if let Err(wait) = self.attempts.take(Attempt::Check, self.addr(id), now) {
+                let secs = wait.secs();
+                return self.too_many(format!(
+                    "too many passwords from this address: try again in {secs} s"
+                ));
+            }
             // Checked off the lock; the hello comes back with `proven` if it fits.
             self.slow = Some(Slow {
                 task: SlowTask::Verify {
@@ -54,6 +73,7 @@ impl State {
                     hash,
                 },
                 cid: None,
+                addr: None,
             });
             return Ok(());
         }
@@ -62,20 +82,31 @@ impl State {
                 return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
             }
             // The same user on a new connection: the old one ends as if it had dropped.
-            self.end_session(holder);
+            self.end_session(holder, now);
             if let Some(old) = self.conns.get(&holder) {
                 old.handle.close(close::NORMAL);
             }
             tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
-        } else if !self.users.contains_key(&key) && self.users.len() >= self.limits.max_users {
-            return refuse(
-                ErrorCode::Forbidden,
-                "this relay remembers as many names as it may; use a name that was used before",
-            );
+        } else if !self.users.contains_key(&key) {
+            if let Err(wait) = self.attempts.take(Attempt::NewName, self.addr(id), now) {
+                let secs = wait.secs();
+                return self.too_many(format!(
+                    "too many new names from this address: try again in {secs} s, or use a \
+                     name used before"
+                ));
+            }
+            if self.users.len() >= self.limits.max_users {
+                self.make_room(now)?;
+            }
         }
 
-        // What waits in the mailbox is read before anything else can change.
-        let mut mail = self.db.mailbox(&key).map_err(|e| db_failed(&e))?;
+        // What waits in the mailbox is read before anything else can change. A new name has
+        // none: what the store may still hold for it is a forgotten holder's, being removed.
+        let mut mail = if new_name {
+            Vec::new()
+        } else {
+            self.db.mailbox(&key).map_err(|e| db_failed(&e))?
+        };
         // Leave out what is received already but not yet removed by the writer.
         mail.retain(|m| {
             !self.received_in_flight.contains(&m.id)
@@ -87,14 +118,20 @@ impl State {
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
             name: String::new(),
             password: None,
+            last_seen: now,
+            since: now,
+            trusted: None,
         });
-        if user.name != name {
-            user.name.clone_from(&name);
-            self.submit(Job::User {
-                key: key.clone(),
-                name: name.clone(),
-            })?;
+        user.name.clone_from(&name);
+        user.last_seen = now;
+        if proven {
+            user.trusted = self.conns.get(&id).and_then(|c| c.handle.addr);
         }
+        self.submit(Job::User {
+            key: key.clone(),
+            name: name.clone(),
+            seen: now,
+        })?;
         let token = new_token();
         let welcome = ServerMsg::Welcome {
             name: name.clone(),
@@ -132,7 +169,7 @@ impl State {
     }
 
     /// `protect`: the session's name is to be protected by `password`, hashed off the lock.
-    pub(super) fn protect(&mut self, password: String) -> Handled {
+    pub(super) fn protect(&mut self, id: ConnId, password: String, now: u64) -> Handled {
         let chars = password.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return refuse(
@@ -140,23 +177,33 @@ impl State {
                 format!("a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
             );
         }
+        if let Err(wait) = self.attempts.take(Attempt::Protect, self.addr(id), now) {
+            let secs = wait.secs();
+            return self.too_many(format!(
+                "too many names protected from this address: try again in {secs} s"
+            ));
+        }
         self.slow = Some(Slow {
             task: SlowTask::Hash { password },
             cid: None,
+            addr: None,
         });
         Ok(())
     }
 
     /// The password hash for connection `id`'s name is made: the name is protected from now.
-    pub(super) fn protected(&mut self, id: ConnId, hash: String) -> Handled {
+    pub(super) fn protected(&mut self, id: ConnId, hash: String, now: u64) -> Handled {
         let session = self.session(id)?;
         let (key, name) = (session.key.clone(), session.name.clone());
         self.submit(Job::Protect {
             key: key.clone(),
             hash: hash.clone(),
         })?;
+        let addr = self.addr(id);
         if let Some(user) = self.users.get_mut(&key) {
             user.password = Some(hash);
+            user.last_seen = now;
+            user.trusted = addr;
         }
         tracing::info!(conn = id, %name, "name protected");
         self.send(id, &ServerMsg::Protected { name });
@@ -165,7 +212,7 @@ impl State {
 
     /// Ends connection `id`'s session, if it has one: it leaves its rooms (the others there
     /// hear `presence` offline) and its name is free again.
-    pub(super) fn end_session(&mut self, id: ConnId) {
+    pub(super) fn end_session(&mut self, id: ConnId, now: u64) {
         // What reached the socket before the end is received; the rest stays in the mailbox.
         self.settle_mail(id);
         let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.take()) else {
@@ -176,6 +223,17 @@ impl State {
         }
         for room in &session.rooms {
             self.remove_member(id, room, &session.name);
+        }
+        // The name was in use until now: its idle time starts here.
+        if let Some(user) = self.users.get_mut(&session.key) {
+            user.last_seen = now;
+            let job = Job::Seen {
+                key: session.key.clone(),
+                at: now,
+            };
+            if let Err(refusal) = self.submit(job) {
+                tracing::debug!("last use of a name not stored: {}", refusal.message);
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct User {
     pub name: String,
     /// The Argon2id hash of a protected name's password.
     pub password: Option<String>,
+    /// When a session last had the name (ms since the Unix epoch).
+    pub last_seen: u64,
 }
 
 /// The read-only connection.
@@ -48,12 +50,15 @@ impl Reader {
     }
 
     pub(super) fn users(&mut self) -> rusqlite::Result<Vec<User>> {
-        let mut stmt = self.conn.prepare("SELECT key, name, password FROM users")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, name, password, last_seen FROM users")?;
         let rows = stmt.query_map([], |row| {
             Ok(User {
                 key: row.get(0)?,
                 name: row.get(1)?,
                 password: row.get(2)?,
+                last_seen: row.get::<_, i64>(3)?.max(0) as u64,
             })
         })?;
         rows.collect()

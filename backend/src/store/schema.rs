@@ -67,4 +67,38 @@ pub const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE users ADD COLUMN password TEXT;  -- an Argon2id PHC string, or NULL
     ",
+    // 3: when each name was last used, so that unused names expire (--name-idle-days). Names
+    // already known count as used at the upgrade.
+    "
+    ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;  -- ms since the epoch
+    UPDATE users SET last_seen = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+    ",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn names_known_before_last_seen_count_as_used_at_the_upgrade() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(MIGRATIONS[0]).unwrap();
+        db.execute_batch(MIGRATIONS[1]).unwrap();
+        db.execute(
+            "INSERT INTO users (key, name) VALUES ('alice', 'Alice')",
+            [],
+        )
+        .unwrap();
+        db.execute_batch(MIGRATIONS[2]).unwrap();
+        let seen: i64 = db
+            .query_row("SELECT last_seen FROM users WHERE key = 'alice'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!((now - seen).abs() < 60_000, "last_seen {seen}, now {now}");
+    }
+}

@@ -34,8 +34,17 @@ const TRIM_EVERY: u64 = 64;
 /// Something for the writer to do.
 #[derive(Debug)]
 pub enum Job {
-    /// Remember a user (or a new spelling of their name).
-    User { key: String, name: String },
+    /// Remember a user (or a new spelling of their name), seen at `seen` (ms).
+    User {
+        key: String,
+        name: String,
+        seen: u64,
+    },
+    /// A user's session ended at `at` (ms): the name was in use until then.
+    Seen { key: String, at: u64 },
+    /// Forget a user: their name, its protection, their mailbox and their private
+    /// conversations (the pairs' counters stay, so that numbering never goes back).
+    Forget { key: String },
     /// Protect a user's name with this Argon2id hash (the user is remembered already).
     Protect { key: String, hash: String },
     /// Number and store a room message.
@@ -367,12 +376,30 @@ fn apply_one(
     limits: &WriterLimits,
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
-        Job::User { key, name } => {
+        Job::User { key, name, seen } => {
             tx.prepare_cached(
-                "INSERT INTO users (key, name) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET name = excluded.name",
+                "INSERT INTO users (key, name, last_seen) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET name = excluded.name,
+                                                 last_seen = excluded.last_seen",
             )?
-            .execute([key, name])?;
+            .execute(rusqlite::params![key, name, *seen as i64])?;
+            Ok(None)
+        }
+        Job::Seen { key, at } => {
+            tx.prepare_cached("UPDATE users SET last_seen = ?2 WHERE key = ?1")?
+                .execute(rusqlite::params![key, *at as i64])?;
+            Ok(None)
+        }
+        Job::Forget { key } => {
+            tx.prepare_cached(
+                "DELETE FROM direct_messages WHERE (low, high) IN
+                   (SELECT low, high FROM pairs WHERE low = ?1 OR high = ?1)",
+            )?
+            .execute([key])?;
+            tx.prepare_cached("DELETE FROM mailbox WHERE low = ?1 OR high = ?1")?
+                .execute([key])?;
+            tx.prepare_cached("DELETE FROM users WHERE key = ?1")?
+                .execute([key])?;
             Ok(None)
         }
         Job::Protect { key, hash } => {

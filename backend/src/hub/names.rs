@@ -1,0 +1,57 @@
+//! The names the relay remembers, and how it forgets them: a name unused for
+//! `--name-idle-days` expires (its protection with it), and at `--max-users` a new name takes
+//! the place of the least recently used name that nobody may still claim.
+
+use shared::ErrorCode;
+
+use super::{Handled, State, UserEntry, refuse};
+use crate::store::Job;
+
+impl State {
+    /// Whether `user` has gone unused for longer than `--name-idle-days` (never, if 0). The
+    /// caller checks that nobody holds the name now.
+    pub(super) fn expired(&self, user: &UserEntry, now: u64) -> bool {
+        let idle = self.limits.name_idle_ms;
+        idle > 0 && now.saturating_sub(user.last_seen) >= idle
+    }
+
+    /// Forgets the offline name `key`: its protection, its mailbox and its private
+    /// conversations go with it, so that whoever says hello with it next starts afresh and
+    /// reads nothing of the last holder's.
+    pub(super) fn forget(&mut self, key: &str, why: &str) -> Handled {
+        self.submit(Job::Forget {
+            key: key.to_owned(),
+        })?;
+        if let Some(user) = self.users.remove(key) {
+            tracing::info!(name = %user.name, protected = user.password.is_some(), why, "name forgotten");
+        }
+        Ok(())
+    }
+
+    /// Makes a place under `--max-users` for a new name: forgets the least recently used
+    /// offline name that is unprotected or expired. Protected names in use are never
+    /// evicted, so an owner keeps a protected name for `--name-idle-days` after their last
+    /// session however many names others make.
+    ///
+    /// The scan is linear in the known names; it runs only at the cap, for a new name, which
+    /// `--names-per-ip-hour` bounds.
+    pub(super) fn make_room(&mut self, now: u64) -> Handled {
+        let victim = self
+            .users
+            .iter()
+            .filter(|(key, user)| {
+                !self.online.contains_key(*key)
+                    && (user.password.is_none() || self.expired(user, now))
+            })
+            .min_by(|(ka, a), (kb, b)| a.last_seen.cmp(&b.last_seen).then(ka.cmp(kb)))
+            .map(|(key, _)| key.clone());
+        match victim {
+            Some(key) => self.forget(&key, "the least recently used, at --max-users"),
+            None => refuse(
+                ErrorCode::Forbidden,
+                "this relay remembers as many names as it may, all protected or in use; use a \
+                 name that was used before",
+            ),
+        }
+    }
+}
