@@ -140,6 +140,7 @@ async fn metrics_leave_the_public_address_with_metrics_listen_or_need_the_token(
 
     // With a token instead, /metrics stays where it was, for its bearer only.
     let relay = ChildRelay::start(&["--metrics-token", TOKEN]).await;
+    let rss_before = relay.rss_kib();
     let (status, headers, _) = get(relay.addr, "/metrics", "").await;
     assert_eq!(status, 401);
     assert!(header(&headers, "www-authenticate").is_some_and(|v| v.starts_with("Bearer")));
@@ -149,6 +150,7 @@ async fn metrics_leave_the_public_address_with_metrics_listen_or_need_the_token(
     let (status, _, body) = get(relay.addr, "/metrics", &right).await;
     assert_eq!(status, 200);
     assert!(body.contains("courier_connections "), "{body}");
+    still_serves_and_memory_came_back(&relay, rss_before, "erin").await;
 }
 
 /// A WebSocket handshake by hand with this `Host` and `Origin`; the response's status.
