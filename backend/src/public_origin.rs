@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use warp::http::{HeaderMap, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::reply::{Reply, Response};
 use warp::{Filter, Rejection};
 
@@ -50,13 +50,13 @@ impl PublicOrigins {
         self.origins.iter().any(|o| o == origin)
     }
 
-    /// Whether a request with these headers is addressed to one of them (always, when none is
+    /// Whether a request with this `Host` is addressed to one of them (always, when none is
     /// configured).
-    pub fn allows_host(&self, headers: &HeaderMap) -> bool {
+    pub fn allows_host(&self, host: Option<&str>) -> bool {
         if !self.is_set() {
             return true;
         }
-        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        let Some(host) = host else {
             return false;
         };
         let host = host.trim().to_ascii_lowercase();
@@ -74,16 +74,20 @@ impl PublicOrigins {
 pub fn misdirected(
     public: Arc<PublicOrigins>,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    // The whole map, not `warp::header::optional`, which rejects a Host that is not text and
+    // so would pass the request on to the routes unchecked.
     warp::header::headers_cloned()
         .and(warp::path::full())
         .and_then(move |headers: HeaderMap, path: warp::path::FullPath| {
-            let refuse = !public.allows_host(&headers) && path.as_str() != "/healthz";
+            let host = headers.get(header::HOST).map(HeaderValue::to_str);
+            let host = host.and_then(Result::ok).map(str::to_owned);
+            let refuse = !public.allows_host(host.as_deref()) && path.as_str() != "/healthz";
             async move {
                 if !refuse {
                     return Err(warp::reject());
                 }
                 tracing::debug!(
-                    host = ?headers.get(header::HOST),
+                    ?host,
                     "refused a request for a host that is not a public origin's"
                 );
                 Ok(warp::reply::with_status(
@@ -98,31 +102,24 @@ pub fn misdirected(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warp::http::HeaderValue;
-
-    fn host(h: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, HeaderValue::from_str(h).unwrap());
-        headers
-    }
 
     #[test]
     fn only_the_public_origins_hosts_are_allowed_once_set() {
         let none = PublicOrigins::new(&[]);
-        assert!(none.allows_host(&host("evil.example")));
-        assert!(none.allows_host(&HeaderMap::new()));
+        assert!(none.allows_host(Some("evil.example")));
+        assert!(none.allows_host(None));
         let public = PublicOrigins::new(&[
             "https://chat.example".into(),
             "http://relay.lan:8080".into(),
         ]);
-        assert!(public.allows_host(&host("chat.example")));
-        assert!(public.allows_host(&host("Chat.Example:443")));
-        assert!(public.allows_host(&host("relay.lan:8080")));
-        assert!(!public.allows_host(&host("relay.lan")));
-        assert!(!public.allows_host(&host("evil.example")));
-        assert!(!public.allows_host(&host("chat.example.evil.example")));
-        assert!(!public.allows_host(&host("10.0.0.5:8080")));
-        assert!(!public.allows_host(&HeaderMap::new()));
+        assert!(public.allows_host(Some("chat.example")));
+        assert!(public.allows_host(Some("Chat.Example:443")));
+        assert!(public.allows_host(Some("relay.lan:8080")));
+        assert!(!public.allows_host(Some("relay.lan")));
+        assert!(!public.allows_host(Some("evil.example")));
+        assert!(!public.allows_host(Some("chat.example.evil.example")));
+        assert!(!public.allows_host(Some("10.0.0.5:8080")));
+        assert!(!public.allows_host(None));
         assert!(public.contains("https://chat.example"));
         assert!(!public.contains("http://chat.example"));
     }

@@ -150,14 +150,14 @@ pub async fn run_with_tls(
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
+    let public = Arc::new(PublicOrigins::new(&config.public_origins));
     let upgrader = Arc::new(Upgrader::new(
         hub.clone(),
         settings,
         ws_config,
         tasks.clone(),
         stop.clone(),
-        OriginPolicy::new(&config.allow_origins, config.require_origin)
-            .with_public(Arc::new(PublicOrigins::new(&config.public_origins))),
+        OriginPolicy::new(&config.allow_origins, config.require_origin).with_public(public.clone()),
         per_ip,
     ));
 
@@ -192,7 +192,6 @@ pub async fn run_with_tls(
             done,
         ))
     });
-    let public = Arc::new(PublicOrigins::new(&config.public_origins));
     let routes = public_origin::misdirected(public)
         .or(upgrade::route(upgrader))
         .unify()

@@ -196,6 +196,14 @@ async fn with_public_origin_a_rebound_page_is_refused_and_the_app_still_connects
         assert_eq!(get_for_host(addr, "evil.test", path).await, 421, "{path}");
     }
     assert_eq!(get_for_host(addr, "evil.test", "/healthz").await, 200);
+    // A Host that is not text, or none at all, is not a public origin's either.
+    for request in [
+        &b"GET / HTTP/1.1\r\nHost: chat.test\xff\r\nConnection: close\r\n\r\n"[..],
+        b"GET / HTTP/1.0\r\n\r\n",
+    ] {
+        let status = parse_response(&raw_exchange(addr, request).await).0;
+        assert!(status == 421 || status == 400, "{status}");
+    }
     // The public host, from another page: 403, as before.
     assert_eq!(upgrade_status(addr, "chat.test", rebound).await, 403);
     // The app's own origin, and a non-browser client at the public host.
