@@ -20,6 +20,17 @@ pub struct Config {
     #[arg(long, env = "COURIER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address to serve GET /metrics (and /healthz) on, apart from the public one: the public
+    /// address's /metrics then answers 404. Plain http, for a private network or loopback.
+    #[arg(long, env = "COURIER_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Bearer token that GET /metrics requires (`Authorization: Bearer TOKEN`), wherever it is
+    /// served; without it, 401. Prefer the variable to the flag, which other local users can
+    /// read in the process list. With neither this nor --metrics-listen, /metrics is public.
+    #[arg(long, env = "COURIER_METRICS_TOKEN", value_name = "TOKEN", value_parser = parse_token, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Directory of the built web client (the dist/ of `trunk build --release`), served at /.
     #[arg(long, env = "COURIER_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
@@ -149,6 +160,21 @@ pub struct Config {
         value_name = "ORIGIN"
     )]
     pub allow_origins: Vec<String>,
+
+    /// The origin the relay is reached at by browsers (for example https://chat.example.com).
+    /// Repeat the flag for more; the variable takes a comma-separated list. When set, a
+    /// WebSocket is opened only from these origins (and --allow-origin's), not from whatever
+    /// the request's Host says, and a request whose Host is not one of theirs gets 421 (except
+    /// /healthz): this stops DNS rebinding, where a hostile page renames itself to the
+    /// relay's address. Recommended for every deployment.
+    #[arg(
+        long = "public-origin",
+        env = "COURIER_PUBLIC_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN",
+        value_parser = parse_origin
+    )]
+    pub public_origins: Vec<String>,
 
     /// Refuse WebSocket upgrades without an Origin header (403). Browsers always send one;
     /// scripts and other non-browser clients usually do not, and are allowed by default.
@@ -296,6 +322,36 @@ fn parse_days(s: &str) -> Result<f64, String> {
     Ok(days)
 }
 
+/// Parses a public origin: `http` or `https`, a host and maybe a port, nothing after (a
+/// trailing slash is dropped). Lowercased, and a default port (80, 443) dropped, as browsers
+/// send it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let origin = s.trim().trim_end_matches('/').to_ascii_lowercase();
+    let bad = || {
+        format!("'{s}' is not an origin: give a scheme and a host, like https://chat.example.com")
+    };
+    let (scheme, authority) = origin.split_once("://").ok_or_else(bad)?;
+    let default_port = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return Err(bad()),
+    };
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(bad());
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+    Ok(format!("{scheme}://{authority}"))
+}
+
+/// Parses a bearer token: at least 16 characters (it guards counters, but a guessable token
+/// guards nothing), of those an HTTP header value can carry.
+fn parse_token(s: &str) -> Result<String, String> {
+    if s.chars().count() < 16 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("a metrics token has at least 16 printable ASCII characters, no spaces".into());
+    }
+    Ok(s.to_owned())
+}
+
 /// Parses a rate per second: a number from 0 (no limit) to a million.
 fn parse_rate(s: &str) -> Result<f64, String> {
     let rate: f64 = s
@@ -336,6 +392,39 @@ mod tests {
         assert_eq!((c.password_rate_per_ip, c.password_burst_per_ip), (0.5, 5));
         assert!(c.allow_origins.is_empty() && !c.require_origin);
         assert!(c.tls_cert.is_none() && c.tls_key.is_none());
+        assert!(c.metrics_listen.is_none() && c.metrics_token.is_none());
+        assert!(c.public_origins.is_empty());
+    }
+
+    #[test]
+    fn public_origins_are_normalised_and_checked() {
+        let c = Config::parse_from([
+            "courier",
+            "--public-origin",
+            "https://Chat.Example:443/",
+            "--public-origin=http://relay.lan:8080,http://relay.lan:80",
+        ]);
+        assert_eq!(
+            c.public_origins,
+            [
+                "https://chat.example",
+                "http://relay.lan:8080",
+                "http://relay.lan"
+            ]
+        );
+        for bad in [
+            "chat.example",
+            "ftp://x",
+            "https://",
+            "https://x/path",
+            "https://u@x",
+        ] {
+            let err = Config::try_parse_from(["courier", "--public-origin", bad]).unwrap_err();
+            assert!(err.to_string().contains("not an origin"), "{bad}: {err}");
+        }
+        assert!(Config::try_parse_from(["courier", "--metrics-token", "short"]).is_err());
+        let c = Config::parse_from(["courier", "--metrics-listen", "127.0.0.1:0"]);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
     }
 
     #[test]

@@ -26,7 +26,9 @@ use crate::door::{self, Door, DoorLimits};
 use crate::http::{self, HttpSettings};
 use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
+use crate::metrics_access;
 use crate::outbox::QueueLimits;
+use crate::public_origin::{self, PublicOrigins};
 use crate::store::Store;
 use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
 use crate::tls;
@@ -159,20 +161,54 @@ pub async fn run_with_tls(
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
+    let public = Arc::new(PublicOrigins::new(&config.public_origins));
     let upgrader = Arc::new(Upgrader::new(
         hub.clone(),
         settings,
         ws_config,
         tasks.clone(),
         stop.clone(),
-        OriginPolicy::new(&config.allow_origins, config.require_origin),
+        OriginPolicy::new(&config.allow_origins, config.require_origin).with_public(public.clone()),
         per_ip,
     ));
 
-    let routes = upgrade::route(upgrader)
+    // /metrics: on a private listener (404 here), or here, with a token or public.
+    let token: Option<Arc<str>> = config.metrics_token.as_deref().map(Arc::from);
+    let private = match config.metrics_listen {
+        Some(addr) => Some(bind(addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} for metrics: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    metrics_access::announce(
+        private.as_ref().and_then(|l| l.local_addr().ok()),
+        token.is_some(),
+    );
+    let metrics_here = match private {
+        Some(_) => metrics_access::elsewhere().boxed(),
+        None => metrics_access::route(hub.clone(), token.clone()).boxed(),
+    };
+    let private = private.map(|listener| {
+        let done = stop.clone().cancelled_owned();
+        let (hub, metrics) = (hub.clone(), metrics.clone());
+        tokio::spawn(metrics_access::serve_private(
+            listener,
+            hub,
+            metrics,
+            token,
+            config.header_timeout,
+            done,
+        ))
+    });
+    let routes = public_origin::misdirected(public)
+        .or(upgrade::route(upgrader))
+        .unify()
         .or(health(hub.clone()))
         .unify()
-        .or(metrics_route(hub.clone()))
+        .or(metrics_here)
         .unify()
         .or(static_files(config.static_dir.clone()))
         .unify()
@@ -218,6 +254,9 @@ pub async fn run_with_tls(
     })
     .await;
 
+    if let Some(private) = private {
+        let _ = private.await;
+    }
     tasks.close();
     if tokio::time::timeout(config.shutdown_grace, tasks.wait())
         .await
@@ -240,7 +279,9 @@ pub async fn run_with_tls(
 }
 
 /// `GET /healthz`: 200 and a line of JSON while the relay runs.
-fn health(hub: Arc<Hub>) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub(crate) fn health(
+    hub: Arc<Hub>,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path("healthz")
         .and(warp::path::end())
         .and(get_or_head())
@@ -252,20 +293,6 @@ fn health(hub: Arc<Hub>) -> impl Filter<Extract = (Response,), Error = warp::Rej
                 "sessions": g.sessions,
             }))
             .into_response()
-        })
-}
-
-/// `GET /metrics`: counters and gauges in the Prometheus text format.
-fn metrics_route(
-    hub: Arc<Hub>,
-) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path("metrics")
-        .and(warp::path::end())
-        .and(get_or_head())
-        .map(move || {
-            let text = hub.metrics().render(hub.gauges());
-            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
-                .into_response()
         })
 }
 

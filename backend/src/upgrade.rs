@@ -9,7 +9,8 @@
 //! Before it answers 101 it applies the relay's admission rules, in this order: the
 //! handshake headers (426/400), the origin policy (403: cross-site WebSocket hijacking), and
 //! the per-address limits on open and new connections (429), and the relay's share of
-//! WebSockets in its connection budget (503; see `door.rs`).
+//! WebSockets in its connection budget (503; see `door.rs`). With `--public-origin`, a request
+//! for another `Host` never gets here (421, see `public_origin`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,14 +31,18 @@ use crate::door::Ticket;
 use crate::http::ClientAddr;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::public_origin::PublicOrigins;
 use crate::throttle::{IpGuard, IpRefusal, PerIp};
 
 /// Which pages may open a WebSocket: a browser sends its page's origin with the upgrade, and
 /// a page from another site must not be able to use a visitor's browser to chat as them.
 #[derive(Debug, Clone)]
 pub struct OriginPolicy {
-    /// Allowed besides the relay's own origin, normalised (see [`normalise_origin`]).
-    allowed: Vec<String>,
+    /// `--allow-origin`'s, normalised (see [`normalise_origin`]): always allowed.
+    extra: Vec<String>,
+    /// `--public-origin`'s: when set, the only others allowed; when not, the relay's own
+    /// origin (from `Host`) and [`DEV_ORIGINS`] are.
+    public: Arc<PublicOrigins>,
     /// Refuse upgrades that carry no `Origin` (non-browser clients).
     require: bool,
 }
@@ -48,13 +53,19 @@ pub const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8081", "http://localhost:8
 impl OriginPolicy {
     /// The relay's own origin and [`DEV_ORIGINS`], and `extra`.
     pub fn new(extra: &[String], require: bool) -> Self {
-        let allowed = DEV_ORIGINS
-            .iter()
-            .copied()
-            .chain(extra.iter().map(String::as_str))
-            .map(normalise_origin)
-            .collect();
-        Self { allowed, require }
+        let extra = extra.iter().map(|o| normalise_origin(o)).collect();
+        Self {
+            extra,
+            public: Arc::default(),
+            require,
+        }
+    }
+
+    /// Only `public` (and `extra`) from now: not `Host`'s, nor the dev server's.
+    #[must_use]
+    pub fn with_public(mut self, public: Arc<PublicOrigins>) -> Self {
+        self.public = public;
+        self
     }
 
     /// Whether a request with these headers may be upgraded.
@@ -66,7 +77,13 @@ impl OriginPolicy {
             return false;
         };
         let origin = normalise_origin(origin);
-        if self.allowed.contains(&origin) {
+        if self.extra.contains(&origin) {
+            return true;
+        }
+        if self.public.is_set() {
+            return self.public.contains(&origin);
+        }
+        if DEV_ORIGINS.contains(&origin.as_str()) {
             return true;
         }
         // The relay's own origin: the page was served by this relay under this Host.
@@ -373,6 +390,24 @@ mod tests {
         let strict = OriginPolicy::new(&[], true);
         assert!(!strict.allows(&with(None, host)));
         assert!(strict.allows(&with(Some("http://relay.test:8080"), host)));
+    }
+
+    #[test]
+    fn public_origins_replace_the_host_and_the_dev_server() {
+        let public = Arc::new(PublicOrigins::new(&["https://chat.example".into()]));
+        let policy = OriginPolicy::new(&["https://app.example".into()], false).with_public(public);
+        let rebound = with(Some("http://evil.test"), "evil.test");
+        assert!(
+            !policy.allows(&rebound),
+            "DNS rebinding: Host and Origin agree"
+        );
+        assert!(policy.allows(&with(Some("https://chat.example"), "chat.example")));
+        assert!(policy.allows(&with(Some("https://app.example"), "chat.example")));
+        assert!(!policy.allows(&with(Some("http://127.0.0.1:8081"), "chat.example")));
+        assert!(
+            policy.allows(&with(None, "chat.example")),
+            "no Origin: not a browser"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Property test: random sequences of frames (valid, near-valid and junk) sent to a relay
 //! session over a real socket never break it. After each sequence the connection still
-//! answers, and the relay's state stays within its bounds.
+//! answers, and the relay's state stays within its bounds. The frame types follow `ClientMsg`
+//! by construction: serde's list of its variants, and a `match` with no wildcard.
 
 mod common;
 
@@ -10,18 +11,145 @@ use common::{Client, Relay, metric};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
+use shared::{ClientFrame, ClientMsg};
 
-const TYPES: &[&str] = &[
-    "hello", "join", "leave", "say", "rooms", "dm", "users", "typing", "history", "ack", "welcome",
-    "nope",
-];
+/// Types that are not client frames: a server frame's, and one nobody knows.
+const OTHER_TYPES: &[&str] = &["welcome", "nope"];
 const FIELDS: &[&str] = &[
     "name", "token", "room", "text", "to", "cid", "after", "before", "limit", "with", "seq",
-    "acks", "from", "type",
+    "acks", "from", "type", "password",
 ];
 const NAMES: &[&str] = &["alice", "Bob", "ÄRGER", " pad ", "", "x\u{7}y"];
 const ROOMS: &[&str] = &["lobby", "r-1", "大厅", "bad room", "", "a/b"];
 const MAX_ROOMS: u32 = 20;
+
+/// The `type` of every frame a client may send, as serde spells them. Read from serde's own
+/// list of `ClientMsg`'s variants (its error for an unknown type names them all), so that a new
+/// frame type is here without anyone adding it.
+fn client_types() -> Vec<String> {
+    let err = serde_json::from_value::<ClientMsg>(json!({"type": "?"})).unwrap_err();
+    let err = err.to_string();
+    let (_, list) = err
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("serde's error no longer lists the variants: {err}"));
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One frame of each type (with placeholder fields); [`fill`] makes random ones like it.
+fn templates() -> Vec<ClientMsg> {
+    let s = String::new;
+    vec![
+        ClientMsg::Hello {
+            name: s(),
+            token: None,
+            acks: false,
+            password: None,
+        },
+        ClientMsg::Join {
+            room: s(),
+            after: None,
+        },
+        ClientMsg::Leave { room: s() },
+        ClientMsg::Say {
+            room: s(),
+            text: s(),
+        },
+        ClientMsg::Rooms,
+        ClientMsg::Dm { to: s(), text: s() },
+        ClientMsg::Users,
+        ClientMsg::Typing {
+            room: None,
+            to: None,
+        },
+        ClientMsg::History {
+            room: None,
+            with: None,
+            before: None,
+            limit: None,
+        },
+        ClientMsg::Ack { with: s(), seq: 0 },
+        ClientMsg::Protect { password: s() },
+    ]
+}
+
+/// Random frames of `template`'s type, with names and rooms fit and unfit. The `match` has no
+/// wildcard: a new `ClientMsg` variant fails to build here until it has its strategy, and
+/// `every_client_type_has_a_template` fails until [`templates`] has it.
+fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
+    let name = || prop::sample::select(NAMES).prop_map(str::to_owned);
+    let room = || prop::sample::select(ROOMS).prop_map(str::to_owned);
+    let text = || "\\PC{0,50}";
+    let seq = || prop::option::of(0u64..50);
+    match template {
+        ClientMsg::Hello { .. } => (
+            name(),
+            prop::option::of("[a-f0-9]{0,32}"),
+            any::<bool>(),
+            prop::option::of("[a-z]{8}"),
+        )
+            .prop_map(|(name, token, acks, password)| ClientMsg::Hello {
+                name,
+                token,
+                acks,
+                password,
+            })
+            .boxed(),
+        ClientMsg::Join { .. } => (room(), seq())
+            .prop_map(|(room, after)| ClientMsg::Join { room, after })
+            .boxed(),
+        ClientMsg::Leave { .. } => room().prop_map(|room| ClientMsg::Leave { room }).boxed(),
+        ClientMsg::Say { .. } => (room(), text())
+            .prop_map(|(room, text)| ClientMsg::Say { room, text })
+            .boxed(),
+        ClientMsg::Rooms => Just(ClientMsg::Rooms).boxed(),
+        ClientMsg::Dm { .. } => (name(), text())
+            .prop_map(|(to, text)| ClientMsg::Dm { to, text })
+            .boxed(),
+        ClientMsg::Users => Just(ClientMsg::Users).boxed(),
+        ClientMsg::Typing { .. } => prop_oneof![
+            room().prop_map(|room| ClientMsg::Typing {
+                room: Some(room),
+                to: None
+            }),
+            name().prop_map(|to| ClientMsg::Typing {
+                room: None,
+                to: Some(to)
+            }),
+        ]
+        .boxed(),
+        ClientMsg::History { .. } => (
+            prop::option::of(room()),
+            prop::option::of(name()),
+            seq(),
+            prop::option::of(0usize..120),
+        )
+            .prop_map(|(room, with, before, limit)| ClientMsg::History {
+                room,
+                with,
+                before,
+                limit,
+            })
+            .boxed(),
+        ClientMsg::Ack { .. } => (name(), 0u64..50)
+            .prop_map(|(with, seq)| ClientMsg::Ack { with, seq })
+            .boxed(),
+        // Short, so that the relay hashes few passwords: a valid one costs an Argon2id check.
+        ClientMsg::Protect { .. } => prop_oneof!["[a-z]{0,3}", "[a-z]{8}"]
+            .prop_map(|password| ClientMsg::Protect { password })
+            .boxed(),
+    }
+}
+
+/// Frames the relay understands, of every type a client may send.
+fn valid() -> impl Strategy<Value = String> {
+    prop::sample::select(templates())
+        .prop_flat_map(|template| fill(&template))
+        .prop_map(|msg| ClientFrame::with_cid(msg, "c").to_json())
+}
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -36,28 +164,17 @@ fn scalar() -> impl Strategy<Value = Value> {
     ]
 }
 
-/// Frames the relay understands, with names and rooms fit and unfit.
-fn valid() -> impl Strategy<Value = String> {
-    let name = prop::sample::select(NAMES);
-    let room = prop::sample::select(ROOMS);
-    prop_oneof![
-        name.clone().prop_map(|n| json!({"type":"hello","name":n})),
-        room.clone().prop_map(|r| json!({"type":"join","room":r})),
-        room.clone().prop_map(|r| json!({"type":"leave","room":r})),
-        (room.clone(), "\\PC{0,50}")
-            .prop_map(|(r, t)| json!({"type":"say","room":r,"text":t,"cid":"c"})),
-        (name, "\\PC{0,50}").prop_map(|(n, t)| json!({"type":"dm","to":n,"text":t})),
-        room.prop_map(|r| json!({"type":"typing","room":r})),
-        Just(json!({"type":"rooms"})),
-        Just(json!({"type":"users"})),
-    ]
-    .prop_map(|v| v.to_string())
+/// Every client type, and [`OTHER_TYPES`].
+fn types() -> Vec<String> {
+    let mut types = client_types();
+    types.extend(OTHER_TYPES.iter().map(|&t| t.to_owned()));
+    types
 }
 
 /// JSON objects with a known or unknown type and random fields of random types.
 fn near_valid() -> impl Strategy<Value = String> {
     (
-        prop::sample::select(TYPES),
+        prop::sample::select(types()),
         prop::collection::vec((prop::sample::select(FIELDS), scalar()), 0..5),
     )
         .prop_map(|(kind, fields)| {
@@ -86,6 +203,29 @@ fn frames() -> impl Strategy<Value = Vec<String>> {
         prop_oneof![4 => valid(), 4 => near_valid(), 2 => junk()],
         1..40,
     )
+}
+
+#[test]
+fn every_client_type_has_a_template() {
+    let types = client_types();
+    assert!(
+        types.len() >= 11 && types.contains(&"protect".to_owned()),
+        "{types:?}"
+    );
+    let mut covered: Vec<String> = templates()
+        .into_iter()
+        .map(|msg| {
+            let frame: Value = serde_json::from_str(&ClientFrame::new(msg).to_json()).unwrap();
+            frame["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    covered.sort();
+    let mut types = types;
+    types.sort();
+    assert_eq!(
+        covered, types,
+        "templates() must have one frame of each type"
+    );
 }
 
 #[test]

@@ -1,10 +1,18 @@
 //! Any bytes a client can put in a text frame, through the relay's decode path:
 //! `ClientFrame::parse`, then the checks the hub makes on the fields. Nothing may panic, and a
-//! frame that parses must survive a round trip through its own JSON.
+//! frame that parses must survive a round trip through its own JSON. The `match` on the frame
+//! has no wildcard: a new `ClientMsg` variant fails to build here (and `scripts/test` checks
+//! this crate) until the target knows it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use shared::{ClientFrame, ClientMsg, validate};
+
+/// The hub's check on a password's length, in characters (not bytes).
+fn password_fits(password: &str) -> bool {
+    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password.chars().count())
+}
 
 fuzz_target!(|data: &[u8]| {
     // tungstenite refuses a text frame that is not UTF-8 before the relay sees it.
@@ -26,12 +34,18 @@ fuzz_target!(|data: &[u8]| {
         let _ = validate::cid(cid);
     }
     match &frame.msg {
-        ClientMsg::Hello { name, token, .. } => {
+        ClientMsg::Hello {
+            name,
+            token,
+            password,
+            ..
+        } => {
             if let Ok(trimmed) = validate::name(name) {
                 assert!(!trimmed.is_empty() && trimmed.chars().count() <= 32);
                 let _ = validate::name_key(trimmed);
             }
             let _ = token.as_deref().map(str::len);
+            let _ = password.as_deref().map(password_fits);
         }
         ClientMsg::Join { room, .. } | ClientMsg::Leave { room } => {
             let _ = validate::room(room);
@@ -62,6 +76,9 @@ fuzz_target!(|data: &[u8]| {
         }
         ClientMsg::Ack { with, .. } => {
             let _ = validate::name_key(with);
+        }
+        ClientMsg::Protect { password } => {
+            let _ = password_fits(password);
         }
         ClientMsg::Rooms | ClientMsg::Users => {}
     }

@@ -54,24 +54,30 @@ impl State {
         Ok(())
     }
 
-    /// The client has every message with `with` up to `seq`.
+    /// The client has every message with `with` up to `seq`. `ack` has no answer, for a name
+    /// the relay remembers or not alike: there is nothing to acknowledge with a stranger.
     pub(super) fn ack(&mut self, id: ConnId, with: &str, seq: u64) -> Handled {
-        let correspondent = self.recipient(with)?;
+        let correspondent_key = key_of(with);
         let user_key = self.session(id)?.key.clone();
+        if !self.users.contains_key(&correspondent_key) {
+            return Ok(());
+        }
         self.submit(Job::Ack {
             user_key: user_key.clone(),
-            correspondent_key: correspondent.key.clone(),
+            correspondent_key: correspondent_key.clone(),
             seq,
         })?;
         let acked = self
             .acks_in_flight
-            .entry((user_key, correspondent.key))
+            .entry((user_key, correspondent_key))
             .or_default();
         *acked = (*acked).max(seq);
         Ok(())
     }
 
-    /// Scrollback in the private conversation with `with`.
+    /// Scrollback in the private conversation with `with`. A name the relay does not remember
+    /// has an empty conversation, like a remembered one never written to: the same answer, so
+    /// that it does not tell which names exist (only `dm` does, as the contract requires).
     pub(super) fn direct_history(
         &mut self,
         id: ConnId,
@@ -79,8 +85,8 @@ impl State {
         before: Option<u64>,
         limit: usize,
     ) -> Handled {
-        let correspondent = self.recipient(&with)?;
-        let (low, high) = pair(&self.session(id)?.key, &correspondent.key);
+        let (low, high) = pair(&self.session(id)?.key, &key_of(&with));
+        // A name forgotten and taken again: its earlier holder's messages are not shown.
         let since = [&low, &high]
             .iter()
             .filter_map(|key| Some(self.users.get(key.as_str())?.since))
@@ -108,8 +114,12 @@ impl State {
         Ok(())
     }
 
+    /// `typing` to one user: told to them if they are online. It has no answer, whether the
+    /// name is remembered, unknown or offline, so that it does not tell which names exist.
     pub(super) fn typing_to_user(&self, id: ConnId, to: &str) -> Handled {
-        let recipient = self.recipient(to)?;
+        let Ok(recipient) = self.recipient(to) else {
+            return Ok(()); // nobody to tell
+        };
         let Some(conn) = recipient.conn.filter(|&conn| conn != id) else {
             return Ok(()); // nobody to tell
         };
@@ -121,9 +131,10 @@ impl State {
         Ok(())
     }
 
-    /// Looks up a user by name, case-insensitively.
+    /// Looks up a user by name, case-insensitively; `unknown_user` for a name that never
+    /// completed a hello (which the contract requires of `dm`).
     fn recipient(&self, to: &str) -> Result<Recipient, Refusal> {
-        let key = validate::name_key(to.trim());
+        let key = key_of(to);
         let Some(name) = self.users.get(&key).map(|u| &u.name) else {
             return refuse(
                 ErrorCode::UnknownUser,
@@ -136,4 +147,9 @@ impl State {
             key,
         })
     }
+}
+
+/// The key a user's name is remembered under, for a name as a frame spells it.
+fn key_of(name: &str) -> String {
+    validate::name_key(name.trim())
 }

@@ -364,3 +364,55 @@ pub async fn get_from(addr: SocketAddr, from: &str, path: &str, within: Duration
     };
     tokio::time::timeout(within, exchange).await.ok().flatten()
 }
+
+impl ChildRelay {
+    /// [`ChildRelay::start`], also returning the first line of the log after the listening one
+    /// that contains `marker` (for example the address of a second listener).
+    #[allow(dead_code)] // each test file compiles the harness; not every one notes a line
+    pub async fn start_noting(flags: &[&str], marker: &str) -> (Self, String) {
+        let dir = common::temp_dir();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+            .arg("--db")
+            .arg(dir.path().join("courier.db"))
+            .args(flags)
+            .args(["--db-sync", "normal"])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines =
+            BufReader::new(tokio::process::ChildStderr::from_std(stderr).unwrap()).lines();
+        let (mut addr, mut noted) = (None, None);
+        let reading = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(at) = line.find("listening on http://") {
+                    let rest = line[at + "listening on http://".len()..].trim();
+                    addr = Some(rest.parse().unwrap());
+                } else if addr.is_some() && line.contains(marker) {
+                    noted = Some(line);
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(20), reading)
+            .await
+            .is_err()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the relay did not log where it listens and {marker} in time");
+        }
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let relay = Self {
+            addr: addr.expect("the relay says where it listens"),
+            child,
+            _dir: dir,
+        };
+        (
+            relay,
+            noted.unwrap_or_else(|| panic!("no log line with {marker}")),
+        )
+    }
+}
