@@ -67,4 +67,10 @@ pub const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE users ADD COLUMN password TEXT;  -- an Argon2id PHC string, or NULL
     ",
+    // 3: each sender's share of a mailbox, counted by name and by address.
+    "
+    ALTER TABLE mailbox ADD COLUMN sender_addr TEXT;  -- as the per-address limits count it
+    CREATE INDEX mailbox_by_sender ON mailbox (recipient_key, sender_key);
+    CREATE INDEX mailbox_by_addr ON mailbox (recipient_key, sender_addr);
+    ",
 ];
