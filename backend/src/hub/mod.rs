@@ -22,6 +22,7 @@
 
 mod direct;
 mod dispatch;
+mod dm_rate;
 mod fanout;
 mod output;
 mod rooms;
@@ -44,7 +45,8 @@ use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::Workers;
 use crate::store::writer;
 use crate::store::{CommitQueue, Reader, Retention, Store};
-use crate::throttle::FrameLimiter;
+use crate::throttle::{FrameLimiter, Rate};
+use dm_rate::DmRates;
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]
@@ -52,12 +54,20 @@ pub struct HubLimits {
     pub max_rooms: usize,
     pub mailbox: usize,
     pub user_mailbox_bytes: usize,
+    /// One sender's share of a mailbox, by name and by address (`--mailbox-share`), and its
+    /// bytes (the same fraction of `user_mailbox_bytes`).
+    pub mailbox_share: usize,
+    pub mailbox_share_bytes: usize,
+    /// Private messages from one address to one recipient (`--dm-rate`, `--dm-burst`).
+    pub dm_rate: Rate,
     pub max_users: usize,
     /// Messages (and their bytes) waiting for the store's writer.
     pub max_uncommitted: usize,
     pub max_uncommitted_bytes: usize,
     /// Rooms one connection may be in at once (`--rooms-per-conn`).
     pub rooms_per_conn: usize,
+    /// Bytes of messages in one `history` page or `joined` (`--page-kib`).
+    pub page_bytes: usize,
 }
 
 /// Shared by every connection task.
@@ -94,6 +104,8 @@ struct State {
     /// and the rows delivered to clients that do not acknowledge.
     acks_in_flight: HashMap<(String, String), u64>,
     received_in_flight: HashSet<i64>,
+    /// Each sender's rate of private messages to each recipient.
+    dm_rates: DmRates,
 }
 
 struct Conn {
@@ -206,6 +218,7 @@ impl Hub {
                 rooms: HashMap::new(),
                 acks_in_flight: HashMap::new(),
                 received_in_flight: HashSet::new(),
+                dm_rates: DmRates::new(limits.dm_rate),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -229,6 +242,8 @@ impl Hub {
                 queue_bytes: limits.max_uncommitted_bytes,
                 mailbox_messages: limits.mailbox,
                 mailbox_bytes: limits.user_mailbox_bytes,
+                share_messages: limits.mailbox_share,
+                share_bytes: limits.mailbox_share_bytes,
             },
         )?;
         hub.lock().queue = Some(queue);
