@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod http;
 pub mod hub;
+pub mod memory;
 pub mod metrics;
 pub mod outbox;
 pub mod passwords;
