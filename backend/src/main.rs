@@ -30,7 +30,9 @@ async fn relay() -> ExitCode {
 
     raise_open_file_limit();
     if !courier::memory::mmap_threshold_fixed() {
-        tracing::warn!("malloc's mmap threshold is not fixed: memory freed after large replies may not go back to the system");
+        tracing::warn!(
+            "malloc's mmap threshold is not fixed: memory freed after large replies may not go back to the system"
+        );
     }
     let tls = match tls::from_config(&config) {
         Ok(tls) => tls,

@@ -14,7 +14,8 @@
 //! This file holds the hub's state and its lifecycle. The rest is split by concern:
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
-//! history), with typing in both rooms and direct; `slow.rs` (password work done off the
+//! history), with typing in both rooms and direct; `dm_rate.rs` (each address's rate of private
+//! messages to each recipient); `slow.rs` (password work done off the
 //! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
 //! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and writer →

@@ -448,12 +448,8 @@ fn apply_one(
                      WHERE recipient_key = ?1",
                 )?
                 .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let mut fits = WriterLimits::fits(
-                held,
-                cost,
-                limits.mailbox_messages,
-                limits.mailbox_bytes,
-            );
+            let mut fits =
+                WriterLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
             if fits {
                 let from_sender: (i64, i64) = tx
                     .prepare_cached(
@@ -475,12 +471,8 @@ fn apply_one(
                          WHERE recipient_key = ?1 AND sender_addr = ?2",
                     )?
                     .query_row([to_key, addr], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits = WriterLimits::fits(
-                    from_addr,
-                    cost,
-                    limits.share_messages,
-                    limits.share_bytes,
-                );
+                fits =
+                    WriterLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
             }
             if !fits {
                 return Ok(Some(Committed::MailboxFull {
