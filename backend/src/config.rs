@@ -49,6 +49,12 @@ pub struct Config {
     #[arg(long, env = "COURIER_QUEUE_MIB", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub queue_mib: u32,
 
+    /// KiB of messages one `history` page, or the history in one `joined`, holds at most (at
+    /// least one message). A page that stops early says `more`, and the client pages on. It
+    /// bounds what a small request can ask for: 100 long messages are over 2 MB.
+    #[arg(long, env = "COURIER_PAGE_KIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub page_kib: u32,
+
     /// Bytes of each connection's read buffer. Small keeps idle connections cheap (chat frames
     /// are mostly a few hundred bytes); a larger frame is still read whole, in several reads,
     /// up to the 64 KiB message limit.
@@ -103,6 +109,21 @@ pub struct Config {
     /// in one delivery.
     #[arg(long, env = "COURIER_MAILBOX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub mailbox: u32,
+
+    /// Private messages from one sender (by name, and by address: IPv6 by its /64) that may
+    /// wait in one user's mailbox; past it that sender's dm gets `mailbox_full`, while others
+    /// still have room. The same fraction of the mailbox's bytes. At most --mailbox.
+    #[arg(long, env = "COURIER_MAILBOX_SHARE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mailbox_share: u32,
+
+    /// Private messages per second one address (IPv6: one /64) may send to one user, on
+    /// average. Past it a dm is dropped and answered with `rate_limited`. 0 turns it off.
+    #[arg(long, env = "COURIER_DM_RATE", default_value_t = 5.0, value_parser = parse_rate)]
+    pub dm_rate: f64,
+
+    /// Private messages one address may send to one user at once before --dm-rate applies.
+    #[arg(long, env = "COURIER_DM_BURST", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub dm_burst: u32,
 
     /// Distinct names the relay remembers (users who ever said hello). A hello with a new name
     /// past this is refused with `forbidden`.
@@ -381,6 +402,8 @@ mod tests {
         assert_eq!((c.msg_rate, c.msg_burst), (20.0, 200));
         assert_eq!((c.typing_rate, c.typing_burst), (1.0, 10));
         assert_eq!(c.rooms_per_conn, 100);
+        assert_eq!((c.mailbox_share, c.dm_rate, c.dm_burst), (100, 5.0, 50));
+        assert_eq!(c.page_kib, 64);
         assert_eq!(c.conns_per_ip, 256);
         assert_eq!((c.conn_rate_per_ip, c.conn_burst_per_ip), (20.0, 100));
         assert_eq!(

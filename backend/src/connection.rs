@@ -190,6 +190,7 @@ async fn write_loop<S>(
                     break code;
                 }
                 let in_burst = burst.len();
+                let burst_bytes: usize = burst.iter().map(|f| f.len()).sum();
                 let mut write = pin!(async {
                     for frame in burst.drain(..) {
                         sink.feed(Message::Text(frame)).await?;
@@ -212,7 +213,7 @@ async fn write_loop<S>(
                     }
                 };
                 match written {
-                    Ok(Ok(())) => outbox.flushed(in_burst),
+                    Ok(Ok(())) => outbox.flushed(in_burst, burst_bytes),
                     Ok(Err(e)) => {
                         tracing::debug!("write failed: {e}");
                         outbox.close(close::INTERNAL);

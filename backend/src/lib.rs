@@ -12,6 +12,7 @@ pub mod connection;
 pub mod door;
 pub mod http;
 pub mod hub;
+pub mod memory;
 pub mod metrics;
 pub mod metrics_access;
 pub mod outbox;

@@ -9,8 +9,14 @@ use tracing_subscriber::EnvFilter;
 use courier::store::Store;
 use courier::{Config, bind, run_with_tls, shutdown, tls};
 
+fn main() -> ExitCode {
+    // First, before any thread: this may start the process again (see `memory`).
+    courier::memory::fix_mmap_threshold();
+    relay()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn relay() -> ExitCode {
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -23,6 +29,11 @@ async fn main() -> ExitCode {
         .init();
 
     raise_open_file_limit();
+    if !courier::memory::mmap_threshold_fixed() {
+        tracing::warn!(
+            "malloc's mmap threshold is not fixed: memory freed after large replies may not go back to the system"
+        );
+    }
     let tls = match tls::from_config(&config) {
         Ok(tls) => tls,
         Err(e) => {

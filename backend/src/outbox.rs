@@ -220,10 +220,10 @@ impl Outbox {
             {
                 let mut queue = self.shared.queue();
                 if !queue.frames.is_empty() {
+                    // Their bytes stay counted until the writer has flushed them (see
+                    // `Outbox::flushed`): a client that does not read holds them as much.
                     let n = queue.frames.len().min(max);
-                    let start = into.len();
                     into.extend(queue.frames.drain(..n));
-                    queue.bytes -= into[start..].iter().map(|f| f.len()).sum::<usize>();
                     if queue.frames.is_empty() && queue.frames.capacity() > 64 {
                         // A burst is over: give back what it grew, keep a little.
                         queue.frames.shrink_to(16);
@@ -240,8 +240,10 @@ impl Outbox {
         self.shared.close(code);
     }
 
-    /// The writer has flushed `n` more frames to the socket.
-    pub fn flushed(&self, n: usize) {
+    /// The writer has flushed `n` more frames, of `bytes` bytes, to the socket: their bytes no
+    /// longer count against the queue's byte bound.
+    pub fn flushed(&self, n: usize, bytes: usize) {
+        self.shared.queue().bytes -= bytes;
         self.shared.flushed.fetch_add(n as u64, Ordering::Release);
     }
 
@@ -297,6 +299,15 @@ mod tests {
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
         let mut burst = Vec::new();
         assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
+        assert_eq!(
+            conn.send("1".into()),
+            Sent::TooSlow,
+            "frames being written still count"
+        );
+        let (conn, outbox) = channel(2, None, ten_bytes());
+        assert_eq!(conn.send("1234567890".into()), Sent::Queued);
+        assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
+        outbox.flushed(1, 10);
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
     }
 

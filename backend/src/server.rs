@@ -94,11 +94,23 @@ pub async fn run_with_tls(
             "--mailbox is capped at --queue-frames - 1, so that a mailbox fits in one delivery"
         );
     }
+    // What waits for one user is sent in one go after the welcome: it must fit the queue.
+    let mailbox = (config.mailbox as usize).min(config.queue_frames as usize - 1);
+    let user_mailbox_bytes = config.queue_mib as usize * 1024 * 1024 / 2;
+    let mailbox_share = (config.mailbox_share as usize).min(mailbox);
     let limits = HubLimits {
         max_rooms: config.max_rooms as usize,
-        // What waits for one user is sent in one go after the welcome: it must fit the queue.
-        mailbox: (config.mailbox as usize).min(config.queue_frames as usize - 1),
-        user_mailbox_bytes: config.queue_mib as usize * 1024 * 1024 / 2,
+        mailbox,
+        user_mailbox_bytes,
+        mailbox_share,
+        // The same fraction of the bytes, but room for a message of any length.
+        mailbox_share_bytes: (user_mailbox_bytes / mailbox * mailbox_share)
+            .max(MAX_MESSAGE_BYTES)
+            .min(user_mailbox_bytes),
+        dm_rate: Rate {
+            per_sec: config.dm_rate,
+            burst: f64::from(config.dm_burst),
+        },
         max_users: config.max_users as usize,
         max_uncommitted: MAX_UNCOMMITTED,
         max_uncommitted_bytes: MAX_UNCOMMITTED_BYTES,
@@ -112,6 +124,7 @@ pub async fn run_with_tls(
             protects_per_ip: AttemptLimits::per_hour(config.protects_per_ip_hour),
         },
         name_idle_ms: config.name_idle_ms(),
+        page_bytes: config.page_kib as usize * 1024,
     };
     let hub = Hub::new(
         limits,

@@ -66,7 +66,7 @@ impl Bucket {
     }
 
     /// Whether the bucket has refilled completely (it then says nothing a fresh one would not).
-    fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
+    pub fn is_full(&mut self, rate: Rate, now: Instant) -> bool {
         if rate.is_unlimited() {
             return true;
         }

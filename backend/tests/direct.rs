@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Client, Relay};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_dm_reaches_both_with_one_seq_per_pair() {
@@ -156,8 +156,14 @@ async fn a_full_mailbox_refuses_more_and_keeps_what_it_has() {
 
 #[tokio::test]
 async fn a_mailbox_is_bounded_in_bytes_too() {
-    // A mailbox holds at most half the queue's bytes: 512 KiB here.
-    let relay = Relay::start_with(|c| c.queue_mib = 1).await;
+    // A mailbox holds at most half the queue's bytes: 512 KiB here. One sender may fill it
+    // (its share is all of it) as fast as it likes.
+    let relay = Relay::start_with(|c| {
+        c.queue_mib = 1;
+        c.mailbox_share = 1000;
+        c.dm_rate = 0.0;
+    })
+    .await;
     let mut alice = relay.user("alice").await;
     relay.user("bob").await.drop_connection().await;
     alice.wait_for_online(&["alice"]).await;
@@ -195,4 +201,101 @@ async fn a_mailbox_is_bounded_in_bytes_too() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(delivered, "the mailbox empties once bob has his mail");
+}
+
+/// Sends a dm and returns the answer with its cid: the sender's copy or an error.
+async fn dm(from: &mut Client, to: &str, cid: &str) -> Value {
+    from.send(json!({"type":"dm","to":to,"text":cid,"cid":cid}))
+        .await;
+    let answer = from.recv().await;
+    assert_eq!(answer["cid"], cid, "{answer}");
+    answer
+}
+
+#[tokio::test]
+async fn each_sender_has_a_share_of_a_mailbox_by_name_and_by_address() {
+    let relay = Relay::start_with(|c| {
+        c.mailbox = 10;
+        c.mailbox_share = 3;
+        c.dm_rate = 0.0;
+    })
+    .await;
+    // Everybody here is on 127.0.0.1 but carol.
+    let mut alice = relay.user("alice").await;
+    let mut mallory = relay.user("mallory").await;
+    let mut carol = Client::connect_from(&relay, "127.0.0.2".parse().unwrap()).await;
+    carol.hello("carol").await;
+    relay.user("bob").await.drop_connection().await;
+    alice.wait_for_online(&["alice", "carol", "mallory"]).await;
+
+    for i in 0..3 {
+        assert_eq!(
+            dm(&mut alice, "bob", &format!("a{i}")).await["type"],
+            "message"
+        );
+    }
+    // Alice's share is used up; and mallory's, by her address, although the mailbox has room.
+    assert_eq!(dm(&mut alice, "bob", "a3").await["code"], "mailbox_full");
+    assert_eq!(dm(&mut mallory, "bob", "m0").await["code"], "mailbox_full");
+    // Carol, from another address, has a share of her own.
+    for i in 0..3 {
+        assert_eq!(
+            dm(&mut carol, "bob", &format!("c{i}")).await["type"],
+            "message"
+        );
+    }
+    assert_eq!(dm(&mut carol, "bob", "c3").await["code"], "mailbox_full");
+    // A share of another mailbox is another share.
+    assert_eq!(dm(&mut alice, "carol", "to carol").await["type"], "message");
+
+    let mut bob = relay.user("bob").await;
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.push(
+            bob.recv_type("message").await["text"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(got, ["a0", "a1", "a2", "c0", "c1", "c2"]);
+    // Received mail leaves the share: alice may send again.
+    let mut delivered = false;
+    for i in 0..50 {
+        if dm(&mut alice, "bob", &format!("again{i}")).await["type"] == "message" {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(delivered, "the share empties once bob has his mail");
+}
+
+#[tokio::test]
+async fn an_address_has_a_rate_of_dms_to_each_user() {
+    let relay = Relay::start_with(|c| {
+        c.dm_rate = 0.5;
+        c.dm_burst = 3;
+    })
+    .await;
+    let mut alice = relay.user("alice").await;
+    let mut mallory = relay.user("mallory").await;
+    let mut bob = relay.user("bob").await;
+    let mut carol = Client::connect_from(&relay, "127.0.0.2".parse().unwrap()).await;
+    carol.hello("carol").await;
+    for i in 0..3 {
+        assert_eq!(
+            dm(&mut alice, "bob", &format!("a{i}")).await["type"],
+            "message"
+        );
+        bob.recv_type("message").await;
+    }
+    let refused = dm(&mut alice, "bob", "a3").await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    // Counted by address, not by name: mallory shares alice's.
+    assert_eq!(dm(&mut mallory, "bob", "m0").await["code"], "rate_limited");
+    // To someone else, or from another address, there is room.
+    assert_eq!(dm(&mut alice, "carol", "to carol").await["type"], "message");
+    carol.recv_type("message").await;
+    assert_eq!(dm(&mut carol, "bob", "c0").await["type"], "message");
 }

@@ -416,6 +416,7 @@ async fn mail_a_stalled_client_never_read_is_sent_again() {
     let relay = Relay::start_with(|c| {
         c.queue_frames = 8;
         c.msg_rate = 0.0;
+        c.dm_rate = 0.0;
     })
     .await;
     let mut alice = relay.user("alice").await;
@@ -479,11 +480,69 @@ async fn a_room_of_long_messages_can_be_joined_and_paged() {
             .await;
         alice.recv_type("message").await;
     }
+    // 50 or 100 of them would be 600 KB or 1.2 MB: pages stop at --page-kib (64 KiB), five
+    // messages here, and say `more`.
     let mut bob = relay.user("bob").await;
-    let joined = bob.join("essays").await; // 50 × 12 KB
-    assert_eq!(joined["history"].as_array().unwrap().len(), 50);
-    bob.send(json!({"type":"history","room":"essays","limit":100}))
-        .await;
-    let page = bob.recv_type("history").await; // 100 × 12 KB
-    assert_eq!(page["messages"].as_array().unwrap().len(), 100);
+    let joined = bob.join("essays").await;
+    assert_eq!(seqs(&joined["history"]), (96..=100).collect::<Vec<_>>());
+    assert_eq!(joined["more"], true);
+    let mut have = seqs(&joined["history"]);
+    while have[0] > 1 {
+        bob.send(json!({"type":"history","room":"essays","before":have[0],"limit":100}))
+            .await;
+        let page = bob.recv_type("history").await;
+        let mut got = seqs(&page["messages"]);
+        assert_eq!(got.len(), 5.min(have[0] as usize - 1));
+        got.extend(have);
+        have = got;
+    }
+    assert_eq!(have, (1..=100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn pages_stop_at_their_bytes_and_say_more() {
+    // 8 KiB a page: two messages of 3,000 characters (each counts as its text and 256 bytes).
+    let relay = Relay::start_with(|c| c.page_kib = 8).await;
+    let mut alice = relay.user("alice").await;
+    alice.join("long").await;
+    for i in 1..=5 {
+        alice.say("long", &"x".repeat(3000), &i.to_string()).await;
+    }
+    let mut bob = relay.user("bob").await;
+    let joined = bob.join("long").await;
+    assert_eq!(seqs(&joined["history"]), [4, 5]);
+    assert_eq!(joined["more"], true);
+    let mut have = vec![4, 5];
+    while have[0] > 1 {
+        bob.send(json!({"type":"history","room":"long","before":have[0],"limit":100}))
+            .await;
+        let page = bob.recv_type("history").await;
+        let mut got = seqs(&page["messages"]);
+        assert!(got.len() <= 2, "{got:?}");
+        assert_eq!(page["more"], got[0] > 1, "{page}");
+        got.extend(have);
+        have = got;
+    }
+    assert_eq!(have, [1, 2, 3, 4, 5]);
+    // A message larger than a page still comes, alone.
+    let relay = Relay::start_with(|c| c.page_kib = 1).await;
+    let mut alice = relay.user("alice").await;
+    alice.join("long").await;
+    alice.say("long", &"y".repeat(2000), "big").await;
+    alice.send(json!({"type":"history","room":"long"})).await;
+    let page = alice.recv_type("history").await;
+    assert_eq!(seqs(&page["messages"]), [1]);
+    // Private history too.
+    let mut bob = relay.user("bob").await;
+    for i in 0..2 {
+        alice
+            .send(json!({"type":"dm","to":"bob","text":"z".repeat(900),"cid":i.to_string()}))
+            .await;
+        alice.recv_type("message").await;
+        bob.recv_type("message").await;
+    }
+    bob.send(json!({"type":"history","with":"alice"})).await;
+    let page = bob.recv_type("history").await;
+    assert_eq!(seqs(&page["messages"]), [2]);
+    assert_eq!(page["more"], true);
 }

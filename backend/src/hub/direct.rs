@@ -3,6 +3,7 @@
 
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
+use super::dm_rate::Sender;
 use super::rooms::check_text;
 use super::{Handled, Refusal, State, refuse};
 use crate::metrics::Metrics;
@@ -29,11 +30,26 @@ impl State {
     ) -> Handled {
         check_text(&text)?;
         let recipient = self.recipient(to)?;
+        let sender = self.session(id)?;
+        let (from, from_key) = (sender.name.clone(), sender.key.clone());
+        let from_addr = self.conns.get(&id).and_then(|c| c.handle.addr);
+        let counted_as = match from_addr {
+            Some(addr) => Sender::Addr(addr),
+            None => Sender::Name(from_key.clone()),
+        };
+        if !self.dm_rates.admit(counted_as, &recipient.key) {
+            return refuse(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many private messages to {} from your address; this one was dropped; \
+                     slow down",
+                    recipient.name
+                ),
+            );
+        }
         if let Some(conn) = recipient.conn {
             self.settle_mail(conn);
         }
-        let sender = self.session(id)?;
-        let (from, from_key) = (sender.name.clone(), sender.key.clone());
         let draft = Draft {
             target: Target::User {
                 to: recipient.name.clone(),
@@ -47,6 +63,7 @@ impl State {
         // only it sees the mailbox and the messages still on their way to it together.
         self.submit(Job::Direct {
             from_key,
+            from_addr: from_addr.map(|a| a.to_string()),
             to_key: recipient.key,
             draft,
         })?;
@@ -94,7 +111,7 @@ impl State {
             .unwrap_or(0);
         let page = self
             .db
-            .direct_page((&low, &high), before, limit)
+            .direct_page((&low, &high), before, (limit, self.limits.page_bytes))
             .map(|mut page| {
                 page.messages.retain(|m| m.ts >= since);
                 page

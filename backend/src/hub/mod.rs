@@ -14,7 +14,8 @@
 //! This file holds the hub's state and its lifecycle. The rest is split by concern:
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
-//! history), with typing in both rooms and direct; `slow.rs` (password work done off the
+//! history), with typing in both rooms and direct; `dm_rate.rs` (each address's rate of private
+//! messages to each recipient); `slow.rs` (password work done off the
 //! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
 //! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and writer →
@@ -22,6 +23,7 @@
 
 mod direct;
 mod dispatch;
+mod dm_rate;
 mod fanout;
 mod names;
 mod output;
@@ -46,7 +48,8 @@ use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::{Busy, Workers};
 use crate::store::writer;
 use crate::store::{CommitQueue, Reader, Retention, Store};
-use crate::throttle::FrameLimiter;
+use crate::throttle::{FrameLimiter, Rate};
+use dm_rate::DmRates;
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +57,12 @@ pub struct HubLimits {
     pub max_rooms: usize,
     pub mailbox: usize,
     pub user_mailbox_bytes: usize,
+    /// One sender's share of a mailbox, by name and by address (`--mailbox-share`), and its
+    /// bytes (the same fraction of `user_mailbox_bytes`).
+    pub mailbox_share: usize,
+    pub mailbox_share_bytes: usize,
+    /// Private messages from one address to one recipient (`--dm-rate`, `--dm-burst`).
+    pub dm_rate: Rate,
     pub max_users: usize,
     /// Messages (and their bytes) waiting for the store's writer.
     pub max_uncommitted: usize,
@@ -64,6 +73,8 @@ pub struct HubLimits {
     pub attempts: AttemptLimits,
     /// A name unused this long (ms) is forgotten, its protection with it; 0: never.
     pub name_idle_ms: u64,
+    /// Bytes of messages in one `history` page or `joined` (`--page-kib`).
+    pub page_bytes: usize,
 }
 
 /// Shared by every connection task.
@@ -103,6 +114,8 @@ struct State {
     /// Password checks, new names and `protect`s counted per address, and wrong passwords
     /// per name.
     attempts: Attempts,
+    /// Each sender's rate of private messages to each recipient.
+    dm_rates: DmRates,
 }
 
 struct Conn {
@@ -229,6 +242,7 @@ impl Hub {
                 acks_in_flight: HashMap::new(),
                 received_in_flight: HashSet::new(),
                 attempts: Attempts::new(limits.attempts),
+                dm_rates: DmRates::new(limits.dm_rate),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -252,6 +266,8 @@ impl Hub {
                 queue_bytes: limits.max_uncommitted_bytes,
                 mailbox_messages: limits.mailbox,
                 mailbox_bytes: limits.user_mailbox_bytes,
+                share_messages: limits.mailbox_share,
+                share_bytes: limits.mailbox_share_bytes,
             },
         )?;
         hub.lock().queue = Some(queue);

@@ -19,8 +19,14 @@ impl State {
         // Read before becoming a member: `seen` then says where the history ends and the
         // live messages begin, whatever the writer commits meanwhile.
         let page = match after {
-            Some(after) => self.db.room_page(&room, after, None, REPLAY_LEN),
-            None => self.db.room_page(&room, 0, None, HISTORY_LEN),
+            Some(after) => {
+                let page = (REPLAY_LEN, self.limits.page_bytes);
+                self.db.room_page(&room, after, None, page)
+            }
+            None => {
+                let page = (HISTORY_LEN, self.limits.page_bytes);
+                self.db.room_page(&room, 0, None, page)
+            }
         }
         .map_err(|e| db_failed(&e))?;
         let joined_before = self
@@ -151,7 +157,8 @@ impl State {
         limit: usize,
     ) -> Handled {
         check_room(&room)?;
-        let page = self.db.room_page(&room, 0, before, limit);
+        let page = (limit, self.limits.page_bytes);
+        let page = self.db.room_page(&room, 0, before, page);
         self.send_history(id, ConversationId::Room { room }, page)
     }
 

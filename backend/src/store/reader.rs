@@ -7,6 +7,8 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{ChatMessage, Target};
 
+use super::mail_cost;
+
 /// A page of a conversation's messages, oldest first.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -65,7 +67,9 @@ impl Reader {
     }
 
     /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent:
-    /// no upper bound), and the room's last seq, read together.
+    /// no upper bound), and the room's last seq, read together. The page stops early, saying
+    /// `more`, once its messages reach `max_bytes` (as [`mail_cost`] counts them; at least one
+    /// message): a small request cannot ask for a large reply.
     ///
     /// # Errors
     /// The database could not be read.
@@ -74,7 +78,7 @@ impl Reader {
         room: &str,
         after: u64,
         before: Option<u64>,
-        limit: usize,
+        (limit, max_bytes): (usize, usize),
     ) -> rusqlite::Result<Page> {
         let tx = self.conn.transaction()?;
         let last_seq: Option<i64> = tx
@@ -96,10 +100,10 @@ impl Reader {
                 )
             },
         )?;
-        let newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let (newest_first, more) = take_page(rows, limit, max_bytes)?;
         drop(stmt);
         tx.finish()?;
-        Ok(page(newest_first, limit, last_seq.unwrap_or(0) as u64))
+        Ok(page(newest_first, more, last_seq.unwrap_or(0) as u64))
     }
 
     /// The same for the private conversation of the pair `(low, high)`.
@@ -110,7 +114,7 @@ impl Reader {
         &mut self,
         (low, high): (&str, &str),
         before: Option<u64>,
-        limit: usize,
+        (limit, max_bytes): (usize, usize),
     ) -> rusqlite::Result<Page> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, sender, text, ts, cid, recipient FROM direct_messages
@@ -119,8 +123,8 @@ impl Reader {
         let rows = stmt.query_map(params![low, high, upper(before), limit as i64 + 1], |row| {
             message(row, Target::User { to: row.get(5)? })
         })?;
-        let newest_first = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(page(newest_first, limit, 0))
+        let (newest_first, more) = take_page(rows, limit, max_bytes)?;
+        Ok(page(newest_first, more, 0))
     }
 
     /// Every private message `key` has not received yet, in the order they came in.
@@ -157,10 +161,30 @@ fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
     })
 }
 
-/// Rows read newest first, one more than `limit` if there were more: the page, oldest first.
-fn page(mut newest_first: Vec<ChatMessage>, limit: usize, last_seq: u64) -> Page {
-    let more = newest_first.len() > limit;
-    newest_first.truncate(limit);
+/// Takes rows, newest first, while they fit `limit` messages and `max_bytes` (at least one):
+/// the rows taken, and whether older ones were left out. The query asks for one more row than
+/// `limit`, so that a row left over says `more`; rows past the bytes are never read.
+fn take_page(
+    rows: impl Iterator<Item = rusqlite::Result<ChatMessage>>,
+    limit: usize,
+    max_bytes: usize,
+) -> rusqlite::Result<(Vec<ChatMessage>, bool)> {
+    let mut taken = Vec::new();
+    let mut bytes = 0;
+    for row in rows {
+        let msg = row?;
+        let cost = mail_cost(&msg.text);
+        if taken.len() == limit || (!taken.is_empty() && bytes + cost > max_bytes) {
+            return Ok((taken, true));
+        }
+        bytes += cost;
+        taken.push(msg);
+    }
+    Ok((taken, false))
+}
+
+/// Rows taken newest first: the page, oldest first.
+fn page(mut newest_first: Vec<ChatMessage>, more: bool, last_seq: u64) -> Page {
     newest_first.reverse();
     Page {
         messages: newest_first,

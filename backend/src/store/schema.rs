@@ -73,6 +73,12 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE users ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;  -- ms since the epoch
     UPDATE users SET last_seen = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     ",
+    // 4: each sender's share of a mailbox, counted by name and by address.
+    "
+    ALTER TABLE mailbox ADD COLUMN sender_addr TEXT;  -- as the per-address limits count it
+    CREATE INDEX mailbox_by_sender ON mailbox (recipient_key, sender_key);
+    CREATE INDEX mailbox_by_addr ON mailbox (recipient_key, sender_addr);
+    ",
 ];
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ pub enum Job {
     /// Number and store a private message, and put it in the recipient's mailbox.
     Direct {
         from_key: String,
+        /// The sender's address as the per-address limits count it, if known: its share of
+        /// the recipient's mailbox is counted by address as well as by name.
+        from_addr: Option<String>,
         to_key: String,
         draft: Draft,
     },
@@ -153,6 +156,19 @@ pub struct WriterLimits {
     pub mailbox_messages: usize,
     /// Or when it would take the mailbox past this many bytes (as [`mail_cost`]).
     pub mailbox_bytes: usize,
+    /// One sender's share of a mailbox: a private message is refused too when the mail from
+    /// its sender (by name, and by address) waiting in the recipient's mailbox holds this many
+    /// messages, so that one sender cannot fill a mailbox for everybody else.
+    pub share_messages: usize,
+    /// And this many bytes.
+    pub share_bytes: usize,
+}
+
+impl WriterLimits {
+    /// Whether `held` messages of `held_bytes` leave room for one more of `cost` bytes.
+    fn fits(held: (i64, i64), cost: usize, messages: usize, bytes: usize) -> bool {
+        (held.0 as usize) < messages && held.1 as usize + cost <= bytes
+    }
 }
 
 /// Starts the writer thread on the store's writing connection.
@@ -440,6 +456,7 @@ fn apply_one(
         }
         Job::Direct {
             from_key,
+            from_addr,
             to_key,
             draft,
         } => {
@@ -449,16 +466,42 @@ fn apply_one(
                 ));
             };
             // Counted here, in the transaction that would add to it, so that messages still
-            // on their way to the database count and none is counted twice.
-            let (held, held_bytes): (i64, i64) = tx
+            // on their way to the database count and none is counted twice: the whole
+            // mailbox, then the sender's share of it by name and by address.
+            let cost = mail_cost(&draft.text);
+            let held: (i64, i64) = tx
                 .prepare_cached(
                     "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
                      WHERE recipient_key = ?1",
                 )?
                 .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            if held as usize >= limits.mailbox_messages
-                || held_bytes as usize + mail_cost(&draft.text) > limits.mailbox_bytes
-            {
+            let mut fits =
+                WriterLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
+            if fits {
+                let from_sender: (i64, i64) = tx
+                    .prepare_cached(
+                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
+                         WHERE recipient_key = ?1 AND sender_key = ?2",
+                    )?
+                    .query_row([to_key, from_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                fits = WriterLimits::fits(
+                    from_sender,
+                    cost,
+                    limits.share_messages,
+                    limits.share_bytes,
+                );
+            }
+            if fits && let Some(addr) = from_addr {
+                let from_addr: (i64, i64) = tx
+                    .prepare_cached(
+                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
+                         WHERE recipient_key = ?1 AND sender_addr = ?2",
+                    )?
+                    .query_row([to_key, addr], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                fits =
+                    WriterLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
+            }
+            if !fits {
                 return Ok(Some(Committed::MailboxFull {
                     from_key: from_key.clone(),
                     to: to.clone(),
@@ -490,8 +533,8 @@ fn apply_one(
                 draft.cid
             ])?;
             tx.prepare_cached(
-                "INSERT INTO mailbox (recipient_key, sender_key, low, high, seq, cost)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO mailbox (recipient_key, sender_key, low, high, seq, cost, sender_addr)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 to_key,
@@ -499,7 +542,8 @@ fn apply_one(
                 low,
                 high,
                 seq,
-                mail_cost(&draft.text) as i64
+                cost as i64,
+                from_addr
             ])?;
             let mail_id = tx.last_insert_rowid();
             if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
