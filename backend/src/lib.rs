@@ -12,7 +12,6 @@ pub mod connection;
 pub mod door;
 pub mod http;
 pub mod hub;
-pub mod memory;
 pub mod metrics;
 pub mod metrics_access;
 pub mod outbox;

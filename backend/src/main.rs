@@ -9,14 +9,8 @@ use tracing_subscriber::EnvFilter;
 use courier::store::Store;
 use courier::{Config, bind, run_with_tls, shutdown, tls};
 
-fn main() -> ExitCode {
-    // First, before any thread: this may start the process again (see `memory`).
-    courier::memory::fix_mmap_threshold();
-    relay()
-}
-
 #[tokio::main]
-async fn relay() -> ExitCode {
+async fn main() -> ExitCode {
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -29,11 +23,6 @@ async fn relay() -> ExitCode {
         .init();
 
     raise_open_file_limit();
-    if !courier::memory::mmap_threshold_fixed() {
-        tracing::warn!(
-            "malloc's mmap threshold is not fixed: memory freed after large replies may not go back to the system"
-        );
-    }
     let tls = match tls::from_config(&config) {
         Ok(tls) => tls,
         Err(e) => {
