@@ -10,6 +10,7 @@
 //!   always means the message is stored, and seqs are assigned in the transaction that stores
 //!   them.
 
+mod apply;
 mod checkpoint;
 mod reader;
 mod schema;

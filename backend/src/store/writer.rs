@@ -13,11 +13,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, params};
-use shared::{ChatMessage, Target};
+use rusqlite::Connection;
+use shared::ChatMessage;
 
+use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
-use super::{Draft, Retention, WriterConn, mail_cost, pair};
+use super::{Draft, Retention, WriterConn, mail_cost};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 
@@ -26,10 +27,6 @@ const MAX_BATCH: usize = 1024;
 
 /// How often messages past their age are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// A room (or pair) is trimmed to its retained count each time its seq passes a multiple of
-/// this, so trimming costs one range delete per this many messages.
-const TRIM_EVERY: u64 = 64;
 
 /// Something for the writer to do.
 #[derive(Debug)]
@@ -166,7 +163,7 @@ pub struct WriterLimits {
 
 impl WriterLimits {
     /// Whether `held` messages of `held_bytes` leave room for one more of `cost` bytes.
-    fn fits(held: (i64, i64), cost: usize, messages: usize, bytes: usize) -> bool {
+    pub(super) fn fits(held: (i64, i64), cost: usize, messages: usize, bytes: usize) -> bool {
         (held.0 as usize) < messages && held.1 as usize + cost <= bytes
     }
 }
@@ -380,213 +377,6 @@ impl Writer {
             Ok(0) => {}
             Ok(n) => tracing::info!(messages = n, "dropped messages past their retention age"),
             Err(e) => tracing::warn!("cannot drop old messages: {e}"),
-        }
-    }
-}
-
-/// Applies one job inside `tx`; a message job yields its [`Committed`].
-fn apply_one(
-    tx: &Transaction<'_>,
-    job: &Job,
-    retention: Retention,
-    limits: &WriterLimits,
-) -> rusqlite::Result<Option<Committed>> {
-    match job {
-        Job::User { key, name, seen } => {
-            tx.prepare_cached(
-                "INSERT INTO users (key, name, last_seen) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET name = excluded.name,
-                                                 last_seen = excluded.last_seen",
-            )?
-            .execute(rusqlite::params![key, name, *seen as i64])?;
-            Ok(None)
-        }
-        Job::Seen { key, at } => {
-            tx.prepare_cached("UPDATE users SET last_seen = ?2 WHERE key = ?1")?
-                .execute(rusqlite::params![key, *at as i64])?;
-            Ok(None)
-        }
-        Job::Forget { key } => {
-            tx.prepare_cached(
-                "DELETE FROM direct_messages WHERE (low, high) IN
-                   (SELECT low, high FROM pairs WHERE low = ?1 OR high = ?1)",
-            )?
-            .execute([key])?;
-            tx.prepare_cached("DELETE FROM mailbox WHERE low = ?1 OR high = ?1")?
-                .execute([key])?;
-            tx.prepare_cached("DELETE FROM users WHERE key = ?1")?
-                .execute([key])?;
-            Ok(None)
-        }
-        Job::Protect { key, hash } => {
-            tx.prepare_cached("UPDATE users SET password = ?2 WHERE key = ?1")?
-                .execute([key, hash])?;
-            Ok(None)
-        }
-        Job::Room { draft, .. } => {
-            let Target::Room { room } = &draft.target else {
-                return Err(rusqlite::Error::InvalidParameterName(
-                    "a room job without a room".into(),
-                ));
-            };
-            let seq: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO rooms (room, last_seq) VALUES (?1, 1)
-                     ON CONFLICT (room) DO UPDATE SET last_seq = last_seq + 1
-                     RETURNING last_seq",
-                )?
-                .query_row([room], |row| row.get(0))?;
-            tx.prepare_cached(
-                "INSERT INTO room_messages (room, seq, sender, text, ts, cid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                room,
-                seq,
-                draft.from,
-                draft.text,
-                draft.ts as i64,
-                draft.cid
-            ])?;
-            if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
-                tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
-                    .execute(params![room, seq - retention.messages as i64])?;
-            }
-            Ok(Some(Committed::Room(draft.clone().numbered(seq as u64))))
-        }
-        Job::Direct {
-            from_key,
-            from_addr,
-            to_key,
-            draft,
-        } => {
-            let Target::User { to } = &draft.target else {
-                return Err(rusqlite::Error::InvalidParameterName(
-                    "a private job without a recipient".into(),
-                ));
-            };
-            // Counted here, in the transaction that would add to it, so that messages still
-            // on their way to the database count and none is counted twice: the whole
-            // mailbox, then the sender's share of it by name and by address.
-            let cost = mail_cost(&draft.text);
-            let held: (i64, i64) = tx
-                .prepare_cached(
-                    "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                     WHERE recipient_key = ?1",
-                )?
-                .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let mut fits =
-                WriterLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
-            if fits {
-                let from_sender: (i64, i64) = tx
-                    .prepare_cached(
-                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                         WHERE recipient_key = ?1 AND sender_key = ?2",
-                    )?
-                    .query_row([to_key, from_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits = WriterLimits::fits(
-                    from_sender,
-                    cost,
-                    limits.share_messages,
-                    limits.share_bytes,
-                );
-            }
-            if fits && let Some(addr) = from_addr {
-                let from_addr: (i64, i64) = tx
-                    .prepare_cached(
-                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                         WHERE recipient_key = ?1 AND sender_addr = ?2",
-                    )?
-                    .query_row([to_key, addr], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits =
-                    WriterLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
-            }
-            if !fits {
-                return Ok(Some(Committed::MailboxFull {
-                    from_key: from_key.clone(),
-                    to: to.clone(),
-                    cid: draft.cid.clone(),
-                }));
-            }
-            let (low, high) = pair(from_key, to_key);
-            let seq: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO pairs (low, high, last_seq) VALUES (?1, ?2, 1)
-                     ON CONFLICT (low, high) DO UPDATE SET last_seq = last_seq + 1
-                     RETURNING last_seq",
-                )?
-                .query_row([&low, &high], |row| row.get(0))?;
-            tx.prepare_cached(
-                "INSERT INTO direct_messages
-                     (low, high, seq, sender_key, sender, recipient, text, ts, cid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                low,
-                high,
-                seq,
-                from_key,
-                draft.from,
-                to,
-                draft.text,
-                draft.ts as i64,
-                draft.cid
-            ])?;
-            tx.prepare_cached(
-                "INSERT INTO mailbox (recipient_key, sender_key, low, high, seq, cost, sender_addr)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                to_key,
-                from_key,
-                low,
-                high,
-                seq,
-                cost as i64,
-                from_addr
-            ])?;
-            let mail_id = tx.last_insert_rowid();
-            if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
-                tx.prepare_cached(
-                    "DELETE FROM direct_messages
-                     WHERE low = ?1 AND high = ?2 AND seq <= ?3 AND NOT EXISTS (
-                         SELECT 1 FROM mailbox b
-                         WHERE b.low = ?1 AND b.high = ?2 AND b.seq = direct_messages.seq)",
-                )?
-                .execute(params![low, high, seq - retention.messages as i64])?;
-            }
-            Ok(Some(Committed::Direct {
-                from_key: from_key.clone(),
-                to_key: to_key.clone(),
-                mail_id,
-                msg: draft.clone().numbered(seq as u64),
-            }))
-        }
-        Job::Ack {
-            user_key,
-            correspondent_key,
-            seq,
-        } => {
-            tx.prepare_cached(
-                "DELETE FROM mailbox WHERE recipient_key = ?1 AND sender_key = ?2 AND seq <= ?3",
-            )?
-            .execute(params![
-                user_key,
-                correspondent_key,
-                i64::try_from(*seq).unwrap_or(i64::MAX)
-            ])?;
-            Ok(Some(Committed::Acked {
-                user_key: user_key.clone(),
-                correspondent_key: correspondent_key.clone(),
-                seq: *seq,
-            }))
-        }
-        Job::Received { ids } => {
-            let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute([id])?;
-            }
-            Ok(Some(Committed::Removed { ids: ids.clone() }))
         }
     }
 }
