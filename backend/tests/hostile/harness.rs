@@ -33,23 +33,7 @@ impl Drop for ChildRelay {
 
 impl ChildRelay {
     pub async fn start(flags: &[&str]) -> Self {
-        let dir = common::temp_dir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
-            .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
-            .arg("--db")
-            .arg(dir.path().join("courier.db"))
-            .args(flags)
-            // What is measured is what clients can do to each other, not how long this
-            // machine's disk takes to fsync (with `full`, every commit waits for one; on a
-            // shared disk that alone was seen to take 100 ms now and then).
-            .args(["--db-sync", "normal"])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines =
-            BufReader::new(tokio::process::ChildStderr::from_std(stderr).unwrap()).lines();
+        let (dir, child, mut lines) = spawn(flags);
         let mut addr = None;
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(at) = line.find("listening on http://") {
@@ -370,20 +354,7 @@ impl ChildRelay {
     /// that contains `marker` (for example the address of a second listener).
     #[allow(dead_code)] // each test file compiles the harness; not every one notes a line
     pub async fn start_noting(flags: &[&str], marker: &str) -> (Self, String) {
-        let dir = common::temp_dir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
-            .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
-            .arg("--db")
-            .arg(dir.path().join("courier.db"))
-            .args(flags)
-            .args(["--db-sync", "normal"])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines =
-            BufReader::new(tokio::process::ChildStderr::from_std(stderr).unwrap()).lines();
+        let (dir, mut child, mut lines) = spawn(flags);
         let (mut addr, mut noted) = (None, None);
         let reading = async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -415,4 +386,27 @@ impl ChildRelay {
             noted.unwrap_or_else(|| panic!("no log line with {marker}")),
         )
     }
+}
+
+type LogLines = tokio::io::Lines<BufReader<tokio::process::ChildStderr>>;
+
+/// Starts the relay binary on port 0 with its own database and `flags`; its log, line by line.
+fn spawn(flags: &[&str]) -> (tempfile::TempDir, Child, LogLines) {
+    let dir = common::temp_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["--listen", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+        .arg("--db")
+        .arg(dir.path().join("courier.db"))
+        .args(flags)
+        // What is measured is what clients can do to each other, not how long this
+        // machine's disk takes to fsync (with `full`, every commit waits for one; on a
+        // shared disk that alone was seen to take 100 ms now and then).
+        .args(["--db-sync", "normal"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let lines = BufReader::new(tokio::process::ChildStderr::from_std(stderr).unwrap()).lines();
+    (dir, child, lines)
 }
