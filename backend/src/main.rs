@@ -9,6 +9,13 @@ use tracing_subscriber::EnvFilter;
 use courier::store::Store;
 use courier::{Config, bind, run_with_tls, shutdown, tls};
 
+/// jemalloc, set up (in .cargo/config.toml) to give freed memory back to the system within
+/// about a second: with glibc's malloc, what a burst of large replies took stayed with the
+/// process after the connections were gone.
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();

@@ -216,8 +216,19 @@ async fn an_honest_login_stays_fast_while_one_address_guesses_passwords() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // The attacking address is over its limit even with the right password; its victim is not.
-    let (answer, _, _ws) = hello(addr, "127.0.0.1", "victim", Some(PASSWORD)).await;
-    assert_eq!(answer["code"], "rate_limited", "{answer}");
+    // (The bucket refills one check every two seconds, and on a loaded machine this login may
+    // win the race for it against the attackers; the next one cannot.)
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let (answer, _, ws) = hello(addr, "127.0.0.1", "victim", Some(PASSWORD)).await;
+        answers.push((answer, ws));
+    }
+    assert!(
+        answers.iter().any(|(a, _)| a["code"] == "rate_limited"),
+        "{:?}",
+        answers.iter().map(|(a, _)| a).collect::<Vec<_>>()
+    );
+    drop(answers);
     let (answer, _, _victim) = hello(addr, "127.0.0.3", "victim", Some(PASSWORD)).await;
     assert_eq!(answer["type"], "welcome", "{answer}");
     over.store(true, Ordering::Relaxed);

@@ -339,7 +339,6 @@ async fn greedy_non_reader(addr: SocketAddr, name: &str, n: usize) -> TcpStream 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "memory freed after the attack stays with glibc malloc (docs/SECURITY.md, Replies larger than their requests); open"]
 async fn connections_that_ask_for_history_and_never_read_are_cut_and_memory_comes_back() {
     let relay = ChildRelay::start(&[
         "--msg-rate",
@@ -347,6 +346,10 @@ async fn connections_that_ask_for_history_and_never_read_are_cut_and_memory_come
         "--msg-burst",
         "1000",
         "--names-per-ip-hour",
+        "0",
+        // Its 90 upgrades are sent without waiting for one another's 101: more than 32 wait
+        // at once while the relay is busy, and the door would shed the oldest.
+        "--http-conns-per-ip",
         "0",
     ])
     .await;
