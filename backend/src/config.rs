@@ -81,13 +81,19 @@ pub struct Config {
 
     /// The SQLite database file that keeps every message, the known users and the mailboxes
     /// (created, with its directory, if missing).
-    #[arg(long, env = "COURIER_DB", default_value = "data/courier.db", value_parser = parse_db)]
+    #[arg(long, env = "COURIER_DB", default_value = "data/courier.db", value_parser = parse_db, global = true)]
     pub db: PathBuf,
 
     /// How hard each commit waits for the disk: `full` (an acknowledged message survives
     /// even a power loss), `normal` (it survives the relay crashing, not the machine), `off`
     /// (benchmarks only).
-    #[arg(long, env = "COURIER_DB_SYNC", value_enum, default_value = "full")]
+    #[arg(
+        long,
+        env = "COURIER_DB_SYNC",
+        value_enum,
+        default_value = "full",
+        global = true
+    )]
     pub db_sync: Sync,
 
     /// Messages kept per room and per pair of users (the newest); 0 keeps all. A private
@@ -285,6 +291,25 @@ pub struct Config {
         value_name = "PEM"
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// The operators, the dashboard and the runner (docs/OPS.md).
+    #[command(flatten)]
+    pub ops: crate::ops::OpsConfig,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `courier` does other than run the relay.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Sets NAME's password, read from the first line of standard input (8 to 128
+    /// characters), and protects the name as `protect` would. The only way an operator
+    /// (--admin) gets a password. Uses --db; may run while the relay runs.
+    Passwd {
+        /// The name, as a session would say it.
+        name: String,
+    },
 }
 
 impl Config {
@@ -308,7 +333,7 @@ impl Config {
 }
 
 /// Parses a duration in seconds; fractions are allowed ("0.5").
-fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .trim()
         .parse()

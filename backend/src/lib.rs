@@ -14,6 +14,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod metrics_access;
+pub mod ops;
 pub mod outbox;
 pub mod passwords;
 pub mod public_origin;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use courier::config::Command;
 use courier::store::Store;
 use courier::{Config, bind, run_with_tls, shutdown, tls};
 
@@ -29,6 +30,9 @@ async fn main() -> ExitCode {
         .log_internal_errors(false)
         .init();
 
+    if let Some(Command::Passwd { name }) = &config.command {
+        return passwd(&config, name);
+    }
     raise_open_file_limit();
     let tls = match tls::from_config(&config) {
         Ok(tls) => tls,
@@ -63,6 +67,22 @@ async fn main() -> ExitCode {
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// `courier passwd NAME`: the password from standard input, its hash into the database.
+fn passwd(config: &Config, name: &str) -> ExitCode {
+    let now = courier::clock::system_clock()();
+    let stdin = std::io::stdin().lock();
+    match courier::ops::passwd::run(&config.db, config.db_sync, name, stdin, now) {
+        Ok(name) => {
+            tracing::info!(%name, path = %config.db.display(), "password set; the name is protected");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Each connection is a file descriptor: raise the soft limit on open files to the hard one.

@@ -27,6 +27,7 @@ use crate::http::{self, HttpSettings};
 use crate::hub::{Hub, HubLimits};
 use crate::metrics::Metrics;
 use crate::metrics_access;
+use crate::ops::{Operators, sampler};
 use crate::outbox::QueueLimits;
 use crate::public_origin::{self, PublicOrigins};
 use crate::store::Store;
@@ -133,6 +134,10 @@ pub async fn run_with_tls(
         metrics.clone(),
         clock::system_clock(),
     )?;
+    hub.set_operators(Operators::new(&config.ops.admins));
+    if !config.ops.admins.is_empty() {
+        tracing::info!(operators = ?config.ops.admins, "operators named");
+    }
     let settings = Settings {
         queue: QueueLimits {
             frames: config.queue_frames as usize,
@@ -174,6 +179,14 @@ pub async fn run_with_tls(
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let tasks = TaskTracker::new();
     let stop = CancellationToken::new();
+    tokio::spawn(sampler::run(
+        hub.clone(),
+        metrics.clone(),
+        clock::system_clock(),
+        config.ops.stats_interval,
+        sampler::node_name(),
+        stop.clone(),
+    ));
     let public = Arc::new(PublicOrigins::new(&config.public_origins));
     let upgrader = Arc::new(Upgrader::new(
         hub.clone(),

@@ -73,6 +73,14 @@ fn templates() -> Vec<ClientMsg> {
         },
         ClientMsg::Ack { with: s(), seq: 0 },
         ClientMsg::Protect { password: s() },
+        ClientMsg::Watch,
+        ClientMsg::Unwatch,
+        ClientMsg::Run {
+            hosts: s(),
+            command: s(),
+        },
+        ClientMsg::Cancel { run: s() },
+        ClientMsg::Runs,
     ]
 }
 
@@ -141,6 +149,16 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
         ClientMsg::Protect { .. } => prop_oneof!["[a-z]{0,3}", "[a-z]{8}"]
             .prop_map(|password| ClientMsg::Protect { password })
             .boxed(),
+        // Operators' frames: every sender here is not one, so each must get `forbidden`.
+        ClientMsg::Watch => Just(ClientMsg::Watch).boxed(),
+        ClientMsg::Unwatch => Just(ClientMsg::Unwatch).boxed(),
+        ClientMsg::Run { .. } => ("[0-9.,/-]{0,20}", text())
+            .prop_map(|(hosts, command)| ClientMsg::Run { hosts, command })
+            .boxed(),
+        ClientMsg::Cancel { .. } => "[0-9a-f]{0,8}"
+            .prop_map(|run| ClientMsg::Cancel { run })
+            .boxed(),
+        ClientMsg::Runs => Just(ClientMsg::Runs).boxed(),
     }
 }
 

@@ -80,7 +80,17 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Protect { password } => {
             let _ = password_fits(password);
         }
-        ClientMsg::Rooms | ClientMsg::Users => {}
+        ClientMsg::Run { hosts, command } => {
+            let _ = (hosts.split(',').count(), command.chars().count());
+        }
+        ClientMsg::Cancel { run } => {
+            let _ = run.len();
+        }
+        ClientMsg::Rooms
+        | ClientMsg::Users
+        | ClientMsg::Watch
+        | ClientMsg::Unwatch
+        | ClientMsg::Runs => {}
     }
     // What parses, serialises, and parses back to the same frame.
     let json = frame.to_json();

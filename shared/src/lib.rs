@@ -10,6 +10,7 @@
 
 pub mod limits;
 mod message;
+pub mod ops;
 pub mod unicode;
 pub mod validate;
 

@@ -158,6 +158,16 @@ pub enum ClientMsg {
     /// Extension: protect this session's name with `password` (or change its password). From
     /// then on a `hello` with the name needs the password, or the live session's token.
     Protect { password: String },
+    /// Operators only (docs/OPS.md): send the dashboard's points so far, then one per interval.
+    Watch,
+    /// Operators only: stop sending points.
+    Unwatch,
+    /// Operators only: run `command` over SSH on every host of `hosts`.
+    Run { hosts: String, command: String },
+    /// Operators only: cancel a run this operator started.
+    Cancel { run: String },
+    /// Operators only: list the newest runs.
+    Runs,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -170,12 +180,21 @@ fn null_is_false<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Erro
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
-/// What the relay tells a client.
+/// What the relay tells a client. (The frames only operators get are [`OpsMsg`], apart, so
+/// that a client without an Operations view does not carry their parsing.)
+///
+/// [`OpsMsg`]: crate::ops::OpsMsg
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The session is open under `name`; `token` lets a reconnect take it over.
-    Welcome { name: String, token: String },
+    Welcome {
+        name: String,
+        token: String,
+        /// Extension (docs/OPS.md): the session is an operator's.
+        #[serde(default, skip_serializing_if = "is_false")]
+        operator: bool,
+    },
     /// The client is in `room`, which has these `members`; `history` is its most recent
     /// messages, oldest first.
     Joined {
@@ -313,6 +332,8 @@ pub enum ErrorCode {
     MailboxFull,
     /// The name is protected and the hello had no valid password or token (an extension).
     PasswordRequired,
+    /// A host of a `run` is outside every allowed network (docs/OPS.md).
+    HostNotAllowed,
     /// A code this version does not know (sent by a newer relay). Never sent.
     #[serde(other)]
     Other,
@@ -336,6 +357,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::MailboxFull => "mailbox_full",
             Self::PasswordRequired => "password_required",
+            Self::HostNotAllowed => "host_not_allowed",
             Self::Other => "other",
         }
     }

@@ -64,6 +64,7 @@ fn session_frames() {
         ServerMsg::Welcome {
             name: "alice".into(),
             token: "<opaque>".into(),
+            operator: false,
         },
     );
 }
@@ -382,6 +383,7 @@ fn every_server_message_round_trips() {
         ServerMsg::Welcome {
             name: "a".into(),
             token: "t".into(),
+            operator: false,
         },
         ServerMsg::Joined {
             room: "r".into(),

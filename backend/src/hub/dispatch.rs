@@ -77,6 +77,11 @@ impl State {
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
             ClientMsg::Protect { password } => self.protect(id, password, now),
+            msg @ (ClientMsg::Watch
+            | ClientMsg::Unwatch
+            | ClientMsg::Run { .. }
+            | ClientMsg::Cancel { .. }
+            | ClientMsg::Runs) => self.ops_frame(id, msg, cid),
         }
     }
 

@@ -26,6 +26,7 @@ mod dispatch;
 mod dm_rate;
 mod fanout;
 mod names;
+mod ops;
 mod output;
 mod rooms;
 mod session;
@@ -44,6 +45,8 @@ use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
+use crate::ops::Operators;
+use crate::ops::stats::Ring;
 use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::{Busy, Workers};
 use crate::store::writer;
@@ -116,6 +119,12 @@ struct State {
     attempts: Attempts,
     /// Each sender's rate of private messages to each recipient.
     dm_rates: DmRates,
+    /// The names listed with `--admin`.
+    operators: Operators,
+    /// Operators' connections that asked for the dashboard's points (`watch`).
+    watchers: BTreeSet<ConnId>,
+    /// The dashboard's last points.
+    stats: Ring,
 }
 
 struct Conn {
@@ -135,6 +144,8 @@ struct Session {
     rooms: BTreeSet<String>,
     /// The client acknowledges private messages (`hello` with `acks`).
     acks: bool,
+    /// The session is an operator's (docs/OPS.md).
+    operator: bool,
     /// Sender key → the highest seq of theirs sent from the mailbox after the welcome: a
     /// committed message the fan-out brings later is not sent twice.
     replayed: HashMap<String, u64>,
@@ -162,6 +173,10 @@ struct UserEntry {
     name: String,
     /// The Argon2id hash of a protected name's password.
     password: Option<String>,
+    /// When the password was set (ms since the epoch), to tell a newer one in the store.
+    password_at: u64,
+    /// The password was set by `courier passwd` (the only kind an operator's name takes).
+    password_outside: bool,
     /// When a session last had this name (its hello or its end), by the hub's clock.
     last_seen: u64,
     /// When this run of the relay first welcomed the name, if it was new then (else 0).
@@ -220,6 +235,8 @@ impl Hub {
                 let entry = UserEntry {
                     name: u.name,
                     password: u.password,
+                    password_at: u.password_at,
+                    password_outside: u.password_outside,
                     last_seen: u.last_seen,
                     since: 0,
                     trusted: None,
@@ -243,6 +260,9 @@ impl Hub {
                 received_in_flight: HashSet::new(),
                 attempts: Attempts::new(limits.attempts),
                 dm_rates: DmRates::new(limits.dm_rate),
+                operators: Operators::default(),
+                watchers: BTreeSet::new(),
+                stats: Ring::default(),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),
@@ -432,6 +452,7 @@ impl Hub {
         let now = (self.clock)();
         let mut state = self.lock();
         state.end_session(id, now);
+        state.watchers.remove(&id);
         state.conns.remove(&id);
     }
 

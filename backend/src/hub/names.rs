@@ -11,6 +11,12 @@ impl State {
     /// Whether `user` has gone unused for longer than `--name-idle-days` (never, if 0). The
     /// caller checks that nobody holds the name now.
     pub(super) fn expired(&self, user: &UserEntry, now: u64) -> bool {
+        if self
+            .operators
+            .contains(&shared::validate::name_key(&user.name))
+        {
+            return false; // an operator's name is never released
+        }
         let idle = self.limits.name_idle_ms;
         idle > 0 && now.saturating_sub(user.last_seen) >= idle
     }
@@ -41,6 +47,7 @@ impl State {
             .iter()
             .filter(|(key, user)| {
                 !self.online.contains_key(*key)
+                    && !self.operators.contains(key)
                     && (user.password.is_none() || self.expired(user, now))
             })
             .min_by(|(ka, a), (kb, b)| a.last_seen.cmp(&b.last_seen).then(ka.cmp(kb)))

@@ -86,3 +86,8 @@ pub(super) fn deliver(metrics: &Metrics, handle: &ConnHandle, frame: Frame) {
 pub(super) fn encode(msg: &ServerMsg) -> Frame {
     Frame::from(msg.to_json())
 }
+
+/// An operator's frame, encoded once for all its recipients.
+pub(super) fn encode_ops(msg: &shared::ops::OpsMsg) -> Frame {
+    Frame::from(msg.to_json())
+}

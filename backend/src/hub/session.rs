@@ -31,6 +31,17 @@ impl State {
             Err(why) => return refuse(ErrorCode::InvalidName, why),
         };
         let key = validate::name_key(&name);
+        self.adopt_stored_password(&key, now)?;
+        let operator = self.operators.contains(&key);
+        if operator && !self.users.get(&key).is_some_and(|u| u.password_outside) {
+            return refuse(
+                ErrorCode::PasswordRequired,
+                format!(
+                    "'{name}' is an operator's name without a password yet; whoever runs the \
+                     relay sets it with `courier passwd`"
+                ),
+            );
+        }
         let holder = self.online.get(&key).copied();
         if holder.is_none() && self.users.get(&key).is_some_and(|u| self.expired(u, now)) {
             self.forget(&key, "unused for --name-idle-days")?;
@@ -118,6 +129,8 @@ impl State {
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
             name: String::new(),
             password: None,
+            password_at: 0,
+            password_outside: false,
             last_seen: now,
             since: now,
             trusted: None,
@@ -133,9 +146,12 @@ impl State {
             seen: now,
         })?;
         let token = new_token();
+        // An operator's name always has a password (checked above), so a session under it
+        // proved that password, or took over one that did, with its token.
         let welcome = ServerMsg::Welcome {
             name: name.clone(),
             token: token.clone(),
+            operator,
         };
         let Some(conn) = self.conns.get_mut(&id) else {
             return Ok(()); // the connection went away meanwhile
@@ -151,6 +167,7 @@ impl State {
             token,
             rooms: Default::default(),
             acks,
+            operator,
             replayed,
             unconfirmed: VecDeque::new(),
         });
@@ -170,6 +187,12 @@ impl State {
 
     /// `protect`: the session's name is to be protected by `password`, hashed off the lock.
     pub(super) fn protect(&mut self, id: ConnId, password: String, now: u64) -> Handled {
+        if self.session(id)?.operator {
+            return refuse(
+                ErrorCode::Forbidden,
+                "an operator's password is set by whoever runs the relay, with `courier passwd`",
+            );
+        }
         let chars = password.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return refuse(
@@ -198,10 +221,13 @@ impl State {
         self.submit(Job::Protect {
             key: key.clone(),
             hash: hash.clone(),
+            at: now,
         })?;
         let addr = self.addr(id);
         if let Some(user) = self.users.get_mut(&key) {
             user.password = Some(hash);
+            user.password_at = now;
+            user.password_outside = false;
             user.last_seen = now;
             user.trusted = addr;
         }

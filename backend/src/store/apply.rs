@@ -47,9 +47,12 @@ pub(super) fn apply_one(
                 .execute([key])?;
             Ok(None)
         }
-        Job::Protect { key, hash } => {
-            tx.prepare_cached("UPDATE users SET password = ?2 WHERE key = ?1")?
-                .execute([key, hash])?;
+        Job::Protect { key, hash, at } => {
+            tx.prepare_cached(
+                "UPDATE users SET password = ?2, password_at = ?3, password_outside = 0
+                 WHERE key = ?1",
+            )?
+            .execute(rusqlite::params![key, hash, *at as i64])?;
             Ok(None)
         }
         Job::Room { draft, .. } => {

@@ -12,6 +12,7 @@
 
 mod apply;
 mod checkpoint;
+mod outside;
 mod reader;
 mod schema;
 pub mod writer;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use shared::{ChatMessage, Target};
 
+pub use outside::set_password;
 pub use reader::{Mail, Page, Reader, User};
 pub use writer::{CommitQueue, Committed, Job};
 

@@ -39,6 +39,10 @@ pub struct User {
     pub password: Option<String>,
     /// When a session last had the name (ms since the Unix epoch).
     pub last_seen: u64,
+    /// When the password was set (ms since the Unix epoch; 0 for none, or unknown).
+    pub password_at: u64,
+    /// The password was set by `courier passwd`, not by `protect`.
+    pub password_outside: bool,
 }
 
 /// The read-only connection.
@@ -52,18 +56,25 @@ impl Reader {
     }
 
     pub(super) fn users(&mut self) -> rusqlite::Result<Vec<User>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, name, password, last_seen FROM users")?;
-        let rows = stmt.query_map([], |row| {
-            Ok(User {
-                key: row.get(0)?,
-                name: row.get(1)?,
-                password: row.get(2)?,
-                last_seen: row.get::<_, i64>(3)?.max(0) as u64,
-            })
-        })?;
+        let mut stmt = self.conn.prepare(
+            "SELECT key, name, password, last_seen, password_at, password_outside FROM users",
+        )?;
+        let rows = stmt.query_map([], user_row)?;
         rows.collect()
+    }
+
+    /// The user `key` as stored now, if remembered: the relay reads it at each hello, for a
+    /// password set by `courier passwd` while it runs.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn user(&mut self, key: &str) -> rusqlite::Result<Option<User>> {
+        self.conn
+            .prepare_cached(
+                "SELECT key, name, password, last_seen, password_at, password_outside FROM users WHERE key = ?1",
+            )?
+            .query_row([key], user_row)
+            .optional()
     }
 
     /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent:
@@ -200,4 +211,15 @@ fn to_sql(seq: u64) -> i64 {
 
 fn upper(before: Option<u64>) -> i64 {
     before.map_or(i64::MAX, to_sql)
+}
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        key: row.get(0)?,
+        name: row.get(1)?,
+        password: row.get(2)?,
+        last_seen: row.get::<_, i64>(3)?.max(0) as u64,
+        password_at: row.get::<_, i64>(4)?.max(0) as u64,
+        password_outside: row.get::<_, i64>(5)? != 0,
+    })
 }

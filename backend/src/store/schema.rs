@@ -79,6 +79,38 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX mailbox_by_sender ON mailbox (recipient_key, sender_key);
     CREATE INDEX mailbox_by_addr ON mailbox (recipient_key, sender_addr);
     ",
+    // 5: operators (docs/OPS.md): when a password was set, so that the relay takes one set by
+    // `courier passwd` while it runs; and the runner's audit.
+    "
+    ALTER TABLE users ADD COLUMN password_at INTEGER NOT NULL DEFAULT 0;  -- ms since the epoch
+    -- 1: set by `courier passwd`, the only password an operator's name takes; 0: by `protect`.
+    ALTER TABLE users ADD COLUMN password_outside INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE runs (
+        run        TEXT NOT NULL UNIQUE,
+        by_name    TEXT NOT NULL,
+        addr       TEXT,               -- the operator's address
+        ts         INTEGER NOT NULL,   -- ms since the epoch
+        command    TEXT NOT NULL,
+        hosts      TEXT NOT NULL,      -- the expanded range, comma-separated
+        host_count INTEGER NOT NULL,
+        ok         INTEGER NOT NULL DEFAULT 0,
+        failed     INTEGER NOT NULL DEFAULT 0,
+        done       INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE run_hosts (
+        run       TEXT NOT NULL,
+        host      TEXT NOT NULL,
+        status    TEXT NOT NULL,       -- shared::ops::HostStatus
+        exit      INTEGER,
+        signal    TEXT,
+        message   TEXT,
+        ms        INTEGER NOT NULL,
+        truncated INTEGER NOT NULL,
+        PRIMARY KEY (run, host)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 #[cfg(test)]

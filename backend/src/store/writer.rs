@@ -43,7 +43,7 @@ pub enum Job {
     /// conversations (the pairs' counters stay, so that numbering never goes back).
     Forget { key: String },
     /// Protect a user's name with this Argon2id hash (the user is remembered already).
-    Protect { key: String, hash: String },
+    Protect { key: String, hash: String, at: u64 },
     /// Number and store a room message.
     Room { from_key: String, draft: Draft },
     /// Number and store a private message, and put it in the recipient's mailbox.

@@ -12,7 +12,7 @@ use super::{Action, Conn, MAX_GAP_PAGES, REFRESH_INTERVAL_MS, State, TYPING_TTL_
 impl State {
     pub(super) fn server(&mut self, msg: ServerMsg, now_ms: u64) -> bool {
         match msg {
-            ServerMsg::Welcome { name, token } => {
+            ServerMsg::Welcome { name, token, .. } => {
                 if self
                     .me
                     .as_deref()

@@ -86,6 +86,7 @@ fn welcomed(s: &Rc<State>) -> Rc<State> {
         ServerMsg::Welcome {
             name: "alice".into(),
             token: "t1".into(),
+            operator: false,
         },
     )
 }
@@ -190,6 +191,7 @@ fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
         msg: ServerMsg::Welcome {
             name: "alice".into(),
             token: token.into(),
+            operator: false,
         },
         now_ms: 1_000,
     };

@@ -28,6 +28,7 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
         msg: ServerMsg::Welcome {
             name: "alice".into(),
             token: "t2".into(),
+            operator: false,
         },
         now_ms: 6_000,
     };

@@ -69,6 +69,7 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
         ServerMsg::Welcome {
             name: "alice".into(),
             token: "t2".into(),
+            operator: false,
         },
     );
     assert!(s.due_sends().is_empty(), "not before the room is re-joined");

@@ -1,0 +1,101 @@
+//! Operators (docs/OPS.md): passwords set from outside the relay, the operator-only frames,
+//! and the dashboard's watchers.
+
+use shared::ops::{OpsMsg, StatsPoint};
+use shared::{ClientMsg, ErrorCode};
+
+use super::output::encode_ops;
+use super::{Handled, Hub, State, UserEntry, db_failed, refuse};
+use crate::ops::Operators;
+use crate::outbox::ConnId;
+
+impl Hub {
+    /// Names the operators (`--admin`); set once, before the relay serves.
+    pub fn set_operators(&self, operators: Operators) {
+        self.lock().operators = operators;
+    }
+
+    /// Adds a point to the dashboard and sends it to every watcher. The point's counters of
+    /// this hub are filled in here.
+    pub fn publish_stats(&self, mut point: StatsPoint) {
+        let mut state = self.lock();
+        point.connections = state.conns.len() as u64;
+        point.sessions = state.online.len() as u64;
+        point.rooms = state.rooms.len() as u64;
+        if !state.watchers.is_empty() {
+            let frame = encode_ops(&OpsMsg::Stats {
+                points: vec![point.clone()],
+            });
+            for id in &state.watchers {
+                state.send_frame(*id, frame.clone());
+            }
+        }
+        state.stats.push(point);
+    }
+}
+
+impl State {
+    /// Takes a password that `courier passwd` stored while the relay ran: the store's, if it
+    /// is newer than the one known here.
+    pub(super) fn adopt_stored_password(&mut self, key: &str, now: u64) -> Handled {
+        let stored = self.db.user(key).map_err(|e| db_failed(&e))?;
+        let Some(stored) = stored.filter(|u| u.password.is_some()) else {
+            return Ok(());
+        };
+        match self.users.get_mut(key) {
+            Some(user) if user.password.is_some() && user.password_at >= stored.password_at => {}
+            Some(user) => {
+                user.password = stored.password;
+                user.password_at = stored.password_at;
+                user.password_outside = stored.password_outside;
+                user.last_seen = user.last_seen.max(stored.last_seen);
+            }
+            None => {
+                let entry = UserEntry {
+                    name: stored.name,
+                    password: stored.password,
+                    password_at: stored.password_at,
+                    password_outside: stored.password_outside,
+                    last_seen: stored.last_seen,
+                    since: now,
+                    trusted: None,
+                };
+                self.users.insert(key.to_owned(), entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// An operator-only frame from a welcomed connection.
+    pub(super) fn ops_frame(
+        &mut self,
+        id: ConnId,
+        msg: ClientMsg,
+        _cid: Option<String>,
+    ) -> Handled {
+        if !self.session(id)?.operator {
+            return refuse(
+                ErrorCode::Forbidden,
+                "only the relay's operators may do this",
+            );
+        }
+        match msg {
+            ClientMsg::Watch => {
+                self.watchers.insert(id);
+                let points = self.stats.points();
+                self.send_frame(id, encode_ops(&OpsMsg::Stats { points }));
+                Ok(())
+            }
+            ClientMsg::Unwatch => {
+                self.watchers.remove(&id);
+                Ok(())
+            }
+            ClientMsg::Run { .. } | ClientMsg::Cancel { .. } | ClientMsg::Runs => refuse(
+                ErrorCode::Forbidden,
+                "the runner is off: the relay needs --ssh-key, --ssh-known-hosts and \
+                 --runner-allow",
+            ),
+            _ => refuse(ErrorCode::Internal, "not an operator's frame"),
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Changes made to the database from outside the relay: `courier passwd`, which may run while
+//! the relay runs.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::{StoreError, Sync, configure, lock, migrate};
+
+/// Sets the password hash of `name` (remembering the name if it is new), as `protect` would,
+/// at time `now` (ms since the epoch). With the relay stopped, the file is opened (created and
+/// migrated if need be) as the relay opens it; with a relay running on it (its lock held),
+/// this is a second writer that waits its turn, and the relay takes the password at the
+/// name's next hello (it compares `password_at`).
+///
+/// # Errors
+/// [`StoreError`] when the file cannot be opened, migrated or written.
+pub fn set_password(
+    path: &Path,
+    sync: Sync,
+    key: &str,
+    name: &str,
+    hash: &str,
+    now: u64,
+) -> Result<(), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    // Held while this writes, if the relay is not running: a relay starting meanwhile waits.
+    let _lock = match lock(path) {
+        Ok(file) => Some(file),
+        Err(StoreError::InUse { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open(path).map_err(open_error)?;
+    configure(&conn, sync).map_err(open_error)?;
+    migrate(&mut conn, path)?;
+    conn.execute(
+        "INSERT INTO users (key, name, password, last_seen, password_at, password_outside)
+         VALUES (?1, ?2, ?3, ?4, ?4, 1)
+         ON CONFLICT (key) DO UPDATE SET password = excluded.password,
+                                         password_at = excluded.password_at,
+                                         password_outside = 1,
+                                         last_seen = max(last_seen, excluded.last_seen)",
+        rusqlite::params![key, name, hash, now as i64],
+    )
+    .map_err(open_error)?;
+    Ok(())
+}
