@@ -17,6 +17,7 @@ pub mod metrics_access;
 pub mod outbox;
 pub mod passwords;
 pub mod public_origin;
+pub mod runner;
 pub mod server;
 pub mod shutdown;
 pub mod store;
