@@ -263,6 +263,23 @@ async fn cancel_stops_running_hosts_and_skips_the_rest() {
 }
 
 #[tokio::test]
+async fn at_most_parallel_hosts_run_at_once() {
+    let sshd = sshd_or_skip!();
+    let mut config = config(&sshd);
+    config.parallel = 2;
+    let runner = Runner::new(config).unwrap();
+    let started = std::time::Instant::now();
+    let record = collect(&runner, "127.0.0.1-3", "sleep 1").await;
+    assert_eq!(record.ok, 3);
+    // Two at once, then the third: two seconds at least.
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn output_in_order_capped_and_cleaned() {
     let sshd = sshd_or_skip!();
     let mut config = config(&sshd);

@@ -204,8 +204,8 @@ async fn stream_output(
                 error_message,
                 ..
             }) => {
-                signal = Some(signal_text(&signal_name));
-                message = Some(error_message).filter(|m| !m.is_empty());
+                signal = Some(clip(signal_text(&signal_name), SIGNAL_MAX));
+                message = Some(clip(&error_message, MESSAGE_MAX)).filter(|m| !m.is_empty());
                 continue;
             }
             Some(ChannelMsg::Failure) => {
@@ -253,9 +253,19 @@ async fn stop(channel: &Channel<client::Msg>, status: Status) -> Outcome {
     Outcome::status(status)
 }
 
+/// The most characters kept of a signal name or an error message the host sends: they go on
+/// the wire and into the audit, and the host is not trusted to keep them short or clean.
+const SIGNAL_MAX: usize = 32;
+const MESSAGE_MAX: usize = 256;
+
+/// At most `max` characters of `text`, without control characters.
+fn clip(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
 /// The SSH signal name without `SIG`, as OPS.md names it.
-fn signal_text(sig: &Sig) -> String {
-    let name = match sig {
+fn signal_text(sig: &Sig) -> &str {
+    match sig {
         Sig::ABRT => "ABRT",
         Sig::ALRM => "ALRM",
         Sig::FPE => "FPE",
@@ -269,6 +279,22 @@ fn signal_text(sig: &Sig) -> String {
         Sig::TERM => "TERM",
         Sig::USR1 => "USR1",
         Sig::Custom(name) => name.strip_prefix("SIG").unwrap_or(name),
-    };
-    name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_clipping() {
+        assert_eq!(signal_text(&Sig::TERM), "TERM");
+        assert_eq!(signal_text(&Sig::Custom("SIGWINCH".into())), "WINCH");
+        assert_eq!(signal_text(&Sig::Custom("XCPU".into())), "XCPU");
+        assert_eq!(clip("a\x1b[2Jb\ncé", 5), "a[2Jb");
+        assert_eq!(
+            clip("x".repeat(1000).as_str(), MESSAGE_MAX).len(),
+            MESSAGE_MAX
+        );
+    }
 }
