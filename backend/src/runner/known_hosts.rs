@@ -90,11 +90,7 @@ impl KnownHosts {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data(),
             PublicKeyOrCertificate::Certificate(cert) => cert.public_key(),
         };
-        let name = if port == 22 {
-            host.to_string()
-        } else {
-            format!("[{host}]:{port}")
-        };
+        let name = host_name(host, port);
         let mut known = false;
         for entry in &self.entries {
             if entry.key == *key && matches(&entry.patterns, &name) {
@@ -105,6 +101,22 @@ impl KnownHosts {
             }
         }
         known
+    }
+
+    /// Whether some entry names `host` at `port`, whatever its key: tells a changed key from an
+    /// unknown host in the message.
+    pub fn knows(&self, host: Ipv4Addr, port: u16) -> bool {
+        let name = host_name(host, port);
+        self.entries.iter().any(|e| matches(&e.patterns, &name))
+    }
+}
+
+/// The name known_hosts records: the address, or `[address]:port` for another port than 22.
+fn host_name(host: Ipv4Addr, port: u16) -> String {
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
     }
 }
 
@@ -190,6 +202,8 @@ mod tests {
         assert!(!known.accepts(ip("10.0.0.2"), 22, &key(KEY_A)));
         assert!(known.accepts(ip("10.0.0.3"), 22, &key(KEY_A)));
         assert!(!known.accepts(ip("10.0.0.4"), 22, &key(KEY_A)));
+        assert!(known.knows(ip("10.0.0.2"), 2222));
+        assert!(!known.knows(ip("10.0.0.4"), 22));
     }
 
     #[test]

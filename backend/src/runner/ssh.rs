@@ -145,10 +145,12 @@ async fn start(
     let mut session = match client::connect_stream(ctx.ssh.clone(), stream, verifier).await {
         Ok(session) => session,
         Err(russh::Error::UnknownKey) => {
-            return Err(Outcome::message(
-                Status::HostKeyMismatch,
-                "the host's key is not in the known hosts",
-            ));
+            let message = if ctx.known_hosts.knows(host, ctx.port) {
+                "the host's key differs from the known hosts' (changed, or an impostor)"
+            } else {
+                "the host is not in the known hosts"
+            };
+            return Err(Outcome::message(Status::HostKeyMismatch, message));
         }
         Err(e) => return Err(failed("ssh handshake", e)),
     };
