@@ -36,6 +36,8 @@ struct HostRecord {
 #[derive(Debug)]
 struct Record {
     hosts: HashMap<Ipv4Addr, HostRecord>,
+    /// How many `Output` events came.
+    outputs: usize,
     ok: usize,
     failed: usize,
 }
@@ -95,9 +97,11 @@ async fn collect(runner: &Runner, hosts: &str, command: &str) -> Record {
 
 async fn drain(events: &mut tokio::sync::mpsc::Receiver<RunEvent>, list: &[Ipv4Addr]) -> Record {
     let mut hosts: HashMap<Ipv4Addr, HostRecord> = HashMap::new();
+    let mut outputs = 0;
     while let Some(event) = events.recv().await {
         match event {
             RunEvent::Output { host, stream, text } => {
+                outputs += 1;
                 let record = hosts.entry(host).or_default();
                 assert!(record.ended.is_empty(), "output after the end of {host}");
                 assert!(!text.is_empty());
@@ -125,7 +129,12 @@ async fn drain(events: &mut tokio::sync::mpsc::Receiver<RunEvent>, list: &[Ipv4A
                     )
                 });
                 assert_eq!(oks.count(), ok);
-                return Record { hosts, ok, failed };
+                return Record {
+                    hosts,
+                    outputs,
+                    ok,
+                    failed,
+                };
             }
         }
     }
@@ -280,6 +289,26 @@ async fn at_most_parallel_hosts_run_at_once() {
 }
 
 #[tokio::test]
+async fn a_slow_reader_loses_nothing() {
+    let sshd = sshd_or_skip!();
+    let runner = Runner::new(config(&sshd)).unwrap();
+    // Hundreds of small writes per host: more events than the queue holds.
+    let command = "for i in $(seq 400); do echo $i; sleep 0.001; done";
+    let list = runner.check("127.0.0.1-3", command).unwrap();
+    let mut handle = runner.start(list.clone(), command.to_owned());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = tokio::time::timeout(RUN_LIMIT, drain(&mut handle.events, &list))
+        .await
+        .unwrap();
+    assert!(record.outputs > 256, "{} events", record.outputs);
+    let want: String = (1..=400).map(|i| format!("{i}\n")).collect();
+    for ip in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        assert_eq!(record.status(ip), Status::Ok);
+        assert_eq!(record.host(ip).stdout, want, "{ip}");
+    }
+}
+
+#[tokio::test]
 async fn output_in_order_capped_and_cleaned() {
     let sshd = sshd_or_skip!();
     let mut config = config(&sshd);
@@ -323,6 +352,16 @@ async fn startup_refuses_bad_files() {
     missing.known_hosts = sshd.dir().join("absent");
     let err = Runner::new(missing).unwrap_err().to_string();
     assert!(err.starts_with("--ssh-known-hosts:"), "{err}");
+
+    let encrypted = sshd.dir().join("encrypted_key");
+    ssh_fixture::keygen_with(&encrypted, "ed25519", "a passphrase");
+    let mut locked = config(&sshd);
+    locked.key = encrypted;
+    let err = Runner::new(locked).unwrap_err().to_string();
+    assert!(
+        err.starts_with("--ssh-key:") && err.contains("encrypted"),
+        "{err}"
+    );
 
     let mut no_net = config(&sshd);
     no_net.allow = Allow::default();

@@ -124,8 +124,13 @@ fn wait_ready(child: &mut Child, pid_file: &Path) -> bool {
 }
 
 fn keygen(file: &Path) {
+    keygen_with(file, "ed25519", "");
+}
+
+/// Writes a new key pair of `kind` (`ed25519`, `rsa`, …) protected by `passphrase` to `file`.
+pub fn keygen_with(file: &Path, kind: &str, passphrase: &str) {
     let status = Command::new(SSH_KEYGEN)
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+        .args(["-q", "-t", kind, "-N", passphrase, "-C", "", "-f"])
         .arg(file)
         .stdout(Stdio::null())
         .status()
