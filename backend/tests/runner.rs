@@ -343,10 +343,17 @@ async fn output_in_order_capped_and_cleaned() {
 #[tokio::test]
 async fn startup_refuses_bad_files() {
     let sshd = sshd_or_skip!();
+    use std::os::unix::fs::PermissionsExt;
+    let not_a_key = sshd.dir().join("not_a_key");
+    std::fs::write(&not_a_key, "hello\n").unwrap();
+    std::fs::set_permissions(&not_a_key, PermissionsExt::from_mode(0o600)).unwrap();
     let mut bad_key = config(&sshd);
-    bad_key.key = sshd.known_hosts.clone();
+    bad_key.key = not_a_key;
     let err = Runner::new(bad_key).unwrap_err().to_string();
-    assert!(err.starts_with("--ssh-key:"), "{err}");
+    assert!(
+        err.starts_with("--ssh-key:") && !err.contains("readable"),
+        "{err}"
+    );
 
     let mut missing = config(&sshd);
     missing.known_hosts = sshd.dir().join("absent");
@@ -362,6 +369,18 @@ async fn startup_refuses_bad_files() {
         err.starts_with("--ssh-key:") && err.contains("encrypted"),
         "{err}"
     );
+
+    let open_key = sshd.dir().join("open_key");
+    std::fs::copy(&sshd.client_key, &open_key).unwrap();
+    std::fs::set_permissions(
+        &open_key,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let mut readable = config(&sshd);
+    readable.key = open_key;
+    let err = Runner::new(readable).unwrap_err().to_string();
+    assert!(err.contains("readable by others"), "{err}");
 
     let mut no_net = config(&sshd);
     no_net.allow = Allow::default();

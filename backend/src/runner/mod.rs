@@ -118,7 +118,7 @@ impl Runner {
     /// startup, not on an async worker in the middle of serving.
     ///
     /// # Errors
-    /// An unreadable, encrypted or unsupported key; an unreadable or malformed known_hosts; no
+    /// An unreadable, encrypted or unsupported key, or one others may read; an unreadable or malformed known_hosts; no
     /// allowed network; no user; a zero limit.
     pub fn new(config: RunnerConfig) -> Result<Runner, RunnerError> {
         if config.allow.is_empty() {
@@ -129,6 +129,7 @@ impl Runner {
                 "--runner-max-hosts, --runner-parallel and --runner-timeout must be above 0".into(),
             ));
         }
+        key_file_is_private(&config.key)?;
         let key = load_secret_key(&config.key, None)
             .map_err(|e| RunnerError::Key(format!("{}: {e}", config.key.display())))?;
         if !matches!(
@@ -197,6 +198,29 @@ impl Runner {
         ));
         RunHandle { events, cancel }
     }
+}
+
+/// Refuses a key file others may read, as OpenSSH does ("unprotected private key file").
+#[cfg(unix)]
+fn key_file_is_private(path: &std::path::Path) -> Result<(), RunnerError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| RunnerError::Key(format!("{}: {e}", path.display())))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(RunnerError::Key(format!(
+            "{}: readable by others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn key_file_is_private(_: &std::path::Path) -> Result<(), RunnerError> {
+    Ok(())
 }
 
 /// A started run: its events, and the means to cancel it.
