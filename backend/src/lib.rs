@@ -18,6 +18,7 @@ pub mod ops;
 pub mod outbox;
 pub mod passwords;
 pub mod public_origin;
+pub mod runner;
 pub mod server;
 pub mod shutdown;
 pub mod store;
