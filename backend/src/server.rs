@@ -135,6 +135,9 @@ pub async fn run_with_tls(
         clock::system_clock(),
     )?;
     hub.set_operators(Operators::new(&config.ops.admins));
+    let runs = crate::ops::runs_from_config(&config, clock::system_clock())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    hub.set_runs(runs);
     if !config.ops.admins.is_empty() {
         tracing::info!(operators = ?config.ops.admins, "operators named");
     }

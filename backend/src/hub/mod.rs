@@ -46,6 +46,7 @@ use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
 use crate::metrics::{Gauges, Metrics};
 use crate::ops::Operators;
+use crate::ops::runs::Runs;
 use crate::ops::stats::Ring;
 use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::{Busy, Workers};
@@ -53,6 +54,7 @@ use crate::store::writer;
 use crate::store::{CommitQueue, Reader, Retention, Store};
 use crate::throttle::{FrameLimiter, Rate};
 use dm_rate::DmRates;
+pub use ops::RUNNER_OFF;
 
 /// The hub's limits; see the flags of the same names in `config.rs`.
 #[derive(Debug, Clone, Copy)]
@@ -125,6 +127,8 @@ struct State {
     watchers: BTreeSet<ConnId>,
     /// The dashboard's last points.
     stats: Ring,
+    /// The runner, or why it is off.
+    runs: Result<Arc<Runs>, String>,
 }
 
 struct Conn {
@@ -263,6 +267,7 @@ impl Hub {
                 operators: Operators::default(),
                 watchers: BTreeSet::new(),
                 stats: Ring::default(),
+                runs: Err(RUNNER_OFF.to_owned()),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),

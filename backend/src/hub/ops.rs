@@ -1,18 +1,31 @@
 //! Operators (docs/OPS.md): passwords set from outside the relay, the operator-only frames,
 //! and the dashboard's watchers.
 
+use std::sync::Arc;
+
 use shared::ops::{OpsMsg, StatsPoint};
 use shared::{ClientMsg, ErrorCode};
 
 use super::output::encode_ops;
-use super::{Handled, Hub, State, UserEntry, db_failed, refuse};
+use super::{Handled, Hub, Refusal, State, UserEntry, db_failed, refuse};
 use crate::ops::Operators;
+use crate::ops::runs::{Requester, Runs};
 use crate::outbox::ConnId;
+use crate::runner::CheckError;
+
+/// Why `run` is refused when the relay was started without the runner's flags.
+pub const RUNNER_OFF: &str =
+    "the runner is off: the relay needs --ssh-key, --ssh-known-hosts and --runner-allow";
 
 impl Hub {
     /// Names the operators (`--admin`); set once, before the relay serves.
     pub fn set_operators(&self, operators: Operators) {
         self.lock().operators = operators;
+    }
+
+    /// Gives the hub the runner (or the reason it is off, for `run`'s `forbidden`).
+    pub fn set_runs(&self, runs: Result<Arc<Runs>, String>) {
+        self.lock().runs = runs;
     }
 
     /// Adds a point to the dashboard and sends it to every watcher. The point's counters of
@@ -67,18 +80,15 @@ impl State {
     }
 
     /// An operator-only frame from a welcomed connection.
-    pub(super) fn ops_frame(
-        &mut self,
-        id: ConnId,
-        msg: ClientMsg,
-        _cid: Option<String>,
-    ) -> Handled {
-        if !self.session(id)?.operator {
+    pub(super) fn ops_frame(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>) -> Handled {
+        let session = self.session(id)?;
+        if !session.operator {
             return refuse(
                 ErrorCode::Forbidden,
                 "only the relay's operators may do this",
             );
         }
+        let (name, key) = (session.name.clone(), session.key.clone());
         match msg {
             ClientMsg::Watch => {
                 self.watchers.insert(id);
@@ -90,12 +100,52 @@ impl State {
                 self.watchers.remove(&id);
                 Ok(())
             }
-            ClientMsg::Run { .. } | ClientMsg::Cancel { .. } | ClientMsg::Runs => refuse(
-                ErrorCode::Forbidden,
-                "the runner is off: the relay needs --ssh-key, --ssh-known-hosts and \
-                 --runner-allow",
-            ),
+            ClientMsg::Run { hosts, command } => {
+                let runs = self.runner()?;
+                let hosts = runs.runner().check(&hosts, &command).or_else(|e| match e {
+                    CheckError::BadRequest(why) => refuse(ErrorCode::BadRequest, why),
+                    CheckError::HostNotAllowed(host) => refuse(
+                        ErrorCode::HostNotAllowed,
+                        format!(
+                            "{host} is outside every network the runner may reach \
+                             (--runner-allow)"
+                        ),
+                    ),
+                })?;
+                if let Some(conn) = self.conns.get(&id).map(|c| c.handle.clone()) {
+                    let by = Requester {
+                        name,
+                        key,
+                        addr: conn.addr,
+                        conn,
+                        cid,
+                    };
+                    runs.start(by, hosts, command);
+                }
+                Ok(())
+            }
+            ClientMsg::Cancel { run } => {
+                if let Ok(runs) = &self.runs {
+                    runs.cancel(&key, &run);
+                }
+                Ok(())
+            }
+            ClientMsg::Runs => {
+                let runs = self.runner()?;
+                if let Some(conn) = self.conns.get(&id).map(|c| c.handle.clone()) {
+                    runs.list(conn, cid);
+                }
+                Ok(())
+            }
             _ => refuse(ErrorCode::Internal, "not an operator's frame"),
+        }
+    }
+
+    /// The runner, or `forbidden` saying why it is off.
+    fn runner(&self) -> Result<Arc<Runs>, Refusal> {
+        match &self.runs {
+            Ok(runs) => Ok(runs.clone()),
+            Err(off) => refuse(ErrorCode::Forbidden, off.clone()),
         }
     }
 }

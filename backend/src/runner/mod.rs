@@ -5,7 +5,7 @@
 //! startup error. For each `run`, [`Runner::check`] applies OPS.md's checks in order (command,
 //! then [`hosts`], then the allowed networks) and expands the range; [`Runner::start`] spawns
 //! the run ([`run`]) and returns a [`RunHandle`]. The run starts hosts in order, at most
-//! `parallel` at once; each host ([`ssh`]) connects, checks the host key strictly
+//! `parallel` at once over every run; each host ([`ssh`]) connects, checks the host key strictly
 //! ([`known_hosts`]), authenticates with the key, `exec`s the command and streams its output
 //! through [`output`]'s filter. Events go out on a bounded channel: a slow reader slows the run
 //! down (backpressure) and nothing is lost. Every host gets exactly one [`RunEvent::Host`], then
@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use russh::keys::{Algorithm, load_secret_key};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use check::{COMMAND_MAX_CHARS, CheckError, check};
@@ -100,7 +100,8 @@ pub struct Runner {
     ctx: Arc<HostContext>,
     allow: Allow,
     max_hosts: usize,
-    parallel: usize,
+    /// `--runner-parallel` hosts at once, over every run together.
+    permits: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -164,7 +165,7 @@ impl Runner {
             ctx: Arc::new(ctx),
             allow: config.allow,
             max_hosts: config.max_hosts,
-            parallel: config.parallel,
+            permits: Arc::new(Semaphore::new(config.parallel)),
         })
     }
 
@@ -192,7 +193,7 @@ impl Runner {
             self.ctx.clone(),
             hosts,
             command.into(),
-            self.parallel,
+            self.permits.clone(),
             cancel.clone(),
             tx,
         ));
@@ -237,6 +238,11 @@ impl RunHandle {
     /// are closed. A no-op once the run has ended.
     pub fn cancel(&self) {
         self.cancel.cancel();
+    }
+
+    /// Whether the run has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 
     /// A token that cancels this run, to keep apart from the events (e.g. in a table of runs).

@@ -1,4 +1,4 @@
-//! One run: its hosts in order, at most `parallel` at once, then `Done`.
+//! One run: its hosts in order, each when one of the runner's permits is free, then `Done`.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -20,12 +20,11 @@ pub(crate) async fn run(
     ctx: Arc<HostContext>,
     hosts: Vec<Ipv4Addr>,
     command: Arc<str>,
-    parallel: usize,
+    permits: Arc<Semaphore>,
     cancel: CancellationToken,
     events: mpsc::Sender<RunEvent>,
 ) {
     let begun = Instant::now();
-    let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let mut tasks = JoinSet::new();
     let mut task_hosts = HashMap::new();
     let (mut ok, mut failed) = (0, 0);

@@ -11,6 +11,7 @@
 //!   them.
 
 mod apply;
+pub mod audit;
 mod checkpoint;
 mod outside;
 mod reader;
