@@ -112,6 +112,7 @@ async fn operator_frames_from_anyone_else_get_forbidden_and_do_nothing() {
             json!({"type":"run","hosts":"127.0.0.1","command":"true"}),
             json!({"type":"cancel","run":"6f1c0e5b"}),
             json!({"type":"runs"}),
+            json!({"type":"release","name":"bob"}),
         ]
         .into_iter()
         .enumerate()
@@ -217,5 +218,44 @@ async fn watch_gets_the_points_so_far_then_one_a_interval() {
     ops.expect_silence(600).await;
     ops.send(json!({"type":"unwatch"})).await;
     ops.expect_silence(300).await;
+    relay.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_operator_releases_a_squatted_name_but_never_an_operators() {
+    let relay = operators_relay(&["ops", "ops2"], Duration::from_secs(1)).await;
+    assert!(passwd(&relay.db, "ops", &format!("{PASSWORD}\n")).0);
+    let frame = json!({"type":"hello","name":"ops","password":PASSWORD});
+    let (mut ops, _) = hello(&relay, frame).await;
+
+    // A squatter takes a name and protects it, and is online.
+    let mut squatter = relay.user("alice").await;
+    squatter
+        .send(json!({"type":"protect","password":"squatters password"}))
+        .await;
+    squatter.recv_type("protected").await;
+
+    ops.send(json!({"type":"release","name":"ALICE","cid":"r"}))
+        .await;
+    assert_eq!(ops.recv_type("released").await["name"], "ALICE");
+    assert!(matches!(
+        squatter.ended(Duration::from_secs(5)).await,
+        common::Ended::Close(1008)
+    ));
+    // The name is anyone's again, without the squatter's password.
+    let mut owner = Client::connect(&relay).await;
+    owner.hello_when_free("alice").await;
+
+    for (name, code) in [
+        ("ops2", "forbidden"),
+        ("ops", "forbidden"),
+        ("nobody", "unknown_user"),
+        ("  ", "invalid_name"),
+    ] {
+        ops.send(json!({"type":"release","name":name,"cid":"r"}))
+            .await;
+        let refused = ops.recv_error(code).await;
+        assert_eq!(refused["cid"], "r");
+    }
     relay.shutdown().await;
 }

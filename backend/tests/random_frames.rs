@@ -81,6 +81,7 @@ fn templates() -> Vec<ClientMsg> {
         },
         ClientMsg::Cancel { run: s() },
         ClientMsg::Runs,
+        ClientMsg::Release { name: s() },
     ]
 }
 
@@ -159,6 +160,7 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
             .prop_map(|run| ClientMsg::Cancel { run })
             .boxed(),
         ClientMsg::Runs => Just(ClientMsg::Runs).boxed(),
+        ClientMsg::Release { .. } => name().prop_map(|name| ClientMsg::Release { name }).boxed(),
     }
 }
 

@@ -86,6 +86,9 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Cancel { run } => {
             let _ = run.len();
         }
+        ClientMsg::Release { name } => {
+            let _ = validate::name(name).map(validate::name_key);
+        }
         ClientMsg::Rooms
         | ClientMsg::Users
         | ClientMsg::Watch

@@ -168,6 +168,9 @@ pub enum ClientMsg {
     Cancel { run: String },
     /// Operators only: list the newest runs.
     Runs,
+    /// Operators only (an extension): forget the name `name`, its protection, mailbox and
+    /// private conversations, ending its session if it has one; for a squatted name.
+    Release { name: String },
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

@@ -42,6 +42,8 @@ pub enum OpsMsg {
     },
     /// The newest runs, newest first.
     Runs { runs: Vec<RunSummary> },
+    /// A `release` was carried out: the relay no longer knows `name`.
+    Released { name: String },
 }
 
 impl OpsMsg {

@@ -81,7 +81,8 @@ impl State {
             | ClientMsg::Unwatch
             | ClientMsg::Run { .. }
             | ClientMsg::Cancel { .. }
-            | ClientMsg::Runs) => self.ops_frame(id, msg, cid),
+            | ClientMsg::Runs
+            | ClientMsg::Release { .. }) => self.ops_frame(id, msg, cid, now),
         }
     }
 

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use shared::limits::close;
 use shared::ops::{OpsMsg, StatsPoint};
-use shared::{ClientMsg, ErrorCode};
+use shared::{ClientMsg, ErrorCode, validate};
 
 use super::output::encode_ops;
 use super::{Handled, Hub, Refusal, State, UserEntry, db_failed, refuse};
@@ -80,7 +81,13 @@ impl State {
     }
 
     /// An operator-only frame from a welcomed connection.
-    pub(super) fn ops_frame(&mut self, id: ConnId, msg: ClientMsg, cid: Option<String>) -> Handled {
+    pub(super) fn ops_frame(
+        &mut self,
+        id: ConnId,
+        msg: ClientMsg,
+        cid: Option<String>,
+        now: u64,
+    ) -> Handled {
         let session = self.session(id)?;
         if !session.operator {
             return refuse(
@@ -137,8 +144,36 @@ impl State {
                 }
                 Ok(())
             }
+            ClientMsg::Release { name } => self.release(id, &name, now),
             _ => refuse(ErrorCode::Internal, "not an operator's frame"),
         }
+    }
+
+    /// `release`: forgets a name (ending its session, if it has one), so that its owner can
+    /// take it back from a squatter. An operator's name is never released.
+    fn release(&mut self, id: ConnId, raw: &str, now: u64) -> Handled {
+        let name = validate::name(raw).or_else(|why| refuse(ErrorCode::InvalidName, why))?;
+        let key = validate::name_key(name);
+        if self.operators.contains(&key) {
+            return refuse(ErrorCode::Forbidden, "an operator's name is never released");
+        }
+        if !self.users.contains_key(&key) {
+            return refuse(ErrorCode::UnknownUser, format!("no user '{name}' is known"));
+        }
+        if let Some(holder) = self.online.get(&key).copied() {
+            self.end_session(holder, now);
+            if let Some(conn) = self.conns.get(&holder) {
+                conn.handle.close(close::POLICY);
+            }
+        }
+        self.forget(&key, "released by an operator")?;
+        let by = self.session(id).map(|s| s.name.clone()).unwrap_or_default();
+        tracing::info!(%name, %by, "name released by an operator");
+        let released = OpsMsg::Released {
+            name: name.to_owned(),
+        };
+        self.send_frame(id, encode_ops(&released));
+        Ok(())
     }
 
     /// The runner, or `forbidden` saying why it is off.
