@@ -59,6 +59,12 @@ impl ChildRelay {
         rss_kib(self.child.id())
     }
 
+    /// Its database file.
+    #[allow(dead_code)] // each test file compiles the harness; not every one reads it
+    pub fn db(&self) -> std::path::PathBuf {
+        self._dir.path().join("courier.db")
+    }
+
     pub async fn metric(&self, name: &str) -> u64 {
         let request = format!(
             "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",

@@ -38,8 +38,13 @@ pub struct Sshd {
     pub stranger_key: PathBuf,
     pub known_hosts: PathBuf,
     child: Child,
+    /// More sshd processes, for [`Sshd::start_with_range`].
+    more: Vec<Child>,
     dir: TempDir,
 }
+
+/// The first address of [`Sshd::start_with_range`]'s extra hosts: 127.0.1.1 onwards.
+pub const RANGE_START: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
 
 impl Sshd {
     /// Starts sshd, or says why not and returns `None` when OpenSSH is not installed.
@@ -78,6 +83,7 @@ impl Sshd {
                     stranger_key: path("stranger_key"),
                     known_hosts: path("known_hosts"),
                     child,
+                    more: Vec::new(),
                     dir,
                 });
             }
@@ -88,14 +94,62 @@ impl Sshd {
         panic!("sshd did not start");
     }
 
+    /// [`Sshd::start`], and `n` more hosts (at most 250) from 127.0.1.1 on, with the same host
+    /// key, known (`[127.0.1.*]:PORT`). OpenSSH listens on at most 16 addresses a process, so
+    /// they are served by more sshd processes on the same port.
+    pub fn start_with_range(n: usize) -> Option<Sshd> {
+        assert!(n <= 250);
+        let mut sshd = Sshd::start()?;
+        let dir = sshd.dir.path().to_path_buf();
+        let hosts: Vec<Ipv4Addr> = (1..=n as u8).map(|i| Ipv4Addr::new(127, 0, 1, i)).collect();
+        for (i, group) in hosts.chunks(16).enumerate() {
+            let (config, pid) = (
+                dir.join(format!("sshd_config.{i}")),
+                dir.join(format!("sshd.{i}.pid")),
+            );
+            let mut text = std::fs::read_to_string(dir.join("sshd_config")).expect("sshd_config");
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("ListenAddress") && !l.starts_with("PidFile"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            for ip in group {
+                text.push_str(&format!("ListenAddress {ip}:{}\n", sshd.port));
+            }
+            text.push_str(&format!("PidFile {}\n", pid.display()));
+            std::fs::write(&config, text).expect("sshd_config");
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            assert!(
+                wait_ready(&mut child, &pid),
+                "sshd for {group:?} did not start"
+            );
+            sshd.more.push(child);
+        }
+        let key = std::fs::read_to_string(dir.join("host_key.pub")).expect("host key");
+        let key: Vec<&str> = key.split_whitespace().take(2).collect();
+        let line = format!("[127.0.1.*]:{} {}\n", sshd.port, key.join(" "));
+        let mut known = std::fs::read_to_string(&sshd.known_hosts).expect("known_hosts");
+        known.push_str(&line);
+        std::fs::write(&sshd.known_hosts, known).expect("known_hosts");
+        Some(sshd)
+    }
+
     /// The temporary directory (for extra files a test wants).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(&mut self.more) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
