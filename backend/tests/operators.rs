@@ -3,40 +3,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Client, Relay};
+use common::{Client, Relay, passwd};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// Runs `courier passwd NAME --db DB` with `input` on standard input; its exit status and
-/// standard error.
-fn passwd(db: &Path, name: &str, input: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
-        .args(["passwd", name, "--db-sync", "normal", "--db"])
-        .arg(db)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 async fn operators_relay(names: &[&str], interval: Duration) -> Relay {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();

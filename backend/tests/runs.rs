@@ -6,8 +6,6 @@ mod common;
 mod ssh_fixture;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Client, Relay};
@@ -33,15 +31,8 @@ async fn relay_with_runner(sshd: &Sshd, adjust: impl FnOnce(&mut courier::Config
 
 /// An operator's session, its password set with `courier passwd`.
 async fn operator(relay: &Relay, name: &str) -> Client {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
-        .args(["passwd", name, "--db-sync", "normal", "--db"])
-        .arg(&relay.db)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(child.wait().unwrap().success());
+    let (ok, err) = common::passwd(&relay.db, name, &format!("{PASSWORD}\n"));
+    assert!(ok, "{err}");
     let mut client = Client::connect(relay).await;
     client
         .send(json!({"type":"hello","name":name,"password":PASSWORD}))

@@ -9,8 +9,6 @@ mod common;
 mod harness;
 mod ssh_fixture;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -54,15 +52,8 @@ async fn a_quiet_room_keeps_its_latency_while_a_50_host_run_streams_output() {
     ])
     .await;
     let addr = relay.addr;
-    let mut passwd = Command::new(env!("CARGO_BIN_EXE_courier"))
-        .args(["passwd", "ops", "--db-sync", "normal", "--db"])
-        .arg(relay.db())
-        .stdin(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(passwd.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(passwd.wait().unwrap().success());
+    let (ok, err) = common::passwd(&relay.db(), "ops", &format!("{PASSWORD}\n"));
+    assert!(ok, "{err}");
 
     // The quiet room: two senders at 8 messages a second and a reader, on a thread and
     // runtime of their own; each latency is tagged with whether the run was going.

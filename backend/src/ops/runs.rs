@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use shared::ops::{HostResult, HostStatus, OpsMsg, OutputStream};
+use shared::ops::{HostResult, OpsMsg};
 use shared::{ErrorCode, ServerMsg};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::outbox::{ConnHandle, Frame};
-use crate::runner::{RunEvent, Runner, Status, Stream};
+use crate::runner::{RunEvent, Runner};
 use crate::store::audit::{Audit, RunRecord};
 
 /// `runs` lists at most this many.
@@ -114,10 +114,7 @@ impl Runs {
                     &OpsMsg::RunOutput {
                         run: run.clone(),
                         host: host.to_string(),
-                        stream: match stream {
-                            Stream::Stdout => OutputStream::Stdout,
-                            Stream::Stderr => OutputStream::Stderr,
-                        },
+                        stream,
                         text,
                     },
                 ),
@@ -132,7 +129,7 @@ impl Runs {
                 } => {
                     let result = HostResult {
                         host: host.to_string(),
-                        status: wire_status(status),
+                        status,
                         exit,
                         signal,
                         message,
@@ -211,18 +208,6 @@ impl Runs {
         })
         .await
         .map_err(|e| e.to_string())?
-    }
-}
-
-fn wire_status(status: Status) -> HostStatus {
-    match status {
-        Status::Ok => HostStatus::Ok,
-        Status::Failed => HostStatus::Failed,
-        Status::Unreachable => HostStatus::Unreachable,
-        Status::AuthFailed => HostStatus::AuthFailed,
-        Status::HostKeyMismatch => HostStatus::HostKeyMismatch,
-        Status::Timeout => HostStatus::Timeout,
-        Status::Cancelled => HostStatus::Cancelled,
     }
 }
 

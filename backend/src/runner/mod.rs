@@ -25,7 +25,6 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use russh::keys::{Algorithm, load_secret_key};
-use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -35,33 +34,9 @@ pub use hosts::{Allow, HostsError, Net, parse_hosts};
 use known_hosts::KnownHosts;
 use ssh::HostContext;
 
-/// How one host ended; serialised as OPS.md's `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The command exited 0.
-    Ok,
-    /// Another exit code, a signal, or an SSH failure after connecting (with a message).
-    Failed,
-    /// No TCP connection.
-    Unreachable,
-    /// The host refused the key.
-    AuthFailed,
-    /// The host's key is unknown or different.
-    HostKeyMismatch,
-    /// The host's time ran out.
-    Timeout,
-    /// The run was cancelled.
-    Cancelled,
-}
-
-/// Which output stream a piece of text came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+/// How one host ended (OPS.md's `status`) and which stream output came from: the wire's own
+/// types, so that the relay sends them as they are.
+pub use shared::ops::{HostStatus as Status, OutputStream as Stream};
 
 /// What a run reports, in order per host.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -452,3 +452,30 @@ pub async fn metric(relay: &Relay, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
+
+/// Runs `courier passwd NAME --db DB` with `input` on standard input, as whoever runs the relay
+/// would; its exit status and standard error.
+pub fn passwd(db: &std::path::Path, name: &str, input: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["passwd", name, "--db-sync", "normal", "--db"])
+        .arg(db)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run courier passwd");
+    child
+        .stdin
+        .take()
+        .expect("its stdin")
+        .write_all(input.as_bytes())
+        .expect("write the password");
+    let out = child.wait_with_output().expect("courier passwd ends");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
