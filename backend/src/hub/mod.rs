@@ -129,6 +129,8 @@ struct State {
     stats: Ring,
     /// The runner, or why it is off.
     runs: Result<Arc<Runs>, String>,
+    /// Names forgotten in the last minute, and when: their rows may still be in the store.
+    forgotten: HashMap<String, u64>,
 }
 
 struct Conn {
@@ -268,6 +270,7 @@ impl Hub {
                 watchers: BTreeSet::new(),
                 stats: Ring::default(),
                 runs: Err(RUNNER_OFF.to_owned()),
+                forgotten: HashMap::new(),
             }),
             metrics: metrics.clone(),
             clock: clock.clone(),

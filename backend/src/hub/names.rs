@@ -24,10 +24,14 @@ impl State {
     /// Forgets the offline name `key`: its protection, its mailbox and its private
     /// conversations go with it, so that whoever says hello with it next starts afresh and
     /// reads nothing of the last holder's.
-    pub(super) fn forget(&mut self, key: &str, why: &str) -> Handled {
+    pub(super) fn forget(&mut self, key: &str, why: &str, now: u64) -> Handled {
         self.submit(Job::Forget {
             key: key.to_owned(),
         })?;
+        // Until the writer has deleted its row, a hello must not take the old password back
+        // from the store (`adopt_stored_password`); a minute is far longer than a commit.
+        self.forgotten.retain(|_, at| now.saturating_sub(*at) < 60_000);
+        self.forgotten.insert(key.to_owned(), now);
         if let Some(user) = self.users.remove(key) {
             tracing::info!(name = %user.name, protected = user.password.is_some(), why, "name forgotten");
         }
@@ -53,7 +57,7 @@ impl State {
             .min_by(|(ka, a), (kb, b)| a.last_seen.cmp(&b.last_seen).then(ka.cmp(kb)))
             .map(|(key, _)| key.clone());
         match victim {
-            Some(key) => self.forget(&key, "the least recently used, at --max-users"),
+            Some(key) => self.forget(&key, "the least recently used, at --max-users", now),
             None => refuse(
                 ErrorCode::Forbidden,
                 "this relay remembers as many names as it may, all protected or in use; use a \

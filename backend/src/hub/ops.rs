@@ -50,10 +50,14 @@ impl Hub {
 
 impl State {
     /// Takes a password that `courier passwd` stored while the relay ran: the store's, if it
-    /// is newer than the one known here.
+    /// is newer than the one known here. Only those: every other password the store has came
+    /// from this relay, which knows it already (or forgot it, and the writer is deleting it).
     pub(super) fn adopt_stored_password(&mut self, key: &str, now: u64) -> Handled {
         let stored = self.db.user(key).map_err(|e| db_failed(&e))?;
-        let Some(stored) = stored.filter(|u| u.password.is_some()) else {
+        let forgotten = self.forgotten.get(key).copied().unwrap_or(0);
+        let Some(stored) = stored.filter(|u| {
+            u.password.is_some() && u.password_outside && u.password_at > forgotten
+        }) else {
             return Ok(());
         };
         match self.users.get_mut(key) {
@@ -166,7 +170,7 @@ impl State {
                 conn.handle.close(close::POLICY);
             }
         }
-        self.forget(&key, "released by an operator")?;
+        self.forget(&key, "released by an operator", now)?;
         let by = self.session(id).map(|s| s.name.clone()).unwrap_or_default();
         tracing::info!(%name, %by, "name released by an operator");
         let released = OpsMsg::Released {

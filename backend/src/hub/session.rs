@@ -44,7 +44,7 @@ impl State {
         }
         let holder = self.online.get(&key).copied();
         if holder.is_none() && self.users.get(&key).is_some_and(|u| self.expired(u, now)) {
-            self.forget(&key, "unused for --name-idle-days")?;
+            self.forget(&key, "unused for --name-idle-days", now)?;
         }
         let new_name = !self.users.contains_key(&key);
         let token_fits = holder
