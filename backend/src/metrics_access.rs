@@ -47,7 +47,7 @@ pub fn route(
                 return response;
             }
             let text = hub.metrics().render(hub.gauges());
-            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+            warp::reply::with_header(text, "content-type", crate::metrics::CONTENT_TYPE)
                 .into_response()
         })
 }

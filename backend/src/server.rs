@@ -135,7 +135,7 @@ pub async fn run_with_tls(
         clock::system_clock(),
     )?;
     hub.set_operators(Operators::new(&config.ops.admins));
-    let runs = crate::ops::runs_from_config(&config, clock::system_clock())
+    let runs = crate::ops::runs_from_config(&config, clock::system_clock(), metrics.clone())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     hub.set_runs(runs);
     if !config.ops.admins.is_empty() {

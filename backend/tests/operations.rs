@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, Ended, Relay, header};
+use common::{Client, Ended, Relay, header, metric};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::connect_async;
@@ -202,6 +202,40 @@ async fn healthz_and_metrics_answer() {
         text.contains("courier_connections_opened_total 1\n"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn metrics_time_each_commit_and_fan_out() {
+    let relay = Relay::start().await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
+    alice.say("lobby", "hi", "c1").await;
+    bob.recv_type("message").await;
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"psst","cid":"c2"}))
+        .await;
+    alice.recv_type("message").await;
+    bob.recv_type("message").await;
+
+    assert_eq!(metric(&relay, "courier_messages_committed_total").await, 2);
+    assert!(metric(&relay, "courier_commit_seconds_count").await >= 1);
+    assert_eq!(metric(&relay, "courier_fanout_seconds_count").await, 2);
+    let (_, _, body) = relay.get("/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("# TYPE courier_fanout_seconds histogram\n"),
+        "{text}"
+    );
+    assert!(text.contains("courier_fanout_seconds_bucket{le=\"+Inf\"} 2\n"));
+    assert!(text.contains("courier_commit_seconds_bucket{le=\"0.001\"} "));
+    assert!(text.contains("courier_runs_started_total 0\n"));
+    assert!(text.contains("courier_runs_active 0\n"));
+    assert!(text.contains("courier_runner_hosts_total{status=\"timeout\"} 0\n"));
+    // Every sample line is `name{labels} value`, the value a number.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(name.starts_with("courier_"), "{line}");
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod ssh_fixture;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Client, Relay};
+use common::{Client, Relay, metric};
 use serde_json::{Value, json};
 use ssh_fixture::{Sshd, UNREACHABLE_HOST};
 
@@ -128,6 +128,18 @@ async fn an_operator_runs_a_command_on_a_loopback_range_and_it_is_audited() {
         ),
         (&json!(4), &json!(3), &json!(1), &json!(true))
     );
+
+    // The runner's counters in /metrics; the gauge drops once the run's task has ended.
+    assert_eq!(metric(&relay, "courier_runs_started_total").await, 2);
+    for (status, n) in [("ok", 3), ("failed", 1), ("unreachable", 1), ("timeout", 0)] {
+        let name = format!("courier_runner_hosts_total{{status=\"{status}\"}}");
+        assert_eq!(metric(&relay, &name).await, n, "{name}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while metric(&relay, "courier_runs_active").await != 0 {
+        assert!(std::time::Instant::now() < deadline, "runs stay active");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The audit rows, in the relay's database.
     let db = rusqlite::Connection::open(&relay.db).unwrap();

@@ -1,6 +1,8 @@
 //! Private messages (sender, recipient, parcel): sending, acknowledging and scrollback; the
 //! user list and typing to one user.
 
+use std::time::Instant;
+
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::dm_rate::Sender;
@@ -58,6 +60,7 @@ impl State {
             text,
             ts: now,
             cid,
+            accepted: Instant::now(),
         };
         // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
         // only it sees the mailbox and the messages still on their way to it together.

@@ -15,14 +15,25 @@ impl Hub {
         let mut state = self.lock();
         for c in batch {
             match c {
-                Committed::Room(msg) => state.fan_out_room(msg),
+                Committed::Room { msg, accepted } => {
+                    state.fan_out_room(msg);
+                    state
+                        .metrics
+                        .fanout_seconds
+                        .observe(accepted.elapsed().as_secs_f64());
+                }
                 Committed::Direct {
                     from_key,
                     to_key,
                     mail_id,
                     msg,
+                    accepted,
                 } => {
                     state.fan_out_direct(&from_key, &to_key, mail_id, msg);
+                    state
+                        .metrics
+                        .fanout_seconds
+                        .observe(accepted.elapsed().as_secs_f64());
                 }
                 Committed::Acked {
                     user_key,

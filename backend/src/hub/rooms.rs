@@ -1,5 +1,7 @@
 //! Rooms: join, leave, say, the room list and typing in a room.
 
+use std::time::Instant;
+
 use shared::limits::{HISTORY_LEN, REPLAY_LEN};
 use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
@@ -142,6 +144,7 @@ impl State {
             text,
             ts: now,
             cid,
+            accepted: Instant::now(),
         };
         self.submit(Job::Room { from_key, draft })?;
         Metrics::inc(&self.metrics.messages_accepted);

@@ -44,6 +44,7 @@ impl Operators {
 pub fn runs_from_config(
     config: &crate::Config,
     clock: crate::clock::Clock,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 ) -> Result<Result<std::sync::Arc<runs::Runs>, String>, String> {
     use crate::runner::{Allow, Runner, RunnerConfig};
     let ops = &config.ops;
@@ -83,5 +84,5 @@ pub fn runs_from_config(
     let audit =
         crate::store::audit::Audit::open(&config.db, config.db_sync).map_err(|e| e.to_string())?;
     tracing::info!(user = runner.user(), port = ops.ssh_port, allow = ?ops.runner_allow, "the runner is on");
-    Ok(Ok(runs::Runs::new(runner, audit, clock)))
+    Ok(Ok(runs::Runs::new(runner, audit, clock, metrics)))
 }

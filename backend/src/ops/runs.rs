@@ -12,6 +12,7 @@ use shared::{ErrorCode, ServerMsg};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::outbox::{ConnHandle, Frame};
 use crate::runner::{RunEvent, Runner};
 use crate::store::audit::{Audit, RunRecord};
@@ -38,15 +39,18 @@ pub struct Runs {
     /// Run id → (its operator's key, the token that cancels it).
     active: Mutex<HashMap<String, (String, CancellationToken)>>,
     clock: Clock,
+    /// Runs started and going on, hosts ended by status (/metrics).
+    metrics: Arc<Metrics>,
 }
 
 impl Runs {
-    pub fn new(runner: Runner, audit: Audit, clock: Clock) -> Arc<Self> {
+    pub fn new(runner: Runner, audit: Audit, clock: Clock, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             runner,
             audit: Arc::new(Mutex::new(audit)),
             active: Mutex::new(HashMap::new()),
             clock,
+            metrics,
         })
     }
 
@@ -89,6 +93,8 @@ impl Runs {
         let cancel = CancellationToken::new();
         self.active()
             .insert(run.clone(), (by.key.clone(), cancel.clone()));
+        Metrics::inc(&self.metrics.runs_started);
+        self.metrics.runs_active.inc();
         send_ops(
             &by.conn,
             &OpsMsg::RunStarted {
@@ -137,6 +143,7 @@ impl Runs {
                         truncated,
                     };
                     tracing::info!(%run, host = %result.host, status = result.status.as_str(), exit = ?result.exit, ms, "run host ended");
+                    self.metrics.host_ended(result.status.as_str());
                     let (id, recorded) = (run.clone(), result.clone());
                     if let Err(e) = self.write(move |audit| audit.host(&id, &recorded)).await {
                         tracing::error!(%run, "cannot record a host's result in the audit: {e}");
@@ -168,6 +175,7 @@ impl Runs {
             }
         }
         self.active().remove(&run);
+        self.metrics.runs_active.dec();
     }
 
     /// Cancels `run` if the operator `key` started it and it is still going; else nothing.

@@ -3,7 +3,6 @@
 //! sends it to whoever watches.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shared::ops::StatsPoint;
@@ -32,8 +31,8 @@ pub async fn run(
             _ = ticks.tick() => {}
         }
         let host = HostReading::now();
-        let messages = metrics.messages_committed.load(Ordering::Relaxed);
-        let deliveries = metrics.deliveries.load(Ordering::Relaxed);
+        let messages = metrics.messages_committed.get();
+        let deliveries = metrics.deliveries.get();
         let at = tokio::time::Instant::now();
         let mut point = StatsPoint {
             node: node.clone(),

@@ -84,7 +84,10 @@ pub(super) fn apply_one(
                 tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
                     .execute(params![room, seq - retention.messages as i64])?;
             }
-            Ok(Some(Committed::Room(draft.clone().numbered(seq as u64))))
+            Ok(Some(Committed::Room {
+                msg: draft.clone().numbered(seq as u64),
+                accepted: draft.accepted,
+            }))
         }
         Job::Direct {
             from_key,
@@ -192,6 +195,7 @@ pub(super) fn apply_one(
                 to_key: to_key.clone(),
                 mail_id,
                 msg: draft.clone().numbered(seq as u64),
+                accepted: draft.accepted,
             }))
         }
         Job::Ack {

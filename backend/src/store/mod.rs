@@ -19,6 +19,7 @@ mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use shared::{ChatMessage, Target};
@@ -285,6 +286,8 @@ pub struct Draft {
     pub text: String,
     pub ts: u64,
     pub cid: Option<String>,
+    /// When the hub took it: the start of the fan-out time (`courier_fanout_seconds`).
+    pub accepted: Instant,
 }
 
 impl Draft {

@@ -78,13 +78,19 @@ impl Job {
 /// The result of a message job, handed to the hub after its transaction committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Committed {
-    Room(ChatMessage),
+    Room {
+        msg: ChatMessage,
+        /// When the hub took it ([`Draft::accepted`]).
+        accepted: Instant,
+    },
     Direct {
         from_key: String,
         to_key: String,
         /// Its mailbox row.
         mail_id: i64,
         msg: ChatMessage,
+        /// When the hub took it ([`Draft::accepted`]).
+        accepted: Instant,
     },
     /// An `Ack` job is stored.
     Acked {
@@ -93,9 +99,7 @@ pub enum Committed {
         seq: u64,
     },
     /// A `Received` job is stored.
-    Removed {
-        ids: Vec<i64>,
-    },
+    Removed { ids: Vec<i64> },
     /// A private message was not stored because the recipient's mailbox is full; it was not
     /// numbered.
     MailboxFull {
@@ -275,9 +279,9 @@ impl Writer {
                 .fold((0, 0), |(n, bytes), c| (n + 1, bytes + c));
             let started = Instant::now();
             let committed = self.commit(jobs);
-            self.metrics
-                .commit_micros
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            let took = started.elapsed();
+            self.metrics.commit_micros.inc_by(took.as_micros() as u64);
+            self.metrics.commit_seconds.observe(took.as_secs_f64());
             self.pending.messages.fetch_sub(messages, Ordering::Relaxed);
             self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
             self.checkpoints.nudge();
@@ -333,11 +337,9 @@ impl Writer {
     fn count(&self, done: &[Committed]) {
         let n = done
             .iter()
-            .filter(|c| matches!(c, Committed::Room(_) | Committed::Direct { .. }))
+            .filter(|c| matches!(c, Committed::Room { .. } | Committed::Direct { .. }))
             .count();
-        self.metrics
-            .messages_committed
-            .fetch_add(n as u64, Ordering::Relaxed);
+        self.metrics.messages_committed.inc_by(n as u64);
     }
 
     fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
