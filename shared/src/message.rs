@@ -255,12 +255,14 @@ impl ServerMsg {
         }
     }
 
-    /// Parses one text frame.
+    /// Parses one text frame: the same result as the derived `Deserialize`, in two passes
+    /// (`type`, then the frame's fields) that keep serde's buffering out of the web client
+    /// (see `parse.rs`).
     ///
     /// # Errors
     /// The JSON error when the text is not a frame this version knows.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        crate::parse::server_msg(text)
     }
 
     /// The frame as JSON text.

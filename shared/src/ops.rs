@@ -45,12 +45,12 @@ pub enum OpsMsg {
 }
 
 impl OpsMsg {
-    /// Parses one text frame.
+    /// Parses one text frame, in two passes like [`ServerMsg::parse`](crate::ServerMsg::parse).
     ///
     /// # Errors
     /// The JSON error when the text is not an operator's frame this version knows.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        crate::parse::ops_msg(text)
     }
 
     /// The frame as JSON text.
