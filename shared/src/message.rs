@@ -61,9 +61,19 @@ impl ClientFrame {
         })
     }
 
-    /// The frame as JSON text.
+    /// The frame as JSON text: the message's object with `cid` added last, which is what the
+    /// derived `Serialize` writes, without serde's `flatten` machinery (it costs the web
+    /// client's bundle).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a ClientFrame always serialises")
+        let mut json = serde_json::to_string(&self.msg).expect("a ClientMsg always serialises");
+        if let Some(cid) = &self.cid {
+            // A ClientMsg is always an object with its `type`: replace its closing brace.
+            json.pop();
+            json.push_str(",\"cid\":");
+            json.push_str(&serde_json::to_string(cid).expect("a string serialises"));
+            json.push('}');
+        }
+        json
     }
 }
 

@@ -1,42 +1,97 @@
-//! Parsing the relay's frames in two passes: read `type`, then deserialise that frame's fields
-//! straight from the text into a plain struct.
+//! Parsing the relay's frames in one pass into one flat struct of every field a frame may
+//! carry, then building the frame its `type` names from it.
 //!
 //! Why: serde deserialises an internally tagged enum (and every `flatten`ed or untagged field)
-//! by buffering the whole object in its `Content` tree and replaying it per variant; in the
-//! web client that machinery, instantiated for each variant, was the largest single cost after
-//! yew (docs/BENCHMARKS.md). The structs here hold the same fields with the same defaults, and
-//! ignore unknown fields (`type` among them), so the result is what the derived
-//! `Deserialize` gives for every frame the protocol allows. A `room`/`to` (or `room`/`with`)
-//! pair resolves as the untagged enums do: `room` first.
+//! by buffering the whole object in its `Content` tree and replaying it per variant, and a
+//! struct per variant costs a visitor each; in the web client that was the largest single cost
+//! after yew (docs/BENCHMARKS.md). [`Fields`] is one visitor for every frame, chat's and
+//! operators' alike. A frame's result is what the derived `Deserialize` gives for every frame
+//! the protocol allows: the same required fields and defaults, unknown fields ignored, and a
+//! `room`/`to` (or `room`/`with`) pair resolved as the untagged enums do, `room` first. (A
+//! field of another frame type, with a type unlike its own there, now fails the frame; no
+//! frame of the protocol has one.)
 
 use serde::Deserialize;
-use serde::de::{DeserializeOwned, Error as _};
+use serde::de::{self, Deserializer, Error as _, Visitor};
 use serde_json::Error;
 
-use crate::ops::{HostResult, HostStatus, OpsMsg, RunSummary, StatsPoint};
+use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
 use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
 
-/// The first pass: only the frame's `type`.
-#[derive(Deserialize)]
-struct Head {
+/// Every field of every frame the relay sends, each optional.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Fields {
     #[serde(rename = "type")]
-    kind: String,
+    kind: Option<String>,
+    name: Option<String>,
+    token: Option<String>,
+    operator: Option<bool>,
+    room: Option<String>,
+    to: Option<String>,
+    with: Option<String>,
+    members: Option<Vec<String>>,
+    history: Option<Vec<Chat>>,
+    messages: Option<Vec<Chat>>,
+    more: Option<bool>,
+    /// `presence`'s flag, or `users`' list.
+    #[serde(deserialize_with = "flag_or_names")]
+    online: Option<Online>,
+    rooms: Option<Vec<RoomInfo>>,
+    seq: Option<u64>,
+    from: Option<String>,
+    text: Option<String>,
+    ts: Option<u64>,
+    cid: Option<String>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+    points: Option<Vec<StatsPoint>>,
+    run: Option<String>,
+    hosts: Option<Vec<String>>,
+    command: Option<String>,
+    host: Option<String>,
+    stream: Option<OutputStream>,
+    status: Option<HostStatus>,
+    exit: Option<i32>,
+    signal: Option<String>,
+    ms: Option<u64>,
+    truncated: Option<bool>,
+    ok: Option<u32>,
+    failed: Option<u32>,
+    runs: Option<Vec<RunSummary>>,
 }
 
-fn fields<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
-    serde_json::from_str(text)
+/// `online`: a flag in `presence`, a list of names in `users`.
+enum Online {
+    Flag(bool),
+    Names(Vec<String>),
 }
 
-/// `room` if present, else `to`, else an error (as `Target`, an untagged enum, resolves).
-fn target(room: Option<String>, to: Option<String>) -> Result<Target, Error> {
-    match (room, to) {
-        (Some(room), _) => Ok(Target::Room { room }),
-        (None, Some(to)) => Ok(Target::User { to }),
-        (None, None) => Err(Error::custom("a frame needs \"room\" or \"to\"")),
+fn flag_or_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Online>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Option<Online>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a boolean or a list of names")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+            Ok(Some(Online::Flag(b)))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = seq.next_element()? {
+                names.push(name);
+            }
+            Ok(Some(Online::Names(names)))
+        }
     }
+    d.deserialize_any(V)
 }
 
-/// A chat message (also as `joined.history` and `history.messages` hold it, with its `type`).
+/// A chat message as `joined.history` and `history.messages` hold it (with its `type`).
 #[derive(Deserialize)]
 struct Chat {
     room: Option<String>,
@@ -49,259 +104,161 @@ struct Chat {
     cid: Option<String>,
 }
 
-impl Chat {
-    fn into_message(self) -> Result<ChatMessage, Error> {
-        Ok(ChatMessage {
-            target: target(self.room, self.to)?,
-            seq: self.seq,
-            from: self.from,
-            text: self.text,
-            ts: self.ts,
-            cid: self.cid,
-        })
+fn missing(field: &'static str) -> Error {
+    Error::missing_field(field)
+}
+
+/// `room` if present, else `to`, else an error (as `Target`, an untagged enum, resolves).
+fn target(room: Option<String>, to: Option<String>) -> Result<Target, Error> {
+    match (room, to) {
+        (Some(room), _) => Ok(Target::Room { room }),
+        (None, Some(to)) => Ok(Target::User { to }),
+        (None, None) => Err(Error::custom("a frame needs \"room\" or \"to\"")),
     }
 }
 
-fn messages(list: Vec<Chat>) -> Result<Vec<ChatMessage>, Error> {
-    list.into_iter().map(Chat::into_message).collect()
+fn chat(c: Chat) -> Result<ChatMessage, Error> {
+    Ok(ChatMessage {
+        target: target(c.room, c.to)?,
+        seq: c.seq,
+        from: c.from,
+        text: c.text,
+        ts: c.ts,
+        cid: c.cid,
+    })
 }
 
-#[derive(Deserialize)]
-struct Welcome {
-    name: String,
-    token: String,
-    #[serde(default)]
-    operator: bool,
+fn messages(list: Option<Vec<Chat>>, field: &'static str) -> Result<Vec<ChatMessage>, Error> {
+    list.ok_or_else(|| missing(field))?
+        .into_iter()
+        .map(chat)
+        .collect()
 }
 
-#[derive(Deserialize)]
-struct Joined {
-    room: String,
-    members: Vec<String>,
-    history: Vec<Chat>,
-    #[serde(default)]
-    more: bool,
+/// Takes a required field out of [`Fields`].
+macro_rules! take {
+    ($f:ident . $field:ident) => {
+        $f.$field
+            .take()
+            .ok_or_else(|| missing(stringify!($field)))?
+    };
 }
 
-#[derive(Deserialize)]
-struct History {
-    room: Option<String>,
-    with: Option<String>,
-    messages: Vec<Chat>,
-    more: bool,
+fn fields(text: &str) -> Result<(String, Fields), Error> {
+    let mut f: Fields = serde_json::from_str(text)?;
+    let kind = f.kind.take().ok_or_else(|| missing("type"))?;
+    Ok((kind, f))
 }
 
-#[derive(Deserialize)]
-struct Name {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Presence {
-    room: String,
-    name: String,
-    online: bool,
-}
-
-#[derive(Deserialize)]
-struct Rooms {
-    rooms: Vec<RoomInfo>,
-}
-
-#[derive(Deserialize)]
-struct Users {
-    online: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Typing {
-    room: Option<String>,
-    to: Option<String>,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Refusal {
-    code: ErrorCode,
-    message: String,
-    #[serde(default)]
-    cid: Option<String>,
+fn unknown(kind: &str) -> Error {
+    Error::custom(format!("unknown frame type {kind:?}"))
 }
 
 /// One relay → client frame (see [`ServerMsg::parse`]).
 pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
-    let head: Head = fields(text)?;
-    Ok(match head.kind.as_str() {
-        "welcome" => {
-            let w: Welcome = fields(text)?;
-            ServerMsg::Welcome {
-                name: w.name,
-                token: w.token,
-                operator: w.operator,
-            }
-        }
-        "joined" => {
-            let j: Joined = fields(text)?;
-            ServerMsg::Joined {
-                room: j.room,
-                members: j.members,
-                history: messages(j.history)?,
-                more: j.more,
-            }
-        }
-        "history" => {
-            let h: History = fields(text)?;
-            let conversation = match (h.room, h.with) {
+    let (kind, mut f) = fields(text)?;
+    Ok(match kind.as_str() {
+        "welcome" => ServerMsg::Welcome {
+            name: take!(f.name),
+            token: take!(f.token),
+            operator: f.operator.unwrap_or(false),
+        },
+        "joined" => ServerMsg::Joined {
+            room: take!(f.room),
+            members: take!(f.members),
+            history: messages(f.history, "history")?,
+            more: f.more.unwrap_or(false),
+        },
+        "history" => ServerMsg::History {
+            conversation: match (f.room, f.with) {
                 (Some(room), _) => ConversationId::Room { room },
                 (None, Some(with)) => ConversationId::With { with },
                 (None, None) => return Err(Error::custom("history needs \"room\" or \"with\"")),
-            };
-            ServerMsg::History {
-                conversation,
-                messages: messages(h.messages)?,
-                more: h.more,
-            }
-        }
-        "protected" => ServerMsg::Protected {
-            name: fields::<Name>(text)?.name,
+            },
+            messages: messages(f.messages, "messages")?,
+            more: take!(f.more),
         },
-        "presence" => {
-            let p: Presence = fields(text)?;
-            ServerMsg::Presence {
-                room: p.room,
-                name: p.name,
-                online: p.online,
-            }
-        }
-        "message" => ServerMsg::Message(fields::<Chat>(text)?.into_message()?),
+        "protected" => ServerMsg::Protected {
+            name: take!(f.name),
+        },
+        "presence" => ServerMsg::Presence {
+            room: take!(f.room),
+            name: take!(f.name),
+            online: match f.online {
+                Some(Online::Flag(online)) => online,
+                _ => return Err(missing("online")),
+            },
+        },
+        "message" => ServerMsg::Message(ChatMessage {
+            seq: take!(f.seq),
+            from: take!(f.from),
+            text: take!(f.text),
+            ts: take!(f.ts),
+            target: target(f.room, f.to)?,
+            cid: f.cid,
+        }),
         "rooms" => ServerMsg::Rooms {
-            rooms: fields::<Rooms>(text)?.rooms,
+            rooms: take!(f.rooms),
         },
         "users" => ServerMsg::Users {
-            online: fields::<Users>(text)?.online,
+            online: match f.online {
+                Some(Online::Names(online)) => online,
+                _ => return Err(missing("online")),
+            },
         },
-        "typing" => {
-            let t: Typing = fields(text)?;
-            ServerMsg::Typing {
-                target: target(t.room, t.to)?,
-                name: t.name,
-            }
-        }
-        "error" => {
-            let e: Refusal = fields(text)?;
-            ServerMsg::Error {
-                code: e.code,
-                message: e.message,
-                cid: e.cid,
-            }
-        }
-        other => return Err(Error::custom(format!("unknown frame type {other:?}"))),
+        "typing" => ServerMsg::Typing {
+            name: take!(f.name),
+            target: target(f.room, f.to)?,
+        },
+        "error" => ServerMsg::Error {
+            code: take!(f.code),
+            message: take!(f.message),
+            cid: f.cid,
+        },
+        other => return Err(unknown(other)),
     })
-}
-
-#[derive(Deserialize)]
-struct Stats {
-    points: Vec<StatsPoint>,
-}
-
-#[derive(Deserialize)]
-struct RunStarted {
-    run: String,
-    hosts: Vec<String>,
-    command: String,
-    #[serde(default)]
-    cid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RunOutput {
-    run: String,
-    host: String,
-    stream: crate::ops::OutputStream,
-    text: String,
-}
-
-#[derive(Deserialize)]
-struct RunHost {
-    run: String,
-    host: String,
-    status: HostStatus,
-    #[serde(default)]
-    exit: Option<i32>,
-    #[serde(default)]
-    signal: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-    ms: u64,
-    #[serde(default)]
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct RunDone {
-    run: String,
-    ok: u32,
-    failed: u32,
-    ms: u64,
-}
-
-#[derive(Deserialize)]
-struct Runs {
-    runs: Vec<RunSummary>,
 }
 
 /// One frame only operators get (see [`OpsMsg::parse`]).
 pub(crate) fn ops_msg(text: &str) -> Result<OpsMsg, Error> {
-    let head: Head = fields(text)?;
-    Ok(match head.kind.as_str() {
+    let (kind, mut f) = fields(text)?;
+    Ok(match kind.as_str() {
         "stats" => OpsMsg::Stats {
-            points: fields::<Stats>(text)?.points,
+            points: take!(f.points),
         },
-        "run_started" => {
-            let r: RunStarted = fields(text)?;
-            OpsMsg::RunStarted {
-                run: r.run,
-                hosts: r.hosts,
-                command: r.command,
-                cid: r.cid,
-            }
-        }
-        "run_output" => {
-            let r: RunOutput = fields(text)?;
-            OpsMsg::RunOutput {
-                run: r.run,
-                host: r.host,
-                stream: r.stream,
-                text: r.text,
-            }
-        }
-        "run_host" => {
-            let r: RunHost = fields(text)?;
-            OpsMsg::RunHost {
-                run: r.run,
-                result: HostResult {
-                    host: r.host,
-                    status: r.status,
-                    exit: r.exit,
-                    signal: r.signal,
-                    message: r.message,
-                    ms: r.ms,
-                    truncated: r.truncated,
-                },
-            }
-        }
-        "run_done" => {
-            let r: RunDone = fields(text)?;
-            OpsMsg::RunDone {
-                run: r.run,
-                ok: r.ok,
-                failed: r.failed,
-                ms: r.ms,
-            }
-        }
+        "run_started" => OpsMsg::RunStarted {
+            run: take!(f.run),
+            hosts: take!(f.hosts),
+            command: take!(f.command),
+            cid: f.cid,
+        },
+        "run_output" => OpsMsg::RunOutput {
+            run: take!(f.run),
+            host: take!(f.host),
+            stream: take!(f.stream),
+            text: take!(f.text),
+        },
+        "run_host" => OpsMsg::RunHost {
+            run: take!(f.run),
+            result: HostResult {
+                host: take!(f.host),
+                status: take!(f.status),
+                exit: f.exit,
+                signal: f.signal,
+                message: f.message,
+                ms: take!(f.ms),
+                truncated: f.truncated.unwrap_or(false),
+            },
+        },
+        "run_done" => OpsMsg::RunDone {
+            run: take!(f.run),
+            ok: take!(f.ok),
+            failed: take!(f.failed),
+            ms: take!(f.ms),
+        },
         "runs" => OpsMsg::Runs {
-            runs: fields::<Runs>(text)?.runs,
+            runs: take!(f.runs),
         },
-        other => return Err(Error::custom(format!("unknown frame type {other:?}"))),
+        other => return Err(unknown(other)),
     })
 }

@@ -179,7 +179,10 @@ fn host_row(row: &HostRow) -> Html {
             html! { <span class={class}>{ text }</span> }
         }
     });
-    let failed = row.result.as_ref().is_some_and(|r| r.status != HostStatus::Ok);
+    let failed = row
+        .result
+        .as_ref()
+        .is_some_and(|r| r.status != HostStatus::Ok);
     html! {
         <li class={classes!("host-row", failed.then_some("failed"))} data-host={row.host.clone()} data-status={status}>
             <details open={failed}>

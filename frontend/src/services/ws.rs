@@ -26,9 +26,9 @@ use shared::{ClientFrame, ServerMsg};
 use wasm_bindgen_futures::spawn_local;
 use yew::Callback;
 
-use super::{ConnEvent, Frame};
 use super::backoff::Backoff;
 use super::browser::{random, warn};
+use super::{ConnEvent, Frame};
 
 /// Opens a socket to `url` and keeps one open until every returned sender is dropped.
 ///

@@ -14,7 +14,8 @@ pub fn count_hosts(spec: &str, cap: usize) -> Result<usize, String> {
     let mut seen = BTreeSet::new();
     for raw in spec.split(',') {
         let item = raw.trim_ascii();
-        let (first, last) = item_range(item).ok_or_else(|| format!("unparsable host item {item:?}"))?;
+        let (first, last) =
+            item_range(item).ok_or_else(|| format!("unparsable host item {item:?}"))?;
         for n in first..=last {
             seen.insert(n);
             if seen.len() > cap {

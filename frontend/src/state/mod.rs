@@ -68,8 +68,8 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use shared::validate::name_key;
 use shared::ops::OpsMsg;
+use shared::validate::name_key;
 use shared::{RoomInfo, ServerMsg};
 use yew::Reducible;
 

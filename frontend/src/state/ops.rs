@@ -64,7 +64,11 @@ pub struct HostRow {
 impl Run {
     /// The rows to show: failures first, then the rest, each in the range's order.
     pub fn rows_failures_first(&self) -> Vec<&HostRow> {
-        let failed = |r: &&HostRow| r.result.as_ref().is_some_and(|r| r.status != HostStatus::Ok);
+        let failed = |r: &&HostRow| {
+            r.result
+                .as_ref()
+                .is_some_and(|r| r.status != HostStatus::Ok)
+        };
         let mut rows: Vec<&HostRow> = self.hosts.iter().filter(failed).collect();
         rows.extend(self.hosts.iter().filter(|r| !failed(r)));
         rows
@@ -75,7 +79,11 @@ impl Run {
         let failed: Vec<&str> = self
             .hosts
             .iter()
-            .filter(|r| r.result.as_ref().is_some_and(|r| r.status != HostStatus::Ok))
+            .filter(|r| {
+                r.result
+                    .as_ref()
+                    .is_some_and(|r| r.status != HostStatus::Ok)
+            })
             .map(|r| r.host.as_str())
             .collect();
         failed.join(",")
@@ -210,7 +218,11 @@ impl State {
                 row.result = Some(result);
             }
             OpsMsg::RunDone {
-                run, ok, failed, ms, ..
+                run,
+                ok,
+                failed,
+                ms,
+                ..
             } => {
                 if let Some(r) = ops.run.as_mut().filter(|r| r.id == run) {
                     r.done = Some((ok, failed, ms));
