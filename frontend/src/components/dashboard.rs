@@ -4,8 +4,6 @@
 //!
 //! Coordinates are integers (a 1000 × 300 box): formatting floats would cost the bundle.
 
-use std::rc::Rc;
-
 use shared::ops::StatsPoint;
 use yew::prelude::*;
 
@@ -20,20 +18,15 @@ const COLOURS: [&str; 6] = [
     "#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899",
 ];
 
-#[derive(Properties, PartialEq)]
-pub struct DashboardProps {
-    pub ops: Rc<Ops>,
-}
-
 /// One line: its colour and its `(ts, value)` points.
 struct Line {
     colour: &'static str,
     points: Vec<(u64, u64)>,
 }
 
-#[component]
-pub fn Dashboard(props: &DashboardProps) -> Html {
-    let nodes = &props.ops.nodes;
+/// The dashboard's charts.
+pub fn dashboard(ops: &Ops) -> Html {
+    let nodes = &ops.nodes;
     let end = nodes
         .values()
         .filter_map(|s| s.last().map(|p| p.ts))
