@@ -19,10 +19,9 @@ use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, Stats
 use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
 
 /// Every field of every frame the relay sends, each optional.
-#[derive(Deserialize, Default)]
-#[serde(default)]
+#[derive(Default)]
 struct Fields {
-    #[serde(rename = "type")]
+    /// `type`.
     kind: Option<String>,
     name: Option<String>,
     token: Option<String>,
@@ -35,7 +34,6 @@ struct Fields {
     messages: Option<Vec<Chat>>,
     more: Option<bool>,
     /// `presence`'s flag, or `users`' list.
-    #[serde(deserialize_with = "flag_or_names")]
     online: Option<Online>,
     rooms: Option<Vec<RoomInfo>>,
     seq: Option<u64>,
@@ -61,34 +59,94 @@ struct Fields {
     runs: Option<Vec<RunSummary>>,
 }
 
+/// By hand rather than derived: a derived struct also reads a JSON array as its fields, and
+/// names its fields through an enum; a frame is always an object, and this is a third of the
+/// code.
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a frame object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+                let mut f = Fields::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "type" => f.kind = map.next_value()?,
+                        "name" => f.name = map.next_value()?,
+                        "token" => f.token = map.next_value()?,
+                        "operator" => f.operator = map.next_value()?,
+                        "room" => f.room = map.next_value()?,
+                        "to" => f.to = map.next_value()?,
+                        "with" => f.with = map.next_value()?,
+                        "members" => f.members = map.next_value()?,
+                        "history" => f.history = map.next_value()?,
+                        "messages" => f.messages = map.next_value()?,
+                        "more" => f.more = map.next_value()?,
+                        "online" => f.online = map.next_value()?,
+                        "rooms" => f.rooms = map.next_value()?,
+                        "seq" => f.seq = map.next_value()?,
+                        "from" => f.from = map.next_value()?,
+                        "text" => f.text = map.next_value()?,
+                        "ts" => f.ts = map.next_value()?,
+                        "cid" => f.cid = map.next_value()?,
+                        "code" => f.code = map.next_value()?,
+                        "message" => f.message = map.next_value()?,
+                        "points" => f.points = map.next_value()?,
+                        "run" => f.run = map.next_value()?,
+                        "hosts" => f.hosts = map.next_value()?,
+                        "command" => f.command = map.next_value()?,
+                        "host" => f.host = map.next_value()?,
+                        "stream" => f.stream = map.next_value()?,
+                        "status" => f.status = map.next_value()?,
+                        "exit" => f.exit = map.next_value()?,
+                        "signal" => f.signal = map.next_value()?,
+                        "ms" => f.ms = map.next_value()?,
+                        "truncated" => f.truncated = map.next_value()?,
+                        "ok" => f.ok = map.next_value()?,
+                        "failed" => f.failed = map.next_value()?,
+                        "runs" => f.runs = map.next_value()?,
+                        _ => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(f)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// `online`: a flag in `presence`, a list of names in `users`.
 enum Online {
     Flag(bool),
     Names(Vec<String>),
 }
 
-fn flag_or_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Online>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<Online>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a boolean or a list of names")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
-            Ok(Some(Online::Flag(b)))
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut names = Vec::new();
-            while let Some(name) = seq.next_element()? {
-                names.push(name);
+impl<'de> Deserialize<'de> for Online {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Online;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean or a list of names")
             }
-            Ok(Some(Online::Names(names)))
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Online, E> {
+                Ok(Online::Flag(b))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Online, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element()? {
+                    names.push(name);
+                }
+                Ok(Online::Names(names))
+            }
         }
+        d.deserialize_any(V)
     }
-    d.deserialize_any(V)
 }
 
 /// A chat message as `joined.history` and `history.messages` hold it (with its `type`).
