@@ -42,12 +42,15 @@ pub fn spans(text: &str) -> Vec<(Style, String)> {
         let end = body
             .find(|c: char| !(c.is_ascii_digit() || c == ';'))
             .unwrap_or(body.len());
-        if body[end..].starts_with('m') {
-            style = apply(style, &body[..end]);
-            rest = &body[end + 1..];
-        } else {
-            rest = &body[end..]; // not SGR: the parameters go, the rest is text
-        }
+        rest = match body[end..].chars().next() {
+            Some('m') => {
+                style = apply(style, &body[..end]);
+                &body[end + 1..]
+            }
+            // Another sequence: it goes, up to its final byte.
+            Some(c) if ('@'..='~').contains(&c) => &body[end + 1..],
+            _ => &body[end..],
+        };
     }
     push(&mut out, style, rest);
     out
