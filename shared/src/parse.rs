@@ -18,7 +18,8 @@ use serde_json::Error;
 use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
 use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
 
-/// Every field of every frame the relay sends, each optional.
+/// Every field of every frame the relay sends, and of the objects in its lists (messages,
+/// dashboard points, runs, rooms), each optional.
 #[derive(Default)]
 struct Fields {
     /// `type`.
@@ -29,13 +30,15 @@ struct Fields {
     room: Option<String>,
     to: Option<String>,
     with: Option<String>,
-    members: Option<Vec<String>>,
-    history: Option<Vec<Chat>>,
-    messages: Option<Vec<Chat>>,
+    /// `joined`'s names, or a room's count in `rooms`.
+    members: Option<Mixed<String>>,
+    history: Option<Vec<Fields>>,
+    messages: Option<Vec<Fields>>,
     more: Option<bool>,
     /// `presence`'s flag, or `users`' list.
-    online: Option<Online>,
-    rooms: Option<Vec<RoomInfo>>,
+    online: Option<Mixed<String>>,
+    /// `rooms`' list, or a dashboard point's count.
+    rooms: Option<Mixed<Fields>>,
     seq: Option<u64>,
     from: Option<String>,
     text: Option<String>,
@@ -43,9 +46,19 @@ struct Fields {
     cid: Option<String>,
     code: Option<ErrorCode>,
     message: Option<String>,
-    points: Option<Vec<StatsPoint>>,
+    points: Option<Vec<Fields>>,
+    node: Option<String>,
+    cpu: Option<Vec<f32>>,
+    mem_total: Option<u64>,
+    mem_available: Option<u64>,
+    rss: Option<u64>,
+    connections: Option<u64>,
+    sessions: Option<u64>,
+    messages_per_s: Option<f32>,
+    deliveries_per_s: Option<f32>,
     run: Option<String>,
-    hosts: Option<Vec<String>>,
+    /// `run_started`'s list, or a run's count in `runs`.
+    hosts: Option<Mixed<String>>,
     command: Option<String>,
     host: Option<String>,
     stream: Option<OutputStream>,
@@ -56,7 +69,9 @@ struct Fields {
     truncated: Option<bool>,
     ok: Option<u32>,
     failed: Option<u32>,
-    runs: Option<Vec<RunSummary>>,
+    runs: Option<Vec<Fields>>,
+    by: Option<String>,
+    done: Option<bool>,
 }
 
 /// By hand rather than derived: a derived struct also reads a JSON array as its fields, and
@@ -95,6 +110,15 @@ impl<'de> Deserialize<'de> for Fields {
                         "code" => f.code = map.next_value()?,
                         "message" => f.message = map.next_value()?,
                         "points" => f.points = map.next_value()?,
+                        "node" => f.node = map.next_value()?,
+                        "cpu" => f.cpu = map.next_value()?,
+                        "mem_total" => f.mem_total = map.next_value()?,
+                        "mem_available" => f.mem_available = map.next_value()?,
+                        "rss" => f.rss = map.next_value()?,
+                        "connections" => f.connections = map.next_value()?,
+                        "sessions" => f.sessions = map.next_value()?,
+                        "messages_per_s" => f.messages_per_s = map.next_value()?,
+                        "deliveries_per_s" => f.deliveries_per_s = map.next_value()?,
                         "run" => f.run = map.next_value()?,
                         "hosts" => f.hosts = map.next_value()?,
                         "command" => f.command = map.next_value()?,
@@ -108,6 +132,8 @@ impl<'de> Deserialize<'de> for Fields {
                         "ok" => f.ok = map.next_value()?,
                         "failed" => f.failed = map.next_value()?,
                         "runs" => f.runs = map.next_value()?,
+                        "by" => f.by = map.next_value()?,
+                        "done" => f.done = map.next_value()?,
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
                         }
@@ -120,46 +146,60 @@ impl<'de> Deserialize<'de> for Fields {
     }
 }
 
-/// `online`: a flag in `presence`, a list of names in `users`.
-enum Online {
+/// A field whose type depends on the object it is in: a flag, a count or a list.
+enum Mixed<T> {
     Flag(bool),
-    Names(Vec<String>),
+    Count(u64),
+    List(Vec<T>),
 }
 
-impl<'de> Deserialize<'de> for Online {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Mixed<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Online;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Mixed<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a boolean or a list of names")
+                f.write_str("a boolean, a count or a list")
             }
-            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Online, E> {
-                Ok(Online::Flag(b))
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<Mixed<T>, E> {
+                Ok(Mixed::Flag(b))
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Online, A::Error> {
-                let mut names = Vec::new();
-                while let Some(name) = seq.next_element()? {
-                    names.push(name);
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Mixed<T>, E> {
+                Ok(Mixed::Count(n))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Mixed<T>, A::Error> {
+                let mut list = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    list.push(item);
                 }
-                Ok(Online::Names(names))
+                Ok(Mixed::List(list))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-/// A chat message as `joined.history` and `history.messages` hold it (with its `type`).
-#[derive(Deserialize)]
-struct Chat {
-    room: Option<String>,
-    to: Option<String>,
-    seq: u64,
-    from: String,
-    text: String,
-    ts: u64,
-    #[serde(default)]
-    cid: Option<String>,
+fn flag(m: Option<Mixed<String>>, field: &'static str) -> Result<bool, Error> {
+    match m {
+        Some(Mixed::Flag(b)) => Ok(b),
+        _ => Err(missing(field)),
+    }
+}
+
+fn count<N: TryFrom<u64>>(m: Option<Mixed<impl Sized>>, field: &'static str) -> Result<N, Error> {
+    match m {
+        Some(Mixed::Count(n)) => {
+            N::try_from(n).map_err(|_| Error::custom(format!("{field} out of range")))
+        }
+        _ => Err(missing(field)),
+    }
+}
+
+fn list<T>(m: Option<Mixed<T>>, field: &'static str) -> Result<Vec<T>, Error> {
+    match m {
+        Some(Mixed::List(list)) => Ok(list),
+        _ => Err(missing(field)),
+    }
 }
 
 fn missing(field: &'static str) -> Error {
@@ -175,24 +215,6 @@ fn target(room: Option<String>, to: Option<String>) -> Result<Target, Error> {
     }
 }
 
-fn chat(c: Chat) -> Result<ChatMessage, Error> {
-    Ok(ChatMessage {
-        target: target(c.room, c.to)?,
-        seq: c.seq,
-        from: c.from,
-        text: c.text,
-        ts: c.ts,
-        cid: c.cid,
-    })
-}
-
-fn messages(list: Option<Vec<Chat>>, field: &'static str) -> Result<Vec<ChatMessage>, Error> {
-    list.ok_or_else(|| missing(field))?
-        .into_iter()
-        .map(chat)
-        .collect()
-}
-
 /// Takes a required field out of [`Fields`].
 macro_rules! take {
     ($f:ident . $field:ident) => {
@@ -200,6 +222,73 @@ macro_rules! take {
             .take()
             .ok_or_else(|| missing(stringify!($field)))?
     };
+}
+
+/// A message (also as `joined.history` and `history.messages` hold it, with its `type`).
+fn chat(mut f: Fields) -> Result<ChatMessage, Error> {
+    Ok(ChatMessage {
+        seq: take!(f.seq),
+        from: take!(f.from),
+        text: take!(f.text),
+        ts: take!(f.ts),
+        target: target(f.room, f.to)?,
+        cid: f.cid,
+    })
+}
+
+fn messages(list: Option<Vec<Fields>>, field: &'static str) -> Result<Vec<ChatMessage>, Error> {
+    list.ok_or_else(|| missing(field))?
+        .into_iter()
+        .map(chat)
+        .collect()
+}
+
+fn room_info(mut f: Fields) -> Result<RoomInfo, Error> {
+    Ok(RoomInfo {
+        room: take!(f.room),
+        members: count(f.members, "members")?,
+    })
+}
+
+fn point(mut f: Fields) -> Result<StatsPoint, Error> {
+    Ok(StatsPoint {
+        node: take!(f.node),
+        ts: take!(f.ts),
+        cpu: f.cpu,
+        mem_total: take!(f.mem_total),
+        mem_available: take!(f.mem_available),
+        rss: take!(f.rss),
+        connections: take!(f.connections),
+        sessions: take!(f.sessions),
+        rooms: count(f.rooms, "rooms")?,
+        messages_per_s: take!(f.messages_per_s),
+        deliveries_per_s: take!(f.deliveries_per_s),
+    })
+}
+
+fn summary(mut f: Fields) -> Result<RunSummary, Error> {
+    Ok(RunSummary {
+        run: take!(f.run),
+        by: take!(f.by),
+        ts: take!(f.ts),
+        command: take!(f.command),
+        hosts: count(f.hosts, "hosts")?,
+        ok: take!(f.ok),
+        failed: take!(f.failed),
+        done: take!(f.done),
+    })
+}
+
+/// Each object of a required list, converted.
+fn each<T>(
+    list: Option<Vec<Fields>>,
+    field: &'static str,
+    convert: fn(Fields) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    list.ok_or_else(|| missing(field))?
+        .into_iter()
+        .map(convert)
+        .collect()
 }
 
 fn fields(text: &str) -> Result<(String, Fields), Error> {
@@ -223,7 +312,7 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
         },
         "joined" => ServerMsg::Joined {
             room: take!(f.room),
-            members: take!(f.members),
+            members: list(f.members, "members")?,
             history: messages(f.history, "history")?,
             more: f.more.unwrap_or(false),
         },
@@ -242,27 +331,17 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
         "presence" => ServerMsg::Presence {
             room: take!(f.room),
             name: take!(f.name),
-            online: match f.online {
-                Some(Online::Flag(online)) => online,
-                _ => return Err(missing("online")),
-            },
+            online: flag(f.online, "online")?,
         },
-        "message" => ServerMsg::Message(ChatMessage {
-            seq: take!(f.seq),
-            from: take!(f.from),
-            text: take!(f.text),
-            ts: take!(f.ts),
-            target: target(f.room, f.to)?,
-            cid: f.cid,
-        }),
+        "message" => ServerMsg::Message(chat(f)?),
         "rooms" => ServerMsg::Rooms {
-            rooms: take!(f.rooms),
+            rooms: list(f.rooms, "rooms")?
+                .into_iter()
+                .map(room_info)
+                .collect::<Result<_, _>>()?,
         },
         "users" => ServerMsg::Users {
-            online: match f.online {
-                Some(Online::Names(online)) => online,
-                _ => return Err(missing("online")),
-            },
+            online: list(f.online, "online")?,
         },
         "typing" => ServerMsg::Typing {
             name: take!(f.name),
@@ -282,11 +361,11 @@ pub(crate) fn ops_msg(text: &str) -> Result<OpsMsg, Error> {
     let (kind, mut f) = fields(text)?;
     Ok(match kind.as_str() {
         "stats" => OpsMsg::Stats {
-            points: take!(f.points),
+            points: each(f.points, "points", point)?,
         },
         "run_started" => OpsMsg::RunStarted {
             run: take!(f.run),
-            hosts: take!(f.hosts),
+            hosts: list(f.hosts, "hosts")?,
             command: take!(f.command),
             cid: f.cid,
         },
@@ -315,7 +394,7 @@ pub(crate) fn ops_msg(text: &str) -> Result<OpsMsg, Error> {
             ms: take!(f.ms),
         },
         "runs" => OpsMsg::Runs {
-            runs: take!(f.runs),
+            runs: each(f.runs, "runs", summary)?,
         },
         other => return Err(unknown(other)),
     })
