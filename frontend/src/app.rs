@@ -529,7 +529,7 @@ fn person_entries(state: &State) -> Vec<PersonEntry> {
             people.push(entry(state, &conv.title, false));
         }
     }
-    people.sort_by_key(|p| (!p.online, name_key(&p.name)));
+    people.sort_unstable_by_key(|p| (!p.online, name_key(&p.name), p.name.clone()));
     people
 }
 

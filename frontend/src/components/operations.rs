@@ -13,9 +13,6 @@ use super::runner::{recent, run_view};
 use crate::state::Ops;
 use crate::state::hosts::count_hosts;
 
-/// The most hosts the confirmation counts exactly (the relay's default cap is 256).
-const COUNT_CAP: usize = 65_536;
-
 #[derive(Properties, PartialEq)]
 pub struct OperationsProps {
     pub ops: Rc<Ops>,
@@ -31,7 +28,7 @@ pub struct OperationsProps {
 struct Confirm {
     hosts: String,
     command: String,
-    count: usize,
+    count: u64,
 }
 
 #[component]
@@ -55,7 +52,7 @@ pub fn Operations(props: &OperationsProps) -> Html {
                 form_error.set(Some("Type a command.".to_owned()));
                 return;
             }
-            match count_hosts(&hosts, COUNT_CAP) {
+            match count_hosts(&hosts) {
                 Ok(count) => {
                     form_error.set(None);
                     confirm.set(Some(Confirm {
@@ -83,9 +80,7 @@ pub fn Operations(props: &OperationsProps) -> Html {
             let confirm = confirm.clone();
             Callback::from(move |_: MouseEvent| confirm.set(None))
         };
-        let many = if c.count > COUNT_CAP {
-            format!("more than {COUNT_CAP} hosts")
-        } else if c.count == 1 {
+        let many = if c.count == 1 {
             "1 host".to_owned()
         } else {
             format!("{} hosts", c.count)

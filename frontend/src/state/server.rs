@@ -174,7 +174,7 @@ impl State {
                 conv.catch_up();
             }
             ServerMsg::Rooms { mut rooms } => {
-                rooms.sort_by(|a, b| a.room.cmp(&b.room));
+                rooms.sort_unstable_by(|a, b| a.room.cmp(&b.room).then(a.members.cmp(&b.members)));
                 self.rooms = rooms;
             }
             ServerMsg::Users { online } => {
@@ -411,7 +411,7 @@ impl State {
 
 /// Names sorted case-insensitively, each once.
 fn sorted_names(mut names: Vec<String>) -> Vec<String> {
-    names.sort_by_key(|n| (name_key(n), n.clone()));
+    names.sort_unstable_by_key(|n| (name_key(n), n.clone()));
     names.dedup_by(|a, b| name_key(a) == name_key(b));
     names
 }
