@@ -13,9 +13,19 @@ use crate::state::Ops;
 const WINDOW_MS: u64 = 300_000;
 const W: u64 = 1000;
 const H: u64 = 300;
+const VIEW_BOX: &str = "0 0 1000 300";
 /// Line colours by node.
 const COLOURS: [&str; 6] = [
     "#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899",
+];
+/// The legend's node names, in their lines' colours.
+const NAME_COLOURS: [&str; 6] = [
+    "color:#3b82f6",
+    "color:#ef4444",
+    "color:#10b981",
+    "color:#f59e0b",
+    "color:#8b5cf6",
+    "color:#ec4899",
 ];
 
 /// One line: its colour and its `(ts, value)` points.
@@ -64,10 +74,7 @@ pub fn dashboard(ops: &Ops) -> Html {
     let mib = |b: u64| b >> 20;
     let legend = nodes.keys().enumerate().map(|(i, node)| {
         html! {
-            <span class="legend-node">
-                <span class="legend-swatch" style={format!("background:{}", COLOURS[i % COLOURS.len()])}></span>
-                { node.clone() }
-            </span>
+            <span class="legend-node" style={NAME_COLOURS[i % NAME_COLOURS.len()]}>{ node.clone() }</span>
         }
     });
     html! {
@@ -141,10 +148,8 @@ fn chart(
                 <span class="chart-title">{ title.to_owned() }</span>
                 <span class="chart-now">{ now.join(" · ") }</span>
             </figcaption>
-            <svg viewBox={format!("0 0 {W} {H}")} preserveAspectRatio="none" role="img"
+            <svg viewBox={VIEW_BOX} preserveAspectRatio="none" role="img"
                  aria-label={title.to_owned()}>
-                <line class="grid" x1="0" y1="0" x2={W.to_string()} y2="0" />
-                <line class="grid" x1="0" y1={(H / 2).to_string()} x2={W.to_string()} y2={(H / 2).to_string()} />
                 { for polylines }
             </svg>
             <span class="chart-top">{ format!("max {}{unit}", label(top, scale)) }</span>

@@ -4,7 +4,7 @@
 use shared::ops::{HostResult, HostStatus};
 use yew::prelude::*;
 
-use crate::state::sgr::spans;
+use crate::state::sgr::{Style, spans};
 use crate::state::{HostRow, Ops};
 
 /// The run on screen: its header with Cancel or "run again", and its rows.
@@ -62,11 +62,11 @@ fn host_row(row: &HostRow) -> Html {
         .map(|r| format!("{} ms", r.ms))
         .unwrap_or_default();
     let output = spans(&row.output).into_iter().map(|(style, text)| {
-        let class = style.class();
-        if class.is_empty() {
+        if style == Style::default() {
             html! { { text } }
         } else {
-            html! { <span class={class}>{ text }</span> }
+            let [bold, colour] = style.classes();
+            html! { <span class={classes!(bold, colour)}>{ text }</span> }
         }
     });
     let failed = row

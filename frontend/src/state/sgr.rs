@@ -10,21 +10,19 @@ pub struct Style {
     pub fg: Option<u8>,
 }
 
+/// The colour classes, by [`Style::fg`].
+const COLOURS: [&str; 16] = [
+    "sgr-0", "sgr-1", "sgr-2", "sgr-3", "sgr-4", "sgr-5", "sgr-6", "sgr-7", "sgr-8", "sgr-9",
+    "sgr-10", "sgr-11", "sgr-12", "sgr-13", "sgr-14", "sgr-15",
+];
+
 impl Style {
-    /// The CSS classes of a span in this style (`sgr-b`, `sgr-N`), or empty.
-    pub fn class(self) -> String {
-        let mut class = String::new();
-        if self.bold {
-            class.push_str("sgr-b");
-        }
-        if let Some(fg) = self.fg {
-            if !class.is_empty() {
-                class.push(' ');
-            }
-            class.push_str("sgr-");
-            class.push_str(&fg.to_string());
-        }
-        class
+    /// The CSS classes of a span in this style: `sgr-b` when bold, `sgr-N` for colour N.
+    pub fn classes(self) -> [Option<&'static str>; 2] {
+        [
+            self.bold.then_some("sgr-b"),
+            self.fg.and_then(|c| COLOURS.get(usize::from(c)).copied()),
+        ]
     }
 }
 

@@ -281,6 +281,7 @@ fn sgr_codes_become_styles_and_other_escapes_go() {
             (Style::default(), "z".to_owned()),
         ]
     );
-    assert_eq!(bold_green.class(), "sgr-b sgr-10");
+    assert_eq!(bold_green.classes(), [Some("sgr-b"), Some("sgr-10")]);
+    assert_eq!(red.classes(), [None, Some("sgr-1")]);
     assert_eq!(spans("\u{1b}[38;5;200mx")[0].0, Style::default());
 }
