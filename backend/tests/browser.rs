@@ -330,7 +330,7 @@ async fn loading_the_app_logs_no_console_error() {
 /// `courier passwd`) signs in through the login form, opens Operations, sees the charts gain
 /// points, runs `echo hi` on three loopback hosts through the real sshd fixture after the
 /// confirmation says "3 hosts", and sees three `ok` rows with `hi`. Another user has no
-/// Operations entry. With COURIER_SCREENSHOT=FILE it saves the view as a PNG (docs/operations.png).
+/// Operations entry. COURIER_OPS_SCREENSHOT=FILE saves the view (docs/operations.png).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_watches_the_dashboard_and_runs_a_command() {
     const PASSWORD: &str = "correct horse battery";
@@ -445,7 +445,7 @@ async fn an_operator_watches_the_dashboard_and_runs_a_command() {
         ])
     );
     wait_for_text(&ops, "#recent-runs", "echo hi").await;
-    if let Ok(file) = std::env::var("COURIER_SCREENSHOT") {
+    if let Ok(file) = std::env::var("COURIER_OPS_SCREENSHOT") {
         let png = ops.screenshot().await.unwrap();
         std::fs::write(&file, png).unwrap();
     }
