@@ -1,7 +1,9 @@
 //! End to end in headless Chromium: the release bundle (`trunk build --release`) served by the
 //! relay, two browser sessions chatting through it; and the origin policy: a page from another
 //! origin cannot open a WebSocket to the relay, the app's own page can; and loading the app and
-//! signing in logs no error to the browser's console. The harness is in `browser_harness/`.
+//! signing in logs no error to the browser's console; and an operator's Operations view (live
+//! charts, a run against the real sshd fixture), which nobody else sees. The harness is in
+//! `browser_harness/`.
 //!
 //! Runs when COURIER_BROWSER_TESTS=1 (scripts/test sets it, after building the bundle);
 //! otherwise it says it was skipped. It needs `chromedriver` and `chromium` on PATH
@@ -11,6 +13,7 @@
 
 mod browser_harness;
 mod common;
+mod ssh_fixture;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -320,5 +323,139 @@ async fn loading_the_app_logs_no_console_error() {
     let errors = console_errors(&browser).await;
     assert!(errors.is_empty(), "the console has errors: {errors:#?}");
     browser.close().await.unwrap();
+    relay.shutdown().await;
+}
+
+/// The Operations view end to end: an operator (`--admin ops`, password set with
+/// `courier passwd`) signs in through the login form, opens Operations, sees the charts gain
+/// points, runs `echo hi` on three loopback hosts through the real sshd fixture after the
+/// confirmation says "3 hosts", and sees three `ok` rows with `hi`. Another user has no
+/// Operations entry. COURIER_OPS_SCREENSHOT=FILE saves the view (docs/operations.png).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_watches_the_dashboard_and_runs_a_command() {
+    const PASSWORD: &str = "correct horse battery";
+    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
+        );
+        return;
+    }
+    let Some(sshd) = ssh_fixture::Sshd::start() else {
+        return;
+    };
+    let dist = std::env::var("COURIER_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    let (key, known, port) = (sshd.client_key.clone(), sshd.known_hosts.clone(), sshd.port);
+    let relay = Relay::start_with(move |c| {
+        c.static_dir = dist;
+        c.ops.admins = vec!["ops".into()];
+        c.ops.stats_interval = std::time::Duration::from_millis(250);
+        c.ops.ssh_key = Some(key);
+        c.ops.ssh_known_hosts = Some(known);
+        c.ops.ssh_port = port;
+        c.ops.ssh_user = courier::runner::relay_user();
+        c.ops.runner_allow = vec!["127.0.0.0/24".into()];
+    })
+    .await;
+    let mut passwd = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["passwd", "ops", "--db-sync", "normal", "--db"])
+        .arg(&relay.db)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(passwd.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    }
+    assert!(passwd.wait().unwrap().success());
+
+    let driver = ChromeDriver::start();
+    let ops = driver.browser().await;
+    ops.set_window_size(900, 1400).await.unwrap();
+    let url = format!("http://{}/", relay.addr);
+    ops.goto(&url).await.unwrap();
+    let name = wait_until(&ops, "the name field", |c| async move {
+        c.find(Locator::Css("#name")).await.ok()
+    })
+    .await;
+    name.send_keys("ops").await.unwrap();
+    let password = ops.find(Locator::Css("#password")).await.unwrap();
+    password.send_keys(PASSWORD).await.unwrap();
+    click(&ops, "#login").await;
+    wait_for_state(&ops, "connected").await;
+
+    // The dashboard fills and grows: the first `stats` has the points so far, then one per
+    // interval.
+    click(&ops, "#nav-ops").await;
+    let points = |c: Client| async move {
+        let n = c
+            .execute(
+                "return [...document.querySelectorAll('.chart[data-chart=connections] polyline')]\
+                 .reduce((n, p) => n + p.points.numberOfItems, 0);",
+                vec![],
+            )
+            .await
+            .ok()?;
+        n.as_u64()
+    };
+    let first = wait_until(&ops, "a point on the charts", |c| async move {
+        points(c).await.filter(|&n| n > 0)
+    })
+    .await;
+    wait_until(&ops, "the charts to gain points", |c| async move {
+        points(c).await.filter(|&n| n > first + 1)
+    })
+    .await;
+
+    // A run on three hosts, confirmed with their count, ends with three `ok` rows.
+    let hosts = ops.find(Locator::Css("#run-hosts")).await.unwrap();
+    hosts.send_keys("127.0.0.1-3").await.unwrap();
+    let command = ops.find(Locator::Css("#run-command")).await.unwrap();
+    command.send_keys("echo hi").await.unwrap();
+    click(&ops, "#run-submit").await;
+    let count = wait_until(&ops, "the confirmation", |c| async move {
+        let el = c.find(Locator::Css("#run-confirmation")).await.ok()?;
+        el.attr("data-hosts").await.ok()?
+    })
+    .await;
+    assert_eq!(count, "3");
+    wait_for_text(&ops, "#run-confirmation", "3 hosts").await;
+    click(&ops, "#run-confirm").await;
+    wait_until(&ops, "the run to end", |c| async move {
+        let run = c.find(Locator::Css("#run[data-done=true]")).await.ok()?;
+        Some(run)
+    })
+    .await;
+    let rows = ops
+        .execute(
+            "return [...document.querySelectorAll('.host-row')]\
+             .map(r => [r.dataset.host, r.dataset.status, r.querySelector('.host-output').textContent]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            ["127.0.0.1", "ok", "hi\n"],
+            ["127.0.0.2", "ok", "hi\n"],
+            ["127.0.0.3", "ok", "hi\n"],
+        ])
+    );
+    wait_for_text(&ops, "#recent-runs", "echo hi").await;
+    if let Ok(file) = std::env::var("COURIER_OPS_SCREENSHOT") {
+        let png = ops.screenshot().await.unwrap();
+        std::fs::write(&file, png).unwrap();
+    }
+
+    // Someone else signs in: no Operations for them.
+    let bob = driver.browser().await;
+    log_in(&bob, &url, "bob").await;
+    assert!(bob.find(Locator::Css("#nav-ops")).await.is_err());
+    assert!(ops.find(Locator::Css("#nav-ops")).await.is_ok());
+    bob.close().await.unwrap();
+    ops.close().await.unwrap();
     relay.shutdown().await;
 }

@@ -22,13 +22,14 @@ use yew::prelude::*;
 
 use crate::components::chat_view::ChatView;
 use crate::components::login::Login;
+use crate::components::operations::Operations;
 use crate::components::protect::ProtectForm;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
 use crate::persist::{SESSION_KEY, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
-use crate::services::{ConnEvent, storage, ws};
+use crate::services::{ConnEvent, Frame, storage, ws};
 use crate::state::{Action, ConvKey, Secret, Snapshot, State};
 
 /// The socket as the root holds it.
@@ -216,11 +217,14 @@ impl Driver {
                     // One task: the state updates of the batch make one render.
                     let now_ms = now_ms();
                     driver.link.borrow_mut().in_batch = true;
-                    for msg in batch {
+                    for frame in batch {
                         if driver.link.borrow().generation != generation {
                             break; // a frame of the batch stopped this socket
                         }
-                        driver.act(Action::Server { msg, now_ms });
+                        driver.act(match frame {
+                            Frame::Chat(msg) => Action::Server { msg, now_ms },
+                            Frame::Ops(msg) => Action::Ops(msg),
+                        });
                     }
                     driver.link.borrow_mut().in_batch = false;
                     driver.keep(None);
@@ -320,6 +324,7 @@ pub fn App() -> Html {
         let close = close_sidebar.clone();
         Callback::from(move |room: String| {
             close();
+            driver.act(Action::ShowOps(false));
             driver.act(Action::Open(ConvKey::Room(room)));
         })
     };
@@ -327,6 +332,7 @@ pub fn App() -> Html {
         let driver = driver.clone();
         let close = close_sidebar.clone();
         Callback::from(move |room: String| {
+            driver.act(Action::ShowOps(false));
             driver.act(Action::Join(room));
             if driver.state().room_error.is_none() {
                 close();
@@ -338,6 +344,7 @@ pub fn App() -> Html {
         let close = close_sidebar.clone();
         Callback::from(move |name: String| {
             close();
+            driver.act(Action::ShowOps(false));
             driver.act(Action::OpenDm(name));
         })
     };
@@ -351,6 +358,12 @@ pub fn App() -> Html {
         .map(|r| AttrValue::from(r.to_owned()));
 
     let main = match state.open.clone() {
+        _ if state.ops.open => html! {
+            <Operations ops={state.ops.clone()}
+                        on_run={driver.callback(|(hosts, command)| Action::Run { hosts, command })}
+                        on_cancel={driver.callback(|()| Action::CancelRun)}
+                        on_retry={driver.callback(|()| Action::RetryFailed)} />
+        },
         Some(key) if state.conversations.contains_key(&key) => {
             let conversation = state.conversations[&key].clone();
             let id = match &key {
@@ -454,6 +467,12 @@ pub fn App() -> Html {
             }
             <div class="layout">
                 <nav id="sidebar" class="sidebar" aria-label="Conversations">
+                    if state.operator {
+                        <button id="nav-ops" type="button" class={classes!("entry", "ops-entry", state.ops.open.then_some("active"))}
+                                onclick={{ let close = close_sidebar.clone(); driver.callback(move |_: MouseEvent| { close(); Action::ShowOps(true) }) }}>
+                            { "⚙ Operations" }
+                        </button>
+                    }
                     <RoomList rooms={rooms} active={active_room}
                               error={state.room_error.clone().map(AttrValue::from)}
                               on_open={on_open_room} on_join={on_join.clone()} />
@@ -510,7 +529,7 @@ fn person_entries(state: &State) -> Vec<PersonEntry> {
             people.push(entry(state, &conv.title, false));
         }
     }
-    people.sort_by_key(|p| (!p.online, name_key(&p.name)));
+    people.sort_unstable_by_key(|p| (!p.online, name_key(&p.name), p.name.clone()));
     people
 }
 

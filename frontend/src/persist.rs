@@ -19,6 +19,7 @@
 //! kept, so the entry stays small.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use shared::validate::name_key;
 
 use crate::state::{ConvKey, Mark, Snapshot, State};
@@ -59,7 +60,13 @@ impl Snapshot {
             })
             .collect();
         // Keep the rooms (in name order) and the most recently active private conversations.
-        marks.sort_by_key(|m| (m.key.room().is_none(), std::cmp::Reverse(m.seen)));
+        // (Unstable sorts throughout the client, with keys that tie only for equal items: a
+        // stable sort's code is several KB more per use in the bundle.)
+        marks.sort_unstable_by(|a, b| {
+            (a.key.room().is_none(), std::cmp::Reverse(a.seen))
+                .cmp(&(b.key.room().is_none(), std::cmp::Reverse(b.seen)))
+                .then_with(|| a.key.cmp(&b.key))
+        });
         let mut kept_rooms = 0;
         let mut kept_dms = 0;
         marks.retain(|m| {
@@ -71,7 +78,7 @@ impl Snapshot {
             *kept += 1;
             *kept <= max
         });
-        marks.sort_by(|a, b| a.key.cmp(&b.key));
+        marks.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Some(Self {
             name,
             token: state.token.clone(),
@@ -133,11 +140,11 @@ impl Snapshot {
 
     /// Reads a session entry: the name and token, or `None` for junk.
     pub fn parse_session(json: &str) -> Option<Self> {
-        let s: SessionJson = serde_json::from_str(json).ok()?;
-        if s.v != VERSION {
+        let s: Stored = serde_json::from_str(json).ok()?;
+        if s.v != Some(VERSION) {
             return None;
         }
-        let name = shared::validate::name(&s.name).ok()?.to_owned();
+        let name = shared::validate::name(&s.name?).ok()?.to_owned();
         let token = s
             .token
             .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TOKEN_CHARS);
@@ -152,8 +159,8 @@ impl Snapshot {
     /// this one's name never get here: the key names the user.
     pub fn with_user_json(mut self, json: Option<&str>) -> Self {
         let Some(user) = json
-            .and_then(|j| serde_json::from_str::<UserJson<Entry<MarkJson>>>(j).ok())
-            .filter(|u| u.v == VERSION)
+            .and_then(|j| serde_json::from_str::<Stored>(j).ok())
+            .filter(|u| u.v == Some(VERSION))
         else {
             return self;
         };
@@ -161,14 +168,22 @@ impl Snapshot {
         let mut marks = Vec::new();
         for (entry, is_room) in user
             .rooms
+            .unwrap_or_default()
             .into_iter()
             .take(MAX_ROOMS)
             .map(|v| (v, true))
-            .chain(user.dms.into_iter().take(MAX_DMS).map(|v| (v, false)))
+            .chain(
+                user.dms
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take(MAX_DMS)
+                    .map(|v| (v, false)),
+            )
         {
-            let Entry::Fits(m) = entry else {
+            let Ok(m) = serde_json::from_str::<Stored>(entry.get()) else {
                 continue;
             };
+            let (seen, unread) = (m.seen.unwrap_or(0), m.unread.unwrap_or(0));
             let (key, title) = if is_room {
                 let Some(room) = m.room.filter(|r| shared::validate::room(r).is_ok()) else {
                     continue;
@@ -189,13 +204,13 @@ impl Snapshot {
             if marks.iter().any(|x: &Mark| x.key == key) {
                 continue;
             }
-            let read = m.read.min(m.seen);
-            let unread = usize::try_from(m.seen - read).map_or(m.unread, |most| m.unread.min(most));
+            let read = m.read.unwrap_or(0).min(seen);
+            let unread = usize::try_from(seen - read).map_or(unread, |most| unread.min(most));
             marks.push(Mark {
                 key,
                 title,
                 read,
-                seen: m.seen,
+                seen,
                 unread,
             });
         }
@@ -212,7 +227,7 @@ impl Snapshot {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct SessionJson {
     v: u64,
     name: String,
@@ -220,10 +235,8 @@ struct SessionJson {
     token: Option<String>,
 }
 
-/// The user entry; `E` is [`MarkJson`] when writing and an [`Entry`] of one when reading, so
-/// that one bad entry is skipped alone.
-#[derive(Serialize, Deserialize)]
-#[serde(bound(deserialize = "E: Deserialize<'de>"))]
+/// The user entry as written (read as a [`Stored`]).
+#[derive(Serialize)]
 struct UserJson<E = MarkJson> {
     v: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,16 +247,7 @@ struct UserJson<E = MarkJson> {
     dms: Vec<E>,
 }
 
-/// A stored entry read on its own: one that does not fit the format is `Junk`, and the rest
-/// of the list is still read.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Entry<T> {
-    Fits(T),
-    Junk(serde::de::IgnoredAny),
-}
-
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room: Option<String>,
@@ -251,7 +255,7 @@ struct Target {
     with: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct MarkJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room: Option<String>,
@@ -263,6 +267,64 @@ struct MarkJson {
     seen: u64,
     #[serde(default)]
     unread: usize,
+}
+
+/// What a stored entry holds as it is read: the session entry, the user entry, its `open`
+/// target and each conversation entry, every field optional (a missing number is 0). One
+/// visitor, by hand, for all of them: derived ones cost the bundle one each, and read JSON
+/// arrays as structs too. A user entry's conversation entries stay raw JSON until each is read
+/// on its own, so that one bad entry is skipped alone.
+#[derive(Default)]
+struct Stored {
+    v: Option<u64>,
+    name: Option<String>,
+    token: Option<String>,
+    open: Option<Box<Stored>>,
+    rooms: Option<Vec<Box<RawValue>>>,
+    dms: Option<Vec<Box<RawValue>>>,
+    room: Option<String>,
+    with: Option<String>,
+    read: Option<u64>,
+    seen: Option<u64>,
+    unread: Option<usize>,
+}
+
+impl<'de> Deserialize<'de> for Stored {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Stored;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a stored entry")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Stored, A::Error> {
+                let mut s = Stored::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "v" => s.v = map.next_value()?,
+                        "name" => s.name = map.next_value()?,
+                        "token" => s.token = map.next_value()?,
+                        "open" => s.open = map.next_value()?,
+                        "rooms" => s.rooms = map.next_value()?,
+                        "dms" => s.dms = map.next_value()?,
+                        "room" => s.room = map.next_value()?,
+                        "with" => s.with = map.next_value()?,
+                        "read" => s.read = map.next_value()?,
+                        "seen" => s.seen = map.next_value()?,
+                        "unread" => s.unread = map.next_value()?,
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 #[cfg(test)]

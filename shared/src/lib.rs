@@ -11,6 +11,7 @@
 pub mod limits;
 mod message;
 pub mod ops;
+mod parse;
 pub mod unicode;
 pub mod validate;
 

@@ -61,9 +61,19 @@ impl ClientFrame {
         })
     }
 
-    /// The frame as JSON text.
+    /// The frame as JSON text: the message's object with `cid` added last, which is what the
+    /// derived `Serialize` writes, without serde's `flatten` machinery (it costs the web
+    /// client's bundle).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a ClientFrame always serialises")
+        let mut json = serde_json::to_string(&self.msg).expect("a ClientMsg always serialises");
+        if let Some(cid) = &self.cid {
+            // A ClientMsg is always an object with its `type`: replace its closing brace.
+            json.pop();
+            json.push_str(",\"cid\":");
+            json.push_str(&serde_json::to_string(cid).expect("a string serialises"));
+            json.push('}');
+        }
+        json
     }
 }
 
@@ -258,12 +268,14 @@ impl ServerMsg {
         }
     }
 
-    /// Parses one text frame.
+    /// Parses one text frame: the same result as the derived `Deserialize`, in two passes
+    /// (`type`, then the frame's fields) that keep serde's buffering out of the web client
+    /// (see `parse.rs`).
     ///
     /// # Errors
     /// The JSON error when the text is not a frame this version knows.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        crate::parse::server_msg(text)
     }
 
     /// The frame as JSON text.
@@ -343,6 +355,34 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code this version knows.
+    const KNOWN: [Self; 15] = [
+        Self::BadRequest,
+        Self::NotWelcomed,
+        Self::NameTaken,
+        Self::InvalidName,
+        Self::InvalidRoom,
+        Self::NotMember,
+        Self::UnknownUser,
+        Self::TooLong,
+        Self::RateLimited,
+        Self::Unsupported,
+        Self::Forbidden,
+        Self::Internal,
+        Self::MailboxFull,
+        Self::PasswordRequired,
+        Self::HostNotAllowed,
+    ];
+
+    /// The code named on the wire; [`ErrorCode::Other`] for one this version does not know
+    /// (what the derived `Deserialize` gives, without its visitor in the web client).
+    pub(crate) fn from_wire(code: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|c| c.as_str() == code)
+            .unwrap_or(Self::Other)
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

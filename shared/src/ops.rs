@@ -47,12 +47,12 @@ pub enum OpsMsg {
 }
 
 impl OpsMsg {
-    /// Parses one text frame.
+    /// Parses one text frame, in two passes like [`ServerMsg::parse`](crate::ServerMsg::parse).
     ///
     /// # Errors
     /// The JSON error when the text is not an operator's frame this version knows.
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(text)
+        crate::parse::ops_msg(text)
     }
 
     /// The frame as JSON text.
@@ -121,6 +121,26 @@ pub enum HostStatus {
 }
 
 impl HostStatus {
+    /// Every status this version knows.
+    const KNOWN: [Self; 7] = [
+        Self::Ok,
+        Self::Failed,
+        Self::Unreachable,
+        Self::AuthFailed,
+        Self::HostKeyMismatch,
+        Self::Timeout,
+        Self::Cancelled,
+    ];
+
+    /// The status named on the wire; [`HostStatus::Other`] for one this version does not know
+    /// (what the derived `Deserialize` gives, without its visitor in the web client).
+    pub(crate) fn from_wire(status: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|s| s.as_str() == status)
+            .unwrap_or(Self::Other)
+    }
+
     /// The status as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -31,14 +31,24 @@
 //! | protect-my-name toggle (top bar; `aria-expanded`), its form | `#protect`, `#protect-form` |
 //! | protect form: password, confirmation, submit, cancel, error text | `#protect-password`, `#protect-confirm`, `#protect-submit`, `#protect-cancel`, `#protect-error` |
 //! | protect confirmed (the form closes) | `#notice` (text has "now protected") |
+//! | Operations entry in the sidebar (operators only; `.active` when open), the view | `#nav-ops`, `#operations` |
+//! | dashboard, one chart (`cpu`, `mem`, `rss`, `connections`, `messages`, `deliveries`), its lines | `#dashboard`, `.chart[data-chart=ID]`, `.chart polyline[points]` |
+//! | runner: hosts, command, submit; refusal text | `#run-hosts`, `#run-command`, `#run-submit`, `#run-error` |
+//! | runner confirmation (with the count of hosts), confirm, back | `#run-confirmation[data-hosts=N]`, `#run-confirm`, `#run-back` |
+//! | the run on screen, its summary, cancel, run again on failed hosts | `#run[data-run][data-done]`, `#run-summary`, `#run-cancel`, `#run-retry` |
+//! | a host of the run (status: queued, running, ok, failed, …), its output | `.host-row[data-host][data-status]`, `.host-output` |
+//! | the recent runs | `#recent-runs .recent-run[data-run]` |
 
 pub mod chat_view;
 pub mod composer;
+pub mod dashboard;
 pub mod login;
 pub mod member_list;
 pub mod message_list;
 pub mod message_row;
+pub mod operations;
 pub mod protect;
+pub mod runner;
 pub mod sidebar;
 pub mod status_bar;
 pub mod user_list;

@@ -28,6 +28,14 @@ pub mod ws {
 }
 
 use shared::ServerMsg;
+use shared::ops::OpsMsg;
+
+/// One frame from the relay: the chat's, or one only operators get.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Chat(ServerMsg),
+    Ops(OpsMsg),
+}
 
 /// What the socket service reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +46,7 @@ pub enum ConnEvent {
     Connected,
     /// Frames from the relay, in the order they came: those that arrived within one animation
     /// frame.
-    Messages(Vec<ServerMsg>),
+    Messages(Vec<Frame>),
     /// The socket closed or could not be opened; the next try is in `retry_in_ms`.
     Disconnected { retry_in_ms: u32 },
 }

@@ -21,13 +21,14 @@ use futures::{FutureExt, SinkExt, pin_mut};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, State as SocketState, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
+use shared::ops::OpsMsg;
 use shared::{ClientFrame, ServerMsg};
 use wasm_bindgen_futures::spawn_local;
 use yew::Callback;
 
-use super::ConnEvent;
 use super::backoff::Backoff;
 use super::browser::{random, warn};
+use super::{ConnEvent, Frame};
 
 /// Opens a socket to `url` and keeps one open until every returned sender is dropped.
 ///
@@ -171,14 +172,19 @@ async fn read(
     }
 }
 
-/// Adds a frame from the relay to `batch`; reports what is not one.
-fn take(item: Result<Message, WebSocketError>, batch: &mut Vec<ServerMsg>) {
+/// Adds a frame from the relay to `batch`; reports what is not one. The relay sends operators'
+/// frames ([`OpsMsg`]) only to operators, so only a frame that is no [`ServerMsg`] is tried as
+/// one (and the reducer drops it unless `welcome` said we are an operator).
+fn take(item: Result<Message, WebSocketError>, batch: &mut Vec<Frame>) {
     match item {
         Ok(Message::Text(text)) => match ServerMsg::parse(&text) {
-            Ok(msg) => batch.push(msg),
-            Err(e) => warn(&format!(
-                "courier: ignored a frame I cannot read ({e}): {text}"
-            )),
+            Ok(msg) => batch.push(Frame::Chat(msg)),
+            Err(e) => match OpsMsg::parse(&text) {
+                Ok(msg) => batch.push(Frame::Ops(msg)),
+                Err(_) => warn(&format!(
+                    "courier: ignored a frame I cannot read ({e}): {text}"
+                )),
+            },
         },
         Ok(Message::Bytes(bytes)) => {
             warn(&format!(

@@ -85,6 +85,11 @@ impl State {
                 }
             }
             Action::Server { msg, now_ms } => return self.server(msg, now_ms),
+            Action::Ops(msg) => return self.ops_frame(msg),
+            Action::ShowOps(open) => return self.show_ops(open),
+            Action::Run { hosts, command } => return self.start_run(hosts, command),
+            Action::CancelRun => return self.cancel_run(),
+            Action::RetryFailed => return self.retry_failed(),
             Action::Tick(now) => return self.tick(now),
             Action::Open(key) => {
                 let Some(conv) = self.conversations.get_mut(&key) else {

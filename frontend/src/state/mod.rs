@@ -26,6 +26,9 @@
 //! - `resume`: [`Snapshot`], a session kept by an earlier page load (`crate::persist` makes it
 //!   from `localStorage`), and taking it up;
 //! - `view`: the status bar and typing texts;
+//! - `ops`: the Operations view (operators only): dashboard points, the run on screen, recent
+//!   runs; `hosts` counts a host range for the runner's confirmation, `sgr` splits run output
+//!   into styled spans;
 //! - `tests/`: the reducer's tests by theme, with their helpers in `tests/mod.rs`.
 //!
 //! # The rules that make "nothing lost" hold
@@ -65,15 +68,19 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use shared::ops::OpsMsg;
 use shared::validate::name_key;
 use shared::{RoomInfo, ServerMsg};
 use yew::Reducible;
 
 mod actions;
 mod conversation;
+pub mod hosts;
+mod ops;
 mod protect;
 mod resume;
 mod server;
+pub mod sgr;
 mod view;
 mod wire;
 
@@ -81,6 +88,7 @@ mod wire;
 mod tests;
 
 pub use conversation::{ConvKey, Conversation, Delivery, Fetch, Message, Typist};
+pub use ops::{HostRow, MAX_POINTS, Ops, Run};
 pub use protect::{ProtectForm, Secret};
 pub use resume::{Mark, Snapshot};
 pub use wire::Outbox;
@@ -111,7 +119,7 @@ pub enum Conn {
 }
 
 /// The whole client state. Cheap to clone: conversations are shared `Rc`s.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
     /// Our name as the relay welcomed it; `None` shows the login screen.
     pub me: Option<String>,
@@ -167,12 +175,16 @@ pub struct State {
     pub typing_sent: Option<(ConvKey, u64)>,
     /// When the listings were last asked for.
     pub refreshed_ms: u64,
+    /// The relay's last `welcome` said we are an operator: the Operations view is ours.
+    pub operator: bool,
+    /// The Operations view (operators only).
+    pub ops: Rc<Ops>,
     /// The frames the actions applied caused, for the driver to drain and send.
     pub outbox: Outbox,
 }
 
 /// Everything that can happen to the state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// The user asks to sign in under this name, as typed (it is checked with
     /// `validate::name` and trimmed), with the name's password if one was typed.
@@ -239,6 +251,19 @@ pub enum Action {
         password: Secret,
         confirm: Secret,
     },
+    /// A frame only operators get.
+    Ops(OpsMsg),
+    /// Show (true) or leave the Operations view.
+    ShowOps(bool),
+    /// Run `command` on every host of `hosts` (confirmed by the user).
+    Run {
+        hosts: String,
+        command: String,
+    },
+    /// Cancel the run on screen.
+    CancelRun,
+    /// Run the last command again on the hosts where it failed.
+    RetryFailed,
 }
 
 impl Reducible for State {

@@ -12,7 +12,11 @@ use super::{Action, Conn, MAX_GAP_PAGES, REFRESH_INTERVAL_MS, State, TYPING_TTL_
 impl State {
     pub(super) fn server(&mut self, msg: ServerMsg, now_ms: u64) -> bool {
         match msg {
-            ServerMsg::Welcome { name, token, .. } => {
+            ServerMsg::Welcome {
+                name,
+                token,
+                operator,
+            } => {
                 if self
                     .me
                     .as_deref()
@@ -62,6 +66,7 @@ impl State {
                     self.emit_fetch(key);
                 }
                 self.emit_listings();
+                self.ops_welcomed(operator);
             }
             ServerMsg::Joined {
                 room,
@@ -169,7 +174,7 @@ impl State {
                 conv.catch_up();
             }
             ServerMsg::Rooms { mut rooms } => {
-                rooms.sort_by(|a, b| a.room.cmp(&b.room));
+                rooms.sort_unstable_by(|a, b| a.room.cmp(&b.room).then(a.members.cmp(&b.members)));
                 self.rooms = rooms;
             }
             ServerMsg::Users { online } => {
@@ -277,6 +282,13 @@ impl State {
     }
 
     fn error(&mut self, code: ErrorCode, message: String, cid: Option<String>) {
+        // Our `run` was refused.
+        if cid
+            .as_deref()
+            .is_some_and(|c| self.run_refused(c, failure_text(code, &message)))
+        {
+            return;
+        }
         // Our `protect` was refused.
         if cid.is_some() && self.protect.pending.as_ref().map(|(c, _)| c) == cid.as_ref() {
             self.protect.pending = None;
@@ -399,7 +411,7 @@ impl State {
 
 /// Names sorted case-insensitively, each once.
 fn sorted_names(mut names: Vec<String>) -> Vec<String> {
-    names.sort_by_key(|n| (name_key(n), n.clone()));
+    names.sort_unstable_by_key(|n| (name_key(n), n.clone()));
     names.dedup_by(|a, b| name_key(a) == name_key(b));
     names
 }

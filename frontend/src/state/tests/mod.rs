@@ -10,6 +10,7 @@ use yew::Reducible;
 use super::*;
 
 mod conversation;
+mod ops;
 mod protect;
 mod reconnect;
 mod sending;

@@ -1,0 +1,130 @@
+//! The runner's results: the run on screen with one row per host (failures first), its status,
+//! time and output (expandable, coloured from SGR, as text nodes only), and the recent runs.
+
+use shared::ops::{HostResult, HostStatus};
+use yew::prelude::*;
+
+use crate::state::sgr::{Style, spans};
+use crate::state::{HostRow, Ops};
+
+/// The run on screen: its header with Cancel or "run again", and its rows.
+pub fn run_view(ops: &Ops, on_cancel: &Callback<()>, on_retry: &Callback<()>) -> Html {
+    let Some(run) = &ops.run else {
+        return Html::default();
+    };
+    let summary = match run.done {
+        Some((ok, failed, ms)) => format!("done in {ms} ms: {ok} ok, {failed} failed"),
+        None => {
+            let ended = run.hosts.iter().filter(|r| r.result.is_some()).count();
+            format!("running: {ended} of {} hosts ended", run.hosts.len())
+        }
+    };
+    let action = if run.done.is_none() {
+        html! {
+            <button id="run-cancel" type="button" class="ghost" onclick={on_cancel.reform(|_: MouseEvent| ())}>
+                { "Cancel run" }
+            </button>
+        }
+    } else if !run.failed_hosts().is_empty() {
+        html! {
+            <button id="run-retry" type="button" class="ghost" disabled={ops.pending.is_some()}
+                    onclick={on_retry.reform(|_: MouseEvent| ())}>
+                { "Run again on failed hosts" }
+            </button>
+        }
+    } else {
+        Html::default()
+    };
+    let rows = run.rows_failures_first().into_iter().map(host_row);
+    html! {
+        <div id="run" class="run" data-run={run.id.clone()} data-done={run.done.is_some().to_string()}>
+            <div class="run-header">
+                <code class="run-command">{ run.command.clone() }</code>
+                <span id="run-summary" class="run-summary">{ summary }</span>
+                { action }
+            </div>
+            <ul class="host-rows">{ for rows }</ul>
+        </div>
+    }
+}
+
+/// One host: status, time, and its output behind a disclosure.
+fn host_row(row: &HostRow) -> Html {
+    let status = match &row.result {
+        Some(r) => r.status.as_str(),
+        None if row.started => "running",
+        None => "queued",
+    };
+    let detail = row.result.as_ref().map(detail).unwrap_or_default();
+    let ms = row
+        .result
+        .as_ref()
+        .map(|r| format!("{} ms", r.ms))
+        .unwrap_or_default();
+    let output = spans(&row.output).into_iter().map(|(style, text)| {
+        if style == Style::default() {
+            html! { { text } }
+        } else {
+            let [bold, colour] = style.classes();
+            html! { <span class={classes!(bold, colour)}>{ text }</span> }
+        }
+    });
+    let failed = row
+        .result
+        .as_ref()
+        .is_some_and(|r| r.status != HostStatus::Ok);
+    html! {
+        <li class={classes!("host-row", failed.then_some("failed"))} data-host={row.host.clone()} data-status={status}>
+            <details open={failed}>
+                <summary>
+                    <span class="host-name">{ row.host.clone() }</span>
+                    <span class={classes!("host-status", status)}>{ status }{ detail }</span>
+                    <span class="host-ms">{ ms }</span>
+                </summary>
+                <pre class="host-output">{ for output }</pre>
+            </details>
+        </li>
+    }
+}
+
+/// What a status does not say by itself: the exit code, the signal, the message.
+fn detail(r: &HostResult) -> String {
+    let mut detail = String::new();
+    if r.status != HostStatus::Ok {
+        if let Some(exit) = r.exit {
+            detail.push_str(&format!(" (exit {exit})"));
+        }
+        if let Some(signal) = &r.signal {
+            detail.push_str(&format!(" (SIG{signal})"));
+        }
+        if let Some(message) = &r.message {
+            detail.push_str(&format!(": {message}"));
+        }
+    }
+    if r.truncated {
+        detail.push_str(" (output truncated)");
+    }
+    detail
+}
+
+/// The newest runs, as `runs` listed them.
+pub fn recent(ops: &Ops) -> Html {
+    if ops.runs.is_empty() {
+        return Html::default();
+    }
+    let rows = ops.runs.iter().map(|r| {
+        let state = if r.done { "done" } else { "running" };
+        html! {
+            <li class="recent-run" data-run={r.run.clone()}>
+                <code>{ r.command.clone() }</code>
+                <span>{ format!(" {} · {} hosts · {} ok · {} failed · {state}", r.by, r.hosts, r.ok, r.failed) }</span>
+            </li>
+        }
+    });
+    html! {
+        <div class="recent-runs">
+            <h3>{ "Recent runs" }</h3>
+            <ul id="recent-runs">{ for rows }</ul>
+        </div>
+    }
+}
