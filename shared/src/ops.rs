@@ -42,8 +42,15 @@ pub enum OpsMsg {
     },
     /// The newest runs, newest first.
     Runs { runs: Vec<RunSummary> },
-    /// A `release` was carried out: the relay no longer knows `name`.
-    Released { name: String },
+}
+
+/// The answer to an operator's `release` (`{"type":"released","name":…}`): the relay no
+/// longer knows `name`. Apart from [`OpsMsg`] because the web client has no view for it, and
+/// so does not pay for parsing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "released")]
+pub struct Released {
+    pub name: String,
 }
 
 impl OpsMsg {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use shared::limits::close;
-use shared::ops::{OpsMsg, StatsPoint};
+use shared::ops::{OpsMsg, Released, StatsPoint};
 use shared::{ClientMsg, ErrorCode, validate};
 
 use super::output::encode_ops;
@@ -173,10 +173,11 @@ impl State {
         self.forget(&key, "released by an operator", now)?;
         let by = self.session(id).map(|s| s.name.clone()).unwrap_or_default();
         tracing::info!(%name, %by, "name released by an operator");
-        let released = OpsMsg::Released {
+        let released = Released {
             name: name.to_owned(),
         };
-        self.send_frame(id, encode_ops(&released));
+        let text = serde_json::to_string(&released).expect("a Released always serialises");
+        self.send_frame(id, crate::outbox::Frame::from(text));
         Ok(())
     }
 
