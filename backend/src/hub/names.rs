@@ -30,7 +30,8 @@ impl State {
         })?;
         // Until the writer has deleted its row, a hello must not take the old password back
         // from the store (`adopt_stored_password`); a minute is far longer than a commit.
-        self.forgotten.retain(|_, at| now.saturating_sub(*at) < 60_000);
+        self.forgotten
+            .retain(|_, at| now.saturating_sub(*at) < 60_000);
         self.forgotten.insert(key.to_owned(), now);
         if let Some(user) = self.users.remove(key) {
             tracing::info!(name = %user.name, protected = user.password.is_some(), why, "name forgotten");

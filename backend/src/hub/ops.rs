@@ -55,9 +55,9 @@ impl State {
     pub(super) fn adopt_stored_password(&mut self, key: &str, now: u64) -> Handled {
         let stored = self.db.user(key).map_err(|e| db_failed(&e))?;
         let forgotten = self.forgotten.get(key).copied().unwrap_or(0);
-        let Some(stored) = stored.filter(|u| {
-            u.password.is_some() && u.password_outside && u.password_at > forgotten
-        }) else {
+        let Some(stored) = stored
+            .filter(|u| u.password.is_some() && u.password_outside && u.password_at > forgotten)
+        else {
             return Ok(());
         };
         match self.users.get_mut(key) {
