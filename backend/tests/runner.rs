@@ -386,3 +386,36 @@ async fn startup_refuses_bad_files() {
     no_net.allow = Allow::default();
     assert!(Runner::new(no_net).is_err());
 }
+
+#[tokio::test]
+async fn rsa_keys_work_for_the_host_and_the_client() {
+    // ssh-keygen's default type before OpenSSH 9.5 (Debian 12 has 9.2) is RSA.
+    let Some(sshd) = Sshd::start_with_keys("rsa", "rsa") else {
+        return;
+    };
+    let runner = Runner::new(config(&sshd)).unwrap();
+    let record = collect(&runner, "127.0.0.1,127.0.0.4", "echo rsa").await;
+    let ok = &record.hosts[&Ipv4Addr::new(127, 0, 0, 1)];
+    assert_eq!(ok.stdout, "rsa\n", "{record:?}");
+    assert!(
+        matches!(
+            ok.ended[..],
+            [RunEvent::Host {
+                status: Status::Ok,
+                ..
+            }]
+        ),
+        "{record:?}"
+    );
+    let wrong = &record.hosts[&WRONG_KEY_HOST];
+    assert!(
+        matches!(
+            wrong.ended[..],
+            [RunEvent::Host {
+                status: Status::HostKeyMismatch,
+                ..
+            }]
+        ),
+        "{record:?}"
+    );
+}

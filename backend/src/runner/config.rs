@@ -9,7 +9,7 @@ use super::hosts::Allow;
 /// What the runner needs; [`RunnerConfig::new`] fills in OPS.md's defaults.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
-    /// The client's private key (`--ssh-key`), OpenSSH format, ed25519 or ECDSA, no passphrase.
+    /// The client's private key (`--ssh-key`), OpenSSH format, ed25519, ECDSA or RSA, no passphrase.
     pub key: PathBuf,
     /// The OpenSSH known_hosts file (`--ssh-known-hosts`).
     pub known_hosts: PathBuf,

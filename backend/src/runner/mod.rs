@@ -110,10 +110,10 @@ impl Runner {
             .map_err(|e| RunnerError::Key(format!("{}: {e}", config.key.display())))?;
         if !matches!(
             key.algorithm(),
-            Algorithm::Ed25519 | Algorithm::Ecdsa { .. }
+            Algorithm::Ed25519 | Algorithm::Ecdsa { .. } | Algorithm::Rsa { .. }
         ) {
             return Err(RunnerError::Key(format!(
-                "{}: a {} key; use ed25519 or ECDSA",
+                "{}: a {} key; use ed25519, ECDSA or RSA",
                 config.key.display(),
                 key.algorithm()
             )));

@@ -154,7 +154,17 @@ async fn start(
         }
         Err(e) => return Err(failed("ssh handshake", e)),
     };
-    let key = PrivateKeyWithHashAlg::new(ctx.key.clone(), None);
+    // An RSA key signs with SHA-2 (rsa-sha2-512 or -256, as the server offers); OpenSSH
+    // refuses SHA-1 signatures by default.
+    let hash = if matches!(ctx.key.algorithm(), russh::keys::Algorithm::Rsa { .. }) {
+        match session.best_supported_rsa_hash().await {
+            Ok(Some(offered)) => offered,
+            _ => Some(russh::keys::HashAlg::Sha256),
+        }
+    } else {
+        None
+    };
+    let key = PrivateKeyWithHashAlg::new(ctx.key.clone(), hash);
     match session.authenticate_publickey(ctx.user.as_str(), key).await {
         Ok(auth) if auth.success() => {}
         Ok(_) => {

@@ -49,14 +49,25 @@ pub const RANGE_START: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
 impl Sshd {
     /// Starts sshd, or says why not and returns `None` when OpenSSH is not installed.
     pub fn start() -> Option<Sshd> {
+        Self::start_with_keys("ed25519", "ed25519")
+    }
+
+    /// [`Sshd::start`] with host keys (its own and the wrong one) of type `host` and the
+    /// client's key of type `client` (`ssh-keygen -t`).
+    pub fn start_with_keys(host: &str, client: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() || !Path::new(SSH_KEYGEN).exists() {
             eprintln!("SKIPPED: {SSHD} or {SSH_KEYGEN} missing (scripts/setup installs OpenSSH)");
             return None;
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let path = |name: &str| dir.path().join(name);
-        for name in ["host_key", "other_host_key", "client_key", "stranger_key"] {
-            keygen(&path(name));
+        for (name, kind) in [
+            ("host_key", host),
+            ("other_host_key", host),
+            ("client_key", client),
+            ("stranger_key", "ed25519"),
+        ] {
+            keygen_with(&path(name), kind, "");
         }
         std::fs::copy(path("client_key.pub"), path("authorized_keys")).expect("authorized_keys");
         // sshd as root needs its privilege-separation directory.
@@ -175,10 +186,6 @@ fn wait_ready(child: &mut Child, pid_file: &Path) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     false
-}
-
-fn keygen(file: &Path) {
-    keygen_with(file, "ed25519", "");
 }
 
 /// Writes a new key pair of `kind` (`ed25519`, `rsa`, …) protected by `passphrase` to `file`.
