@@ -72,6 +72,9 @@ const EVENT_QUEUE: usize = 256;
 /// The configured runner; cheap to clone.
 #[derive(Clone)]
 pub struct Runner {
+    /// Where runs execute: a runtime on a thread of its own, so that SSH handshakes and
+    /// crypto for many hosts never queue the chat's tasks behind them.
+    thread: Arc<RunnerThread>,
     ctx: Arc<HostContext>,
     allow: Allow,
     max_hosts: usize,
@@ -136,7 +139,10 @@ impl Runner {
             timeout: config.timeout,
             output_cap: config.output_cap,
         };
+        let thread = RunnerThread::spawn()
+            .map_err(|e| RunnerError::Invalid(format!("cannot start the runner's thread: {e}")))?;
         Ok(Runner {
+            thread: Arc::new(thread),
             ctx: Arc::new(ctx),
             allow: config.allow,
             max_hosts: config.max_hosts,
@@ -157,14 +163,12 @@ impl Runner {
         &self.ctx.user
     }
 
-    /// Starts running `command` on `hosts` (already checked) in a new task.
-    ///
-    /// # Panics
-    /// Outside a tokio runtime.
+    /// Starts running `command` on `hosts` (already checked) in a new task on the runner's
+    /// thread.
     pub fn start(&self, hosts: Vec<Ipv4Addr>, command: String) -> RunHandle {
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let cancel = CancellationToken::new();
-        tokio::spawn(run::run(
+        self.thread.handle.spawn(run::run(
             self.ctx.clone(),
             hosts,
             command.into(),
@@ -173,6 +177,46 @@ impl Runner {
             tx,
         ));
         RunHandle { events, cancel }
+    }
+}
+
+/// The runner's runtime, on a thread of its own. It stops (and the thread ends) when the last
+/// [`Runner`] clone is dropped.
+struct RunnerThread {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RunnerThread {
+    fn spawn() -> std::io::Result<Self> {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("courier-runner".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = handle_tx.send(Ok(runtime.handle().clone()));
+                        // Drives the runs until every Runner is gone.
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(e) => {
+                        let _ = handle_tx.send(Err(e));
+                    }
+                }
+            })?;
+        let handle = handle_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the runner's thread ended at start"))??;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
     }
 }
 
