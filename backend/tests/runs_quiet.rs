@@ -1,5 +1,5 @@
 //! The runner does not slow the chat: a quiet room's latency while a 50-host run streams
-//! output, against the relay binary and real sshd processes on loopback (127.0.1.1–50).
+//! output, against the relay binary and real sshd processes on loopback (127.77.0.1–50).
 //! Bounded: the run takes about 3 s, the whole test about 15 s.
 #![cfg(target_os = "linux")]
 
@@ -46,7 +46,7 @@ async fn a_quiet_room_keeps_its_latency_while_a_50_host_run_streams_output() {
         "--ssh-user",
         &user_name,
         "--runner-allow",
-        "127.0.1.0/24",
+        "127.77.0.0/24",
         "--runner-parallel",
         "50",
     ])
@@ -85,7 +85,7 @@ async fn a_quiet_room_keeps_its_latency_while_a_50_host_run_streams_output() {
     phase.store(CONNECTING, Ordering::Relaxed);
     send(
         &mut ops,
-        json!({"type":"run","hosts":format!("127.0.1.1-{HOSTS}"),"command":COMMAND}),
+        json!({"type":"run","hosts":format!("127.77.0.1-{HOSTS}"),"command":COMMAND}),
     )
     .await;
     let (mut outputs, mut ok) = (0, 0);

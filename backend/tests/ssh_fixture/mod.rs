@@ -43,8 +43,10 @@ pub struct Sshd {
     dir: TempDir,
 }
 
-/// The first address of [`Sshd::start_with_range`]'s extra hosts: 127.0.1.1 onwards.
-pub const RANGE_START: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
+/// The first address of [`Sshd::start_with_range`]'s extra hosts: 127.77.0.1 onwards, a
+/// block no other test connects from (a client socket left on an address and port would
+/// keep sshd from listening there).
+pub const RANGE_START: Ipv4Addr = Ipv4Addr::new(127, 77, 0, 1);
 
 impl Sshd {
     /// Starts sshd, or says why not and returns `None` when OpenSSH is not installed.
@@ -105,14 +107,16 @@ impl Sshd {
         panic!("sshd did not start");
     }
 
-    /// [`Sshd::start`], and `n` more hosts (at most 250) from 127.0.1.1 on, with the same host
-    /// key, known (`[127.0.1.*]:PORT`). OpenSSH listens on at most 16 addresses a process, so
+    /// [`Sshd::start`], and `n` more hosts (at most 250) from [`RANGE_START`] on, with the
+    /// same host key, known (`[127.77.0.*]:PORT`). OpenSSH listens on at most 16 addresses a process, so
     /// they are served by more sshd processes on the same port.
     pub fn start_with_range(n: usize) -> Option<Sshd> {
         assert!(n <= 250);
         let mut sshd = Sshd::start()?;
         let dir = sshd.dir.path().to_path_buf();
-        let hosts: Vec<Ipv4Addr> = (1..=n as u8).map(|i| Ipv4Addr::new(127, 0, 1, i)).collect();
+        let hosts: Vec<Ipv4Addr> = (1..=n as u8)
+            .map(|i| Ipv4Addr::new(127, 77, 0, i))
+            .collect();
         for (i, group) in hosts.chunks(16).enumerate() {
             let (config, pid) = (
                 dir.join(format!("sshd_config.{i}")),
@@ -144,7 +148,13 @@ impl Sshd {
         }
         let key = std::fs::read_to_string(dir.join("host_key.pub")).expect("host key");
         let key: Vec<&str> = key.split_whitespace().take(2).collect();
-        let line = format!("[127.0.1.*]:{} {}\n", sshd.port, key.join(" "));
+        // sshd starts even when it cannot listen on some of its addresses: check each.
+        for ip in &hosts {
+            let addr = std::net::SocketAddr::from((*ip, sshd.port));
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                .unwrap_or_else(|e| panic!("sshd does not listen on {addr}: {e}"));
+        }
+        let line = format!("[127.77.0.*]:{} {}\n", sshd.port, key.join(" "));
         let mut known = std::fs::read_to_string(&sshd.known_hosts).expect("known_hosts");
         known.push_str(&line);
         std::fs::write(&sshd.known_hosts, known).expect("known_hosts");
