@@ -206,6 +206,11 @@ impl ConnHandle {
     pub fn close(&self, code: u16) {
         self.shared.close(code);
     }
+
+    /// Whether the connection is closing or gone: frames sent now are dropped.
+    pub fn is_closing(&self) -> bool {
+        self.shared.requested().is_some()
+    }
 }
 
 impl Outbox {

@@ -231,3 +231,16 @@ async fn an_operator_releases_a_squatted_name_but_never_an_operators() {
     }
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_operator_frame_before_hello_gets_forbidden() {
+    let relay = operators_relay(&["ops"], Duration::from_secs(1)).await;
+    let mut client = Client::connect(&relay).await;
+    client.send(json!({"type":"watch","cid":"w"})).await;
+    assert_eq!(client.recv_error("forbidden").await["cid"], "w");
+    client
+        .send(json!({"type":"say","room":"x","text":"hi"}))
+        .await;
+    client.recv_error("not_welcomed").await;
+    relay.shutdown().await;
+}

@@ -259,3 +259,26 @@ async fn a_run_goes_on_when_its_operator_drops() {
     );
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_chatty_run_is_paced_to_its_operator_instead_of_cutting_it() {
+    let Some(sshd) = Sshd::start() else { return };
+    // 3 hosts × 2 MiB of output: more than the operator's 4 MiB queue at once.
+    let relay = relay_with_runner(&sshd, |c| c.ops.runner_output_kib = 4096).await;
+    let mut ops = operator(&relay, "ops").await;
+    let command = "head -c 2097152 /dev/zero | tr '\\0' a";
+    ops.send(json!({"type":"run","hosts":"127.0.0.1-3","command":command}))
+        .await;
+    let run = ops.recv_type("run_started").await["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (hosts, done) = read_run(&mut ops, &run).await;
+    for host in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+        let (output, ended) = &hosts[host];
+        assert_eq!(ended["status"], "ok", "{ended}");
+        assert_eq!(output.len(), 2_097_152, "{host}");
+    }
+    assert_eq!(done["ok"], 3);
+    relay.shutdown().await;
+}

@@ -32,11 +32,26 @@ impl State {
                     acks,
                     password,
                     proven: false,
+                    checked: None,
                 },
                 now,
             ),
             ClientMsg::Hello { .. } => {
                 refuse(ErrorCode::BadRequest, "this connection already said hello")
+            }
+            // docs/OPS.md: an operator's frame from anyone else gets `forbidden`.
+            ClientMsg::Watch
+            | ClientMsg::Unwatch
+            | ClientMsg::Run { .. }
+            | ClientMsg::Cancel { .. }
+            | ClientMsg::Runs
+            | ClientMsg::Release { .. }
+                if !welcomed =>
+            {
+                refuse(
+                    ErrorCode::Forbidden,
+                    "only the relay's operators may do this",
+                )
             }
             _ if !welcomed => refuse(ErrorCode::NotWelcomed, "say hello first"),
             ClientMsg::Join { room, after } => {

@@ -204,6 +204,9 @@ struct Hello {
     password: Option<String>,
     /// The password of the protected name has been checked.
     proven: bool,
+    /// With `proven`: the hash the password was checked against. If the name's password
+    /// changed meanwhile (`courier passwd`), the check no longer counts.
+    checked: Option<String>,
 }
 
 /// Why a frame was refused: becomes an `error` frame.

@@ -25,6 +25,7 @@ impl State {
             acks,
             password,
             proven,
+            checked,
         } = hello;
         let name = match validate::name(&raw_name) {
             Ok(name) => name.to_owned(),
@@ -52,6 +53,9 @@ impl State {
             .zip(token.as_ref())
             .is_some_and(|(s, t)| same_token(&s.token, t));
         let protected = self.users.get(&key).and_then(|u| u.password.clone());
+        if proven && protected.is_some() && protected != checked {
+            return refuse(ErrorCode::PasswordRequired, password_required(&name));
+        }
         if let Some(hash) = protected.filter(|_| !token_fits && !proven) {
             let Some(password) = password else {
                 return refuse(ErrorCode::PasswordRequired, password_required(&name));
@@ -79,6 +83,7 @@ impl State {
                         acks,
                         password: None,
                         proven: true,
+                        checked: Some(hash.clone()),
                     },
                     password,
                     hash,

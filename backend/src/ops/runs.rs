@@ -115,15 +115,15 @@ impl Runs {
             };
             let Some(event) = event else { break };
             match event {
-                RunEvent::Output { host, stream, text } => send_ops(
-                    &by.conn,
-                    &OpsMsg::RunOutput {
+                RunEvent::Output { host, stream, text } => {
+                    let output = OpsMsg::RunOutput {
                         run: run.clone(),
                         host: host.to_string(),
                         stream,
                         text,
-                    },
-                ),
+                    };
+                    send_paced(&by.conn, &output).await;
+                }
                 RunEvent::Host {
                     host,
                     status,
@@ -225,6 +225,23 @@ fn send(conn: &ConnHandle, msg: &ServerMsg) {
 
 fn send_ops(conn: &ConnHandle, msg: &OpsMsg) {
     let _ = conn.send(Frame::from(msg.to_json()));
+}
+
+/// Frames of a run's output that may wait, unwritten, in the operator's queue.
+const PACED_FRAMES: u64 = 64;
+
+/// Sends a run's output at the pace the operator's connection reads it: past
+/// [`PACED_FRAMES`] unwritten frames, waits for the socket (and so the run waits, through its
+/// bounded event channel, and SSH reads pause). Without it, a chatty run would fill the
+/// connection's queue and the relay would cut its own operator with 1013. Once the
+/// connection is gone it does not wait: the run goes on, its output dropped.
+async fn send_paced(conn: &ConnHandle, msg: &OpsMsg) {
+    let Ok(number) = conn.send_numbered(Frame::from(msg.to_json())) else {
+        return;
+    };
+    while number.saturating_sub(conn.flushed()) > PACED_FRAMES && !conn.is_closing() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// A run's id: 32 random bits, hex.

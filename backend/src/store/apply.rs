@@ -50,7 +50,7 @@ pub(super) fn apply_one(
         Job::Protect { key, hash, at } => {
             tx.prepare_cached(
                 "UPDATE users SET password = ?2, password_at = ?3, password_outside = 0
-                 WHERE key = ?1",
+                 WHERE key = ?1 AND password_at <= ?3",
             )?
             .execute(rusqlite::params![key, hash, *at as i64])?;
             Ok(None)
