@@ -8,7 +8,9 @@
 //! request itself) always has room. Plain connections (not upgraded: waiting for a request
 //! head, sending it, or idle between keep-alive requests) are kept oldest first; when an
 //! address holds `--http-conns-per-ip` of them, the relay `--http-conns` of them, or the
-//! relay its whole budget, the oldest is shed to make room for the newest. A newcomer therefore always gets in unless WebSockets hold
+//! relay its whole budget, the oldest is shed to make room for the newest. A connection whose
+//! request head has come in whole is not shed while it is answered (`Ticket::serve`, then
+//! `Ticket::idle`): it is not unfinished, and an upgrade waits there for its 101. A newcomer therefore always gets in unless WebSockets hold
 //! their whole share, and an attacker who keeps sockets half-open only sheds its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -97,6 +99,9 @@ struct Table {
     /// The plain connections of each address with any, by age.
     by_ip: HashMap<IpAddr, BTreeSet<u64>>,
     websockets: usize,
+    /// Plain connections whose request head has come in whole and is being answered: they are
+    /// not unfinished, so they are not shed (an upgrade waiting for its 101 is one).
+    serving: usize,
     /// Shed, but their tasks have not dropped them yet: their sockets are still open.
     shedding: usize,
 }
@@ -104,7 +109,7 @@ struct Table {
 impl Table {
     /// Sockets open, or being closed.
     fn open(&self) -> usize {
-        self.plain.len() + self.websockets + self.shedding
+        self.plain.len() + self.serving + self.websockets + self.shedding
     }
 
     /// Takes `seq` out of the plain connections; whether it was one.
@@ -212,8 +217,10 @@ impl Door {
         Ok(Ticket(Arc::new(Inner {
             door: self.clone(),
             seq,
+            key,
             shed,
             upgraded: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
         })))
     }
 
@@ -233,16 +240,44 @@ pub struct Ticket(Arc<Inner>);
 struct Inner {
     door: Arc<Door>,
     seq: u64,
+    /// Its address, as the door counts it.
+    key: IpAddr,
     /// Cancelled when the connection is shed: its task closes it.
     shed: CancellationToken,
     /// Set (under the table's lock) once it counts as a WebSocket.
     upgraded: AtomicBool,
+    /// Set (under the table's lock) while a request of it is being answered.
+    serving: AtomicBool,
 }
 
 impl Ticket {
     /// Completes when the door has shed this connection.
     pub async fn shed(&self) {
         self.0.shed.cancelled().await;
+    }
+
+    /// A request head has come in whole: until [`Ticket::idle`], the connection is not shed
+    /// (it is not unfinished). Nothing if it was shed already.
+    pub fn serve(&self) {
+        let mut table = self.0.door.lock();
+        if !self.0.upgraded.load(Ordering::Relaxed)
+            && !self.0.serving.load(Ordering::Relaxed)
+            && table.remove_plain(self.0.seq).is_some()
+        {
+            table.serving += 1;
+            self.0.serving.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The request has been answered: the connection is plain (idle) again, with its age.
+    pub fn idle(&self) {
+        let mut table = self.0.door.lock();
+        if self.0.serving.swap(false, Ordering::Relaxed) {
+            table.serving -= 1;
+            let (seq, key) = (self.0.seq, self.0.key);
+            table.plain.insert(seq, (key, self.0.shed.clone()));
+            table.by_ip.entry(key).or_default().insert(seq);
+        }
     }
 
     /// Counts the connection as a WebSocket from now on: it is no longer shed.
@@ -256,10 +291,18 @@ impl Ticket {
         if self.0.upgraded.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if table.websockets >= door.limits.websockets || !table.plain.contains_key(&self.0.seq) {
+        let serving = self.0.serving.load(Ordering::Relaxed);
+        if table.websockets >= door.limits.websockets
+            || (!serving && !table.plain.contains_key(&self.0.seq))
+        {
             return Err(Full::WebSockets);
         }
-        table.remove_plain(self.0.seq);
+        if serving {
+            table.serving -= 1;
+            self.0.serving.store(false, Ordering::Relaxed);
+        } else {
+            table.remove_plain(self.0.seq);
+        }
         table.websockets += 1;
         self.0.upgraded.store(true, Ordering::Relaxed);
         Ok(())
@@ -271,6 +314,8 @@ impl Drop for Inner {
         let mut table = self.door.lock();
         if self.upgraded.load(Ordering::Relaxed) {
             table.websockets -= 1;
+        } else if self.serving.load(Ordering::Relaxed) {
+            table.serving -= 1;
         } else if table.remove_plain(self.seq).is_none() {
             // It was shed: its socket is closed now.
             table.shedding -= 1;
@@ -309,6 +354,38 @@ mod tests {
         assert_eq!(l.websockets, l.budget - l.budget / 8);
         let low = DoorLimits::from_open_files(64, 64, 0, 0);
         assert_eq!((low.budget, low.websockets), (32, 28));
+    }
+
+    #[test]
+    fn a_request_being_answered_is_not_shed_and_an_idle_one_is() {
+        let door = door(3, 3, 0);
+        let honest = door.admit(ip("10.0.0.9")).unwrap();
+        honest.serve();
+        let attack: Vec<Ticket> = (0..2)
+            .map(|_| door.admit(ip("10.0.0.1")).unwrap())
+            .collect();
+        // The budget is full: the oldest *unfinished* one goes, not the older one served.
+        let newest = door.admit(ip("10.0.0.1")).unwrap();
+        assert!(!is_shed(&honest) && is_shed(&attack[0]) && !is_shed(&newest));
+        // Answered: idle again, and the oldest plain one.
+        honest.idle();
+        drop(attack);
+        let _more = door.admit(ip("10.0.0.1")).unwrap();
+        let _again = door.admit(ip("10.0.0.1")).unwrap();
+        assert!(
+            is_shed(&honest),
+            "an idle keep-alive connection is shed by age"
+        );
+        // An upgrade while served counts as a WebSocket, and its drop frees it.
+        let upgraded = door.admit(ip("10.0.0.2"));
+        if let Ok(t) = upgraded {
+            t.serve();
+            assert!(t.upgrade().is_ok());
+            let (_, websockets, _) = door.counts();
+            assert_eq!(websockets, 1);
+            drop(t);
+            assert_eq!(door.counts().1, 0);
+        }
     }
 
     #[test]

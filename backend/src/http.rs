@@ -106,7 +106,15 @@ pub async fn serve<F>(
             let service = service_fn(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ClientAddr(addr));
                 request.extensions_mut().insert(in_requests.clone());
-                service.call(request)
+                // A whole request head: not shed while it is answered (see `door.rs`).
+                let ticket = in_requests.clone();
+                ticket.serve();
+                let answer = service.call(request);
+                async move {
+                    let response = answer.await;
+                    ticket.idle();
+                    response
+                }
             });
             let serve = async {
                 match &settings.tls {
