@@ -57,9 +57,14 @@ fn templates() -> Vec<ClientMsg> {
         ClientMsg::Say {
             room: s(),
             text: s(),
+            mid: None,
         },
         ClientMsg::Rooms,
-        ClientMsg::Dm { to: s(), text: s() },
+        ClientMsg::Dm {
+            to: s(),
+            text: s(),
+            mid: None,
+        },
         ClientMsg::Users,
         ClientMsg::Typing {
             room: None,
@@ -93,6 +98,8 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
     let room = || prop::sample::select(ROOMS).prop_map(str::to_owned);
     let text = || "\\PC{0,50}";
     let seq = || prop::option::of(0u64..50);
+    // Few distinct ids, so that repeats happen.
+    let mid = || prop::option::of("m[0-3]");
     match template {
         ClientMsg::Hello { .. } => (
             name(),
@@ -111,12 +118,12 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
             .prop_map(|(room, after)| ClientMsg::Join { room, after })
             .boxed(),
         ClientMsg::Leave { .. } => room().prop_map(|room| ClientMsg::Leave { room }).boxed(),
-        ClientMsg::Say { .. } => (room(), text())
-            .prop_map(|(room, text)| ClientMsg::Say { room, text })
+        ClientMsg::Say { .. } => (room(), text(), mid())
+            .prop_map(|(room, text, mid)| ClientMsg::Say { room, text, mid })
             .boxed(),
         ClientMsg::Rooms => Just(ClientMsg::Rooms).boxed(),
-        ClientMsg::Dm { .. } => (name(), text())
-            .prop_map(|(to, text)| ClientMsg::Dm { to, text })
+        ClientMsg::Dm { .. } => (name(), text(), mid())
+            .prop_map(|(to, text, mid)| ClientMsg::Dm { to, text, mid })
             .boxed(),
         ClientMsg::Users => Just(ClientMsg::Users).boxed(),
         ClientMsg::Typing { .. } => prop_oneof![

@@ -346,6 +346,7 @@ async fn send(mut sink: SplitSink<Ws, Message>, ctx: &Ctx, spec: Spec) -> SplitS
                 ClientMsg::Say {
                     room: room.clone(),
                     text: stamp.text(),
+                    mid: None,
                 },
                 n.to_string(),
             )

@@ -158,6 +158,7 @@ impl Bot {
             let say = ClientFrame::new(ClientMsg::Say {
                 room: ROOM.to_owned(),
                 text: format!("m{} the quick brown fox jumps over the lazy dog", self.sent),
+                mid: None,
             });
             self.sink
                 .send(Message::text(say.to_json()))

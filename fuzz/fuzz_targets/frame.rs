@@ -50,13 +50,15 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Join { room, .. } | ClientMsg::Leave { room } => {
             let _ = validate::room(room);
         }
-        ClientMsg::Say { room, text } => {
+        ClientMsg::Say { room, text, mid } => {
             let _ = validate::room(room);
             let _ = validate::text(text);
+            let _ = mid.as_deref().map(validate::mid);
         }
-        ClientMsg::Dm { to, text } => {
+        ClientMsg::Dm { to, text, mid } => {
             let _ = validate::name_key(to);
             let _ = validate::text(text);
+            let _ = mid.as_deref().map(validate::mid);
         }
         ClientMsg::Typing { room, to } => {
             if let Some(room) = room {

@@ -131,11 +131,25 @@ pub enum ClientMsg {
     /// Leave a room.
     Leave { room: String },
     /// Send a message to a joined room.
-    Say { room: String, text: String },
+    Say {
+        room: String,
+        text: String,
+        /// Extension (idempotent sends): the client's id for this message, at most 64
+        /// characters. A `say` or `dm` repeated with the same `mid` by the same user is stored
+        /// once; the repeat is answered with the original's `message` (docs/PROTOCOL.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mid: Option<String>,
+    },
     /// List the rooms that have members.
     Rooms,
     /// Send a private message.
-    Dm { to: String, text: String },
+    Dm {
+        to: String,
+        text: String,
+        /// Extension (idempotent sends), as for `say`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mid: Option<String>,
+    },
     /// List the users online.
     Users,
     /// "I am typing", to a room (`room`) or to one user (`to`); exactly one of the two.
@@ -300,6 +314,9 @@ pub struct ChatMessage {
     /// The sender's id for the frame, echoed unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
+    /// Extension: the sender's id for the message (`mid` of its `say` or `dm`), stored with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
 }
 
 /// Where a message or a typing notice is going.

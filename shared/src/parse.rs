@@ -44,6 +44,7 @@ struct Fields {
     text: Option<String>,
     ts: Option<u64>,
     cid: Option<String>,
+    mid: Option<String>,
     code: Option<String>,
     message: Option<String>,
     points: Option<Vec<Fields>>,
@@ -107,6 +108,7 @@ impl<'de> Deserialize<'de> for Fields {
                         "text" => f.text = map.next_value()?,
                         "ts" => f.ts = map.next_value()?,
                         "cid" => f.cid = map.next_value()?,
+                        "mid" => f.mid = map.next_value()?,
                         "code" => f.code = map.next_value()?,
                         "message" => f.message = map.next_value()?,
                         "points" => f.points = map.next_value()?,
@@ -233,6 +235,7 @@ fn chat(mut f: Fields) -> Result<ChatMessage, Error> {
         ts: take!(f.ts),
         target: target(f.room, f.to)?,
         cid: f.cid,
+        mid: f.mid,
     })
 }
 

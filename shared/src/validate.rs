@@ -77,6 +77,11 @@ pub fn cid(cid: &str) -> bool {
     cid.len() <= MAX_CID_CHARS || cid.chars().count() <= MAX_CID_CHARS
 }
 
+/// Checks a client's message id (`mid` of a `say` or `dm`): 1 to 64 characters.
+pub fn mid(mid: &str) -> bool {
+    !mid.is_empty() && cid(mid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ fn to_json_is_the_derived_serialisation() {
         ClientMsg::Say {
             room: "lobby".into(),
             text: "a \\ b\n\u{1b}[31m".into(),
+            mid: Some("7f3a".into()),
         },
         ClientMsg::History {
             room: None,

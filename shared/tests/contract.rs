@@ -36,6 +36,7 @@ fn room_message(seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMess
         text: text.into(),
         ts: 1763700000000,
         cid: cid.map(Into::into),
+        mid: None,
     }
 }
 
@@ -90,6 +91,7 @@ fn room_frames() {
             ClientMsg::Say {
                 room: "lobby".into(),
                 text: "hi".into(),
+                mid: None,
             },
             "c1",
         ),
@@ -162,6 +164,7 @@ fn private_frames() {
             ClientMsg::Dm {
                 to: "bob".into(),
                 text: "hi".into(),
+                mid: None,
             },
             "c2",
         ),
@@ -175,6 +178,7 @@ fn private_frames() {
             text: "hi".into(),
             ts: 1763700000000,
             cid: Some("c2".into()),
+            mid: None,
         }),
     );
     client(r#"{"type":"users"}"#, ClientFrame::new(ClientMsg::Users));
@@ -355,11 +359,13 @@ fn every_client_message_round_trips() {
         ClientMsg::Say {
             room: "r".into(),
             text: "<img src=x onerror=alert(1)>\n\"quoted\"".into(),
+            mid: Some("m-1".into()),
         },
         ClientMsg::Rooms,
         ClientMsg::Dm {
             to: "bob".into(),
             text: "hi".into(),
+            mid: None,
         },
         ClientMsg::Users,
         ClientMsg::Typing {

@@ -299,6 +299,7 @@ impl Draft {
             text: self.text,
             ts: self.ts,
             cid: self.cid,
+            mid: None,
         }
     }
 }

@@ -169,6 +169,7 @@ fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
         text: row.get(2)?,
         ts: row.get::<_, i64>(3)? as u64,
         cid: row.get(4)?,
+        mid: None,
     })
 }
 

@@ -78,10 +78,12 @@ impl State {
             ConvKey::Room(room) => ClientMsg::Say {
                 room: room.clone(),
                 text: text.to_owned(),
+                mid: None,
             },
             ConvKey::Dm(_) => ClientMsg::Dm {
                 to: self.conversations[key].title.clone(),
                 text: text.to_owned(),
+                mid: None,
             },
         };
         self.emit_with_cid(msg, cid);

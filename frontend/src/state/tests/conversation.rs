@@ -93,7 +93,8 @@ fn dm_correspondent_is_the_other_side() {
         vec![ClientFrame::with_cid(
             ClientMsg::Dm {
                 to: "Bob".into(),
-                text: "hello".into()
+                text: "hello".into(),
+                mid: None,
             },
             cid.clone()
         )]

@@ -16,7 +16,8 @@ fn own_message_is_pending_until_its_cid_comes_back() {
         vec![ClientFrame::with_cid(
             ClientMsg::Say {
                 room: "lobby".into(),
-                text: "hi".into()
+                text: "hi".into(),
+                mid: None,
             },
             "c1"
         )]
@@ -97,6 +98,7 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
             ClientMsg::Say {
                 room: "lobby".into(),
                 text: text.into(),
+                mid: None,
             },
             cid,
         )
