@@ -324,8 +324,8 @@ impl Config {
     }
 
     /// What old messages the store drops.
-    pub fn retention(&self) -> crate::store::Retention {
-        crate::store::Retention {
+    pub fn retention(&self) -> crate::engine::Retention {
+        crate::engine::Retention {
             messages: self.retain_messages,
             max_age_ms: u64::from(self.retain_days) * 24 * 3600 * 1000,
         }

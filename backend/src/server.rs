@@ -23,14 +23,15 @@ use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
 use crate::door::{self, Door, DoorLimits};
+use crate::engine::EngineLimits;
 use crate::http::{self, HttpSettings};
-use crate::hub::{Hub, HubLimits};
+use crate::hub::{FanOut, Hub, HubLimits};
 use crate::metrics::Metrics;
 use crate::metrics_access;
 use crate::ops::{Operators, sampler};
 use crate::outbox::QueueLimits;
 use crate::public_origin::{self, PublicOrigins};
-use crate::store::Store;
+use crate::store::{Sqlite, Store};
 use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
 use crate::tls;
 use crate::upgrade::{self, OriginPolicy, Upgrader};
@@ -99,22 +100,24 @@ pub async fn run_with_tls(
     let mailbox = (config.mailbox as usize).min(config.queue_frames as usize - 1);
     let user_mailbox_bytes = config.queue_mib as usize * 1024 * 1024 / 2;
     let mailbox_share = (config.mailbox_share as usize).min(mailbox);
-    let limits = HubLimits {
-        max_rooms: config.max_rooms as usize,
-        mailbox,
-        user_mailbox_bytes,
-        mailbox_share,
+    let engine_limits = EngineLimits {
+        queue_messages: MAX_UNCOMMITTED,
+        queue_bytes: MAX_UNCOMMITTED_BYTES,
+        mailbox_messages: mailbox,
+        mailbox_bytes: user_mailbox_bytes,
+        share_messages: mailbox_share,
         // The same fraction of the bytes, but room for a message of any length.
-        mailbox_share_bytes: (user_mailbox_bytes / mailbox * mailbox_share)
+        share_bytes: (user_mailbox_bytes / mailbox * mailbox_share)
             .max(MAX_MESSAGE_BYTES)
             .min(user_mailbox_bytes),
+    };
+    let limits = HubLimits {
+        max_rooms: config.max_rooms as usize,
         dm_rate: Rate {
             per_sec: config.dm_rate,
             burst: f64::from(config.dm_burst),
         },
         max_users: config.max_users as usize,
-        max_uncommitted: MAX_UNCOMMITTED,
-        max_uncommitted_bytes: MAX_UNCOMMITTED_BYTES,
         rooms_per_conn: config.rooms_per_conn as usize,
         attempts: AttemptLimits {
             checks_per_ip: Rate {
@@ -127,13 +130,23 @@ pub async fn run_with_tls(
         name_idle_ms: config.name_idle_ms(),
         page_bytes: config.page_kib as usize * 1024,
     };
-    let hub = Hub::new(
-        limits,
+    // The engine sends what it stores down `sink`; the fan-out takes it from there to the hub.
+    let (sink, stored) = std::sync::mpsc::channel();
+    let engine = Sqlite::start(
         store,
         config.retention(),
+        engine_limits,
+        clock::system_clock(),
+        metrics.clone(),
+        sink,
+    )?;
+    let hub = Hub::new(
+        limits,
+        Box::new(engine),
         metrics.clone(),
         clock::system_clock(),
-    )?;
+    );
+    let fanout = FanOut::spawn(hub.clone(), stored)?;
     hub.set_operators(Operators::new(&config.ops.admins));
     let runs = crate::ops::runs_from_config(&config, clock::system_clock(), metrics.clone())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -296,13 +309,16 @@ pub async fn run_with_tls(
             "connections still open after the grace time; exiting anyway"
         );
     }
-    // Every connection has ended (or been given up on): commit what the writer still has.
-    let flushing = hub.clone();
-    if tokio::task::spawn_blocking(move || flushing.flush())
-        .await
-        .is_err()
+    // Every connection has ended (or been given up on): store what the engine still has,
+    // and let the fan-out finish with it (it ends when the engine drops its sink).
+    if tokio::task::spawn_blocking(move || {
+        hub.flush();
+        fanout.wait();
+    })
+    .await
+    .is_err()
     {
-        tracing::error!("could not wait for the store's writer");
+        tracing::error!("could not wait for the engine");
     }
     Ok(())
 }

@@ -6,11 +6,11 @@ use std::time::Instant;
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::dm_rate::Sender;
-use super::rooms::check_text;
+use super::rooms::{check_mid, check_text};
 use super::{Handled, Refusal, State, refuse};
+use crate::engine::{Draft, Job, pair};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
-use crate::store::{Draft, Job, pair};
 
 /// A user a private frame is addressed to.
 struct Recipient {
@@ -27,10 +27,11 @@ impl State {
         id: ConnId,
         to: &str,
         text: String,
-        cid: Option<String>,
+        (cid, mid): (Option<String>, Option<String>),
         now: u64,
     ) -> Handled {
         check_text(&text)?;
+        check_mid(mid.as_deref())?;
         let recipient = self.recipient(to)?;
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());
@@ -60,6 +61,7 @@ impl State {
             text,
             ts: now,
             cid,
+            mid,
             accepted: Instant::now(),
         };
         // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
@@ -113,7 +115,7 @@ impl State {
             .max()
             .unwrap_or(0);
         let page = self
-            .db
+            .engine
             .direct_page((&low, &high), before, (limit, self.limits.page_bytes))
             .map(|mut page| {
                 page.messages.retain(|m| m.ts >= since);

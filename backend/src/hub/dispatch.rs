@@ -59,9 +59,9 @@ impl State {
                 self.join(id, room, after)
             }
             ClientMsg::Leave { room } => self.leave(id, &room),
-            ClientMsg::Say { room, text, .. } => self.say(id, room, text, cid, now),
+            ClientMsg::Say { room, text, mid } => self.say(id, room, text, (cid, mid), now),
             ClientMsg::Rooms => self.list_rooms(id),
-            ClientMsg::Dm { to, text, .. } => self.dm(id, &to, text, cid, now),
+            ClientMsg::Dm { to, text, mid } => self.dm(id, &to, text, (cid, mid), now),
             ClientMsg::Users => self.list_users(id),
             ClientMsg::Typing {
                 room: Some(room),

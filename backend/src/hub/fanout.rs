@@ -1,17 +1,49 @@
-//! Sending what the store's writer committed: each room message to the room's members, each
-//! private message to its sender and its recipient.
+//! Sending what the engine stored: each room message to the room's members, each private
+//! message to its sender and its recipient. [`FanOut`] is the thread that takes the engine's
+//! stored batches, in the order stored, and hands each to [`Hub::committed`].
+
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::thread::JoinHandle;
 
 use shared::{ErrorCode, ServerMsg, Target};
 
 use super::{Hub, State, deliver, encode};
+use crate::engine::{Committed, Job};
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Frame};
-use crate::store::{Committed, Job};
+
+/// The fan-out's thread. It ends once the engine has stopped and dropped its sink.
+pub struct FanOut(JoinHandle<()>);
+
+impl FanOut {
+    /// Takes every batch that comes down the engine's sink (`stored`) to `hub`, one at a time.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn(hub: Arc<Hub>, stored: Receiver<Vec<Committed>>) -> std::io::Result<Self> {
+        let thread = std::thread::Builder::new()
+            .name("courier-fanout".into())
+            .spawn(move || {
+                for batch in stored {
+                    hub.committed(batch);
+                }
+            })?;
+        Ok(Self(thread))
+    }
+
+    /// Blocks until every stored batch has been sent on.
+    pub fn wait(self) {
+        if self.0.join().is_err() {
+            tracing::error!("the fan-out panicked");
+        }
+    }
+}
 
 impl Hub {
-    /// A batch the writer has committed, in commit order (so in `seq` order per room and
-    /// pair). Called on the writer's thread.
-    pub fn committed(&self, batch: Vec<Committed>) {
+    /// A batch the engine has stored, in the order stored (so in `seq` order per room and
+    /// pair). Called on the fan-out's thread.
+    fn committed(&self, batch: Vec<Committed>) {
         let mut state = self.lock();
         for c in batch {
             match c {
@@ -43,6 +75,11 @@ impl Hub {
                     let key = (user_key, correspondent_key);
                     if state.acks_in_flight.get(&key).is_some_and(|&s| s <= seq) {
                         state.acks_in_flight.remove(&key);
+                    }
+                }
+                Committed::Repeat { from_key, msg } => {
+                    if let Some(&conn) = state.online.get(&from_key) {
+                        state.send(conn, &ServerMsg::Message(msg));
                     }
                 }
                 Committed::Removed { ids } => {

@@ -6,10 +6,11 @@
 //! (queueing never waits, see [`ConnHandle::send`]).
 //!
 //! A message takes two trips through the lock. `say` and `dm` check the frame and submit it
-//! to the store's writer ([`CommitQueue`]); the writer numbers and commits it, then hands the
-//! batch to [`Hub::committed`] (its `OnCommit`), which fans it out. The writer hands batches
-//! over in commit order and the fan-out holds the lock, so every member of a room receives its
-//! messages in `seq` order, and none before it is stored.
+//! to the engine (`crate::engine::Engine`), which the hub is given; the engine numbers and
+//! stores it, and sends the stored batch down its sink to the fan-out's thread ([`FanOut`]),
+//! which hands it to `Hub::committed`. Batches come in the order stored and the fan-out holds
+//! the lock, so every member of a room receives its messages in `seq` order, and none before
+//! it is stored.
 //!
 //! This file holds the hub's state and its lifecycle. The rest is split by concern:
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
@@ -18,8 +19,8 @@
 //! messages to each recipient); `slow.rs` (password work done off the
 //! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
 //! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
-//! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and writer →
-//! fan-out → output; none calls back into its caller.
+//! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
+//! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 
 mod direct;
 mod dispatch;
@@ -32,26 +33,25 @@ mod rooms;
 mod session;
 mod slow;
 
+pub use fanout::FanOut;
 use output::{deliver, encode};
 use slow::Outcome;
 pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
+use crate::engine::{Closed, Engine};
 use crate::metrics::{Gauges, Metrics};
 use crate::ops::Operators;
 use crate::ops::runs::Runs;
 use crate::ops::stats::Ring;
 use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::{Busy, Workers};
-use crate::store::writer;
-use crate::store::{CommitQueue, Reader, Retention, Store};
 use crate::throttle::{FrameLimiter, Rate};
 use dm_rate::DmRates;
 pub use ops::RUNNER_OFF;
@@ -60,18 +60,9 @@ pub use ops::RUNNER_OFF;
 #[derive(Debug, Clone, Copy)]
 pub struct HubLimits {
     pub max_rooms: usize,
-    pub mailbox: usize,
-    pub user_mailbox_bytes: usize,
-    /// One sender's share of a mailbox, by name and by address (`--mailbox-share`), and its
-    /// bytes (the same fraction of `user_mailbox_bytes`).
-    pub mailbox_share: usize,
-    pub mailbox_share_bytes: usize,
     /// Private messages from one address to one recipient (`--dm-rate`, `--dm-burst`).
     pub dm_rate: Rate,
     pub max_users: usize,
-    /// Messages (and their bytes) waiting for the store's writer.
-    pub max_uncommitted: usize,
-    pub max_uncommitted_bytes: usize,
     /// Rooms one connection may be in at once (`--rooms-per-conn`).
     pub rooms_per_conn: usize,
     /// Password checks, new names and `protect`s per address.
@@ -94,10 +85,8 @@ pub struct Hub {
 /// Everything the hub knows. Only reached through [`Hub::lock`].
 struct State {
     limits: HubLimits,
-    /// Reads history and mailboxes.
-    db: Reader,
-    /// Takes messages to be stored; `None` once the relay is stopping.
-    queue: Option<CommitQueue>,
+    /// Stores messages, users and mailboxes, and reads them back.
+    engine: Box<dyn Engine>,
     metrics: Arc<Metrics>,
     /// Name key → the name as last said: every user who ever completed a hello (loaded from
     /// the store at start, bounded by `max_users`).
@@ -226,18 +215,15 @@ fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> 
 type Handled = Result<(), Refusal>;
 
 impl Hub {
-    /// A hub on `store`, whose writer thread starts now.
-    ///
-    /// # Errors
-    /// The known users could not be read, or the writer thread could not start.
+    /// A hub on `engine`. What the engine stores comes back to [`Hub::committed`] through
+    /// the fan-out (`fanout::spawn`), which `server.rs` wires.
     pub fn new(
         limits: HubLimits,
-        mut store: Store,
-        retention: Retention,
+        mut engine: Box<dyn Engine>,
         metrics: Arc<Metrics>,
         clock: Clock,
-    ) -> Result<Arc<Self>, std::io::Error> {
-        let users: HashMap<String, UserEntry> = store
+    ) -> Arc<Self> {
+        let users: HashMap<String, UserEntry> = engine
             .take_users()
             .into_iter()
             .map(|u| {
@@ -253,12 +239,10 @@ impl Hub {
                 (u.key, entry)
             })
             .collect();
-        let (reader, writer) = store.split();
-        let hub = Arc::new(Self {
+        Arc::new(Self {
             state: Mutex::new(State {
                 limits,
-                db: reader,
-                queue: None,
+                engine,
                 metrics: metrics.clone(),
                 users,
                 slow: None,
@@ -275,46 +259,18 @@ impl Hub {
                 runs: Err(RUNNER_OFF.to_owned()),
                 forgotten: HashMap::new(),
             }),
-            metrics: metrics.clone(),
-            clock: clock.clone(),
-            passwords: Workers::default(),
-        });
-        // The writer holds the hub weakly: the hub owns the writer, not the other way round.
-        let weak = Arc::downgrade(&hub);
-        let on_commit = Box::new(move |batch| {
-            if let Some(hub) = weak.upgrade() {
-                hub.committed(batch);
-            }
-        });
-        let queue = writer::spawn(
-            writer,
-            retention,
-            clock,
             metrics,
-            on_commit,
-            writer::WriterLimits {
-                queue_messages: limits.max_uncommitted,
-                queue_bytes: limits.max_uncommitted_bytes,
-                mailbox_messages: limits.mailbox,
-                mailbox_bytes: limits.user_mailbox_bytes,
-                share_messages: limits.mailbox_share,
-                share_bytes: limits.mailbox_share_bytes,
-            },
-        )?;
-        hub.lock().queue = Some(queue);
-        Ok(hub)
+            clock,
+            passwords: Workers::default(),
+        })
     }
 
-    /// Stops taking messages and waits until the store's writer has committed (and sent)
+    /// Stops taking messages and waits until the engine has stored (and sent down its sink)
     /// every message already taken. Called at shutdown, after the connections have ended.
     pub fn flush(&self) {
-        let thread: Option<JoinHandle<()>> = self.lock().queue.take().and_then(|mut q| q.close());
-        // Joined without the lock: the writer's last fan-out takes it.
-        if let Some(thread) = thread
-            && thread.join().is_err()
-        {
-            tracing::error!("the store's writer panicked");
-        }
+        let closed: Closed = self.lock().engine.close();
+        // Waited for without the lock: the fan-out takes it for what is still coming.
+        closed.wait();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -512,9 +468,9 @@ impl State {
     }
 }
 
-/// The refusal for a query the database failed.
-fn db_failed(e: &rusqlite::Error) -> Refusal {
-    tracing::error!("cannot read the database: {e}");
+/// The refusal for a read the engine failed.
+fn read_failed(e: &crate::engine::ReadError) -> Refusal {
+    tracing::error!("{e}");
     Refusal {
         code: ErrorCode::Internal,
         message: "the relay cannot read its database right now".into(),

@@ -5,7 +5,7 @@
 use shared::ErrorCode;
 
 use super::{Handled, State, UserEntry, refuse};
-use crate::store::Job;
+use crate::engine::Job;
 
 impl State {
     /// Whether `user` has gone unused for longer than `--name-idle-days` (never, if 0). The

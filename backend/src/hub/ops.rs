@@ -8,7 +8,7 @@ use shared::ops::{OpsMsg, Released, StatsPoint};
 use shared::{ClientMsg, ErrorCode, validate};
 
 use super::output::encode_ops;
-use super::{Handled, Hub, Refusal, State, UserEntry, db_failed, refuse};
+use super::{Handled, Hub, Refusal, State, UserEntry, read_failed, refuse};
 use crate::ops::Operators;
 use crate::ops::runs::{Requester, Runs};
 use crate::outbox::ConnId;
@@ -53,7 +53,7 @@ impl State {
     /// is newer than the one known here. Only those: every other password the store has came
     /// from this relay, which knows it already (or forgot it, and the writer is deleting it).
     pub(super) fn adopt_stored_password(&mut self, key: &str, now: u64) -> Handled {
-        let stored = self.db.user(key).map_err(|e| db_failed(&e))?;
+        let stored = self.engine.user(key).map_err(|e| read_failed(&e))?;
         let forgotten = self.forgotten.get(key).copied().unwrap_or(0);
         let Some(stored) = stored
             .filter(|u| u.password.is_some() && u.password_outside && u.password_at > forgotten)

@@ -1,27 +1,24 @@
 //! Where the hub's output leaves it: frames queued to connections (through their
-//! [`ConnHandle`], which never waits) and jobs handed to the store's writer. Handlers and the
+//! [`ConnHandle`], which never waits) and jobs handed to the engine. Handlers and the
 //! fan-out call these; they call nothing back.
 
 use shared::{ConversationId, ErrorCode, ServerMsg};
 
-use super::{Handled, State, db_failed, refuse};
+use super::{Handled, State, read_failed, refuse};
+use crate::engine::{Busy, Job, Page, ReadError};
 use crate::metrics::Metrics;
 use crate::outbox::{ConnHandle, ConnId, Frame, Sent};
-use crate::store::writer::Busy;
-use crate::store::{Job, Page};
 
 impl State {
-    /// Hands `job` to the store's writer.
+    /// Hands `job` to the engine.
     pub(super) fn submit(&self, job: Job) -> Handled {
-        match self.queue.as_ref().map(|q| q.submit(job)) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(Busy::Full)) => refuse(
+        match self.engine.submit(job) {
+            Ok(()) => Ok(()),
+            Err(Busy::Full) => refuse(
                 ErrorCode::RateLimited,
                 "the relay is storing as many messages as it can; send this again shortly",
             ),
-            Some(Err(Busy::Stopped)) | None => {
-                refuse(ErrorCode::Internal, "the relay is shutting down")
-            }
+            Err(Busy::Stopped) => refuse(ErrorCode::Internal, "the relay is shutting down"),
         }
     }
 
@@ -47,9 +44,9 @@ impl State {
         &self,
         id: ConnId,
         conversation: ConversationId,
-        page: rusqlite::Result<Page>,
+        page: Result<Page, ReadError>,
     ) -> Handled {
-        let page = page.map_err(|e| db_failed(&e))?;
+        let page = page.map_err(|e| read_failed(&e))?;
         let history = ServerMsg::History {
             conversation,
             messages: page.messages,

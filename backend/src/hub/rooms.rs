@@ -5,10 +5,10 @@ use std::time::Instant;
 use shared::limits::{HISTORY_LEN, REPLAY_LEN};
 use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
-use super::{Handled, Member, Refusal, State, db_failed, encode, refuse};
+use super::{Handled, Member, Refusal, State, encode, read_failed, refuse};
+use crate::engine::{Draft, Job};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
-use crate::store::{Draft, Job};
 
 fn check_room(room: &str) -> Result<(), Refusal> {
     validate::room(room).or_else(|why| refuse(ErrorCode::InvalidRoom, why))
@@ -23,14 +23,14 @@ impl State {
         let page = match after {
             Some(after) => {
                 let page = (REPLAY_LEN, self.limits.page_bytes);
-                self.db.room_page(&room, after, None, page)
+                self.engine.room_page(&room, after, None, page)
             }
             None => {
                 let page = (HISTORY_LEN, self.limits.page_bytes);
-                self.db.room_page(&room, 0, None, page)
+                self.engine.room_page(&room, 0, None, page)
             }
         }
-        .map_err(|e| db_failed(&e))?;
+        .map_err(|e| read_failed(&e))?;
         let joined_before = self
             .rooms
             .get(&room)
@@ -132,11 +132,12 @@ impl State {
         id: ConnId,
         room: String,
         text: String,
-        cid: Option<String>,
+        (cid, mid): (Option<String>, Option<String>),
         now: u64,
     ) -> Handled {
         let from = self.member_name(id, &room)?;
         check_text(&text)?;
+        check_mid(mid.as_deref())?;
         let from_key = self.session(id)?.key.clone();
         let draft = Draft {
             target: Target::Room { room },
@@ -144,6 +145,7 @@ impl State {
             text,
             ts: now,
             cid,
+            mid,
             accepted: Instant::now(),
         };
         self.submit(Job::Room { from_key, draft })?;
@@ -161,7 +163,7 @@ impl State {
     ) -> Handled {
         check_room(&room)?;
         let page = (limit, self.limits.page_bytes);
-        let page = self.db.room_page(&room, 0, before, page);
+        let page = self.engine.room_page(&room, 0, before, page);
         self.send_history(id, ConversationId::Room { room }, page)
     }
 
@@ -214,6 +216,16 @@ impl State {
 }
 
 /// Checks the text of a `say` or `dm`.
+/// A `say`'s or `dm`'s `mid`, if it has one: 1 to 64 characters.
+pub(super) fn check_mid(mid: Option<&str>) -> Handled {
+    match mid {
+        Some(mid) if !validate::mid(mid) => {
+            refuse(ErrorCode::BadRequest, "a mid has 1 to 64 characters")
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn check_text(text: &str) -> Handled {
     match validate::text(text) {
         Ok(()) => Ok(()),

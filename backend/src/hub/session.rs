@@ -8,12 +8,12 @@ use std::collections::{HashMap, VecDeque};
 
 use super::slow::SlowTask;
 use super::{
-    Handled, Hello, Session, Slow, State, UserEntry, db_failed, encode, new_token, refuse,
+    Handled, Hello, Session, Slow, State, UserEntry, encode, new_token, read_failed, refuse,
     same_token,
 };
 use crate::attempts::Attempt;
+use crate::engine::Job;
 use crate::outbox::ConnId;
-use crate::store::Job;
 
 impl State {
     /// A hello on an unwelcomed connection. `hello.proven` is set once the password of a
@@ -121,7 +121,7 @@ impl State {
         let mut mail = if new_name {
             Vec::new()
         } else {
-            self.db.mailbox(&key).map_err(|e| db_failed(&e))?
+            self.engine.mailbox(&key).map_err(|e| read_failed(&e))?
         };
         // Leave out what is received already but not yet removed by the writer.
         mail.retain(|m| {

@@ -6,8 +6,8 @@
 use rusqlite::{Transaction, params};
 use shared::Target;
 
-use super::writer::{Committed, Job, WriterLimits};
-use super::{Retention, mail_cost, pair};
+use super::repeats::{self, Place};
+use crate::engine::{Committed, EngineLimits, Job, Retention, mail_cost, pair};
 
 /// A room (or pair) is trimmed to its retained count each time its seq passes a multiple of
 /// this, so trimming costs one range delete per this many messages.
@@ -18,7 +18,7 @@ pub(super) fn apply_one(
     tx: &Transaction<'_>,
     job: &Job,
     retention: Retention,
-    limits: &WriterLimits,
+    limits: &EngineLimits,
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
         Job::User { key, name, seen } => {
@@ -45,6 +45,8 @@ pub(super) fn apply_one(
                 .execute([key])?;
             tx.prepare_cached("DELETE FROM users WHERE key = ?1")?
                 .execute([key])?;
+            tx.prepare_cached("DELETE FROM mids WHERE sender_key = ?1")?
+                .execute([key])?;
             Ok(None)
         }
         Job::Protect { key, hash, at } => {
@@ -55,12 +57,16 @@ pub(super) fn apply_one(
             .execute(rusqlite::params![key, hash, *at as i64])?;
             Ok(None)
         }
-        Job::Room { draft, .. } => {
+        Job::Room { from_key, draft } => {
             let Target::Room { room } = &draft.target else {
                 return Err(rusqlite::Error::InvalidParameterName(
                     "a room job without a room".into(),
                 ));
             };
+            if let Some(msg) = repeats::original(tx, from_key, draft)? {
+                let from_key = from_key.clone();
+                return Ok(Some(Committed::Repeat { from_key, msg }));
+            }
             let seq: i64 = tx
                 .prepare_cached(
                     "INSERT INTO rooms (room, last_seq) VALUES (?1, 1)
@@ -69,8 +75,8 @@ pub(super) fn apply_one(
                 )?
                 .query_row([room], |row| row.get(0))?;
             tx.prepare_cached(
-                "INSERT INTO room_messages (room, seq, sender, text, ts, cid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO room_messages (room, seq, sender, text, ts, cid, mid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
                 room,
@@ -78,8 +84,10 @@ pub(super) fn apply_one(
                 draft.from,
                 draft.text,
                 draft.ts as i64,
-                draft.cid
+                draft.cid,
+                draft.mid
             ])?;
+            repeats::remember(tx, from_key, draft, Place::Room(room), seq)?;
             if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
                 tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
                     .execute(params![room, seq - retention.messages as i64])?;
@@ -100,6 +108,10 @@ pub(super) fn apply_one(
                     "a private job without a recipient".into(),
                 ));
             };
+            if let Some(msg) = repeats::original(tx, from_key, draft)? {
+                let from_key = from_key.clone();
+                return Ok(Some(Committed::Repeat { from_key, msg }));
+            }
             // Counted here, in the transaction that would add to it, so that messages still
             // on their way to the database count and none is counted twice: the whole
             // mailbox, then the sender's share of it by name and by address.
@@ -111,7 +123,7 @@ pub(super) fn apply_one(
                 )?
                 .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
             let mut fits =
-                WriterLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
+                EngineLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
             if fits {
                 let from_sender: (i64, i64) = tx
                     .prepare_cached(
@@ -119,7 +131,7 @@ pub(super) fn apply_one(
                          WHERE recipient_key = ?1 AND sender_key = ?2",
                     )?
                     .query_row([to_key, from_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits = WriterLimits::fits(
+                fits = EngineLimits::fits(
                     from_sender,
                     cost,
                     limits.share_messages,
@@ -134,7 +146,7 @@ pub(super) fn apply_one(
                     )?
                     .query_row([to_key, addr], |row| Ok((row.get(0)?, row.get(1)?)))?;
                 fits =
-                    WriterLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
+                    EngineLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
             }
             if !fits {
                 return Ok(Some(Committed::MailboxFull {
@@ -153,8 +165,8 @@ pub(super) fn apply_one(
                 .query_row([&low, &high], |row| row.get(0))?;
             tx.prepare_cached(
                 "INSERT INTO direct_messages
-                     (low, high, seq, sender_key, sender, recipient, text, ts, cid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (low, high, seq, sender_key, sender, recipient, text, ts, cid, mid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 low,
@@ -165,8 +177,10 @@ pub(super) fn apply_one(
                 to,
                 draft.text,
                 draft.ts as i64,
-                draft.cid
+                draft.cid,
+                draft.mid
             ])?;
+            repeats::remember(tx, from_key, draft, Place::Pair(&low, &high), seq)?;
             tx.prepare_cached(
                 "INSERT INTO mailbox (recipient_key, sender_key, low, high, seq, cost, sender_addr)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -13,20 +13,21 @@
 mod apply;
 pub mod audit;
 mod checkpoint;
+mod engine;
 mod outside;
 mod reader;
+mod repeats;
 mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use shared::{ChatMessage, Target};
 
+use crate::engine::User;
+pub use engine::Sqlite;
 pub use outside::set_password;
-pub use reader::{Mail, Page, Reader, User};
-pub use writer::{CommitQueue, Committed, Job};
+use reader::Reader;
 
 /// How hard each commit tries to reach the disk (SQLite's `synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,15 +40,6 @@ pub enum Sync {
     Normal,
     /// No waiting for the disk at all; for benchmarks.
     Off,
-}
-
-/// What old messages are dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// The newest this many messages of each room and each pair are kept; 0 keeps all.
-    pub messages: u64,
-    /// Messages older than this many milliseconds are dropped; 0 keeps them.
-    pub max_age_ms: u64,
 }
 
 /// Why the store cannot be used. Every variant names the file.
@@ -275,55 +267,4 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.pragma_update(None, "user_version", known as i64)
         .map_err(open_error)?;
     tx.commit().map_err(open_error)
-}
-
-/// A message not yet numbered: the relay fills in who, where, what and when; the writer
-/// assigns `seq`.
-#[derive(Debug, Clone)]
-pub struct Draft {
-    pub target: Target,
-    pub from: String,
-    pub text: String,
-    pub ts: u64,
-    pub cid: Option<String>,
-    /// When the hub took it: the start of the fan-out time (`courier_fanout_seconds`).
-    pub accepted: Instant,
-}
-
-impl Draft {
-    fn numbered(self, seq: u64) -> ChatMessage {
-        ChatMessage {
-            target: self.target,
-            seq,
-            from: self.from,
-            text: self.text,
-            ts: self.ts,
-            cid: self.cid,
-            mid: None,
-        }
-    }
-}
-
-/// What a kept message is counted as, against the mailbox bounds: its text as it goes out in
-/// JSON (escapes included, so that the count matches the bytes queued) and about what the rest
-/// of it (names, seq, ts, cid) and its frame take.
-pub fn mail_cost(text: &str) -> usize {
-    let escaped: usize = text
-        .chars()
-        .map(|c| match c {
-            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-            c if (c as u32) < 0x20 => 6,
-            c => c.len_utf8(),
-        })
-        .sum();
-    escaped + 256
-}
-
-/// The two keys of a pair of users in order: how a pair is found.
-pub fn pair(a: &str, b: &str) -> (String, String) {
-    if a <= b {
-        (a.to_owned(), b.to_owned())
-    } else {
-        (b.to_owned(), a.to_owned())
-    }
 }

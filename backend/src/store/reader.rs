@@ -7,43 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{ChatMessage, Target};
 
-use super::mail_cost;
-
-/// A page of a conversation's messages, oldest first.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub messages: Vec<ChatMessage>,
-    /// Older messages in the range asked for were left out.
-    pub more: bool,
-    /// The conversation's last `seq` when the page was read (0: no message yet).
-    pub last_seq: u64,
-}
-
-/// A private message waiting in a mailbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mail {
-    /// Its row: what `Job::Received` removes.
-    pub id: i64,
-    pub sender_key: String,
-    pub msg: ChatMessage,
-}
-
-/// A user who completed a hello.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    /// `shared::validate::name_key(name)`.
-    pub key: String,
-    /// As said in the latest hello.
-    pub name: String,
-    /// The Argon2id hash of a protected name's password.
-    pub password: Option<String>,
-    /// When a session last had the name (ms since the Unix epoch).
-    pub last_seen: u64,
-    /// When the password was set (ms since the Unix epoch; 0 for none, or unknown).
-    pub password_at: u64,
-    /// The password was set by `courier passwd`, not by `protect`.
-    pub password_outside: bool,
-}
+use crate::engine::{Mail, Page, User, mail_cost};
 
 /// The read-only connection.
 pub struct Reader {
@@ -97,7 +61,7 @@ impl Reader {
             .query_row([room], |row| row.get(0))
             .optional()?;
         let mut stmt = tx.prepare_cached(
-            "SELECT seq, sender, text, ts, cid FROM room_messages
+            "SELECT seq, sender, text, ts, cid, mid FROM room_messages
              WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
         )?;
         let rows = stmt.query_map(
@@ -128,11 +92,11 @@ impl Reader {
         (limit, max_bytes): (usize, usize),
     ) -> rusqlite::Result<Page> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, sender, text, ts, cid, recipient FROM direct_messages
+            "SELECT seq, sender, text, ts, cid, mid, recipient FROM direct_messages
              WHERE low = ?1 AND high = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
         )?;
         let rows = stmt.query_map(params![low, high, upper(before), limit as i64 + 1], |row| {
-            message(row, Target::User { to: row.get(5)? })
+            message(row, Target::User { to: row.get(6)? })
         })?;
         let (newest_first, more) = take_page(rows, limit, max_bytes)?;
         Ok(page(newest_first, more, 0))
@@ -144,23 +108,23 @@ impl Reader {
     /// The database could not be read.
     pub fn mailbox(&mut self, key: &str) -> rusqlite::Result<Vec<Mail>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.seq, d.sender, d.text, d.ts, d.cid, d.recipient, b.id, b.sender_key
+            "SELECT d.seq, d.sender, d.text, d.ts, d.cid, d.mid, d.recipient, b.id, b.sender_key
              FROM mailbox b JOIN direct_messages d
                ON d.low = b.low AND d.high = b.high AND d.seq = b.seq
              WHERE b.recipient_key = ?1 ORDER BY b.id",
         )?;
         let rows = stmt.query_map([key], |row| {
             Ok(Mail {
-                msg: message(row, Target::User { to: row.get(5)? })?,
-                id: row.get(6)?,
-                sender_key: row.get(7)?,
+                msg: message(row, Target::User { to: row.get(6)? })?,
+                id: row.get(7)?,
+                sender_key: row.get(8)?,
             })
         })?;
         rows.collect()
     }
 }
 
-/// Reads `seq, sender, text, ts, cid` (the first five columns).
+/// Reads `seq, sender, text, ts, cid, mid` (the first six columns).
 fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
         target,
@@ -169,7 +133,7 @@ fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
         text: row.get(2)?,
         ts: row.get::<_, i64>(3)? as u64,
         cid: row.get(4)?,
-        mid: None,
+        mid: row.get(5)?,
     })
 }
 

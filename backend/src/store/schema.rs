@@ -111,6 +111,24 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run, host)
     ) WITHOUT ROWID;
     ",
+    // 6: idempotent sends. A message keeps its sender's id (`mid`), and each sender's ids of
+    // the last day are remembered (store/repeats.rs), so that a say or dm sent again with the
+    // same id is stored once.
+    "
+    ALTER TABLE room_messages ADD COLUMN mid TEXT;
+    ALTER TABLE direct_messages ADD COLUMN mid TEXT;
+    CREATE TABLE mids (
+        sender_key TEXT NOT NULL,
+        mid        TEXT NOT NULL,
+        room       TEXT,               -- the room; NULL for a private message
+        low        TEXT,               -- the pair of a private message
+        high       TEXT,
+        seq        INTEGER NOT NULL,
+        ts         INTEGER NOT NULL,   -- the message's, ms since the epoch
+        PRIMARY KEY (sender_key, mid)
+    ) WITHOUT ROWID;
+    CREATE INDEX mids_by_ts ON mids (ts);
+    ",
 ];
 
 #[cfg(test)]

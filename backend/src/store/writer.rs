@@ -1,11 +1,11 @@
 //! The write side of the store: one thread that numbers and commits every message, many to a
-//! transaction, before the hub sends any copy of them.
+//! transaction, before any copy of them is sent.
 //!
-//! The hub submits [`Job`]s through a [`CommitQueue`] (never blocking: the hub holds its lock
-//! while it submits). The thread takes whatever has queued up, applies it in one transaction,
-//! commits, and hands the results to the hub in order ([`Committed`]). While one transaction
-//! commits the next batch gathers, so under load each commit (and each wait for the disk)
-//! carries many messages: group commit.
+//! [`Job`]s come in through a [`CommitQueue`] (never blocking: the hub holds its lock while it
+//! submits). The thread takes whatever has queued up, applies it in one transaction, commits,
+//! and sends the results down the engine's sink in order ([`Committed`]). While one
+//! transaction commits the next batch gathers, so under load each commit (and each wait for
+//! the disk) carries many messages: group commit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +14,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use shared::ChatMessage;
 
+use super::WriterConn;
 use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
-use super::{Draft, Retention, WriterConn, mail_cost};
 use crate::clock::Clock;
+use crate::engine::{Busy, Committed, EngineLimits, Job, Retention, Sink};
 use crate::metrics::Metrics;
 
 /// Most jobs in one transaction.
@@ -28,107 +28,7 @@ const MAX_BATCH: usize = 1024;
 /// How often messages past their age are dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// Something for the writer to do.
-#[derive(Debug)]
-pub enum Job {
-    /// Remember a user (or a new spelling of their name), seen at `seen` (ms).
-    User {
-        key: String,
-        name: String,
-        seen: u64,
-    },
-    /// A user's session ended at `at` (ms): the name was in use until then.
-    Seen { key: String, at: u64 },
-    /// Forget a user: their name, its protection, their mailbox and their private
-    /// conversations (the pairs' counters stay, so that numbering never goes back).
-    Forget { key: String },
-    /// Protect a user's name with this Argon2id hash (the user is remembered already).
-    Protect { key: String, hash: String, at: u64 },
-    /// Number and store a room message.
-    Room { from_key: String, draft: Draft },
-    /// Number and store a private message, and put it in the recipient's mailbox.
-    Direct {
-        from_key: String,
-        /// The sender's address as the per-address limits count it, if known: its share of
-        /// the recipient's mailbox is counted by address as well as by name.
-        from_addr: Option<String>,
-        to_key: String,
-        draft: Draft,
-    },
-    /// `user` has received every message from `correspondent` up to `seq`.
-    Ack {
-        user_key: String,
-        correspondent_key: String,
-        seq: u64,
-    },
-    /// These mailbox rows were delivered to a client that does not acknowledge.
-    Received { ids: Vec<i64> },
-}
-
-impl Job {
-    /// What a message job counts against the queue's byte bound.
-    fn cost(&self) -> usize {
-        match self {
-            Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(&draft.text),
-            _ => 0,
-        }
-    }
-}
-
-/// The result of a message job, handed to the hub after its transaction committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Committed {
-    Room {
-        msg: ChatMessage,
-        /// When the hub took it ([`Draft::accepted`]).
-        accepted: Instant,
-    },
-    Direct {
-        from_key: String,
-        to_key: String,
-        /// Its mailbox row.
-        mail_id: i64,
-        msg: ChatMessage,
-        /// When the hub took it ([`Draft::accepted`]).
-        accepted: Instant,
-    },
-    /// An `Ack` job is stored.
-    Acked {
-        user_key: String,
-        correspondent_key: String,
-        seq: u64,
-    },
-    /// A `Received` job is stored.
-    Removed { ids: Vec<i64> },
-    /// A private message was not stored because the recipient's mailbox is full; it was not
-    /// numbered.
-    MailboxFull {
-        from_key: String,
-        /// The recipient as the sender spelled them.
-        to: String,
-        cid: Option<String>,
-    },
-    /// The message could not be stored, and was not numbered.
-    Failed {
-        from_key: String,
-        cid: Option<String>,
-        reason: String,
-    },
-}
-
-/// Called on the writer thread with each committed batch, in commit order: the hub fans it out.
-pub type OnCommit = Box<dyn FnMut(Vec<Committed>) + Send>;
-
-/// Why a job was not queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Busy {
-    /// The queue holds as many messages (or bytes) as it may.
-    Full,
-    /// The writer has stopped (shutdown).
-    Stopped,
-}
-
-/// The hub's handle on the writer thread.
+/// The handle on the writer thread.
 pub struct CommitQueue {
     tx: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
@@ -144,34 +44,6 @@ struct Pending {
     bytes: AtomicUsize,
 }
 
-/// What the writer holds to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriterLimits {
-    /// At most this many messages wait to be committed; past that, [`CommitQueue::submit`]
-    /// refuses messages. Other jobs are never refused.
-    pub queue_messages: usize,
-    /// And at most this many bytes of them (as [`mail_cost`]).
-    pub queue_bytes: usize,
-    /// A private message is refused ([`Committed::MailboxFull`]) when its recipient's mailbox
-    /// holds this many messages.
-    pub mailbox_messages: usize,
-    /// Or when it would take the mailbox past this many bytes (as [`mail_cost`]).
-    pub mailbox_bytes: usize,
-    /// One sender's share of a mailbox: a private message is refused too when the mail from
-    /// its sender (by name, and by address) waiting in the recipient's mailbox holds this many
-    /// messages, so that one sender cannot fill a mailbox for everybody else.
-    pub share_messages: usize,
-    /// And this many bytes.
-    pub share_bytes: usize,
-}
-
-impl WriterLimits {
-    /// Whether `held` messages of `held_bytes` leave room for one more of `cost` bytes.
-    pub(super) fn fits(held: (i64, i64), cost: usize, messages: usize, bytes: usize) -> bool {
-        (held.0 as usize) < messages && held.1 as usize + cost <= bytes
-    }
-}
-
 /// Starts the writer thread on the store's writing connection.
 ///
 /// # Errors
@@ -181,8 +53,8 @@ pub fn spawn(
     retention: Retention,
     clock: Clock,
     metrics: Arc<Metrics>,
-    on_commit: OnCommit,
-    limits: WriterLimits,
+    sink: Sink,
+    limits: EngineLimits,
 ) -> std::io::Result<CommitQueue> {
     let (tx, rx) = mpsc::channel();
     let pending = Arc::new(Pending::default());
@@ -198,7 +70,7 @@ pub fn spawn(
     };
     let thread = std::thread::Builder::new()
         .name("courier-store".into())
-        .spawn(move || writer.run(&rx, on_commit))?;
+        .spawn(move || writer.run(&rx, &sink))?;
     Ok(CommitQueue {
         tx: Some(tx),
         thread: Some(thread),
@@ -249,11 +121,11 @@ struct Writer {
     clock: Clock,
     metrics: Arc<Metrics>,
     pending: Arc<Pending>,
-    limits: WriterLimits,
+    limits: EngineLimits,
 }
 
 impl Writer {
-    fn run(mut self, rx: &Receiver<Job>, mut on_commit: OnCommit) {
+    fn run(mut self, rx: &Receiver<Job>, sink: &Sink) {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         loop {
             if last_prune.elapsed() >= PRUNE_EVERY {
@@ -285,8 +157,9 @@ impl Writer {
             self.pending.messages.fetch_sub(messages, Ordering::Relaxed);
             self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
             self.checkpoints.nudge();
+            // Nobody listening any more (the relay is stopping) is no reason to stop storing.
             if !committed.is_empty() {
-                on_commit(committed);
+                let _ = sink.send(committed);
             }
         }
         self.checkpoints.stop();
@@ -355,9 +228,16 @@ impl Writer {
         Ok(done)
     }
 
-    /// Drops messages older than the retained age (but no private message still waiting in
-    /// a mailbox).
+    /// Drops the message ids past their window, and messages older than the retained age (but
+    /// no private message still waiting in a mailbox).
     fn prune_by_age(&mut self) {
+        let window = (self.clock)().saturating_sub(super::repeats::WINDOW_MS) as i64;
+        if let Err(e) = self
+            .conn
+            .execute("DELETE FROM mids WHERE ts < ?1", [window])
+        {
+            tracing::warn!("cannot drop old message ids: {e}");
+        }
         if self.retention.max_age_ms == 0 {
             return;
         }
