@@ -127,10 +127,12 @@ where
         outbox.heard();
         match result {
             Ok(Message::Text(text)) => {
-                if let Some(slow) = hub.handle(handle, &text, &mut limiter) {
-                    // A password to check or hash: this connection's next frame waits for it.
-                    let done = hub.work_out(slow).await;
-                    hub.finish(handle, done);
+                // Work off the hub's lock (a password to check or hash, a read): this
+                // connection's next frame waits for it.
+                let mut slow = hub.handle(handle, &text, &mut limiter);
+                while let Some(work) = slow {
+                    let done = hub.work_out(work).await;
+                    slow = hub.finish(handle, done);
                 }
                 if !welcomed {
                     welcomed = hub.is_welcomed(id);

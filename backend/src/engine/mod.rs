@@ -6,15 +6,18 @@
 //! stored, down the [`Sink`] it was started with. Whoever holds the sink's other end (the
 //! fan-out, `hub/fanout.rs`) sends the messages on. The engine never calls the hub.
 //!
-//! Reads ([`Engine::room_page`], [`Engine::direct_page`], [`Engine::mailbox`],
-//! [`Engine::user`]) are answered at once, under the hub's lock: each is bounded in rows and
-//! in bytes.
+//! History pages and mailboxes are read through [`Reads`] ([`Engine::reads`]), off the hub's
+//! lock: the connection that asked awaits the read, and the hub finishes the frame with its
+//! answer (`hub/slow.rs`). Only [`Engine::user`] is answered under the lock.
 //!
 //! The one engine today is SQLite (`store::Sqlite`): a single relay on one file.
 
 mod job;
 mod read;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
@@ -42,37 +45,8 @@ pub trait Engine: Send {
     /// [`Busy`] when a message would pass the queue's limits, or the engine has stopped.
     fn submit(&self, job: Job) -> Result<(), Busy>;
 
-    /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent: no
-    /// upper bound), and the room's last seq, read together. The page stops early, saying
-    /// `more`, once its messages reach `max_bytes` (as [`mail_cost`] counts them; at least one
-    /// message).
-    ///
-    /// # Errors
-    /// The store could not be read.
-    fn room_page(
-        &mut self,
-        room: &str,
-        after: u64,
-        before: Option<u64>,
-        bounds: (usize, usize),
-    ) -> Result<Page, ReadError>;
-
-    /// The same for the private conversation of the pair `(low, high)` (see [`pair`]).
-    ///
-    /// # Errors
-    /// The store could not be read.
-    fn direct_page(
-        &mut self,
-        pair: (&str, &str),
-        before: Option<u64>,
-        bounds: (usize, usize),
-    ) -> Result<Page, ReadError>;
-
-    /// Every private message `key` has not received yet, in the order they came in.
-    ///
-    /// # Errors
-    /// The store could not be read.
-    fn mailbox(&mut self, key: &str) -> Result<Vec<Mail>, ReadError>;
+    /// The engine's read side, for reads done off the hub's lock.
+    fn reads(&self) -> Arc<dyn Reads>;
 
     /// The user `key` as stored now, if known (a password set by `courier passwd` while the
     /// relay runs shows here).
@@ -84,6 +58,36 @@ pub trait Engine: Send {
     /// Stops taking jobs. Every job already taken is still stored and sent down the sink;
     /// [`Closed::wait`] waits for that.
     fn close(&mut self) -> Closed;
+}
+
+/// A read's answer, to be awaited off the hub's lock.
+pub type Reading<'a, T> = Pin<Box<dyn Future<Output = Result<T, ReadError>> + Send + 'a>>;
+
+/// What an engine reads back: history pages and mailboxes. Each read is bounded in rows and in
+/// bytes; none is made under the hub's lock (see `hub/slow.rs`).
+pub trait Reads: Send + Sync {
+    /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent: no
+    /// upper bound), and the room's last seq, read together. The page stops early, saying
+    /// `more`, once its messages reach `max_bytes` (as [`mail_cost`] counts them; at least one
+    /// message).
+    fn room_page<'a>(
+        &'a self,
+        room: &'a str,
+        after: u64,
+        before: Option<u64>,
+        bounds: (usize, usize),
+    ) -> Reading<'a, Page>;
+
+    /// The same for the private conversation of the pair `(low, high)` (see [`pair`]).
+    fn direct_page<'a>(
+        &'a self,
+        pair: (&'a str, &'a str),
+        before: Option<u64>,
+        bounds: (usize, usize),
+    ) -> Reading<'a, Page>;
+
+    /// Every private message `key` has not received yet, in the order they came in.
+    fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>>;
 }
 
 /// An engine that is finishing what it took; see [`Engine::close`].

@@ -7,7 +7,8 @@ use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::dm_rate::Sender;
 use super::rooms::{check_mid, check_text};
-use super::{Handled, Refusal, State, refuse};
+use super::slow::{Place, SlowTask};
+use super::{Handled, Refusal, Slow, State, refuse};
 use crate::engine::{Draft, Job, pair};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
@@ -114,14 +115,18 @@ impl State {
             .filter_map(|key| Some(self.users.get(key.as_str())?.since))
             .max()
             .unwrap_or(0);
-        let page = self
-            .engine
-            .direct_page((&low, &high), before, (limit, self.limits.page_bytes))
-            .map(|mut page| {
-                page.messages.retain(|m| m.ts >= since);
-                page
-            });
-        self.send_history(id, ConversationId::With { with }, page)
+        self.slow = Some(Slow {
+            task: SlowTask::History {
+                conversation: ConversationId::With { with },
+                place: Place::Pair(low, high),
+                before,
+                bounds: (limit, self.limits.page_bytes),
+                since,
+            },
+            cid: None,
+            addr: None,
+        });
+        Ok(())
     }
 
     pub(super) fn list_users(&self, id: ConnId) -> Handled {

@@ -79,7 +79,7 @@ impl State {
                 with: None,
                 before,
                 limit,
-            } => self.room_history(id, room, before, page_limit(limit)?),
+            } => self.room_history(room, before, page_limit(limit)?),
             ClientMsg::History {
                 room: None,
                 with: Some(with),

@@ -8,10 +8,28 @@ use std::thread::JoinHandle;
 
 use shared::{ErrorCode, ServerMsg, Target};
 
-use super::{Hub, State, deliver, encode};
+use super::{Hub, LiveMail, State, deliver, encode};
 use crate::engine::{Committed, Job};
 use crate::metrics::Metrics;
-use crate::outbox::{ConnId, Frame};
+use crate::outbox::{ConnHandle, ConnId, Frame};
+use shared::limits::close;
+
+/// Most frames held for one connection while a read of its is under way (a `joined`'s page, a
+/// mailbox): a read takes milliseconds, so only a connection whose read is stuck gets near
+/// this, and it is closed with 1013 like one that does not read.
+const HELD_MAX: usize = 1024;
+
+/// Holds `item` for a connection whose read is under way, or closes the connection when it
+/// has too many held already.
+fn hold<T>(metrics: &Metrics, handle: &ConnHandle, held: &mut Vec<T>, item: T) {
+    if held.len() < HELD_MAX {
+        held.push(item);
+    } else if !handle.is_closing() {
+        Metrics::inc(&metrics.closed_too_slow);
+        tracing::info!(conn = handle.id, "closing a connection whose read is stuck");
+        handle.close(close::TRY_AGAIN_LATER);
+    }
+}
 
 /// The fan-out's thread. It ends once the engine has stopped and dropped its sink.
 pub struct FanOut(JoinHandle<()>);
@@ -165,7 +183,9 @@ impl State {
         };
         let frame = encode(&ServerMsg::Message(msg));
         for m in entry.members.values_mut() {
-            if m.seen < seq {
+            if let Some(held) = &mut m.catching_up {
+                hold(&self.metrics, &m.handle, held, (seq, frame.clone()));
+            } else if m.seen < seq {
                 m.seen = seq;
                 deliver(&self.metrics, &m.handle, frame.clone());
             }
@@ -194,9 +214,22 @@ impl State {
             return; // offline: it waits in the mailbox
         };
         self.settle_mail(conn);
-        let Some(session) = self.conns.get(&conn).and_then(|c| c.session.as_ref()) else {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let Some(session) = c.session.as_mut() else {
+            return;
+        };
+        if let Some(held) = &mut session.mail_pending {
+            let live = LiveMail {
+                from_key: from_key.to_owned(),
+                seq,
+                mail_id,
+                frame,
+            };
+            hold(&self.metrics, &c.handle, held, live);
+            return; // it goes after the mailbox (`mail_read`)
+        }
         if session.replayed.get(from_key).is_some_and(|&s| s >= seq) {
             return; // it went out after the welcome already
         }

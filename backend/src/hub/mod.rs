@@ -45,11 +45,12 @@ use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
-use crate::engine::{Closed, Engine};
+use crate::engine::{Closed, Engine, Reads};
 use crate::metrics::{Gauges, Metrics};
 use crate::ops::Operators;
 use crate::ops::runs::Runs;
 use crate::ops::stats::Ring;
+use crate::outbox::Frame;
 use crate::outbox::{ConnHandle, ConnId};
 use crate::passwords::{Busy, Workers};
 use crate::throttle::{FrameLimiter, Rate};
@@ -80,6 +81,8 @@ pub struct Hub {
     clock: Clock,
     /// Hashes and checks passwords of protected names, off the lock.
     passwords: Workers,
+    /// The engine's reads, done off the lock.
+    reads: Arc<dyn Reads>,
 }
 
 /// Everything the hub knows. Only reached through [`Hub::lock`].
@@ -147,6 +150,17 @@ struct Session {
     /// For a client that does not acknowledge: mail queued to it and not yet written to its
     /// socket, as (frame number, mailbox row), oldest first. See `State::settle_mail`.
     unconfirmed: VecDeque<(u64, i64)>,
+    /// While the mailbox is being read after the welcome: the private messages the fan-out
+    /// brought meanwhile, held back to go after the mailbox (see `State::mail_read`).
+    mail_pending: Option<Vec<LiveMail>>,
+}
+
+/// A private message the fan-out brought while its recipient's mailbox was being read.
+struct LiveMail {
+    from_key: String,
+    seq: u64,
+    mail_id: i64,
+    frame: Frame,
 }
 
 #[derive(Default)]
@@ -160,6 +174,9 @@ struct Member {
     /// The room's last seq the member has (from its `joined`); the fan-out sends only later
     /// ones.
     seen: u64,
+    /// While its `joined`'s page is being read: the room's messages the fan-out brought
+    /// meanwhile, as (seq, frame), to go after the `joined` (see `State::joined`).
+    catching_up: Option<Vec<(u64, Frame)>>,
 }
 
 /// A known user.
@@ -239,6 +256,7 @@ impl Hub {
                 (u.key, entry)
             })
             .collect();
+        let reads = engine.reads();
         Arc::new(Self {
             state: Mutex::new(State {
                 limits,
@@ -262,6 +280,7 @@ impl Hub {
             metrics,
             clock,
             passwords: Workers::default(),
+            reads,
         })
     }
 
@@ -345,8 +364,9 @@ impl Hub {
         })
     }
 
-    /// Ends a frame whose slow work is done.
-    pub fn finish(&self, handle: &ConnHandle, done: Done) {
+    /// Ends a frame whose slow work is done. It may leave more (a hello's mailbox to read).
+    #[must_use]
+    pub fn finish(&self, handle: &ConnHandle, done: Done) -> Option<Slow> {
         let id = handle.id;
         let now = (self.clock)();
         let mut state = self.lock();
@@ -382,10 +402,19 @@ impl Hub {
                     "{message}: this frame was dropped; try again shortly"
                 ))
             }
+            Outcome::Joined { room, page } => state.joined(id, room, page),
+            Outcome::History { conversation, page } => state.send_history(id, conversation, page),
+            Outcome::Mailbox { key, mail } => state.mail_read(id, &key, mail),
         };
         if let Err(refusal) = result {
-            state.error(id, refusal.code, refusal.message, done.cid);
+            state.error(id, refusal.code, refusal.message, done.cid.clone());
+            return None;
         }
+        state.slow.take().map(|slow| Slow {
+            cid: done.cid,
+            addr: handle.addr,
+            ..slow
+        })
     }
     /// Answers a frame dropped for going over the connection's rate. Straight onto the
     /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not

@@ -5,8 +5,9 @@ use std::time::Instant;
 use shared::limits::{HISTORY_LEN, REPLAY_LEN};
 use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
-use super::{Handled, Member, Refusal, State, encode, read_failed, refuse};
-use crate::engine::{Draft, Job};
+use super::slow::{Place, SlowTask};
+use super::{Handled, Member, Refusal, Slow, State, deliver, encode, read_failed, refuse};
+use crate::engine::{Draft, Job, Page, ReadError};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
 
@@ -15,28 +16,24 @@ fn check_room(room: &str) -> Result<(), Refusal> {
 }
 
 impl State {
+    /// `join`: the connection becomes a member at once, catching up (`Member::catching_up`)
+    /// while its page of history is read off the lock; [`State::joined`] then answers.
     pub(super) fn join(&mut self, id: ConnId, room: String, after: Option<u64>) -> Handled {
         check_room(&room)?;
         let name = self.session(id)?.name.clone();
-        // Read before becoming a member: `seen` then says where the history ends and the
-        // live messages begin, whatever the writer commits meanwhile.
-        let page = match after {
-            Some(after) => {
-                let page = (REPLAY_LEN, self.limits.page_bytes);
-                self.engine.room_page(&room, after, None, page)
-            }
-            None => {
-                let page = (HISTORY_LEN, self.limits.page_bytes);
-                self.engine.room_page(&room, 0, None, page)
-            }
-        }
-        .map_err(|e| read_failed(&e))?;
-        let joined_before = self
+        let (after, limit) = match after {
+            Some(after) => (after, REPLAY_LEN),
+            None => (0, HISTORY_LEN),
+        };
+        let bounds = (limit, self.limits.page_bytes);
+        if let Some(member) = self
             .rooms
-            .get(&room)
-            .and_then(|r| r.members.get(&id))
-            .is_some();
-        if !joined_before {
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&id))
+        {
+            // Joined again: answered like a first join, from what is read now.
+            member.catching_up.get_or_insert_default();
+        } else {
             if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
                 return refuse(
                     ErrorCode::Forbidden,
@@ -60,20 +57,57 @@ impl State {
                 Member {
                     name,
                     handle,
-                    seen: page.last_seq,
+                    seen: 0,
+                    catching_up: Some(Vec::new()),
                 },
             );
             if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
                 session.rooms.insert(room.clone());
             }
-        } else if let Some(member) = self
+        }
+        // Read after becoming a member: what the page has not, the fan-out brings, and the
+        // page's last seq says where one ends and the other begins.
+        self.slow = Some(Slow {
+            task: SlowTask::Join {
+                room,
+                after,
+                bounds,
+            },
+            cid: None,
+            addr: None,
+        });
+        Ok(())
+    }
+
+    /// A `join`'s page is read: the `joined`, then what the fan-out brought meanwhile that
+    /// the page does not have. If the read failed, the connection is out of the room (the
+    /// client is told the join failed).
+    pub(super) fn joined(
+        &mut self,
+        id: ConnId,
+        room: String,
+        page: Result<Page, ReadError>,
+    ) -> Handled {
+        let Some(member) = self
             .rooms
             .get_mut(&room)
             .and_then(|r| r.members.get_mut(&id))
-        {
-            // Joined again: the history answers up to last_seq, so the fan-out skips those.
-            member.seen = member.seen.max(page.last_seq);
-        }
+        else {
+            return Ok(()); // the connection went away meanwhile
+        };
+        let page = match page {
+            Ok(page) => page,
+            Err(e) => {
+                let name = member.name.clone();
+                if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
+                    session.rooms.remove(&room);
+                }
+                self.remove_member(id, &room, &name);
+                return Err(read_failed(&e));
+            }
+        };
+        member.seen = member.seen.max(page.last_seq);
+        let held = member.catching_up.take().unwrap_or_default();
         let mut members: Vec<String> = self
             .rooms
             .get(&room)
@@ -83,12 +117,25 @@ impl State {
         self.send(
             id,
             &ServerMsg::Joined {
-                room,
+                room: room.clone(),
                 members,
                 history: page.messages,
                 more: page.more,
             },
         );
+        let Some(member) = self
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&id))
+        else {
+            return Ok(());
+        };
+        for (seq, frame) in held {
+            if seq > member.seen {
+                member.seen = seq;
+                deliver(&self.metrics, &member.handle, frame);
+            }
+        }
         Ok(())
     }
 
@@ -156,15 +203,23 @@ impl State {
     /// Scrollback in a room (joined or not).
     pub(super) fn room_history(
         &mut self,
-        id: ConnId,
         room: String,
         before: Option<u64>,
         limit: usize,
     ) -> Handled {
         check_room(&room)?;
-        let page = (limit, self.limits.page_bytes);
-        let page = self.engine.room_page(&room, 0, before, page);
-        self.send_history(id, ConversationId::Room { room }, page)
+        self.slow = Some(Slow {
+            task: SlowTask::History {
+                conversation: ConversationId::Room { room: room.clone() },
+                place: Place::Room(room),
+                before,
+                bounds: (limit, self.limits.page_bytes),
+                since: 0,
+            },
+            cid: None,
+            addr: None,
+        });
+        Ok(())
     }
 
     pub(super) fn list_rooms(&self, id: ConnId) -> Handled {

@@ -12,7 +12,7 @@ use super::{
     same_token,
 };
 use crate::attempts::Attempt;
-use crate::engine::Job;
+use crate::engine::{Job, Mail, ReadError};
 use crate::outbox::ConnId;
 
 impl State {
@@ -116,21 +116,6 @@ impl State {
             }
         }
 
-        // What waits in the mailbox is read before anything else can change. A new name has
-        // none: what the store may still hold for it is a forgotten holder's, being removed.
-        let mut mail = if new_name {
-            Vec::new()
-        } else {
-            self.engine.mailbox(&key).map_err(|e| read_failed(&e))?
-        };
-        // Leave out what is received already but not yet removed by the writer.
-        mail.retain(|m| {
-            !self.received_in_flight.contains(&m.id)
-                && self
-                    .acks_in_flight
-                    .get(&(key.clone(), m.sender_key.clone()))
-                    .is_none_or(|&acked| acked < m.msg.seq)
-        });
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
             name: String::new(),
             password: None,
@@ -161,11 +146,6 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return Ok(()); // the connection went away meanwhile
         };
-        let mut replayed: HashMap<String, u64> = HashMap::new();
-        for m in &mail {
-            let seq = replayed.entry(m.sender_key.clone()).or_default();
-            *seq = (*seq).max(m.msg.seq);
-        }
         conn.session = Some(Session {
             name: name.clone(),
             key: key.clone(),
@@ -173,21 +153,87 @@ impl State {
             rooms: Default::default(),
             acks,
             operator,
-            replayed,
+            replayed: HashMap::new(),
             unconfirmed: VecDeque::new(),
+            // A new name has no mail: what the store may still hold for it is a forgotten
+            // holder's, being removed.
+            mail_pending: (!new_name).then(Vec::new),
         });
         self.online.insert(key.clone(), id);
-        tracing::debug!(conn = id, %name, mail = mail.len(), "welcomed");
+        tracing::debug!(conn = id, %name, "welcomed");
         self.send(id, &welcome);
-        // Private messages not received yet, in the order they came in. For a client that
-        // does not acknowledge, each counts as received once it is written to its socket
-        // (see `settle_mail`); one that did not fit stays in the mailbox with all after it.
+        if !new_name {
+            // The mailbox is read off the lock; private messages that come meanwhile wait
+            // for it (`Session::mail_pending`).
+            self.slow = Some(Slow {
+                task: SlowTask::Mailbox { key },
+                cid: None,
+                addr: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The mailbox of the session just welcomed on connection `id` is read: every private
+    /// message in it that is not received already, in the order they came in, then those the
+    /// fan-out brought meanwhile that were not in it. For a client that does not acknowledge,
+    /// each counts as received once it is written to its socket (see `settle_mail`); one that
+    /// did not fit stays in the mailbox with all after it.
+    pub(super) fn mail_read(
+        &mut self,
+        id: ConnId,
+        key: &str,
+        mail: Result<Vec<Mail>, ReadError>,
+    ) -> Handled {
+        let Some(session) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.session.as_mut())
+            .filter(|s| s.key == key)
+        else {
+            return Ok(()); // the connection went away meanwhile
+        };
+        let live = session.mail_pending.take().unwrap_or_default();
+        let (mut mail, failed) = match mail {
+            Ok(mail) => (mail, None),
+            Err(e) => (Vec::new(), Some(read_failed(&e))),
+        };
+        // Leave out what is received already but not yet removed by the writer.
+        mail.retain(|m| {
+            !self.received_in_flight.contains(&m.id)
+                && self
+                    .acks_in_flight
+                    .get(&(key.to_owned(), m.sender_key.clone()))
+                    .is_none_or(|&acked| acked < m.msg.seq)
+        });
+        let mut replayed: HashMap<String, u64> = HashMap::new();
+        for m in &mail {
+            let seq = replayed.entry(m.sender_key.clone()).or_default();
+            *seq = (*seq).max(m.msg.seq);
+        }
+        let mut queued = true;
         for m in mail {
-            if !self.send_mail(id, m.id, encode(&ServerMsg::Message(m.msg))) {
+            queued = self.send_mail(id, m.id, encode(&ServerMsg::Message(m.msg)));
+            if !queued {
                 break;
             }
         }
-        Ok(())
+        for m in live {
+            if !queued {
+                break;
+            }
+            if replayed.get(&m.from_key).is_some_and(|&s| s >= m.seq) {
+                continue; // it was in the mailbox
+            }
+            queued = self.send_mail(id, m.mail_id, m.frame);
+        }
+        if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
+            session.replayed = replayed;
+        }
+        match failed {
+            Some(refusal) => Err(refusal),
+            None => Ok(()),
+        }
     }
 
     /// `protect`: the session's name is to be protected by `password`, hashed off the lock.

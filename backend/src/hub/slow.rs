@@ -1,14 +1,21 @@
-//! Work a frame needs that is too slow for the hub's lock: hashing or checking the password of
-//! a protected name. [`Hub::handle`] hands it back to the connection as [`Slow`], the
+//! Work a frame needs that must not hold the hub's lock: hashing or checking the password of a
+//! protected name, and reading from the engine (a `joined`'s history, a `history` page, the
+//! mailbox after a `welcome`). [`Hub::handle`] hands it back to the connection as [`Slow`], the
 //! connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`] completes the frame
-//! (in `mod.rs`, with the session's handlers). It calls no handler itself.
+//! (in `mod.rs`, with the handlers). It calls no handler itself.
+//!
+//! A connection handles its next frame only once this one is finished, so its frames still
+//! take effect in the order sent.
 
 use std::net::IpAddr;
 
+use shared::ConversationId;
+
 use super::{Hello, Hub};
+use crate::engine::{Mail, Page, ReadError};
 use crate::passwords::{self, Busy};
 
-/// Work a frame needs that is too slow for the hub's lock: [`Hub::handle`] hands it back to the
+/// Work a frame needs that must not hold the hub's lock: [`Hub::handle`] hands it back to the
 /// connection, which does it with [`Hub::work_out`] and ends the frame with [`Hub::finish`].
 #[derive(Debug)]
 pub struct Slow {
@@ -28,6 +35,32 @@ pub(super) enum SlowTask {
     },
     /// Hash `password` to protect the session's name.
     Hash { password: String },
+    /// Read the page of `room` after `after` that a `join` answers with (the member is
+    /// catching up meanwhile, see `Member::catching_up`).
+    Join {
+        room: String,
+        after: u64,
+        bounds: (usize, usize),
+    },
+    /// Read a page of scrollback.
+    History {
+        conversation: ConversationId,
+        place: Place,
+        before: Option<u64>,
+        bounds: (usize, usize),
+        /// Messages older than this (ms) are left out: a forgotten name's earlier holder's.
+        since: u64,
+    },
+    /// Read the mailbox of `key`, whose session was just welcomed.
+    Mailbox { key: String },
+}
+
+/// Which conversation a page is read from.
+#[derive(Debug)]
+pub(super) enum Place {
+    Room(String),
+    /// The pair of users, their keys in order.
+    Pair(String, String),
 }
 
 /// The outcome of a [`Slow`] task.
@@ -46,11 +79,23 @@ pub(super) enum Outcome {
     Hashed(Result<String, String>),
     /// The hashing threads refused the work at once (see [`Busy`]).
     Busy(Busy),
+    Joined {
+        room: String,
+        page: Result<Page, ReadError>,
+    },
+    History {
+        conversation: ConversationId,
+        page: Result<Page, ReadError>,
+    },
+    Mailbox {
+        key: String,
+        mail: Result<Vec<Mail>, ReadError>,
+    },
 }
 
 impl Hub {
-    /// Does a frame's slow work ([`Slow`]) on the hashing threads, or learns at once that
-    /// they will not take it.
+    /// Does a frame's slow work ([`Slow`]): on the hashing threads, which may refuse it at
+    /// once, or a read from the engine.
     pub async fn work_out(&self, slow: Slow) -> Done {
         let Slow { task, cid, addr } = slow;
         let outcome = match task {
@@ -76,6 +121,37 @@ impl Hub {
                 Ok(hashed) => Outcome::Hashed(hashed),
                 Err(busy) => Outcome::Busy(busy),
             },
+            SlowTask::Join {
+                room,
+                after,
+                bounds,
+            } => {
+                let page = self.reads.room_page(&room, after, None, bounds).await;
+                Outcome::Joined { room, page }
+            }
+            SlowTask::History {
+                conversation,
+                place,
+                before,
+                bounds,
+                since,
+            } => {
+                let page = match &place {
+                    Place::Room(room) => self.reads.room_page(room, 0, before, bounds).await,
+                    Place::Pair(low, high) => {
+                        self.reads.direct_page((low, high), before, bounds).await
+                    }
+                };
+                let page = page.map(|mut page| {
+                    page.messages.retain(|m| m.ts >= since);
+                    page
+                });
+                Outcome::History { conversation, page }
+            }
+            SlowTask::Mailbox { key } => {
+                let mail = self.reads.mailbox(&key).await;
+                Outcome::Mailbox { key, mail }
+            }
         };
         Done { outcome, cid }
     }

@@ -1,23 +1,37 @@
 //! The SQLite engine: one relay on one file. Its writer thread stores every job
-//! (`writer.rs`); its reader answers history pages and mailboxes on a read-only connection
-//! (`reader.rs`), which in WAL mode never waits for the writer.
+//! (`writer.rs`); its reader answers history pages, mailboxes and users on a read-only
+//! connection (`reader.rs`), which in WAL mode never waits for the writer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Store;
 use super::reader::Reader;
 use super::writer::{self, CommitQueue};
 use crate::clock::Clock;
 use crate::engine::{
-    Busy, Closed, Engine, EngineLimits, Job, Mail, Page, ReadError, Retention, Sink, User,
+    Busy, Closed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading, Reads, Retention,
+    Sink, User,
 };
 use crate::metrics::Metrics;
 
 /// The SQLite engine. See the module's doc.
 pub struct Sqlite {
-    reader: Reader,
+    reads: Arc<SqliteReads>,
     queue: CommitQueue,
     users: Vec<User>,
+}
+
+/// The read-only connection. Each read is a short, bounded range scan, so the reads take turns
+/// on one connection (never under the hub's lock).
+struct SqliteReads {
+    reader: Mutex<Reader>,
+}
+
+impl SqliteReads {
+    fn reader(&self) -> MutexGuard<'_, Reader> {
+        // A read that panicked left nothing half-done: the connection is still usable.
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Sqlite {
@@ -37,7 +51,9 @@ impl Sqlite {
         let (reader, writer) = store.split();
         let queue = writer::spawn(writer, retention, clock, metrics, sink, limits)?;
         Ok(Self {
-            reader,
+            reads: Arc::new(SqliteReads {
+                reader: Mutex::new(reader),
+            }),
             queue,
             users,
         })
@@ -53,34 +69,43 @@ impl Engine for Sqlite {
         self.queue.submit(job)
     }
 
-    fn room_page(
-        &mut self,
-        room: &str,
-        after: u64,
-        before: Option<u64>,
-        bounds: (usize, usize),
-    ) -> Result<Page, ReadError> {
-        Ok(self.reader.room_page(room, after, before, bounds)?)
-    }
-
-    fn direct_page(
-        &mut self,
-        pair: (&str, &str),
-        before: Option<u64>,
-        bounds: (usize, usize),
-    ) -> Result<Page, ReadError> {
-        Ok(self.reader.direct_page(pair, before, bounds)?)
-    }
-
-    fn mailbox(&mut self, key: &str) -> Result<Vec<Mail>, ReadError> {
-        Ok(self.reader.mailbox(key)?)
+    fn reads(&self) -> Arc<dyn Reads> {
+        self.reads.clone()
     }
 
     fn user(&mut self, key: &str) -> Result<Option<User>, ReadError> {
-        Ok(self.reader.user(key)?)
+        Ok(self.reads.reader().user(key)?)
     }
 
     fn close(&mut self) -> Closed {
         Closed::thread(self.queue.close())
+    }
+}
+
+impl Reads for SqliteReads {
+    fn room_page<'a>(
+        &'a self,
+        room: &'a str,
+        after: u64,
+        before: Option<u64>,
+        bounds: (usize, usize),
+    ) -> Reading<'a, Page> {
+        let page = self.reader().room_page(room, after, before, bounds);
+        Box::pin(std::future::ready(page.map_err(ReadError::from)))
+    }
+
+    fn direct_page<'a>(
+        &'a self,
+        pair: (&'a str, &'a str),
+        before: Option<u64>,
+        bounds: (usize, usize),
+    ) -> Reading<'a, Page> {
+        let page = self.reader().direct_page(pair, before, bounds);
+        Box::pin(std::future::ready(page.map_err(ReadError::from)))
+    }
+
+    fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
+        let mail = self.reader().mailbox(key);
+        Box::pin(std::future::ready(mail.map_err(ReadError::from)))
     }
 }
