@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod door;
+pub mod engine;
 pub mod http;
 pub mod hub;
 pub mod metrics;

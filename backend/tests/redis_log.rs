@@ -1,0 +1,647 @@
+//! The Redis engine's message log against a real redis-server (`redis_fixture`): seqs without
+//! gap or repeat under concurrent senders, idempotent sends by `mid`, pages, mailbox limits
+//! and acks, scripts reloaded after SCRIPT FLUSH, the durability settings, and faults (Redis
+//! frozen with SIGSTOP, Redis killed and restarted from its AOF).
+
+mod redis_fixture;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use courier::engine::redis::{
+    MailboxLimits, Persistence, RedisLog, RedisLogConfig, RedisLogError, Sent,
+};
+use redis_fixture::Redis;
+use shared::{ChatMessage, Target};
+
+/// A whole conversation fits one page of this.
+const ALL: (usize, usize) = (100_000, usize::MAX);
+
+fn config(redis: &Redis) -> RedisLogConfig {
+    let mut config = RedisLogConfig::new(redis.url());
+    config.response_timeout = Duration::from_secs(1);
+    config.connection_timeout = Duration::from_secs(1);
+    config
+}
+
+async fn connect(redis: &Redis) -> RedisLog {
+    RedisLog::connect(config(redis)).await.expect("connect")
+}
+
+fn room_msg(room: &str, from: &str, text: &str, mid: Option<&str>) -> ChatMessage {
+    ChatMessage {
+        target: Target::Room { room: room.into() },
+        seq: 0,
+        from: from.into(),
+        text: text.into(),
+        ts: 1_700_000_000_000,
+        cid: None,
+        mid: mid.map(String::from),
+    }
+}
+
+fn dm(from: &str, to: &str, text: &str) -> ChatMessage {
+    ChatMessage {
+        target: Target::User { to: to.into() },
+        ..room_msg("-", from, text, None)
+    }
+}
+
+fn stored(sent: Sent) -> u64 {
+    match sent {
+        Sent::Stored { seq, .. } => seq,
+        other => panic!("expected Stored, got {other:?}"),
+    }
+}
+
+fn seqs(messages: &[ChatMessage]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_senders_get_every_seq_once() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    let mut tasks = Vec::new();
+    for sender in 0..4 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..200 {
+                let text = format!("{sender}-{i}");
+                let mid = format!("m{i}");
+                let msg = room_msg("lobby", &format!("user{sender}"), &text, Some(&mid));
+                got.push((stored(log.store_room(&msg).await.expect("store")), text));
+            }
+            got
+        }));
+    }
+    let mut acked = BTreeMap::new();
+    for task in tasks {
+        for (seq, text) in task.await.expect("sender") {
+            assert!(acked.insert(seq, text).is_none(), "seq {seq} given twice");
+        }
+    }
+    assert_eq!(
+        acked.keys().copied().collect::<Vec<_>>(),
+        (1..=800).collect::<Vec<_>>()
+    );
+    let page = log.room_page("lobby", 0, None, ALL).await.expect("page");
+    assert_eq!((page.last_seq, page.more), (800, false));
+    assert_eq!(seqs(&page.messages), (1..=800).collect::<Vec<_>>());
+    for msg in &page.messages {
+        assert_eq!(
+            acked[&msg.seq], msg.text,
+            "seq {} holds another message",
+            msg.seq
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_mid_gets_the_original_and_is_stored_once() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    let first = room_msg("lobby", "Alice", "hello", Some("m-1"));
+    assert_eq!(
+        log.store_room(&first).await.unwrap(),
+        Sent::Stored {
+            seq: 1,
+            ts: first.ts
+        }
+    );
+    stored(
+        log.store_room(&room_msg("lobby", "bob", "hi", Some("m-1")))
+            .await
+            .unwrap(),
+    );
+    // The same mid from the same user (any case of the name), later and with another text.
+    let again = ChatMessage {
+        ts: first.ts + 5000,
+        ..room_msg("lobby", "ALICE", "hello again", Some("m-1"))
+    };
+    assert_eq!(
+        log.store_room(&again).await.unwrap(),
+        Sent::Repeat {
+            seq: 1,
+            ts: first.ts
+        }
+    );
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    assert_eq!(seqs(&page.messages), [1, 2]);
+    assert_eq!(page.messages[0], ChatMessage { seq: 1, ..first });
+    // The same mid for another conversation is refused, not taken for the first one.
+    let elsewhere = room_msg("other", "alice", "hello", Some("m-1"));
+    assert!(matches!(
+        log.store_room(&elsewhere).await,
+        Err(RedisLogError::MidReused { .. })
+    ));
+    assert_eq!(
+        log.room_page("other", 0, None, ALL).await.unwrap().last_seq,
+        0
+    );
+    // Private messages too.
+    let d = ChatMessage {
+        mid: Some("d-1".into()),
+        ..dm("alice", "bob", "psst")
+    };
+    assert_eq!(stored(log.store_direct(&d, None).await.unwrap()), 1);
+    assert!(matches!(
+        log.store_direct(&d, None).await.unwrap(),
+        Sent::Repeat { seq: 1, .. }
+    ));
+    assert_eq!(log.mailbox("bob").await.unwrap().len(), 1);
+    // A bad mid is refused before Redis sees it.
+    let long = room_msg("lobby", "alice", "x", Some(&"m".repeat(65)));
+    assert!(matches!(
+        log.store_room(&long).await,
+        Err(RedisLogError::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn pages_by_before_and_after() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    for i in 1..=10 {
+        let msg = room_msg("lobby", "alice", &format!("message {i}"), None);
+        assert_eq!(stored(log.store_room(&msg).await.unwrap()), i);
+        stored(
+            log.store_direct(&dm("bob", "alice", &format!("dm {i}")), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let page = |after, before, limit| log.room_page("lobby", after, before, (limit, usize::MAX));
+    let newest = page(0, None, 3).await.unwrap();
+    assert_eq!(
+        (seqs(&newest.messages), newest.more, newest.last_seq),
+        (vec![8, 9, 10], true, 10)
+    );
+    let older = page(0, Some(8), 3).await.unwrap();
+    assert_eq!((seqs(&older.messages), older.more), (vec![5, 6, 7], true));
+    let oldest = page(0, Some(3), 3).await.unwrap();
+    assert_eq!((seqs(&oldest.messages), oldest.more), (vec![1, 2], false));
+    let resume = page(7, None, 100).await.unwrap();
+    assert_eq!(
+        (seqs(&resume.messages), resume.more),
+        (vec![8, 9, 10], false)
+    );
+    let between = page(2, Some(6), 100).await.unwrap();
+    assert_eq!(
+        (seqs(&between.messages), between.more),
+        (vec![3, 4, 5], false)
+    );
+    let cut = page(2, Some(6), 2).await.unwrap();
+    assert_eq!((seqs(&cut.messages), cut.more), (vec![4, 5], true));
+    assert!(page(10, None, 5).await.unwrap().messages.is_empty());
+    // A page stops at its bytes, but holds at least one message.
+    let small = log.room_page("lobby", 0, None, (100, 1)).await.unwrap();
+    assert_eq!((seqs(&small.messages), small.more), (vec![10], true));
+    let empty = log.room_page("nowhere", 0, None, ALL).await.unwrap();
+    assert_eq!(
+        (empty.messages.len(), empty.more, empty.last_seq),
+        (0, false, 0)
+    );
+    // A pair's page is the same from either side.
+    let pair = log
+        .direct_page(("Alice", "bob"), 0, Some(4), (2, usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        (seqs(&pair.messages), pair.more, pair.last_seq),
+        (vec![2, 3], true, 10)
+    );
+    assert_eq!(
+        pair,
+        log.direct_page(("bob", "alice"), 0, Some(4), (2, usize::MAX))
+            .await
+            .unwrap()
+    );
+    assert_eq!(pair.messages[0].text, "dm 2");
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_messages() {
+    let redis = Redis::start();
+    let mut config = config(&redis);
+    config.retention = 5;
+    let log = RedisLog::connect(config).await.unwrap();
+    for i in 1..=12 {
+        stored(
+            log.store_room(&room_msg("lobby", "alice", &format!("{i}"), None))
+                .await
+                .unwrap(),
+        );
+        stored(
+            log.store_direct(&dm("alice", "bob", &format!("{i}")), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    assert_eq!(
+        (seqs(&page.messages), page.last_seq),
+        ((8..=12).collect(), 12)
+    );
+    // The mailbox keeps its own copies: trimming the log loses no mail.
+    let mail = log.mailbox("bob").await.unwrap();
+    assert_eq!(
+        mail.iter().map(|m| m.msg.seq).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_without_using_a_seq() {
+    let redis = Redis::start();
+    let mut config = config(&redis);
+    config.mailbox = MailboxLimits {
+        messages: 4,
+        bytes: 1 << 20,
+        share_messages: 2,
+        share_bytes: 1 << 20,
+    };
+    let log = RedisLog::connect(config).await.unwrap();
+    let send = |from: &'static str, addr: Option<&'static str>| {
+        let log = log.clone();
+        async move {
+            log.store_direct(&dm(from, "carol", "hi"), addr)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(stored(send("alice", Some("10.0.0.1")).await), 1);
+    assert_eq!(stored(send("alice", Some("10.0.0.2")).await), 2);
+    // alice's share by name is full, whatever her address.
+    assert_eq!(send("alice", Some("10.0.0.3")).await, Sent::MailboxFull);
+    // bob's by address: 10.0.0.9 has sent two already, as dave.
+    assert_eq!(stored(send("dave", Some("10.0.0.9")).await), 1);
+    assert_eq!(stored(send("dave", Some("10.0.0.9")).await), 2);
+    assert_eq!(send("bob", Some("10.0.0.9")).await, Sent::MailboxFull);
+    // The whole mailbox (4) is full.
+    assert_eq!(send("erin", None).await, Sent::MailboxFull);
+    let pair = log
+        .direct_page(("alice", "carol"), 0, None, ALL)
+        .await
+        .unwrap();
+    assert_eq!((seqs(&pair.messages), pair.last_seq), (vec![1, 2], 2));
+    assert_eq!(
+        log.direct_page(("bob", "carol"), 0, None, ALL)
+            .await
+            .unwrap()
+            .last_seq,
+        0
+    );
+    let cost = shared_cost("hi");
+    assert_eq!(
+        log.mailbox_size("carol", "alice").await.unwrap(),
+        [4, 4 * cost, 2, 2 * cost]
+    );
+
+    let mail = log.mailbox("carol").await.unwrap();
+    let from: Vec<(&str, u64)> = mail
+        .iter()
+        .map(|m| (m.sender_key.as_str(), m.msg.seq))
+        .collect();
+    assert_eq!(from, [("alice", 1), ("alice", 2), ("dave", 1), ("dave", 2)]);
+    assert!(mail.windows(2).all(|w| w[0].id < w[1].id));
+
+    // An ack frees alice's share; her next message takes the next seq, no gap.
+    assert_eq!(log.ack("Carol", "ALICE", 1).await.unwrap(), 1);
+    assert_eq!(log.ack("carol", "alice", 1).await.unwrap(), 0);
+    assert_eq!(
+        log.mailbox_size("carol", "alice").await.unwrap(),
+        [3, 3 * cost, 1, cost]
+    );
+    assert_eq!(stored(send("alice", Some("10.0.0.3")).await), 3);
+    // Removing by id (mail received without acks), and the address's share freed with it.
+    let dave = log.mailbox("carol").await.unwrap();
+    let ids: Vec<u64> = dave
+        .iter()
+        .filter(|m| m.sender_key == "dave")
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(log.received("carol", &ids).await.unwrap(), 2);
+    assert_eq!(
+        log.mailbox_size("carol", "dave").await.unwrap(),
+        [2, 2 * cost, 0, 0]
+    );
+    assert_eq!(stored(send("bob", Some("10.0.0.9")).await), 1);
+    assert_eq!(log.ack("carol", "alice", 99).await.unwrap(), 2);
+    assert_eq!(log.ack("carol", "bob", 99).await.unwrap(), 1);
+    assert_eq!(
+        log.mailbox_size("carol", "bob").await.unwrap(),
+        [0, 0, 0, 0]
+    );
+    assert!(log.mailbox("carol").await.unwrap().is_empty());
+}
+
+/// `store::mail_cost`, which the mailbox's bytes count.
+fn shared_cost(text: &str) -> u64 {
+    courier::store::mail_cost(text) as u64
+}
+
+#[tokio::test]
+async fn a_mailbox_is_limited_by_bytes_too() {
+    let redis = Redis::start();
+    let mut config = config(&redis);
+    let cost = courier::store::mail_cost("hi");
+    config.mailbox = MailboxLimits {
+        messages: 100,
+        bytes: 3 * cost,
+        share_messages: 100,
+        share_bytes: 2 * cost,
+    };
+    let log = RedisLog::connect(config).await.unwrap();
+    for _ in 0..2 {
+        stored(
+            log.store_direct(&dm("alice", "carol", "hi"), None)
+                .await
+                .unwrap(),
+        );
+    }
+    let refused = log
+        .store_direct(&dm("alice", "carol", "hi"), None)
+        .await
+        .unwrap();
+    assert_eq!(refused, Sent::MailboxFull);
+    stored(
+        log.store_direct(&dm("bob", "carol", "hi"), None)
+            .await
+            .unwrap(),
+    );
+    let refused = log
+        .store_direct(&dm("erin", "carol", "hi"), None)
+        .await
+        .unwrap();
+    assert_eq!(refused, Sent::MailboxFull);
+}
+
+#[tokio::test]
+async fn a_call_the_script_refuses_writes_nothing() {
+    let redis = Redis::start();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let script = redis::Script::new(include_str!("../src/engine/redis/lua/store.lua"));
+    let keys = ["t:seq", "t:log", "t:mid", "t:mail", "t:size"];
+    let good = [
+        "{\"to\":\"bob\",\"seq\":",
+        ",\"from\":\"al\",\"text\":\"x\",\"ts\":1}",
+        "1",
+        "m",
+        "60",
+        "0",
+        "t:chan",
+        "direct",
+        "al",
+        "",
+        "257",
+        "10",
+        "100000",
+        "10",
+        "100000",
+    ];
+    // Each argument made bad in turn (the last share limit is checked last of all).
+    for (i, bad) in [
+        (2, "-1"),
+        (4, "0"),
+        (5, "x"),
+        (7, "dm"),
+        (8, ""),
+        (14, "1.5"),
+    ] {
+        let mut args = good;
+        args[i] = bad;
+        let mut call = script.prepare_invoke();
+        call.key(&keys[..]).arg(&args[..]);
+        let refused: redis::RedisResult<redis::Value> = call.invoke_async(&mut conn).await;
+        assert!(
+            refused.is_err(),
+            "argument {} = {bad:?} was accepted",
+            i + 1
+        );
+        let size: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        assert_eq!(size, 0, "argument {} = {bad:?} wrote something", i + 1);
+    }
+    let mut call = script.prepare_invoke();
+    call.key(&keys[..]).arg(&good[..]);
+    let ok: redis::Value = call.invoke_async(&mut conn).await.unwrap();
+    assert!(format!("{ok:?}").contains("stored"), "{ok:?}");
+}
+
+#[tokio::test]
+async fn scripts_are_loaded_again_after_a_script_flush() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    stored(
+        log.store_room(&room_msg("lobby", "alice", "one", None))
+            .await
+            .unwrap(),
+    );
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let scripts = || {
+        redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(STORE_SHA.as_str())
+            .clone()
+    };
+    let before: Vec<bool> = scripts().query_async(&mut admin).await.unwrap();
+    assert_eq!(before, [true], "the store script is loaded under its SHA1");
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let flushed: Vec<bool> = scripts().query_async(&mut admin).await.unwrap();
+    assert_eq!(flushed, [false]);
+    // EVALSHA meets NOSCRIPT; redis-rs loads the script and runs it once.
+    assert_eq!(
+        stored(
+            log.store_room(&room_msg("lobby", "alice", "two", None))
+                .await
+                .unwrap()
+        ),
+        2
+    );
+    let after: Vec<bool> = scripts().query_async(&mut admin).await.unwrap();
+    assert_eq!(after, [true]);
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    assert_eq!(seqs(&page.messages), [1, 2]);
+}
+
+/// The SHA1 of `lua/store.lua`, as EVALSHA names it.
+static STORE_SHA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    redis::Script::new(include_str!("../src/engine/redis/lua/store.lua"))
+        .get_hash()
+        .to_owned()
+});
+
+#[tokio::test]
+async fn durability_follows_the_aof_settings() {
+    for (appendonly, appendfsync, persistence, names) in [
+        ("yes", "always", Persistence::Fsynced, None),
+        (
+            "yes",
+            "everysec",
+            Persistence::Written,
+            Some("appendfsync always"),
+        ),
+        ("no", "always", Persistence::Memory, Some("appendonly yes")),
+    ] {
+        let redis = Redis::start_with(appendonly, appendfsync);
+        let durability = connect(&redis).await.durability().await.unwrap();
+        assert_eq!(
+            (
+                durability.appendonly.as_str(),
+                durability.appendfsync.as_str()
+            ),
+            (appendonly, appendfsync)
+        );
+        assert_eq!(durability.persistence, persistence);
+        assert_eq!(durability.survives_crash(), names.is_none());
+        match (durability.warning(), names) {
+            (None, None) => {}
+            (Some(warning), Some(setting)) => {
+                assert!(
+                    warning.contains(setting),
+                    "{warning:?} should name {setting}"
+                );
+            }
+            (warning, _) => panic!("{appendonly}/{appendfsync}: unexpected warning {warning:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_to_a_frozen_redis_fails_and_its_retry_is_stored_once() {
+    let mut redis = Redis::start();
+    let log = connect(&redis).await;
+    stored(
+        log.store_room(&room_msg("lobby", "alice", "before", Some("a")))
+            .await
+            .unwrap(),
+    );
+    redis.pause();
+    let msg = room_msg("lobby", "alice", "during", Some("b"));
+    let started = Instant::now();
+    let failed = log.store_room(&msg).await;
+    let took = started.elapsed();
+    let error = failed.expect_err("nothing is acknowledged while Redis is frozen");
+    assert!(error.is_unavailable(), "{error}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the send failed only after {took:?}"
+    );
+    // Still frozen: the retry fails too.
+    assert!(log.store_room(&msg).await.is_err());
+    redis.resume();
+    // The first attempt was in the socket when it timed out: Redis ran it when thawed, and
+    // ran the second as a repeat. The retry after the thaw gets the original's seq, and the
+    // late answers to the two attempts that timed out answer nothing else.
+    let retried = log.store_room(&msg).await.expect("retry after resume");
+    assert_eq!(retried, Sent::Repeat { seq: 2, ts: msg.ts });
+    stored(
+        log.store_room(&room_msg("lobby", "alice", "after", Some("c")))
+            .await
+            .unwrap(),
+    );
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    let texts: Vec<&str> = page.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["before", "during", "after"]);
+    assert_eq!(seqs(&page.messages), [1, 2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_message_survives_kill9_and_a_restart_from_the_aof() {
+    let mut redis = Redis::start();
+    let log = connect(&redis).await;
+    // A sender that keeps going through the crash, keeping what was acknowledged.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (log, stop) = (log.clone(), stop.clone());
+        tokio::spawn(async move {
+            let (mut acked, mut failures) = (BTreeMap::new(), 0);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let text = format!("message {i}");
+                match log
+                    .store_room(&room_msg("lobby", "alice", &text, None))
+                    .await
+                {
+                    Ok(sent) => {
+                        acked.insert(stored(sent), text);
+                    }
+                    Err(_) => {
+                        failures += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            (acked, failures)
+        })
+    };
+    for i in 1..=5 {
+        stored(
+            log.store_direct(&dm("alice", "bob", &format!("dm {i}")), None)
+                .await
+                .unwrap(),
+        );
+    }
+    while log
+        .room_page("lobby", 0, None, (1, usize::MAX))
+        .await
+        .unwrap()
+        .last_seq
+        < 200
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    redis.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.restart();
+    // The same log reconnects by itself.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        if log
+            .room_page("lobby", 0, None, (1, usize::MAX))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "the log did not reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failures) = sender.await.unwrap();
+    assert!(failures > 0, "the sender should have seen Redis gone");
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    // No gap, no repeat; every acknowledged message with its seq and text.
+    assert_eq!(
+        seqs(&page.messages),
+        (1..=page.last_seq).collect::<Vec<_>>()
+    );
+    for (seq, text) in &acked {
+        assert_eq!(&page.messages[*seq as usize - 1].text, text, "seq {seq}");
+    }
+    assert!(acked.len() >= 200, "only {} acknowledged", acked.len());
+    let mail = log.mailbox("bob").await.unwrap();
+    assert_eq!(
+        mail.iter().map(|m| m.msg.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(
+        stored(
+            log.store_direct(&dm("alice", "bob", "dm 6"), None)
+                .await
+                .unwrap()
+        ),
+        6
+    );
+}
