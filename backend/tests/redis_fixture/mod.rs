@@ -8,6 +8,8 @@
 //! SIGCONT), as a hung or swapped-out Redis would look to its clients.
 #![allow(dead_code)] // each test file uses its own part of the fixture
 
+pub mod messages;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
