@@ -113,6 +113,36 @@ async fn a_repeated_mid_gets_the_original_and_is_stored_once() {
     ));
 }
 
+/// Copies of one message sent at once (a client retrying on several connections): one is
+/// stored, every other copy gets its seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_repeats_are_stored_once() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    let msg = room_msg("lobby", "alice", "once", Some("same"));
+    let copies: Vec<_> = (0..16)
+        .map(|_| {
+            let (log, msg) = (log.clone(), msg.clone());
+            tokio::spawn(async move { log.store_room(&msg).await.unwrap() })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for copy in copies {
+        answers.push(copy.await.unwrap());
+    }
+    let fresh = answers
+        .iter()
+        .filter(|a| matches!(a, Sent::Stored { .. }))
+        .count();
+    assert_eq!(fresh, 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.seq_ts() == Some((1, msg.ts))),
+        "{answers:?}"
+    );
+    let page = log.room_page("lobby", 0, None, ALL).await.unwrap();
+    assert_eq!((page.messages.len(), page.last_seq), (1, 1));
+}
+
 #[tokio::test]
 async fn pages_by_before_and_after() {
     let redis = Redis::start();
@@ -431,3 +461,110 @@ static STORE_SHA: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .get_hash()
         .to_owned()
 });
+
+/// The keys, their types and the mailbox's fields are those of the table in
+/// `engine/redis/mod.rs`; each stored message is published once on its conversation's channel,
+/// and a repeat is not published again.
+#[tokio::test]
+async fn keys_and_channels_are_those_of_the_layout() {
+    use futures_util::StreamExt;
+    use std::collections::BTreeSet;
+
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.subscribe("courier:room:lobby").await.unwrap();
+    pubsub.subscribe("courier:pair:5:alice:bob").await.unwrap();
+    let said = room_msg("lobby", "Alice", "hello", Some("m1"));
+    let told = ChatMessage {
+        mid: Some("m2".into()),
+        ..dm("alice", "Bob", "psst")
+    };
+    for _ in 0..2 {
+        log.store_room(&said).await.unwrap();
+        log.store_direct(&told, Some("10.0.0.1")).await.unwrap();
+    }
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut typed = BTreeSet::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        typed.insert((key, kind));
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("courier:room-seq:lobby", "string"),
+        ("courier:room-log:lobby", "zset"),
+        ("courier:mid:5:alice:m1", "string"),
+        ("courier:pair-seq:5:alice:bob", "string"),
+        ("courier:pair-log:5:alice:bob", "zset"),
+        ("courier:mail:bob", "zset"),
+        ("courier:mail-size:bob", "hash"),
+        ("courier:mid:5:alice:m2", "string"),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k.to_owned(), t.to_owned()))
+    .collect();
+    assert_eq!(typed, expected);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("courier:mid:5:alice:m1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        (86_000..=86_400).contains(&ttl),
+        "the mid expires in {ttl} s"
+    );
+    let mid: String = redis::cmd("GET")
+        .arg("courier:mid:5:alice:m2")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mid, format!("1 {} courier:pair-log:5:alice:bob", told.ts));
+    let sizes: BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg("courier:mail-size:bob")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let fields: Vec<&str> = sizes.keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        [
+            "b",
+            "b:a:10.0.0.1",
+            "b:s:alice",
+            "id",
+            "n",
+            "n:a:10.0.0.1",
+            "n:s:alice"
+        ]
+    );
+
+    let mut published = pubsub.on_message();
+    for (channel, expected) in [
+        ("courier:room:lobby", ChatMessage { seq: 1, ..said }),
+        ("courier:pair:5:alice:bob", ChatMessage { seq: 1, ..told }),
+    ] {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(2), published.next())
+            .await
+            .expect("published")
+            .unwrap();
+        assert_eq!(msg.get_channel_name(), channel);
+        let json: String = msg.get_payload().unwrap();
+        assert_eq!(
+            serde_json::from_str::<ChatMessage>(&json).unwrap(),
+            expected
+        );
+    }
+    // The two repeats published nothing.
+    let more = tokio::time::timeout(std::time::Duration::from_millis(300), published.next()).await;
+    assert!(more.is_err(), "a repeat was published: {more:?}");
+}
