@@ -7,7 +7,7 @@
 //! remembers the sender's `mid`, trims the log and publishes the message, all atomically. Its
 //! reply is the message's seq: the sender's acknowledgement waits for it, so with
 //! `appendfsync always` an acknowledged message has been written and fsynced to the AOF
-//! ([`durability`]).
+//! ([`RedisLog::durability`]).
 //!
 //! A command lost on a dropped connection, or not answered within the response timeout, comes
 //! back as an error ([`RedisLogError::Redis`]) and is never resent by this module or by
@@ -29,7 +29,7 @@
 //! | `pair-log:PAIR` | sorted set | its messages, as for a room | `store.lua` (ZADD, trim) |
 //! | `mail:USER` | sorted set | the private messages waiting for USER: score the mail id (arrival order), member a JSON object `{k: sender key, a: sender address or "", c: cost in bytes, q: seq, m: the message's JSON}` (a copy, so trimming the log never loses mail) | `store.lua` (ZADD); `ack.lua` (ZREM) |
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
-//! | `mid:LEN:SENDER:MID` | string, expires after [`RedisLogConfig::dedup_window`] | `SEQ TS LOGKEY` of the message SENDER sent with this `mid` | `store.lua` (SET EX) |
+//! | `mid:LEN:SENDER:MID` | string, expires after [`RedisLogConfig::dedup_window`] | `SEQ TS LOGKEY` of the message SENDER (LEN: its length in bytes) sent with this `mid` | `store.lua` (SET EX) |
 //!
 //! | channel | carries | published by |
 //! |---|---|---|
@@ -42,6 +42,13 @@
 //! (measured with a 36-character mid, expiry included), so Redis holds 24 h of them: at an
 //! average of 100 messages a second with a `mid`, about 1.9 GB. A repeat within the window is
 //! answered from the `mid` key alone, even after the message has been trimmed from its log.
+//!
+//! A log is a sorted set scored by seq rather than a stream: a page by seq (`before`, `after`)
+//! is one ZREVRANGEBYSCORE and trimming one ZREMRANGEBYSCORE, while a stream's entry IDs are
+//! times, so paging by seq would need a second index from seq to ID.
+//!
+//! One script touches keys of several conversations and users, so the engine needs one Redis
+//! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
 mod durability;
 mod keys;

@@ -32,7 +32,8 @@ impl Sent {
 
 impl RedisLog {
     /// Stores a room message (`target` a room; its `seq` is ignored: Redis assigns it),
-    /// publishes it on the room's channel, and says its seq.
+    /// publishes it on the room's channel, and says its seq. The caller has checked the room,
+    /// name and text (`shared::validate`); the `mid` is checked here.
     ///
     /// # Errors
     /// [`RedisLogError::Redis`] when Redis did not answer (the message may have been stored:
