@@ -10,10 +10,12 @@
 //! lock: the connection that asked awaits the read, and the hub finishes the frame with its
 //! answer (`hub/slow.rs`). Only [`Engine::user`] is answered under the lock.
 //!
-//! The one engine today is SQLite (`store::Sqlite`): a single relay on one file.
+//! The one engine today is SQLite (`store::Sqlite`): a single relay on one file. `redis/` is
+//! the Redis engine's message log, not yet an engine of its own.
 
 mod job;
 mod read;
+pub mod redis;
 
 use std::future::Future;
 use std::pin::Pin;

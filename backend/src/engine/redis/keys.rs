@@ -1,0 +1,90 @@
+//! The names of the engine's keys and channels, all under one prefix (the table in the
+//! module's doc comment).
+//!
+//! Names and mids are the users' own text and may hold `:`, so the part a user chose always
+//! comes last, after a fixed kind (`room-log:`, `mail:` …): no key of one kind can be spelled
+//! as a key of another. A pair's two name keys are joined as `LEN:LOW:HIGH`, LEN being LOW's
+//! length in bytes, so that no two pairs share a spelling either.
+
+/// Makes key and channel names under a prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `room-seq:ROOM`: the room's last seq (a string, INCR).
+    pub(super) fn room_seq(&self, room: &str) -> String {
+        format!("{}room-seq:{room}", self.prefix)
+    }
+
+    /// `room-log:ROOM`: the room's messages (a sorted set, score = seq).
+    pub(super) fn room_log(&self, room: &str) -> String {
+        format!("{}room-log:{room}", self.prefix)
+    }
+
+    /// `room:ROOM`: the channel the room's messages are published on.
+    pub(super) fn room_channel(&self, room: &str) -> String {
+        format!("{}room:{room}", self.prefix)
+    }
+
+    /// `pair-seq:PAIR`: the private conversation's last seq.
+    pub(super) fn pair_seq(&self, a_key: &str, b_key: &str) -> String {
+        format!("{}pair-seq:{}", self.prefix, pair(a_key, b_key))
+    }
+
+    /// `pair-log:PAIR`: the private conversation's messages.
+    pub(super) fn pair_log(&self, a_key: &str, b_key: &str) -> String {
+        format!("{}pair-log:{}", self.prefix, pair(a_key, b_key))
+    }
+
+    /// `pair:PAIR`: the channel its messages are published on.
+    pub(super) fn pair_channel(&self, a_key: &str, b_key: &str) -> String {
+        format!("{}pair:{}", self.prefix, pair(a_key, b_key))
+    }
+
+    /// `mail:USER`: the private messages waiting for a user (a sorted set, score = mail id).
+    pub(super) fn mailbox(&self, user_key: &str) -> String {
+        format!("{}mail:{user_key}", self.prefix)
+    }
+
+    /// `mail-size:USER`: the mailbox's last mail id and what it holds (a hash).
+    pub(super) fn mail_size(&self, user_key: &str) -> String {
+        format!("{}mail-size:{user_key}", self.prefix)
+    }
+
+    /// `mid:LEN:SENDER:MID`: a message id a sender used, for the dedup window.
+    pub(super) fn mid(&self, sender_key: &str, mid: &str) -> String {
+        format!("{}mid:{}:{sender_key}:{mid}", self.prefix, sender_key.len())
+    }
+}
+
+/// A pair of name keys, in order (as `store::pair` orders them), with the first one's length.
+fn pair(a: &str, b: &str) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("{}:{low}:{high}", low.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pair_is_the_same_both_ways_and_unambiguous() {
+        let keys = Keys::new("courier:");
+        assert_eq!(
+            keys.pair_log("bob", "alice"),
+            "courier:pair-log:5:alice:bob"
+        );
+        assert_eq!(keys.pair_log("alice", "bob"), keys.pair_log("bob", "alice"));
+        // "a:b" + "c" and "a" + "b:c" would both read "a:b:c" without the length.
+        assert_ne!(keys.pair_log("a:b", "c"), keys.pair_log("a", "b:c"));
+        assert_ne!(keys.mid("a:b", "c"), keys.mid("a", "b:c"));
+    }
+}
