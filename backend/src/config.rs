@@ -96,6 +96,12 @@ pub struct Config {
     )]
     pub db_sync: Sync,
 
+    /// Keep messages, mailboxes and the known users in Redis (`redis://HOST:PORT/DB`) instead
+    /// of the SQLite file (docs/CLUSTER.md). The SQLite file still keeps the runner's audit
+    /// and the passwords `courier passwd` sets.
+    #[arg(long, env = "COURIER_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+
     /// Messages kept per room and per pair of users (the newest); 0 keeps all. A private
     /// message is kept until its recipient has received it, whatever this says.
     #[arg(long, env = "COURIER_RETAIN_MESSAGES", default_value_t = 10_000)]
@@ -422,6 +428,7 @@ mod tests {
         assert_eq!(c.hello_timeout, Duration::from_secs(10));
         assert_eq!(c.db, PathBuf::from("data/courier.db"));
         assert_eq!(c.db_sync, Sync::Full);
+        assert_eq!(c.redis, None);
         assert_eq!(c.retain_messages, 10_000);
         assert_eq!(c.header_timeout, Duration::from_secs(10));
         assert_eq!((c.msg_rate, c.msg_burst), (20.0, 200));

@@ -23,7 +23,8 @@ use crate::clock;
 use crate::config::Config;
 use crate::connection::Settings;
 use crate::door::{self, Door, DoorLimits};
-use crate::engine::EngineLimits;
+use crate::engine::redis::{MailboxLimits, RedisEngine, RedisLogConfig};
+use crate::engine::{Engine, EngineLimits};
 use crate::http::{self, HttpSettings};
 use crate::hub::{FanOut, Hub, HubLimits};
 use crate::metrics::Metrics;
@@ -31,7 +32,7 @@ use crate::metrics_access;
 use crate::ops::{Operators, sampler};
 use crate::outbox::QueueLimits;
 use crate::public_origin::{self, PublicOrigins};
-use crate::store::{Sqlite, Store};
+use crate::store::{OutsideUsers, Sqlite, Store};
 use crate::throttle::{FrameRates, IpLimits, PerIp, Rate};
 use crate::tls;
 use crate::upgrade::{self, OriginPolicy, Upgrader};
@@ -132,20 +133,38 @@ pub async fn run_with_tls(
     };
     // The engine sends what it stores down `sink`; the fan-out takes it from there to the hub.
     let (sink, stored) = std::sync::mpsc::channel();
-    let engine = Sqlite::start(
-        store,
-        config.retention(),
-        engine_limits,
-        clock::system_clock(),
-        metrics.clone(),
-        sink,
-    )?;
-    let hub = Hub::new(
-        limits,
-        Box::new(engine),
-        metrics.clone(),
-        clock::system_clock(),
-    );
+    let engine: Box<dyn Engine> = match &config.redis {
+        None => Box::new(Sqlite::start(
+            store,
+            config.retention(),
+            engine_limits,
+            clock::system_clock(),
+            metrics.clone(),
+            sink,
+        )?),
+        Some(url) => {
+            if config.retain_days > 0 {
+                tracing::warn!(
+                    "--retain-days is not applied by the Redis engine yet: messages are kept \
+                     by count only (--retain-messages)"
+                );
+            }
+            let mut redis = RedisLogConfig::new(url.clone());
+            redis.retention = config.retention().messages;
+            redis.mailbox = MailboxLimits {
+                messages: engine_limits.mailbox_messages,
+                bytes: engine_limits.mailbox_bytes,
+                share_messages: engine_limits.share_messages,
+                share_bytes: engine_limits.share_bytes,
+            };
+            let outside = OutsideUsers::new(store);
+            let engine = RedisEngine::start(redis, outside, engine_limits, metrics.clone(), sink)
+                .await
+                .map_err(io::Error::other)?;
+            Box::new(engine)
+        }
+    };
+    let hub = Hub::new(limits, engine, metrics.clone(), clock::system_clock());
     let fanout = FanOut::spawn(hub.clone(), stored)?;
     hub.set_operators(Operators::new(&config.ops.admins));
     let runs = crate::ops::runs_from_config(&config, clock::system_clock(), metrics.clone())

@@ -131,7 +131,13 @@ async fn a_client_that_does_not_read_is_cut_off_and_the_room_goes_on() {
 
 #[tokio::test]
 async fn asking_again_and_again_for_a_long_history_cannot_grow_the_relay() {
-    let relay = Relay::start_with(|c| c.queue_mib = 1).await;
+    // Pages as large as the whole history, so that 50 of them are far more than the queue
+    // and the sockets' buffers together hold, however fast the engine reads.
+    let relay = Relay::start_with(|c| {
+        c.queue_mib = 1;
+        c.page_kib = 1024;
+    })
+    .await;
     let mut writer = relay.user("writer").await;
     writer.join("long").await;
     let text = "字".repeat(4000);

@@ -53,13 +53,10 @@ async fn a_protected_name_needs_its_password_even_after_a_restart() {
     alice.send(json!({"type":"users"})).await;
     assert_eq!(alice.recv_type("users").await["online"], json!(["ALICE"]));
 
-    // The database keeps a hash, never the password.
-    let conn = rusqlite::Connection::open(&relay.db).unwrap();
-    let stored: String = conn
-        .query_row("SELECT password FROM users WHERE key = 'alice'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    // The engine keeps a hash, never the password.
+    let stored = relay
+        .stored_password("alice")
+        .expect("a password is stored");
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(!stored.contains(PASSWORD));
 }

@@ -61,7 +61,8 @@ async fn a_repeated_mid_gets_the_original_and_is_stored_once() {
         log.store_room(&first).await.unwrap(),
         Sent::Stored {
             seq: 1,
-            ts: first.ts
+            ts: first.ts,
+            mail_id: 0
         }
     );
     stored(

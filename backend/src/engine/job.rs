@@ -38,8 +38,9 @@ pub enum Job {
         correspondent_key: String,
         seq: u64,
     },
-    /// These mailbox rows were delivered to a client that does not acknowledge.
-    Received { ids: Vec<i64> },
+    /// These mail ids of `user_key`'s mailbox were delivered to a client that does not
+    /// acknowledge.
+    Received { user_key: String, ids: Vec<i64> },
 }
 
 impl Job {

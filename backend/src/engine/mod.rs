@@ -13,6 +13,7 @@
 //! The one engine today is SQLite (`store::Sqlite`): a single relay on one file. `redis/` is
 //! the Redis engine's message log, not yet an engine of its own.
 
+mod backlog;
 mod job;
 mod read;
 pub mod redis;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
+pub use backlog::Backlog;
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
@@ -34,6 +36,8 @@ pub type Sink = Sender<Vec<Committed>>;
 pub enum ReadError {
     #[error("cannot read the database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot read from Redis: {0}")]
+    Redis(#[from] redis::RedisLogError),
 }
 
 /// Where the chat is kept: the commit path and the reads. See the module's doc.
@@ -94,20 +98,37 @@ pub trait Reads: Send + Sync {
 
 /// An engine that is finishing what it took; see [`Engine::close`].
 #[must_use = "wait for the engine to finish"]
-pub struct Closed(Option<JoinHandle<()>>);
+pub struct Closed(Finishing);
+
+enum Finishing {
+    Thread(Option<JoinHandle<()>>),
+    /// Says (or drops its sender) when the engine has finished.
+    Signal(std::sync::mpsc::Receiver<()>),
+}
 
 impl Closed {
     /// What `thread` finishing means that the engine has finished.
     pub fn thread(thread: Option<JoinHandle<()>>) -> Self {
-        Self(thread)
+        Self(Finishing::Thread(thread))
+    }
+
+    /// The engine has finished when `done` says so, or its sender is dropped.
+    pub fn signal(done: std::sync::mpsc::Receiver<()>) -> Self {
+        Self(Finishing::Signal(done))
     }
 
     /// Blocks until the engine has stored and handed on everything it took.
     pub fn wait(self) {
-        if let Some(thread) = self.0
-            && thread.join().is_err()
-        {
-            tracing::error!("the engine's thread panicked");
+        match self.0 {
+            Finishing::Thread(Some(thread)) => {
+                if thread.join().is_err() {
+                    tracing::error!("the engine's thread panicked");
+                }
+            }
+            Finishing::Thread(None) => {}
+            Finishing::Signal(done) => {
+                let _ = done.recv();
+            }
         }
     }
 }

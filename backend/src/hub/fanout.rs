@@ -165,9 +165,16 @@ impl State {
         if ids.is_empty() {
             return;
         }
+        let user_key = session.key.clone();
         // Never refused but when the relay is stopping, and then the mail is simply
         // delivered again after the next hello.
-        if self.submit(Job::Received { ids: ids.clone() }).is_ok() {
+        if self
+            .submit(Job::Received {
+                user_key,
+                ids: ids.clone(),
+            })
+            .is_ok()
+        {
             self.received_in_flight.extend(ids);
         }
     }

@@ -231,7 +231,7 @@ pub(super) fn apply_one(
                 seq: *seq,
             }))
         }
-        Job::Received { ids } => {
+        Job::Received { ids, .. } => {
             let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
             for id in ids {
                 stmt.execute([id])?;

@@ -26,7 +26,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::engine::User;
 pub use engine::Sqlite;
-pub use outside::set_password;
+pub use outside::{OutsideUsers, set_password};
 use reader::Reader;
 
 /// How hard each commit tries to reach the disk (SQLite's `synchronous`, in WAL mode).

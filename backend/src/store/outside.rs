@@ -3,9 +3,40 @@
 
 use std::path::Path;
 
+use std::sync::Mutex;
+
 use rusqlite::Connection;
 
-use super::{StoreError, Sync, configure, lock, migrate};
+use super::reader::Reader;
+use super::{Store, StoreError, Sync, configure, lock, migrate};
+use crate::engine::{ReadError, User};
+
+/// The users as the SQLite file has them, for an engine that keeps the chat elsewhere (Redis):
+/// a password `courier passwd` sets goes to the file, and the relay reads it at the name's
+/// next hello ([`crate::engine::Engine::user`]).
+pub struct OutsideUsers {
+    reader: Mutex<Reader>,
+}
+
+impl OutsideUsers {
+    /// The file's reader; its writer (and the file's lock) are let go: this relay does not
+    /// write the file.
+    pub fn new(store: Store) -> Self {
+        let (reader, _writer) = store.split();
+        Self {
+            reader: Mutex::new(reader),
+        }
+    }
+
+    /// The user `key` as the file has it now.
+    ///
+    /// # Errors
+    /// The file could not be read.
+    pub fn user(&self, key: &str) -> Result<Option<User>, ReadError> {
+        let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(reader.user(key)?)
+    }
+}
 
 /// Sets the password hash of `name` (remembering the name if it is new), as `protect` would,
 /// at time `now` (ms since the epoch). With the relay stopped, the file is opened (created and

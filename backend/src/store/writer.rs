@@ -8,7 +8,6 @@
 //! the disk) carries many messages: group commit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use super::WriterConn;
 use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
 use crate::clock::Clock;
-use crate::engine::{Busy, Committed, EngineLimits, Job, Retention, Sink};
+use crate::engine::{Backlog, Busy, Committed, EngineLimits, Job, Retention, Sink};
 use crate::metrics::Metrics;
 
 /// Most jobs in one transaction.
@@ -32,16 +31,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 pub struct CommitQueue {
     tx: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
-    pending: Arc<Pending>,
-    max_messages: usize,
-    max_bytes: usize,
-}
-
-/// Messages submitted and not yet committed.
-#[derive(Default)]
-struct Pending {
-    messages: AtomicUsize,
-    bytes: AtomicUsize,
+    backlog: Arc<Backlog>,
 }
 
 /// Starts the writer thread on the store's writing connection.
@@ -57,7 +47,7 @@ pub fn spawn(
     limits: EngineLimits,
 ) -> std::io::Result<CommitQueue> {
     let (tx, rx) = mpsc::channel();
-    let pending = Arc::new(Pending::default());
+    let backlog = Arc::new(Backlog::new(limits.queue_messages, limits.queue_bytes));
     let writer = Writer {
         checkpoints: Checkpointer::spawn(&writer.path)?,
         conn: writer.conn,
@@ -65,7 +55,7 @@ pub fn spawn(
         retention,
         clock,
         metrics,
-        pending: pending.clone(),
+        backlog: backlog.clone(),
         limits,
     };
     let thread = std::thread::Builder::new()
@@ -74,9 +64,7 @@ pub fn spawn(
     Ok(CommitQueue {
         tx: Some(tx),
         thread: Some(thread),
-        pending,
-        max_messages: limits.queue_messages,
-        max_bytes: limits.queue_bytes,
+        backlog,
     })
 }
 
@@ -89,17 +77,7 @@ impl CommitQueue {
         let Some(tx) = &self.tx else {
             return Err(Busy::Stopped);
         };
-        let cost = job.cost();
-        if cost > 0 {
-            let bytes = self.pending.bytes.load(Ordering::Relaxed);
-            if self.pending.messages.load(Ordering::Relaxed) >= self.max_messages
-                || bytes + cost > self.max_bytes
-            {
-                return Err(Busy::Full);
-            }
-            self.pending.messages.fetch_add(1, Ordering::Relaxed);
-            self.pending.bytes.fetch_add(cost, Ordering::Relaxed);
-        }
+        self.backlog.admit(&job)?;
         tx.send(job).map_err(|_| Busy::Stopped)
     }
 
@@ -120,7 +98,7 @@ struct Writer {
     retention: Retention,
     clock: Clock,
     metrics: Arc<Metrics>,
-    pending: Arc<Pending>,
+    backlog: Arc<Backlog>,
     limits: EngineLimits,
 }
 
@@ -144,18 +122,13 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let (messages, cost) = jobs
-                .iter()
-                .map(Job::cost)
-                .filter(|&c| c > 0)
-                .fold((0, 0), |(n, bytes), c| (n + 1, bytes + c));
+            let weight = Backlog::weigh(&jobs);
             let started = Instant::now();
             let committed = self.commit(jobs);
             let took = started.elapsed();
             self.metrics.commit_micros.inc_by(took.as_micros() as u64);
             self.metrics.commit_seconds.observe(took.as_secs_f64());
-            self.pending.messages.fetch_sub(messages, Ordering::Relaxed);
-            self.pending.bytes.fetch_sub(cost, Ordering::Relaxed);
+            self.backlog.release(weight);
             self.checkpoints.nudge();
             // Nobody listening any more (the relay is stopping) is no reason to stop storing.
             if !committed.is_empty() {

@@ -22,15 +22,28 @@ use tempfile::TempDir;
 /// How long a test waits for a frame it expects.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+#[path = "../redis_fixture/mod.rs"]
+mod redis_fixture;
+
 /// A relay running in this process on a free port, with its database in a directory of its
 /// own that goes when the last relay on it is dropped.
+///
+/// Its engine is SQLite, or Redis when `COURIER_TEST_ENGINE=redis` (`scripts/test` runs the
+/// relay's tests both ways): then each relay has a redis-server of its own, kept across
+/// [`Relay::restart`]. A test that needs one engine says so ([`Relay::start_sqlite`]).
 pub struct Relay {
     pub addr: SocketAddr,
     /// The database file.
     pub db: PathBuf,
     dir: Arc<TempDir>,
+    redis: Option<Arc<redis_fixture::Redis>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+/// Whether the relay's tests run on the Redis engine (`COURIER_TEST_ENGINE=redis`).
+pub fn on_redis() -> bool {
+    std::env::var("COURIER_TEST_ENGINE").is_ok_and(|e| e == "redis")
 }
 
 /// A fresh directory for a test's files, under the target directory.
@@ -49,17 +62,49 @@ impl Relay {
 
     /// The relay with settings changed by `adjust`, on a new database.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_in(Arc::new(temp_dir()), adjust).await
+        let redis = on_redis().then(|| Arc::new(redis_fixture::Redis::start()));
+        Self::start_in(Arc::new(temp_dir()), redis, adjust).await
+    }
+
+    /// The relay on the SQLite engine whatever the tests run on: for a test about the SQLite
+    /// file itself.
+    pub async fn start_sqlite(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(Arc::new(temp_dir()), None, adjust).await
+    }
+
+    /// The password hash the engine keeps for the name key `key`, if any.
+    pub fn stored_password(&self, key: &str) -> Option<String> {
+        match &self.redis {
+            Some(redis) => {
+                let client = redis::Client::open(redis.url()).unwrap();
+                let mut conn = client.get_connection().unwrap();
+                redis::cmd("HGET")
+                    .arg(format!("courier:user:{key}"))
+                    .arg("password")
+                    .query(&mut conn)
+                    .unwrap()
+            }
+            None => rusqlite::Connection::open(&self.db)
+                .unwrap()
+                .query_row("SELECT password FROM users WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .unwrap(),
+        }
     }
 
     /// Shuts this relay down and starts a new one on its database, on a new port.
     pub async fn restart(self, adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = self.dir.clone();
+        let (dir, redis) = (self.dir.clone(), self.redis.clone());
         self.shutdown().await;
-        Self::start_in(dir, adjust).await
+        Self::start_in(dir, redis, adjust).await
     }
 
-    async fn start_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> Self {
+    async fn start_in(
+        dir: Arc<TempDir>,
+        redis: Option<Arc<redis_fixture::Redis>>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.static_dir = "/nonexistent-courier-test-dist".into();
@@ -68,6 +113,7 @@ impl Relay {
         config.db_sync = courier::config::Sync::Normal;
         // Tests make many names from one address; that limit is tested in hostile_logins.rs.
         config.names_per_ip_hour = 0;
+        config.redis = redis.as_ref().map(|r| r.url());
         adjust(&mut config);
         let db = config.db.clone();
         let store = Store::open(&config.db, config.db_sync).expect("open the test database");
@@ -85,6 +131,7 @@ impl Relay {
             addr,
             db,
             dir,
+            redis,
             stop: Some(stop),
             task: Some(task),
         }

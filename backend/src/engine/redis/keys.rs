@@ -59,6 +59,17 @@ impl Keys {
         format!("{}mail-size:{user_key}", self.prefix)
     }
 
+    /// `users`: every known user's name key (a set).
+    pub(super) fn users(&self) -> String {
+        format!("{}users", self.prefix)
+    }
+
+    /// `user:USER`: a known user (a hash: `name`, `last_seen`, `password`, `password_at`,
+    /// `password_outside`).
+    pub(super) fn user(&self, user_key: &str) -> String {
+        format!("{}user:{user_key}", self.prefix)
+    }
+
     /// `mid:LEN:SENDER:MID`: a message id a sender used, for the dedup window.
     pub(super) fn mid(&self, sender_key: &str, mid: &str) -> String {
         format!("{}mid:{}:{sender_key}:{mid}", self.prefix, sender_key.len())

@@ -1,5 +1,6 @@
-//! The Redis engine's message log: messages numbered and stored by Redis, history pages,
-//! mailboxes and acks, and what Redis's persistence settings promise.
+//! The Redis engine (`--redis URL`, [`RedisEngine`]) and its message log ([`RedisLog`]):
+//! messages numbered and stored by Redis, history pages, mailboxes and acks, the known users,
+//! and what Redis's persistence settings promise.
 //!
 //! Every message is stored by one Lua script (`lua/store.lua`), run with `EVALSHA`: it checks
 //! its arguments before its first write, then increments the conversation's counter, appends
@@ -29,6 +30,8 @@
 //! | `pair-log:PAIR` | sorted set | its messages, as for a room | `store.lua` (ZADD, trim) |
 //! | `mail:USER` | sorted set | the private messages waiting for USER: score the mail id (arrival order), member a JSON object `{k: sender key, a: sender address or "", c: cost in bytes, q: seq, m: the message's JSON}` (a copy, so trimming the log never loses mail) | `store.lua` (ZADD); `ack.lua` (ZREM) |
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
+//! | `users` | set | every known user's name key | `users.rs` (SADD, SREM) |
+//! | `user:USER` | hash | a known user: `name` (as last said), `last_seen` (ms), and for a protected name `password` (an Argon2id hash), `password_at` (ms), `password_outside` | `users.rs` (HSET, DEL) |
 //! | `mid:LEN:SENDER:MID` | string, expires after [`RedisLogConfig::dedup_window`] | `SEQ TS LOGKEY` of the message SENDER (LEN: its length in bytes) sent with this `mid` | `store.lua` (SET EX) |
 //!
 //! | channel | carries | published by |
@@ -51,9 +54,11 @@
 //! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
 mod durability;
+mod engine;
 mod keys;
 mod read;
 mod send;
+mod users;
 
 use std::time::Duration;
 
@@ -61,6 +66,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 
 pub use durability::{Durability, Persistence};
+pub use engine::RedisEngine;
 pub use read::Mail;
 pub use send::Sent;
 

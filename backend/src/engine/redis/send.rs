@@ -10,8 +10,9 @@ use crate::engine::mail_cost;
 /// What became of a message given to the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
-    /// Stored now, with this seq (and the `ts` it was given).
-    Stored { seq: u64, ts: u64 },
+    /// Stored now, with this seq (and the `ts` it was given); a private message's place in
+    /// its recipient's mailbox is `mail_id` (0 for a room message).
+    Stored { seq: u64, ts: u64, mail_id: u64 },
     /// Its sender had already sent a message with this `mid` to this conversation within the
     /// dedup window: that one's seq and ts. Nothing was stored.
     Repeat { seq: u64, ts: u64 },
@@ -24,7 +25,7 @@ impl Sent {
     /// The seq and ts to acknowledge, unless the mailbox was full.
     pub fn seq_ts(self) -> Option<(u64, u64)> {
         match self {
-            Self::Stored { seq, ts } | Self::Repeat { seq, ts } => Some((seq, ts)),
+            Self::Stored { seq, ts, .. } | Self::Repeat { seq, ts } => Some((seq, ts)),
             Self::MailboxFull => None,
         }
     }
@@ -137,7 +138,8 @@ fn split_at_seq(msg: &ChatMessage) -> Result<(String, String), RedisLogError> {
     Ok((json[..cut].to_owned(), json[cut + 1..].to_owned()))
 }
 
-/// Reads the script's reply: `["stored", seq, ts]`, `["repeat", seq, ts, log]` or `["full"]`.
+/// Reads the script's reply: `["stored", seq, ts, mail id]`, `["repeat", seq, ts, log]` or
+/// `["full"]`.
 fn outcome(reply: Value, log: &str, mid: &str) -> Result<Sent, RedisLogError> {
     let bad = |detail: String| RedisLogError::Reply {
         what: "storing a message",
@@ -156,7 +158,11 @@ fn outcome(reply: Value, log: &str, mid: &str) -> Result<Sent, RedisLogError> {
         _ => None,
     };
     match (text(0).as_deref(), number(1), number(2)) {
-        (Some("stored"), Some(seq), Some(ts)) => Ok(Sent::Stored { seq, ts }),
+        (Some("stored"), Some(seq), Some(ts)) => Ok(Sent::Stored {
+            seq,
+            ts,
+            mail_id: number(3).unwrap_or(0),
+        }),
         (Some("repeat"), Some(seq), Some(ts)) => {
             if text(3).as_deref() == Some(log) {
                 Ok(Sent::Repeat { seq, ts })

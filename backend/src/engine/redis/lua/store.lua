@@ -94,6 +94,7 @@ if kind == 'direct' then
 end
 
 -- Writes from here on.
+local mail_id = 0
 local seq = redis.call('INCR', KEYS[1])
 local json = ARGV[1] .. seq .. ARGV[2]
 redis.call('ZADD', KEYS[2], seq, json)
@@ -101,6 +102,7 @@ redis.call('ZADD', KEYS[2], seq, json)
 if kind == 'direct' then
   local sender, addr = ARGV[9], ARGV[10]
   local id = redis.call('HINCRBY', KEYS[5], 'id', 1)
+  mail_id = id
   local entry = cjson.encode({k = sender, a = addr, c = tostring(cost), q = tostring(seq), m = json})
   redis.call('ZADD', KEYS[4], id, entry)
   redis.call('HINCRBY', KEYS[5], 'n', 1)
@@ -121,4 +123,4 @@ if keep > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - keep)
 end
 redis.call('PUBLISH', ARGV[7], json)
-return {'stored', seq, ts}
+return {'stored', seq, ts, mail_id}

@@ -1,0 +1,120 @@
+//! Known users in Redis: who completed a hello, when each name was last used, and the
+//! password of a protected name. The same facts as the SQLite store's `users` table.
+
+use std::collections::HashMap;
+
+use ::redis::AsyncCommands;
+
+use super::{RedisLog, RedisLogError};
+use crate::engine::User;
+
+impl RedisLog {
+    /// Every known user.
+    ///
+    /// # Errors
+    /// Redis could not be reached, or did not answer in time.
+    pub async fn users(&self) -> Result<Vec<User>, RedisLogError> {
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = conn.smembers(self.keys.users()).await?;
+        if keys.is_empty() {
+            return Ok(Vec::new()); // an empty pipeline is an error
+        }
+        let mut pipe = ::redis::pipe();
+        for key in &keys {
+            pipe.hgetall(self.keys.user(key));
+        }
+        let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        Ok(keys
+            .into_iter()
+            .zip(rows)
+            .filter(|(_, row)| !row.is_empty())
+            .map(|(key, row)| user(key, &row))
+            .collect())
+    }
+
+    /// Remembers a user (or a new spelling of their name), seen at `seen` (ms).
+    ///
+    /// # Errors
+    /// As [`RedisLog::users`]; the write may or may not have been made (it is idempotent).
+    pub async fn remember_user(
+        &self,
+        key: &str,
+        name: &str,
+        seen: u64,
+    ) -> Result<(), RedisLogError> {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic()
+            .sadd(self.keys.users(), key)
+            .ignore()
+            .hset_multiple(
+                self.keys.user(key),
+                &[("name", name), ("last_seen", &seen.to_string())],
+            )
+            .ignore();
+        Ok(pipe.query_async(&mut self.conn.clone()).await?)
+    }
+
+    /// A user's session ended at `at` (ms).
+    ///
+    /// # Errors
+    /// As [`RedisLog::remember_user`].
+    pub async fn seen(&self, key: &str, at: u64) -> Result<(), RedisLogError> {
+        let user = self.keys.user(key);
+        let mut conn = self.conn.clone();
+        if conn.exists(&user).await? {
+            let () = conn.hset(&user, "last_seen", at).await?;
+        }
+        Ok(())
+    }
+
+    /// Protects a user's name with this Argon2id hash, set at `at` (ms).
+    ///
+    /// # Errors
+    /// As [`RedisLog::remember_user`].
+    pub async fn protect(&self, key: &str, hash: &str, at: u64) -> Result<(), RedisLogError> {
+        let fields = [
+            ("password", hash.to_owned()),
+            ("password_at", at.to_string()),
+            ("password_outside", "0".to_owned()),
+        ];
+        let () = self
+            .conn
+            .clone()
+            .hset_multiple(self.keys.user(key), &fields)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a user: their name, its protection and their mailbox. (Their private
+    /// conversations stay, unreadable: the hub never shows a forgotten holder's messages to a
+    /// new holder of the name.)
+    ///
+    /// # Errors
+    /// As [`RedisLog::remember_user`].
+    pub async fn forget(&self, key: &str) -> Result<(), RedisLogError> {
+        let mut pipe = ::redis::pipe();
+        pipe.atomic()
+            .srem(self.keys.users(), key)
+            .ignore()
+            .del(&[
+                self.keys.user(key),
+                self.keys.mailbox(key),
+                self.keys.mail_size(key),
+            ])
+            .ignore();
+        Ok(pipe.query_async(&mut self.conn.clone()).await?)
+    }
+}
+
+/// A user from their hash.
+fn user(key: String, row: &HashMap<String, String>) -> User {
+    let number = |field: &str| row.get(field).and_then(|v| v.parse().ok()).unwrap_or(0);
+    User {
+        name: row.get("name").cloned().unwrap_or_else(|| key.clone()),
+        key,
+        password: row.get("password").cloned().filter(|p| !p.is_empty()),
+        last_seen: number("last_seen"),
+        password_at: number("password_at"),
+        password_outside: number("password_outside") != 0,
+    }
+}
