@@ -11,18 +11,20 @@
 //! - [`user_key`] (`courier.user.<name_key>`), per user name: the conversations and how far
 //!   each was read, so that unread counts survive a reload:
 //!   `{"v":1,"open":{"room":"lobby"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1}],
-//!   "dms":[{"with":"bob","read":7,"seen":8,"unread":1}]}`. Signing out removes it.
+//!   "dms":[{"with":"bob","read":7,"seen":8,"unread":1}]}`. Signing out removes it. An entry
+//!   may hold our messages not confirmed yet, to be sent again with the same `mid`:
+//!   `"pending":[{"mid":"9f0c…","text":"hi"}]`.
 //!
 //! Stored text is untrusted: anything that is not this format (junk, an older or newer `v`) is
 //! ignored as a whole, and each entry that does not fit (a bad room or user name, a wrong
-//! type) is ignored on its own. At most [`MAX_ROOMS`] rooms and [`MAX_DMS`] conversations are
-//! kept, so the entry stays small.
+//! type) is ignored on its own. At most [`MAX_ROOMS`] rooms, [`MAX_DMS`] conversations and
+//! [`MAX_PENDING`] pending messages are kept, so the entry stays small.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use shared::validate::name_key;
 
-use crate::state::{ConvKey, Mark, Snapshot, State};
+use crate::state::{ConvKey, Delivery, Mark, Pending, Snapshot, State};
 
 /// The signed-in session: `{"v":1,"name":…,"token":…}`.
 pub const SESSION_KEY: &str = "courier.session";
@@ -32,6 +34,8 @@ pub const VERSION: u64 = 1;
 pub const MAX_ROOMS: usize = 100;
 /// At most this many private conversations are kept (the most recently active ones).
 pub const MAX_DMS: usize = 200;
+/// At most this many of our unconfirmed messages are kept (the oldest, rooms first).
+pub const MAX_PENDING: usize = 50;
 /// A token longer than this is junk (the relay's are 32 hex digits).
 const MAX_TOKEN_CHARS: usize = 128;
 
@@ -57,6 +61,16 @@ impl Snapshot {
                 read: conv.read,
                 seen: conv.seen,
                 unread: conv.unread,
+                pending: conv
+                    .unconfirmed()
+                    .filter(|(_, m)| m.delivery == Delivery::Pending)
+                    .filter_map(|(_, m)| {
+                        Some(Pending {
+                            mid: m.mid.clone()?,
+                            text: m.text.clone(),
+                        })
+                    })
+                    .collect(),
             })
             .collect();
         // Keep the rooms (in name order) and the most recently active private conversations.
@@ -79,6 +93,11 @@ impl Snapshot {
             *kept <= max
         });
         marks.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let mut left = MAX_PENDING;
+        for m in &mut marks {
+            m.pending.truncate(left);
+            left -= m.pending.len();
+        }
         Some(Self {
             name,
             token: state.token.clone(),
@@ -99,13 +118,23 @@ impl Snapshot {
 
     /// The user entry's JSON.
     pub fn user_json(&self) -> String {
-        let entry = |m: &Mark| MarkJson {
-            room: m.key.room().map(str::to_owned),
-            with: m.key.room().is_none().then(|| m.title.clone()),
-            read: m.read,
-            seen: m.seen,
-            unread: m.unread,
-        };
+        fn entry(m: &Mark) -> MarkJson<'_> {
+            MarkJson {
+                room: m.key.room().map(str::to_owned),
+                with: m.key.room().is_none().then(|| m.title.clone()),
+                read: m.read,
+                seen: m.seen,
+                unread: m.unread,
+                pending: m
+                    .pending
+                    .iter()
+                    .map(|p| PendingJson {
+                        mid: &p.mid,
+                        text: &p.text,
+                    })
+                    .collect(),
+            }
+        }
         serde_json::to_string(&UserJson {
             v: VERSION,
             open: self.open.as_ref().and_then(|key| self.target_of(key)),
@@ -166,6 +195,7 @@ impl Snapshot {
         };
         let me = name_key(&self.name);
         let mut marks = Vec::new();
+        let mut pending_left = MAX_PENDING;
         for (entry, is_room) in user
             .rooms
             .unwrap_or_default()
@@ -206,12 +236,14 @@ impl Snapshot {
             }
             let read = m.read.unwrap_or(0).min(seen);
             let unread = usize::try_from(seen - read).map_or(unread, |most| unread.min(most));
+            let pending = pending(m.pending.unwrap_or_default(), &mut pending_left);
             marks.push(Mark {
                 key,
                 title,
                 read,
                 seen,
                 unread,
+                pending,
             });
         }
         self.open = user.open.and_then(|t| {
@@ -227,6 +259,30 @@ impl Snapshot {
     }
 }
 
+/// The kept pending messages of one entry that fit (a `mid` and a text the relay takes),
+/// while `left` allows; junk is skipped one by one.
+fn pending(entries: Vec<Box<RawValue>>, left: &mut usize) -> Vec<Pending> {
+    let mut kept = Vec::new();
+    for entry in entries {
+        if *left == 0 {
+            break;
+        }
+        let Ok(Stored {
+            mid: Some(mid),
+            text: Some(text),
+            ..
+        }) = serde_json::from_str::<Stored>(entry.get())
+        else {
+            continue;
+        };
+        if shared::validate::mid(&mid) && shared::validate::text(&text).is_ok() {
+            kept.push(Pending { mid, text });
+            *left -= 1;
+        }
+    }
+    kept
+}
+
 #[derive(Serialize)]
 struct SessionJson {
     v: u64,
@@ -237,7 +293,7 @@ struct SessionJson {
 
 /// The user entry as written (read as a [`Stored`]).
 #[derive(Serialize)]
-struct UserJson<E = MarkJson> {
+struct UserJson<E> {
     v: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     open: Option<Target>,
@@ -256,7 +312,7 @@ struct Target {
 }
 
 #[derive(Serialize)]
-struct MarkJson {
+struct MarkJson<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     room: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,10 +323,18 @@ struct MarkJson {
     seen: u64,
     #[serde(default)]
     unread: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pending: Vec<PendingJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PendingJson<'a> {
+    mid: &'a str,
+    text: &'a str,
 }
 
 /// What a stored entry holds as it is read: the session entry, the user entry, its `open`
-/// target and each conversation entry, every field optional (a missing number is 0). One
+/// target, each conversation entry and each pending message, every field optional (a missing number is 0). One
 /// visitor, by hand, for all of them: derived ones cost the bundle one each, and read JSON
 /// arrays as structs too. A user entry's conversation entries stay raw JSON until each is read
 /// on its own, so that one bad entry is skipped alone.
@@ -282,6 +346,9 @@ struct Stored {
     open: Option<Box<Stored>>,
     rooms: Option<Vec<Box<RawValue>>>,
     dms: Option<Vec<Box<RawValue>>>,
+    pending: Option<Vec<Box<RawValue>>>,
+    mid: Option<String>,
+    text: Option<String>,
     room: Option<String>,
     with: Option<String>,
     read: Option<u64>,
@@ -310,6 +377,9 @@ impl<'de> Deserialize<'de> for Stored {
                         "open" => s.open = map.next_value()?,
                         "rooms" => s.rooms = map.next_value()?,
                         "dms" => s.dms = map.next_value()?,
+                        "pending" => s.pending = map.next_value()?,
+                        "mid" => s.mid = map.next_value()?,
+                        "text" => s.text = map.next_value()?,
                         "room" => s.room = map.next_value()?,
                         "with" => s.with = map.next_value()?,
                         "read" => s.read = map.next_value()?,
@@ -343,6 +413,10 @@ mod tests {
                     read: 41,
                     seen: 42,
                     unread: 1,
+                    pending: vec![Pending {
+                        mid: "00c0ffee12345678a".into(),
+                        text: "not \"confirmed\"".into(),
+                    }],
                 },
                 Mark {
                     key: ConvKey::dm("Bob"),
@@ -350,6 +424,7 @@ mod tests {
                     read: 8,
                     seen: 8,
                     unread: 0,
+                    pending: vec![],
                 },
             ],
         }
@@ -361,7 +436,7 @@ mod tests {
         assert_eq!(s.session_json(), r#"{"v":1,"name":"alice","token":"t1"}"#);
         assert_eq!(
             s.user_json(),
-            r#"{"v":1,"open":{"with":"Bob"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1}],"dms":[{"with":"Bob","read":8,"seen":8,"unread":0}]}"#
+            r#"{"v":1,"open":{"with":"Bob"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1,"pending":[{"mid":"00c0ffee12345678a","text":"not \"confirmed\""}]}],"dms":[{"with":"Bob","read":8,"seen":8,"unread":0}]}"#
         );
         let back = Snapshot::parse_session(&s.session_json())
             .unwrap()
@@ -414,6 +489,7 @@ mod tests {
                     read: 9,
                     seen: 9,
                     unread: 0,
+                    pending: vec![],
                 },
                 Mark {
                     key: ConvKey::dm("bob"),
@@ -421,8 +497,45 @@ mod tests {
                     read: 0,
                     seen: 5,
                     unread: 5,
+                    pending: vec![],
                 },
             ]
         );
+    }
+
+    #[test]
+    fn pending_messages_are_bounded_and_junk_is_skipped() {
+        let base = Snapshot::parse_session(r#"{"v":1,"name":"alice"}"#).unwrap();
+        let s = base.clone().with_user_json(Some(
+            r#"{"v":1,"rooms":[{"room":"dev","pending":[{"mid":"m1","text":"one"},
+                {"mid":"","text":"no mid"},{"mid":"m3","text":""},{"mid":"m4"},7,
+                {"mid":"m5","text":5},{"text":"x","mid":"m6","extra":1}]},
+                {"room":"ops","pending":{"mid":"m7","text":"not a list"}}]}"#,
+        ));
+        let texts: Vec<Vec<(&str, &str)>> = s
+            .marks
+            .iter()
+            .map(|m| {
+                m.pending
+                    .iter()
+                    .map(|p| (p.mid.as_str(), p.text.as_str()))
+                    .collect()
+            })
+            .collect();
+        // An entry whose `pending` is not a list is a wrong type: skipped whole, as ever.
+        assert_eq!(texts, vec![vec![("m1", "one"), ("m6", "x")]]);
+        // At most MAX_PENDING in all, the oldest first.
+        let many: Vec<String> = (0..MAX_PENDING + 5)
+            .map(|i| format!(r#"{{"mid":"m{i}","text":"t{i}"}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"v":1,"rooms":[{{"room":"a","pending":[{}]}},{{"room":"b","pending":[{}]}}]}}"#,
+            many[..30].join(","),
+            many.join(",")
+        );
+        let s = base.with_user_json(Some(&json));
+        assert_eq!(s.marks[0].pending.len(), 30);
+        assert_eq!(s.marks[1].pending.len(), MAX_PENDING - 30);
+        assert_eq!(s.marks[1].pending[0].mid, "m0");
     }
 }
