@@ -295,7 +295,8 @@ fn each<T>(
 }
 
 fn fields(text: &str) -> Result<(String, Fields), Error> {
-    let mut f: Fields = serde_json::from_str(text)?;
+    // In the web client, the browser's JSON.parse (`json.rs`).
+    let mut f: Fields = crate::json::from_str(text)?;
     let kind = f.kind.take().ok_or_else(|| missing("type"))?;
     Ok((kind, f))
 }

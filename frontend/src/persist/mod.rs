@@ -20,11 +20,13 @@
 //! type) is ignored on its own. At most [`MAX_ROOMS`] rooms, [`MAX_DMS`] conversations and
 //! [`MAX_PENDING`] pending messages are kept, so the entry stays small.
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde::Serialize;
 use shared::validate::name_key;
+use stored::Stored;
 
 use crate::state::{ConvKey, Delivery, Mark, Pending, Snapshot, State};
+
+mod stored;
 
 /// The signed-in session: `{"v":1,"name":…,"token":…}`.
 pub const SESSION_KEY: &str = "courier.session";
@@ -169,7 +171,7 @@ impl Snapshot {
 
     /// Reads a session entry: the name and token, or `None` for junk.
     pub fn parse_session(json: &str) -> Option<Self> {
-        let s: Stored = serde_json::from_str(json).ok()?;
+        let s = Stored::read(json)?;
         if s.v != Some(VERSION) {
             return None;
         }
@@ -187,16 +189,13 @@ impl Snapshot {
     /// Adds what a user entry holds (`None` or junk adds nothing). Entries for other keys than
     /// this one's name never get here: the key names the user.
     pub fn with_user_json(mut self, json: Option<&str>) -> Self {
-        let Some(user) = json
-            .and_then(|j| serde_json::from_str::<Stored>(j).ok())
-            .filter(|u| u.v == Some(VERSION))
-        else {
+        let Some(user) = json.and_then(Stored::read).filter(|u| u.v == Some(VERSION)) else {
             return self;
         };
         let me = name_key(&self.name);
         let mut marks = Vec::new();
         let mut pending_left = MAX_PENDING;
-        for (entry, is_room) in user
+        for (m, is_room) in user
             .rooms
             .unwrap_or_default()
             .into_iter()
@@ -210,9 +209,9 @@ impl Snapshot {
                     .map(|v| (v, false)),
             )
         {
-            let Ok(m) = serde_json::from_str::<Stored>(entry.get()) else {
+            if m.bad {
                 continue;
-            };
+            }
             let (seen, unread) = (m.seen.unwrap_or(0), m.unread.unwrap_or(0));
             let (key, title) = if is_room {
                 let Some(room) = m.room.filter(|r| shared::validate::room(r).is_ok()) else {
@@ -261,17 +260,18 @@ impl Snapshot {
 
 /// The kept pending messages of one entry that fit (a `mid` and a text the relay takes),
 /// while `left` allows; junk is skipped one by one.
-fn pending(entries: Vec<Box<RawValue>>, left: &mut usize) -> Vec<Pending> {
+fn pending(entries: Vec<Stored>, left: &mut usize) -> Vec<Pending> {
     let mut kept = Vec::new();
     for entry in entries {
         if *left == 0 {
             break;
         }
-        let Ok(Stored {
+        let Stored {
             mid: Some(mid),
             text: Some(text),
+            bad: false,
             ..
-        }) = serde_json::from_str::<Stored>(entry.get())
+        } = entry
         else {
             continue;
         };
@@ -331,70 +331,6 @@ struct MarkJson<'a> {
 struct PendingJson<'a> {
     mid: &'a str,
     text: &'a str,
-}
-
-/// What a stored entry holds as it is read: the session entry, the user entry, its `open`
-/// target, each conversation entry and each pending message, every field optional (a missing number is 0). One
-/// visitor, by hand, for all of them: derived ones cost the bundle one each, and read JSON
-/// arrays as structs too. A user entry's conversation entries stay raw JSON until each is read
-/// on its own, so that one bad entry is skipped alone.
-#[derive(Default)]
-struct Stored {
-    v: Option<u64>,
-    name: Option<String>,
-    token: Option<String>,
-    open: Option<Box<Stored>>,
-    rooms: Option<Vec<Box<RawValue>>>,
-    dms: Option<Vec<Box<RawValue>>>,
-    pending: Option<Vec<Box<RawValue>>>,
-    mid: Option<String>,
-    text: Option<String>,
-    room: Option<String>,
-    with: Option<String>,
-    read: Option<u64>,
-    seen: Option<u64>,
-    unread: Option<usize>,
-}
-
-impl<'de> Deserialize<'de> for Stored {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Stored;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a stored entry")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Stored, A::Error> {
-                let mut s = Stored::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "v" => s.v = map.next_value()?,
-                        "name" => s.name = map.next_value()?,
-                        "token" => s.token = map.next_value()?,
-                        "open" => s.open = map.next_value()?,
-                        "rooms" => s.rooms = map.next_value()?,
-                        "dms" => s.dms = map.next_value()?,
-                        "pending" => s.pending = map.next_value()?,
-                        "mid" => s.mid = map.next_value()?,
-                        "text" => s.text = map.next_value()?,
-                        "room" => s.room = map.next_value()?,
-                        "with" => s.with = map.next_value()?,
-                        "read" => s.read = map.next_value()?,
-                        "seen" => s.seen = map.next_value()?,
-                        "unread" => s.unread = map.next_value()?,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(s)
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 #[cfg(test)]
