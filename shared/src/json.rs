@@ -11,11 +11,18 @@
 
 use serde::de::DeserializeOwned;
 
+/// Why a text is not what was asked for: serde_json's error natively; in the browser, the
+/// message alone (serde_json's error type would bring its own formatting into the bundle).
+#[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
+pub type Error = serde_json::Error;
+#[cfg(all(target_arch = "wasm32", feature = "browser"))]
+pub use browser::Error;
+
 /// Reads `text` as a `T`.
 ///
 /// # Errors
 /// When `text` is not JSON, or not a `T`.
-pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
     #[cfg(all(target_arch = "wasm32", feature = "browser"))]
     {
         browser::from_str(text)
@@ -35,28 +42,27 @@ mod browser {
     use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
     /// Reads `text` as a `T` with `JSON.parse`.
-    pub(super) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
-        let value = js_sys::JSON::parse(text)
-            .map_err(|_| <serde_json::Error as de::Error>::custom("not JSON"))?;
-        T::deserialize(Js(value)).map_err(|e| de::Error::custom(e.0))
+    pub(super) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+        let value = js_sys::JSON::parse(text).map_err(|_| Error("not JSON".into()))?;
+        T::deserialize(Js(value))
     }
 
     /// A JavaScript value from `JSON.parse`, as a serde [`Deserializer`].
     struct Js(JsValue);
 
-    /// Why a value is not what was asked for.
+    /// Why a text is not what was asked for.
     #[derive(Debug)]
-    struct JsError(String);
+    pub struct Error(String);
 
-    impl fmt::Display for JsError {
+    impl fmt::Display for Error {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(&self.0)
         }
     }
 
-    impl std::error::Error for JsError {}
+    impl std::error::Error for Error {}
 
-    impl de::Error for JsError {
+    impl de::Error for Error {
         fn custom<T: fmt::Display>(msg: T) -> Self {
             Self(msg.to_string())
         }
@@ -76,9 +82,9 @@ mod browser {
     const U64_END: f64 = 18_446_744_073_709_551_616.0;
 
     impl<'de> de::Deserializer<'de> for Js {
-        type Error = JsError;
+        type Error = Error;
 
-        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsError> {
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             let js = self.0;
             if let Some(s) = js.as_string() {
                 visitor.visit_string(s)
@@ -110,7 +116,7 @@ mod browser {
             }
         }
 
-        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, JsError> {
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
             if self.0.is_null() || self.0.is_undefined() {
                 visitor.visit_none()
             } else {
@@ -132,12 +138,12 @@ mod browser {
     }
 
     impl<'de> SeqAccess<'de> for Seq {
-        type Error = JsError;
+        type Error = Error;
 
         fn next_element_seed<T: DeserializeSeed<'de>>(
             &mut self,
             seed: T,
-        ) -> Result<Option<T::Value>, JsError> {
+        ) -> Result<Option<T::Value>, Error> {
             if self.at >= self.array.length() {
                 return Ok(None);
             }
@@ -155,12 +161,12 @@ mod browser {
     }
 
     impl<'de> MapAccess<'de> for Map {
-        type Error = JsError;
+        type Error = Error;
 
         fn next_key_seed<K: DeserializeSeed<'de>>(
             &mut self,
             seed: K,
-        ) -> Result<Option<K::Value>, JsError> {
+        ) -> Result<Option<K::Value>, Error> {
             if self.at >= self.entries.length() {
                 return Ok(None);
             }
@@ -170,10 +176,7 @@ mod browser {
             seed.deserialize(Js(entry.get(0))).map(Some)
         }
 
-        fn next_value_seed<V: DeserializeSeed<'de>>(
-            &mut self,
-            seed: V,
-        ) -> Result<V::Value, JsError> {
+        fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
             seed.deserialize(Js(std::mem::replace(&mut self.value, JsValue::UNDEFINED)))
         }
     }

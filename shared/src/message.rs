@@ -288,7 +288,7 @@ impl ServerMsg {
     ///
     /// # Errors
     /// The JSON error when the text is not a frame this version knows.
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+    pub fn parse(text: &str) -> Result<Self, crate::json::Error> {
         crate::parse::server_msg(text)
     }
 

@@ -11,9 +11,9 @@
 //! field of another frame type, with a type unlike its own there, now fails the frame; no
 //! frame of the protocol has one.)
 
+use crate::json::Error;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Error as _, Visitor};
-use serde_json::Error;
 
 use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
 use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
