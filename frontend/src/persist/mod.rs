@@ -20,7 +20,7 @@
 //! type) is ignored on its own. At most [`MAX_ROOMS`] rooms, [`MAX_DMS`] conversations and
 //! [`MAX_PENDING`] pending messages are kept, so the entry stays small.
 
-use serde::Serialize;
+use shared::json::{self, Object};
 use shared::validate::name_key;
 use stored::Stored;
 
@@ -108,65 +108,43 @@ impl Snapshot {
         })
     }
 
-    /// The session entry's JSON.
+    /// The session entry's JSON. (Entries are written by hand, `shared::json::Object`:
+    /// serde's serialisation costs the bundle.)
     pub fn session_json(&self) -> String {
-        serde_json::to_string(&SessionJson {
-            v: VERSION,
-            name: self.name.clone(),
-            token: self.token.clone(),
-        })
-        .expect("strings serialise")
+        let mut o = Object::new();
+        o.num("v", VERSION)
+            .str("name", &self.name)
+            .opt_str("token", self.token.as_deref());
+        o.finish()
     }
 
     /// The user entry's JSON.
     pub fn user_json(&self) -> String {
-        fn entry(m: &Mark) -> MarkJson<'_> {
-            MarkJson {
-                room: m.key.room().map(str::to_owned),
-                with: m.key.room().is_none().then(|| m.title.clone()),
-                read: m.read,
-                seen: m.seen,
-                unread: m.unread,
-                pending: m
-                    .pending
+        let entries = |rooms: bool| {
+            json::array(
+                self.marks
                     .iter()
-                    .map(|p| PendingJson {
-                        mid: &p.mid,
-                        text: &p.text,
-                    })
-                    .collect(),
-            }
+                    .filter(|m| m.key.room().is_some() == rooms)
+                    .map(mark_json),
+            )
+        };
+        let mut o = Object::new();
+        o.num("v", VERSION);
+        if let Some(open) = self.open.as_ref().and_then(|key| self.target_of(key)) {
+            o.raw("open", &open);
         }
-        serde_json::to_string(&UserJson {
-            v: VERSION,
-            open: self.open.as_ref().and_then(|key| self.target_of(key)),
-            rooms: self
-                .marks
-                .iter()
-                .filter(|m| m.key.room().is_some())
-                .map(entry)
-                .collect(),
-            dms: self
-                .marks
-                .iter()
-                .filter(|m| m.key.room().is_none())
-                .map(entry)
-                .collect(),
-        })
-        .expect("strings and numbers serialise")
+        o.raw("rooms", &entries(true)).raw("dms", &entries(false));
+        o.finish()
     }
 
-    fn target_of(&self, key: &ConvKey) -> Option<Target> {
+    /// The `open` target's JSON: `{"room":…}` or `{"with":…}`.
+    fn target_of(&self, key: &ConvKey) -> Option<String> {
+        let mut o = Object::new();
         match key {
-            ConvKey::Room(room) => Some(Target {
-                room: Some(room.clone()),
-                with: None,
-            }),
-            ConvKey::Dm(_) => self.marks.iter().find(|m| m.key == *key).map(|m| Target {
-                room: None,
-                with: Some(m.title.clone()),
-            }),
-        }
+            ConvKey::Room(room) => o.str("room", room),
+            ConvKey::Dm(_) => o.str("with", &self.marks.iter().find(|m| m.key == *key)?.title),
+        };
+        Some(o.finish())
     }
 
     /// Reads a session entry: the name and token, or `None` for junk.
@@ -283,54 +261,26 @@ fn pending(entries: Vec<Stored>, left: &mut usize) -> Vec<Pending> {
     kept
 }
 
-#[derive(Serialize)]
-struct SessionJson {
-    v: u64,
-    name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-}
-
-/// The user entry as written (read as a [`Stored`]).
-#[derive(Serialize)]
-struct UserJson<E> {
-    v: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    open: Option<Target>,
-    #[serde(default)]
-    rooms: Vec<E>,
-    #[serde(default)]
-    dms: Vec<E>,
-}
-
-#[derive(Serialize)]
-struct Target {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    room: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    with: Option<String>,
-}
-
-#[derive(Serialize)]
-struct MarkJson<'a> {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    room: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    with: Option<String>,
-    #[serde(default)]
-    read: u64,
-    #[serde(default)]
-    seen: u64,
-    #[serde(default)]
-    unread: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pending: Vec<PendingJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct PendingJson<'a> {
-    mid: &'a str,
-    text: &'a str,
+/// One conversation entry's JSON: `room` or `with`, the marks, and the pending messages if
+/// there are any.
+fn mark_json(m: &Mark) -> String {
+    let mut o = Object::new();
+    match m.key.room() {
+        Some(room) => o.str("room", room),
+        None => o.str("with", &m.title),
+    };
+    o.num("read", m.read)
+        .num("seen", m.seen)
+        .num("unread", m.unread as u64);
+    if !m.pending.is_empty() {
+        let pending = m.pending.iter().map(|p| {
+            let mut o = Object::new();
+            o.str("mid", &p.mid).str("text", &p.text);
+            o.finish()
+        });
+        o.raw("pending", &json::array(pending));
+    }
+    o.finish()
 }
 
 #[cfg(test)]
