@@ -36,7 +36,8 @@ pub const VERSION: u64 = 1;
 pub const MAX_ROOMS: usize = 100;
 /// At most this many private conversations are kept (the most recently active ones).
 pub const MAX_DMS: usize = 200;
-/// At most this many of our unconfirmed messages are kept (the oldest, rooms first).
+/// At most this many of our unconfirmed messages are kept (by conversation, rooms first, and
+/// in each the oldest first).
 pub const MAX_PENDING: usize = 50;
 /// A token longer than this is junk (the relay's are 32 hex digits).
 const MAX_TOKEN_CHARS: usize = 128;
