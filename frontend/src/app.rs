@@ -28,7 +28,7 @@ use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
 use crate::persist::{SESSION_KEY, user_key};
-use crate::services::browser::{load_name, mark_time, now_ms, save_name, ws_url};
+use crate::services::browser::{load_name, mark_time, now_ms, random, save_name, ws_url};
 use crate::services::{ConnEvent, Frame, storage, ws};
 use crate::state::{Action, ConvKey, Secret, Snapshot, State};
 
@@ -250,12 +250,19 @@ impl Driver {
     }
 }
 
+/// 32 random bits (`Math.random` gives at least 52).
+fn random_u32() -> u32 {
+    (random() * 4_294_967_296.0) as u32
+}
+
 #[component]
 pub fn App() -> Html {
     let state = use_reducer(|| State {
         last_name: load_name(),
         // This page's cids differ from those of earlier loads, which history brings back.
         cid_prefix: format!("{:x}.", now_ms()),
+        // Our messages' ids must not repeat across page loads and devices: 64 random bits.
+        mid_seed: format!("{:08x}{:08x}", random_u32(), random_u32()),
         ..State::default()
     });
     let link = use_mut_ref(Link::default);

@@ -8,6 +8,7 @@
 //!
 //! The contract is `docs/PROTOCOL.md`; the tests in `tests/contract.rs` parse its example frames.
 
+pub mod json;
 pub mod limits;
 mod message;
 pub mod ops;

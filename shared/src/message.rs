@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::Object;
+
 /// One frame from a client: the message and the client's optional id for it.
 ///
 /// `cid` may come with any frame. The relay echoes it on the `message` copy that acknowledges a
@@ -62,18 +64,12 @@ impl ClientFrame {
     }
 
     /// The frame as JSON text: the message's object with `cid` added last, which is what the
-    /// derived `Serialize` writes, without serde's `flatten` machinery (it costs the web
-    /// client's bundle).
+    /// derived `Serialize` writes, written by hand (`crate::json::Object`): serde's
+    /// serialisation costs the web client's bundle.
     pub fn to_json(&self) -> String {
-        let mut json = serde_json::to_string(&self.msg).expect("a ClientMsg always serialises");
-        if let Some(cid) = &self.cid {
-            // A ClientMsg is always an object with its `type`: replace its closing brace.
-            json.pop();
-            json.push_str(",\"cid\":");
-            json.push_str(&serde_json::to_string(cid).expect("a string serialises"));
-            json.push('}');
-        }
-        json
+        let mut object = self.msg.object();
+        object.opt_str("cid", self.cid.as_deref());
+        object.finish()
     }
 }
 
@@ -197,6 +193,92 @@ pub enum ClientMsg {
     Release { name: String },
 }
 
+impl ClientMsg {
+    /// The message as a JSON object, fields as the derived `Serialize` writes them (`type`
+    /// first, then in declaration order, absent options and a false `acks` left out).
+    fn object(&self) -> Object {
+        let mut o;
+        match self {
+            Self::Hello {
+                name,
+                token,
+                acks,
+                password,
+            } => {
+                o = Object::tagged("hello");
+                o.str("name", name).opt_str("token", token.as_deref());
+                if *acks {
+                    o.raw("acks", "true");
+                }
+                o.opt_str("password", password.as_deref());
+            }
+            Self::Join { room, after } => {
+                o = Object::tagged("join");
+                o.str("room", room).opt_num("after", *after);
+            }
+            Self::Leave { room } => {
+                o = Object::tagged("leave");
+                o.str("room", room);
+            }
+            Self::Say { room, text, mid } => {
+                o = Object::tagged("say");
+                o.str("room", room)
+                    .str("text", text)
+                    .opt_str("mid", mid.as_deref());
+            }
+            Self::Rooms => o = Object::tagged("rooms"),
+            Self::Dm { to, text, mid } => {
+                o = Object::tagged("dm");
+                o.str("to", to)
+                    .str("text", text)
+                    .opt_str("mid", mid.as_deref());
+            }
+            Self::Users => o = Object::tagged("users"),
+            Self::Typing { room, to } => {
+                o = Object::tagged("typing");
+                o.opt_str("room", room.as_deref())
+                    .opt_str("to", to.as_deref());
+            }
+            Self::History {
+                room,
+                with,
+                before,
+                limit,
+            } => {
+                o = Object::tagged("history");
+                o.opt_str("room", room.as_deref())
+                    .opt_str("with", with.as_deref())
+                    .opt_num("before", *before)
+                    .opt_num("limit", limit.map(|l| l as u64));
+            }
+            Self::Ack { with, seq } => {
+                o = Object::tagged("ack");
+                o.str("with", with).num("seq", *seq);
+            }
+            Self::Protect { password } => {
+                o = Object::tagged("protect");
+                o.str("password", password);
+            }
+            Self::Watch => o = Object::tagged("watch"),
+            Self::Unwatch => o = Object::tagged("unwatch"),
+            Self::Run { hosts, command } => {
+                o = Object::tagged("run");
+                o.str("hosts", hosts).str("command", command);
+            }
+            Self::Cancel { run } => {
+                o = Object::tagged("cancel");
+                o.str("run", run);
+            }
+            Self::Runs => o = Object::tagged("runs"),
+            Self::Release { name } => {
+                o = Object::tagged("release");
+                o.str("name", name);
+            }
+        }
+        o
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_false(b: &bool) -> bool {
     !*b
@@ -288,7 +370,7 @@ impl ServerMsg {
     ///
     /// # Errors
     /// The JSON error when the text is not a frame this version knows.
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+    pub fn parse(text: &str) -> Result<Self, crate::json::Error> {
         crate::parse::server_msg(text)
     }
 

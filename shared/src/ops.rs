@@ -58,7 +58,7 @@ impl OpsMsg {
     ///
     /// # Errors
     /// The JSON error when the text is not an operator's frame this version knows.
-    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+    pub fn parse(text: &str) -> Result<Self, crate::json::Error> {
         crate::parse::ops_msg(text)
     }
 

@@ -11,9 +11,9 @@
 //! field of another frame type, with a type unlike its own there, now fails the frame; no
 //! frame of the protocol has one.)
 
+use crate::json::Error;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Error as _, Visitor};
-use serde_json::Error;
 
 use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
 use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
@@ -295,7 +295,8 @@ fn each<T>(
 }
 
 fn fields(text: &str) -> Result<(String, Fields), Error> {
-    let mut f: Fields = serde_json::from_str(text)?;
+    // In the web client, the browser's JSON.parse (`json.rs`).
+    let mut f: Fields = crate::json::from_str(text)?;
     let kind = f.kind.take().ok_or_else(|| missing("type"))?;
     Ok((kind, f))
 }

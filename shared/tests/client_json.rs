@@ -1,22 +1,62 @@
-//! `ClientFrame::to_json` (the message's object with `cid` appended, written without serde's
-//! `flatten`) writes exactly what the derived `Serialize` writes.
+//! `ClientFrame::to_json` (the message's object with `cid` appended, written by hand) writes
+//! exactly what the derived `Serialize` writes, for every message type.
 
 use shared::{ClientFrame, ClientMsg};
 
 #[test]
 fn to_json_is_the_derived_serialisation() {
+    let some = |s: &str| Some(s.to_owned());
     let msgs = [
         ClientMsg::Hello {
             name: "alice".into(),
-            token: Some("t\"1".into()),
+            token: some("t\"1"),
             acks: true,
             password: None,
         },
+        ClientMsg::Hello {
+            name: "Åsa".into(),
+            token: None,
+            acks: false,
+            password: some("pass\\word"),
+        },
+        ClientMsg::Join {
+            room: "lobby".into(),
+            after: Some(41),
+        },
+        ClientMsg::Join {
+            room: "lobby".into(),
+            after: None,
+        },
+        ClientMsg::Leave { room: "dev".into() },
         ClientMsg::Rooms,
         ClientMsg::Say {
             room: "lobby".into(),
-            text: "a \\ b\n\u{1b}[31m".into(),
+            text: "a \\ b\n\u{1b}[31m \u{7f}\u{0}\u{8}\u{c}\r\t 字 😀".into(),
             mid: Some("7f3a".into()),
+        },
+        ClientMsg::Say {
+            room: "lobby".into(),
+            text: "no mid".into(),
+            mid: None,
+        },
+        ClientMsg::Dm {
+            to: "bob".into(),
+            text: "hi".into(),
+            mid: some("m1"),
+        },
+        ClientMsg::Dm {
+            to: "bob".into(),
+            text: "hi".into(),
+            mid: None,
+        },
+        ClientMsg::Users,
+        ClientMsg::Typing {
+            room: some("lobby"),
+            to: None,
+        },
+        ClientMsg::Typing {
+            room: None,
+            to: some("bob"),
         },
         ClientMsg::History {
             room: None,
@@ -24,12 +64,30 @@ fn to_json_is_the_derived_serialisation() {
             before: Some(7),
             limit: Some(50),
         },
+        ClientMsg::History {
+            room: some("lobby"),
+            with: None,
+            before: None,
+            limit: None,
+        },
+        ClientMsg::Ack {
+            with: "bob".into(),
+            seq: u64::MAX,
+        },
+        ClientMsg::Protect {
+            password: "correct horse".into(),
+        },
         ClientMsg::Watch,
+        ClientMsg::Unwatch,
         ClientMsg::Run {
             hosts: "127.0.0.1-3".into(),
             command: "uname -n".into(),
         },
         ClientMsg::Cancel { run: "r1".into() },
+        ClientMsg::Runs,
+        ClientMsg::Release {
+            name: "squatter".into(),
+        },
     ];
     for msg in msgs {
         for frame in [

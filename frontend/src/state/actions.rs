@@ -170,19 +170,21 @@ impl State {
                 // it waits its turn (`due_sends`).
                 let waiting = conv.unconfirmed().any(|(_, m)| m.waits(session));
                 let now = live && conv.synced && !conv.closing_gap() && !waiting;
+                let mid = format!("{}{:x}", self.mid_seed, self.cid_counter + 1);
                 conv.messages.push(Rc::new(Message {
                     seq: None,
                     from: me,
                     text: text.clone(),
                     ts: None,
                     cid: Some(cid.clone()),
+                    mid: Some(mid.clone()),
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
                 }));
                 self.cid_counter += 1;
                 if now {
-                    self.emit_say(&key, &cid, &text);
+                    self.emit_say(&key, &cid, Some(&mid), &text);
                 }
             }
             Action::Typed { key, now_ms } => {
@@ -229,8 +231,8 @@ impl State {
                     if let Some((i, _)) = found {
                         let m = Rc::make_mut(&mut Rc::make_mut(conv).messages[i]);
                         m.sent_in = Some(session);
-                        let text = m.text.clone();
-                        self.emit_say(&key, &cid, &text);
+                        let (mid, text) = (m.mid.clone(), m.text.clone());
+                        self.emit_say(&key, &cid, mid.as_deref(), &text);
                         changed = true;
                     }
                 }

@@ -65,6 +65,10 @@ pub struct Message {
     pub ts: Option<u64>,
     /// Our id for the frame that sent it (`c1`, `c2`, … for this page's session).
     pub cid: Option<String>,
+    /// Our id for the message itself (`mid`), unique across page loads and devices: the same
+    /// on every resend, and kept with a pending message across a reload, so that the relay
+    /// stores it once and its copy confirms it whichever frame or page sent it.
+    pub mid: Option<String>,
     pub delivery: Delivery,
     /// For an unconfirmed message: the highest `seq` the conversation had when it was sent.
     /// Only a copy with a higher `seq` can confirm it, so that a `cid` reused by an earlier
@@ -86,6 +90,7 @@ impl Message {
             text: m.text,
             ts: Some(m.ts),
             cid: m.cid,
+            mid: m.mid,
             delivery: Delivery::Sent,
             sent_after: 0,
             sent_in: None,
@@ -219,7 +224,8 @@ impl Conversation {
             .map(move |(i, m)| (from + i, &**m))
     }
 
-    /// Applies one message from the relay: confirms our own (by `cid`), ignores a repeat of a
+    /// Applies one message from the relay: confirms our own (by `mid`, or by `cid` for a copy
+    /// without one), ignores a repeat of a
     /// `seq` we hold, or inserts it in `seq` order.
     ///
     /// A `seq` we hold for a *different* message (another sender or time) means the relay
@@ -255,11 +261,18 @@ impl Conversation {
         }
     }
 
-    /// The index of our unconfirmed message that `m` is the relay's copy of.
+    /// The index of our unconfirmed message that `m` is the relay's copy of: the one with its
+    /// `mid` (unique to one message, whichever page sent it), or for a copy without one (or
+    /// ours without one), the one with its `cid` sent before `m`'s `seq`.
     fn own_unconfirmed(&self, m: &ChatMessage, mine: bool) -> Option<usize> {
-        let cid = m.cid.as_ref().filter(|_| mine)?;
+        if !mine {
+            return None;
+        }
         self.unconfirmed()
-            .find(|(_, own)| own.cid.as_ref() == Some(cid) && own.sent_after < m.seq)
+            .find(|(_, own)| match (&m.mid, &own.mid) {
+                (Some(mid), Some(own_mid)) => mid == own_mid,
+                _ => m.cid.is_some() && own.cid == m.cid && own.sent_after < m.seq,
+            })
             .map(|(i, _)| i)
     }
 

@@ -49,6 +49,10 @@
 //!   (`State::ready`): the root asks for them (`State::due_sends`) after every action and sends
 //!   them with [`Action::SendQueued`], oldest first. A message goes at once only if nothing
 //!   older waits.
+//! - Each of our messages has a `mid` (`State::mid_seed` and its number), the same on every
+//!   resend and across a reload (`crate::persist` keeps the pending ones, `Mark::pending`), so
+//!   the relay stores it once however often it goes. The relay's copy with our `mid` confirms
+//!   it, live or in a catch-up; a copy without one confirms by `cid` (`Conversation::apply`).
 //! - One `history` request in flight per conversation (`Conversation::fetch`), with an `h` cid,
 //!   so that answers come back in the order asked and an `error` with that cid ends it.
 //! - Private messages are acknowledged once per burst of frames: the root asks
@@ -90,7 +94,7 @@ mod tests;
 pub use conversation::{ConvKey, Conversation, Delivery, Fetch, Message, Typist};
 pub use ops::{HostRow, MAX_POINTS, Ops, Run};
 pub use protect::{ProtectForm, Secret};
-pub use resume::{Mark, Snapshot};
+pub use resume::{Mark, Pending, Snapshot};
 pub use wire::Outbox;
 
 /// How long "X is typing" stays up after the last `typing` frame from X.
@@ -160,6 +164,10 @@ pub struct State {
     /// Makes this page's cids unlike those of earlier page loads (whose messages come back in
     /// history with their cids): the root sets it from the clock at start-up.
     pub cid_prefix: String,
+    /// Random hex digits the root draws at start-up (16 of them): our messages' `mid`s are
+    /// `{mid_seed}{n:x}`, `n` the message's number in `cid_counter`, so that they differ from
+    /// those of every other page load and device.
+    pub mid_seed: String,
     /// The number of `history` requests made; the last one's cid is
     /// `{cid_prefix}h{fetch_counter}`.
     pub fetch_counter: u64,
@@ -312,6 +320,7 @@ impl State {
         Self {
             cid_counter: self.cid_counter,
             cid_prefix: self.cid_prefix.clone(),
+            mid_seed: self.mid_seed.clone(),
             fetch_counter: self.fetch_counter,
             protect_counter: self.protect_counter,
             session: self.session,

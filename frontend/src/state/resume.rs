@@ -8,7 +8,7 @@ use std::rc::Rc;
 use shared::validate::name_key;
 
 use super::State;
-use super::conversation::{ConvKey, Conversation};
+use super::conversation::{ConvKey, Conversation, Delivery, Message};
 
 /// One conversation as kept: where it is, how far it was read and seen, and its unread count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,16 @@ pub struct Mark {
     pub seen: u64,
     /// Messages from others not read yet.
     pub unread: usize,
+    /// Our messages the relay had not confirmed, oldest first: they are sent again (with
+    /// their `mid`, so the relay stores each once) once the conversation has caught up.
+    pub pending: Vec<Pending>,
+}
+
+/// One of our messages kept unconfirmed across a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub mid: String,
+    pub text: String,
 }
 
 /// Everything a page load needs to take up where the last one left off: what
@@ -59,13 +69,30 @@ impl State {
         if snapshot.token.is_some() {
             self.token = snapshot.token;
         }
+        let me = name.to_owned();
         for mark in snapshot.marks {
-            let conv = Conversation {
+            let mut conv = Conversation {
                 seen: mark.seen,
                 read: mark.read,
                 unread: mark.unread,
                 ..Conversation::new(&mark.title)
             };
+            // Kept messages wait to be sent under a cid of this page, with their own mid.
+            for p in mark.pending {
+                let cid = self.next_cid();
+                self.cid_counter += 1;
+                conv.messages.push(Rc::new(Message {
+                    seq: None,
+                    from: me.clone(),
+                    text: p.text,
+                    ts: None,
+                    cid: Some(cid),
+                    mid: Some(p.mid),
+                    delivery: Delivery::Pending,
+                    sent_after: mark.seen,
+                    sent_in: None,
+                }));
+            }
             self.conversations.insert(mark.key, Rc::new(conv));
         }
         self.open = snapshot.open.filter(|k| self.conversations.contains_key(k));

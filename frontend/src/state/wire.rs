@@ -72,18 +72,20 @@ impl State {
         self.emit(ClientMsg::Users);
     }
 
-    /// Emits the `say` or `dm` frame of one of our messages.
-    pub(super) fn emit_say(&self, key: &ConvKey, cid: &str, text: &str) {
+    /// Emits the `say` or `dm` frame of one of our messages (the same `mid` every time it is
+    /// sent).
+    pub(super) fn emit_say(&self, key: &ConvKey, cid: &str, mid: Option<&str>, text: &str) {
+        let (text, mid) = (text.to_owned(), mid.map(str::to_owned));
         let msg = match key {
             ConvKey::Room(room) => ClientMsg::Say {
                 room: room.clone(),
-                text: text.to_owned(),
-                mid: None,
+                text,
+                mid,
             },
             ConvKey::Dm(_) => ClientMsg::Dm {
                 to: self.conversations[key].title.clone(),
-                text: text.to_owned(),
-                mid: None,
+                text,
+                mid,
             },
         };
         self.emit_with_cid(msg, cid);

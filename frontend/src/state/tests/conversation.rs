@@ -94,7 +94,7 @@ fn dm_correspondent_is_the_other_side() {
             ClientMsg::Dm {
                 to: "Bob".into(),
                 text: "hello".into(),
-                mid: None,
+                mid: Some(mid_for(&cid)),
             },
             cid.clone()
         )]

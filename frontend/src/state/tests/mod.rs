@@ -10,6 +10,7 @@ use yew::Reducible;
 use super::*;
 
 mod conversation;
+mod mids;
 mod ops;
 mod protect;
 mod reconnect;
@@ -73,9 +74,26 @@ fn joined(room: &str, members: &[&str], history: Vec<ChatMessage>) -> ServerMsg 
     }
 }
 
+/// The random part of this test page's message ids (the root draws 16 hex digits).
+const SEED: &str = "5eed0123456789ab";
+
+/// A fresh page, with its `mid` seed.
+fn page() -> Rc<State> {
+    Rc::new(State {
+        mid_seed: SEED.into(),
+        ..State::default()
+    })
+}
+
+/// The `mid` of the message sent under `cid` (`c{n}`) on a [`page`]: the seed and `n` in hex.
+fn mid_for(cid: &str) -> String {
+    let n: u64 = cid.trim_start_matches('c').parse().expect("a cid c{n}");
+    format!("{SEED}{n:x}")
+}
+
 /// Alice, signed in and connected.
 fn alice() -> Rc<State> {
-    let s = Rc::new(State::default());
+    let s = page();
     let s = reduce(&s, login("alice"));
     let s = reduce(&s, Action::Connecting { attempt: 0 });
     welcomed(&reduce(&s, Action::Connected))
@@ -167,7 +185,7 @@ fn protect(password: &str, confirm: &str) -> Action {
 
 /// Alice, signed in with her password.
 fn protected_alice() -> Rc<State> {
-    let s = reduce(&Rc::new(State::default()), login_with("alice", PASSWORD));
+    let s = reduce(&page(), login_with("alice", PASSWORD));
     welcomed(&reduce(&s, Action::Connected))
 }
 

@@ -17,7 +17,7 @@ fn own_message_is_pending_until_its_cid_comes_back() {
             ClientMsg::Say {
                 room: "lobby".into(),
                 text: "hi".into(),
-                mid: None,
+                mid: Some(mid_for("c1")),
             },
             "c1"
         )]
@@ -98,7 +98,8 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
             ClientMsg::Say {
                 room: "lobby".into(),
                 text: text.into(),
-                mid: None,
+                // The same mid on every send of a message.
+                mid: Some(mid_for(cid)),
             },
             cid,
         )

@@ -11,18 +11,22 @@
 //! - [`user_key`] (`courier.user.<name_key>`), per user name: the conversations and how far
 //!   each was read, so that unread counts survive a reload:
 //!   `{"v":1,"open":{"room":"lobby"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1}],
-//!   "dms":[{"with":"bob","read":7,"seen":8,"unread":1}]}`. Signing out removes it.
+//!   "dms":[{"with":"bob","read":7,"seen":8,"unread":1}]}`. Signing out removes it. An entry
+//!   may hold our messages not confirmed yet, to be sent again with the same `mid`:
+//!   `"pending":[{"mid":"9f0c…","text":"hi"}]`.
 //!
 //! Stored text is untrusted: anything that is not this format (junk, an older or newer `v`) is
 //! ignored as a whole, and each entry that does not fit (a bad room or user name, a wrong
-//! type) is ignored on its own. At most [`MAX_ROOMS`] rooms and [`MAX_DMS`] conversations are
-//! kept, so the entry stays small.
+//! type) is ignored on its own. At most [`MAX_ROOMS`] rooms, [`MAX_DMS`] conversations and
+//! [`MAX_PENDING`] pending messages are kept, so the entry stays small.
 
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use shared::json::{self, Object};
 use shared::validate::name_key;
+use stored::Stored;
 
-use crate::state::{ConvKey, Mark, Snapshot, State};
+use crate::state::{ConvKey, Delivery, Mark, Pending, Snapshot, State};
+
+mod stored;
 
 /// The signed-in session: `{"v":1,"name":…,"token":…}`.
 pub const SESSION_KEY: &str = "courier.session";
@@ -32,6 +36,9 @@ pub const VERSION: u64 = 1;
 pub const MAX_ROOMS: usize = 100;
 /// At most this many private conversations are kept (the most recently active ones).
 pub const MAX_DMS: usize = 200;
+/// At most this many of our unconfirmed messages are kept (by conversation, rooms first, and
+/// in each the oldest first).
+pub const MAX_PENDING: usize = 50;
 /// A token longer than this is junk (the relay's are 32 hex digits).
 const MAX_TOKEN_CHARS: usize = 128;
 
@@ -57,6 +64,16 @@ impl Snapshot {
                 read: conv.read,
                 seen: conv.seen,
                 unread: conv.unread,
+                pending: conv
+                    .unconfirmed()
+                    .filter(|(_, m)| m.delivery == Delivery::Pending)
+                    .filter_map(|(_, m)| {
+                        Some(Pending {
+                            mid: m.mid.clone()?,
+                            text: m.text.clone(),
+                        })
+                    })
+                    .collect(),
             })
             .collect();
         // Keep the rooms (in name order) and the most recently active private conversations.
@@ -79,6 +96,11 @@ impl Snapshot {
             *kept <= max
         });
         marks.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let mut left = MAX_PENDING;
+        for m in &mut marks {
+            m.pending.truncate(left);
+            left -= m.pending.len();
+        }
         Some(Self {
             name,
             token: state.token.clone(),
@@ -87,60 +109,48 @@ impl Snapshot {
         })
     }
 
-    /// The session entry's JSON.
+    /// The session entry's JSON. (Entries are written by hand, `shared::json::Object`:
+    /// serde's serialisation costs the bundle.)
     pub fn session_json(&self) -> String {
-        serde_json::to_string(&SessionJson {
-            v: VERSION,
-            name: self.name.clone(),
-            token: self.token.clone(),
-        })
-        .expect("strings serialise")
+        let mut o = Object::new();
+        o.num("v", VERSION)
+            .str("name", &self.name)
+            .opt_str("token", self.token.as_deref());
+        o.finish()
     }
 
     /// The user entry's JSON.
     pub fn user_json(&self) -> String {
-        let entry = |m: &Mark| MarkJson {
-            room: m.key.room().map(str::to_owned),
-            with: m.key.room().is_none().then(|| m.title.clone()),
-            read: m.read,
-            seen: m.seen,
-            unread: m.unread,
+        let entries = |rooms: bool| {
+            json::array(
+                self.marks
+                    .iter()
+                    .filter(|m| m.key.room().is_some() == rooms)
+                    .map(mark_json),
+            )
         };
-        serde_json::to_string(&UserJson {
-            v: VERSION,
-            open: self.open.as_ref().and_then(|key| self.target_of(key)),
-            rooms: self
-                .marks
-                .iter()
-                .filter(|m| m.key.room().is_some())
-                .map(entry)
-                .collect(),
-            dms: self
-                .marks
-                .iter()
-                .filter(|m| m.key.room().is_none())
-                .map(entry)
-                .collect(),
-        })
-        .expect("strings and numbers serialise")
+        let mut o = Object::new();
+        o.num("v", VERSION);
+        if let Some(open) = self.open.as_ref().and_then(|key| self.target_of(key)) {
+            o.raw("open", &open);
+        }
+        o.raw("rooms", &entries(true)).raw("dms", &entries(false));
+        o.finish()
     }
 
-    fn target_of(&self, key: &ConvKey) -> Option<Target> {
+    /// The `open` target's JSON: `{"room":…}` or `{"with":…}`.
+    fn target_of(&self, key: &ConvKey) -> Option<String> {
+        let mut o = Object::new();
         match key {
-            ConvKey::Room(room) => Some(Target {
-                room: Some(room.clone()),
-                with: None,
-            }),
-            ConvKey::Dm(_) => self.marks.iter().find(|m| m.key == *key).map(|m| Target {
-                room: None,
-                with: Some(m.title.clone()),
-            }),
-        }
+            ConvKey::Room(room) => o.str("room", room),
+            ConvKey::Dm(_) => o.str("with", &self.marks.iter().find(|m| m.key == *key)?.title),
+        };
+        Some(o.finish())
     }
 
     /// Reads a session entry: the name and token, or `None` for junk.
     pub fn parse_session(json: &str) -> Option<Self> {
-        let s: Stored = serde_json::from_str(json).ok()?;
+        let s = Stored::read(json)?;
         if s.v != Some(VERSION) {
             return None;
         }
@@ -158,15 +168,13 @@ impl Snapshot {
     /// Adds what a user entry holds (`None` or junk adds nothing). Entries for other keys than
     /// this one's name never get here: the key names the user.
     pub fn with_user_json(mut self, json: Option<&str>) -> Self {
-        let Some(user) = json
-            .and_then(|j| serde_json::from_str::<Stored>(j).ok())
-            .filter(|u| u.v == Some(VERSION))
-        else {
+        let Some(user) = json.and_then(Stored::read).filter(|u| u.v == Some(VERSION)) else {
             return self;
         };
         let me = name_key(&self.name);
         let mut marks = Vec::new();
-        for (entry, is_room) in user
+        let mut pending_left = MAX_PENDING;
+        for (m, is_room) in user
             .rooms
             .unwrap_or_default()
             .into_iter()
@@ -180,9 +188,9 @@ impl Snapshot {
                     .map(|v| (v, false)),
             )
         {
-            let Ok(m) = serde_json::from_str::<Stored>(entry.get()) else {
+            if m.bad {
                 continue;
-            };
+            }
             let (seen, unread) = (m.seen.unwrap_or(0), m.unread.unwrap_or(0));
             let (key, title) = if is_room {
                 let Some(room) = m.room.filter(|r| shared::validate::room(r).is_ok()) else {
@@ -206,12 +214,14 @@ impl Snapshot {
             }
             let read = m.read.unwrap_or(0).min(seen);
             let unread = usize::try_from(seen - read).map_or(unread, |most| unread.min(most));
+            let pending = pending(m.pending.unwrap_or_default(), &mut pending_left);
             marks.push(Mark {
                 key,
                 title,
                 read,
                 seen,
                 unread,
+                pending,
             });
         }
         self.open = user.open.and_then(|t| {
@@ -227,104 +237,51 @@ impl Snapshot {
     }
 }
 
-#[derive(Serialize)]
-struct SessionJson {
-    v: u64,
-    name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-}
-
-/// The user entry as written (read as a [`Stored`]).
-#[derive(Serialize)]
-struct UserJson<E = MarkJson> {
-    v: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    open: Option<Target>,
-    #[serde(default)]
-    rooms: Vec<E>,
-    #[serde(default)]
-    dms: Vec<E>,
-}
-
-#[derive(Serialize)]
-struct Target {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    room: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    with: Option<String>,
-}
-
-#[derive(Serialize)]
-struct MarkJson {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    room: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    with: Option<String>,
-    #[serde(default)]
-    read: u64,
-    #[serde(default)]
-    seen: u64,
-    #[serde(default)]
-    unread: usize,
-}
-
-/// What a stored entry holds as it is read: the session entry, the user entry, its `open`
-/// target and each conversation entry, every field optional (a missing number is 0). One
-/// visitor, by hand, for all of them: derived ones cost the bundle one each, and read JSON
-/// arrays as structs too. A user entry's conversation entries stay raw JSON until each is read
-/// on its own, so that one bad entry is skipped alone.
-#[derive(Default)]
-struct Stored {
-    v: Option<u64>,
-    name: Option<String>,
-    token: Option<String>,
-    open: Option<Box<Stored>>,
-    rooms: Option<Vec<Box<RawValue>>>,
-    dms: Option<Vec<Box<RawValue>>>,
-    room: Option<String>,
-    with: Option<String>,
-    read: Option<u64>,
-    seen: Option<u64>,
-    unread: Option<usize>,
-}
-
-impl<'de> Deserialize<'de> for Stored {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Stored;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a stored entry")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Stored, A::Error> {
-                let mut s = Stored::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "v" => s.v = map.next_value()?,
-                        "name" => s.name = map.next_value()?,
-                        "token" => s.token = map.next_value()?,
-                        "open" => s.open = map.next_value()?,
-                        "rooms" => s.rooms = map.next_value()?,
-                        "dms" => s.dms = map.next_value()?,
-                        "room" => s.room = map.next_value()?,
-                        "with" => s.with = map.next_value()?,
-                        "read" => s.read = map.next_value()?,
-                        "seen" => s.seen = map.next_value()?,
-                        "unread" => s.unread = map.next_value()?,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(s)
-            }
+/// The kept pending messages of one entry that fit (a `mid` and a text the relay takes),
+/// while `left` allows; junk is skipped one by one.
+fn pending(entries: Vec<Stored>, left: &mut usize) -> Vec<Pending> {
+    let mut kept = Vec::new();
+    for entry in entries {
+        if *left == 0 {
+            break;
         }
-        d.deserialize_map(V)
+        let Stored {
+            mid: Some(mid),
+            text: Some(text),
+            bad: false,
+            ..
+        } = entry
+        else {
+            continue;
+        };
+        if shared::validate::mid(&mid) && shared::validate::text(&text).is_ok() {
+            kept.push(Pending { mid, text });
+            *left -= 1;
+        }
     }
+    kept
+}
+
+/// One conversation entry's JSON: `room` or `with`, the marks, and the pending messages if
+/// there are any.
+fn mark_json(m: &Mark) -> String {
+    let mut o = Object::new();
+    match m.key.room() {
+        Some(room) => o.str("room", room),
+        None => o.str("with", &m.title),
+    };
+    o.num("read", m.read)
+        .num("seen", m.seen)
+        .num("unread", m.unread as u64);
+    if !m.pending.is_empty() {
+        let pending = m.pending.iter().map(|p| {
+            let mut o = Object::new();
+            o.str("mid", &p.mid).str("text", &p.text);
+            o.finish()
+        });
+        o.raw("pending", &json::array(pending));
+    }
+    o.finish()
 }
 
 #[cfg(test)]
@@ -343,6 +300,10 @@ mod tests {
                     read: 41,
                     seen: 42,
                     unread: 1,
+                    pending: vec![Pending {
+                        mid: "00c0ffee12345678a".into(),
+                        text: "not \"confirmed\"".into(),
+                    }],
                 },
                 Mark {
                     key: ConvKey::dm("Bob"),
@@ -350,6 +311,7 @@ mod tests {
                     read: 8,
                     seen: 8,
                     unread: 0,
+                    pending: vec![],
                 },
             ],
         }
@@ -361,7 +323,7 @@ mod tests {
         assert_eq!(s.session_json(), r#"{"v":1,"name":"alice","token":"t1"}"#);
         assert_eq!(
             s.user_json(),
-            r#"{"v":1,"open":{"with":"Bob"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1}],"dms":[{"with":"Bob","read":8,"seen":8,"unread":0}]}"#
+            r#"{"v":1,"open":{"with":"Bob"},"rooms":[{"room":"lobby","read":41,"seen":42,"unread":1,"pending":[{"mid":"00c0ffee12345678a","text":"not \"confirmed\""}]}],"dms":[{"with":"Bob","read":8,"seen":8,"unread":0}]}"#
         );
         let back = Snapshot::parse_session(&s.session_json())
             .unwrap()
@@ -414,6 +376,7 @@ mod tests {
                     read: 9,
                     seen: 9,
                     unread: 0,
+                    pending: vec![],
                 },
                 Mark {
                     key: ConvKey::dm("bob"),
@@ -421,8 +384,45 @@ mod tests {
                     read: 0,
                     seen: 5,
                     unread: 5,
+                    pending: vec![],
                 },
             ]
         );
+    }
+
+    #[test]
+    fn pending_messages_are_bounded_and_junk_is_skipped() {
+        let base = Snapshot::parse_session(r#"{"v":1,"name":"alice"}"#).unwrap();
+        let s = base.clone().with_user_json(Some(
+            r#"{"v":1,"rooms":[{"room":"dev","pending":[{"mid":"m1","text":"one"},
+                {"mid":"","text":"no mid"},{"mid":"m3","text":""},{"mid":"m4"},7,
+                {"mid":"m5","text":5},{"text":"x","mid":"m6","extra":1}]},
+                {"room":"ops","pending":{"mid":"m7","text":"not a list"}}]}"#,
+        ));
+        let texts: Vec<Vec<(&str, &str)>> = s
+            .marks
+            .iter()
+            .map(|m| {
+                m.pending
+                    .iter()
+                    .map(|p| (p.mid.as_str(), p.text.as_str()))
+                    .collect()
+            })
+            .collect();
+        // An entry whose `pending` is not a list is a wrong type: skipped whole, as ever.
+        assert_eq!(texts, vec![vec![("m1", "one"), ("m6", "x")]]);
+        // At most MAX_PENDING in all, the oldest first.
+        let many: Vec<String> = (0..MAX_PENDING + 5)
+            .map(|i| format!(r#"{{"mid":"m{i}","text":"t{i}"}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"v":1,"rooms":[{{"room":"a","pending":[{}]}},{{"room":"b","pending":[{}]}}]}}"#,
+            many[..30].join(","),
+            many.join(",")
+        );
+        let s = base.with_user_json(Some(&json));
+        assert_eq!(s.marks[0].pending.len(), 30);
+        assert_eq!(s.marks[1].pending.len(), MAX_PENDING - 30);
+        assert_eq!(s.marks[1].pending[0].mid, "m0");
     }
 }
