@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::connection::Settings;
 use crate::door::{self, Door, DoorLimits};
 use crate::engine::redis::{MailboxLimits, RedisEngine, RedisLogConfig};
-use crate::engine::{Engine, EngineLimits};
+use crate::engine::{Engine, EngineLimits, SINK_BATCHES};
 use crate::http::{self, HttpSettings};
 use crate::hub::{FanOut, Hub, HubLimits};
 use crate::metrics::Metrics;
@@ -132,7 +132,7 @@ pub async fn run_with_tls(
         page_bytes: config.page_kib as usize * 1024,
     };
     // The engine sends what it stores down `sink`; the fan-out takes it from there to the hub.
-    let (sink, stored) = std::sync::mpsc::channel();
+    let (sink, stored) = std::sync::mpsc::sync_channel(SINK_BATCHES);
     let engine: Box<dyn Engine> = match &config.redis {
         None => Box::new(Sqlite::start(
             store,

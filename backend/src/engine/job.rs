@@ -77,7 +77,7 @@ pub enum Committed {
         seq: u64,
     },
     /// A `Received` job is stored.
-    Removed { ids: Vec<i64> },
+    Removed { user_key: String, ids: Vec<i64> },
     /// A message was sent again with the `mid` of one stored already: nothing was stored, and
     /// `msg` is the original (with the repeat's `cid`), for its sender alone.
     Repeat { from_key: String, msg: ChatMessage },

@@ -10,8 +10,8 @@
 //! lock: the connection that asked awaits the read, and the hub finishes the frame with its
 //! answer (`hub/slow.rs`). Only [`Engine::user`] is answered under the lock.
 //!
-//! The one engine today is SQLite (`store::Sqlite`): a single relay on one file. `redis/` is
-//! the Redis engine's message log, not yet an engine of its own.
+//! Two engines implement it: SQLite (`store::Sqlite`, the default: one relay on one file) and
+//! Redis (`redis::RedisEngine`, `--redis URL`: for now also one relay, see docs/CLUSTER.md).
 
 mod backlog;
 mod job;
@@ -21,15 +21,20 @@ pub mod redis;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
-/// Where an engine sends each stored batch, in the order stored.
-pub type Sink = Sender<Vec<Committed>>;
+/// Where an engine sends each stored batch, in the order stored. Bounded ([`SINK_BATCHES`]):
+/// an engine that stores faster than the fan-out sends waits for it, so the messages taken and
+/// not yet sent stay bounded, and senders get `rate_limited` when the queue is full.
+pub type Sink = SyncSender<Vec<Committed>>;
+
+/// How many stored batches may wait for the fan-out.
+pub const SINK_BATCHES: usize = 64;
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! message to its sender and its recipient. [`FanOut`] is the thread that takes the engine's
 //! stored batches, in the order stored, and hands each to [`Hub::committed`].
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
@@ -44,7 +45,12 @@ impl FanOut {
             .name("courier-fanout".into())
             .spawn(move || {
                 for batch in stored {
-                    hub.committed(batch);
+                    // A panic here is a bug in the hub; the state is still the best there is
+                    // (its lock ignores poisoning), so keep sending rather than go silent.
+                    let sent = panic::catch_unwind(AssertUnwindSafe(|| hub.committed(batch)));
+                    if sent.is_err() {
+                        tracing::error!("the fan-out panicked on a batch; carrying on");
+                    }
                 }
             })?;
         Ok(Self(thread))
@@ -100,9 +106,9 @@ impl Hub {
                         state.send(conn, &ServerMsg::Message(msg));
                     }
                 }
-                Committed::Removed { ids } => {
+                Committed::Removed { user_key, ids } => {
                     for id in ids {
-                        state.received_in_flight.remove(&id);
+                        state.received_in_flight.remove(&(user_key.clone(), id));
                     }
                 }
                 Committed::MailboxFull { from_key, to, cid } => {
@@ -170,12 +176,13 @@ impl State {
         // delivered again after the next hello.
         if self
             .submit(Job::Received {
-                user_key,
+                user_key: user_key.clone(),
                 ids: ids.clone(),
             })
             .is_ok()
         {
-            self.received_in_flight.extend(ids);
+            self.received_in_flight
+                .extend(ids.into_iter().map(|id| (user_key.clone(), id)));
         }
     }
 

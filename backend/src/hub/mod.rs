@@ -16,9 +16,9 @@
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
 //! history), with typing in both rooms and direct; `dm_rate.rs` (each address's rate of private
-//! messages to each recipient); `slow.rs` (password work done off the
-//! lock), `fanout.rs` (sending what the writer committed, and mailboxes) and `output.rs`
-//! (queueing frames to connections, submitting jobs to the writer). Calls go one way:
+//! messages to each recipient); `slow.rs` (password work and the engine's reads, done off the
+//! lock), `fanout.rs` (sending what the engine stored, and mailboxes) and `output.rs`
+//! (queueing frames to connections, submitting jobs to the engine). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
 //! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 
@@ -105,9 +105,9 @@ struct State {
     rooms: HashMap<String, Room>,
     /// Mailbox removals handed to the writer and not yet committed, so that a hello reading
     /// the mailbox meanwhile does not send those messages again: (user, sender) → acked seq,
-    /// and the rows delivered to clients that do not acknowledge.
+    /// and the mail (user, mail id) delivered to clients that do not acknowledge.
     acks_in_flight: HashMap<(String, String), u64>,
-    received_in_flight: HashSet<i64>,
+    received_in_flight: HashSet<(String, i64)>,
     /// Password checks, new names and `protect`s counted per address, and wrong passwords
     /// per name.
     attempts: Attempts,
@@ -402,7 +402,7 @@ impl Hub {
                     "{message}: this frame was dropped; try again shortly"
                 ))
             }
-            Outcome::Joined { room, page } => state.joined(id, room, page),
+            Outcome::Joined { room, again, page } => state.joined(id, (room, again), page),
             Outcome::History { conversation, page } => state.send_history(id, conversation, page),
             Outcome::Mailbox { key, mail } => state.mail_read(id, &key, mail),
         };

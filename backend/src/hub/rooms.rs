@@ -9,7 +9,7 @@ use super::slow::{Place, SlowTask};
 use super::{Handled, Member, Refusal, Slow, State, deliver, encode, read_failed, refuse};
 use crate::engine::{Draft, Job, Page, ReadError};
 use crate::metrics::Metrics;
-use crate::outbox::ConnId;
+use crate::outbox::{ConnId, Frame};
 
 fn check_room(room: &str) -> Result<(), Refusal> {
     validate::room(room).or_else(|why| refuse(ErrorCode::InvalidRoom, why))
@@ -26,13 +26,14 @@ impl State {
             None => (0, HISTORY_LEN),
         };
         let bounds = (limit, self.limits.page_bytes);
-        if let Some(member) = self
+        let again = if let Some(member) = self
             .rooms
             .get_mut(&room)
             .and_then(|r| r.members.get_mut(&id))
         {
             // Joined again: answered like a first join, from what is read now.
             member.catching_up.get_or_insert_default();
+            true
         } else {
             if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
                 return refuse(
@@ -64,7 +65,8 @@ impl State {
             if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
                 session.rooms.insert(room.clone());
             }
-        }
+            false
+        };
         // Read after becoming a member: what the page has not, the fan-out brings, and the
         // page's last seq says where one ends and the other begins.
         self.slow = Some(Slow {
@@ -72,6 +74,7 @@ impl State {
                 room,
                 after,
                 bounds,
+                again,
             },
             cid: None,
             addr: None,
@@ -80,12 +83,12 @@ impl State {
     }
 
     /// A `join`'s page is read: the `joined`, then what the fan-out brought meanwhile that
-    /// the page does not have. If the read failed, the connection is out of the room (the
-    /// client is told the join failed).
+    /// the page does not have. If the read failed, the client is told the join failed: a first
+    /// join leaves the room again; a member that joined again stays, and gets what was held.
     pub(super) fn joined(
         &mut self,
         id: ConnId,
-        room: String,
+        (room, again): (String, bool),
         page: Result<Page, ReadError>,
     ) -> Handled {
         let Some(member) = self
@@ -97,6 +100,11 @@ impl State {
         };
         let page = match page {
             Ok(page) => page,
+            Err(e) if again => {
+                let held = member.catching_up.take().unwrap_or_default();
+                release_held(&self.metrics, member, held);
+                return Err(read_failed(&e));
+            }
             Err(e) => {
                 let name = member.name.clone();
                 if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
@@ -130,12 +138,7 @@ impl State {
         else {
             return Ok(());
         };
-        for (seq, frame) in held {
-            if seq > member.seen {
-                member.seen = seq;
-                deliver(&self.metrics, &member.handle, frame);
-            }
-        }
+        release_held(&self.metrics, member, held);
         Ok(())
     }
 
@@ -262,15 +265,25 @@ impl State {
             return;
         };
         let frame = encode(msg);
+        // A member still catching up learns who is there from its `joined`, read later.
         for (member, m) in &entry.members {
-            if Some(*member) != except {
+            if Some(*member) != except && m.catching_up.is_none() {
                 self.deliver(&m.handle, frame.clone());
             }
         }
     }
 }
 
-/// Checks the text of a `say` or `dm`.
+/// Sends a member what the fan-out held for it while its page was read, but what it has.
+fn release_held(metrics: &Metrics, member: &mut Member, held: Vec<(u64, Frame)>) {
+    for (seq, frame) in held {
+        if seq > member.seen {
+            member.seen = seq;
+            deliver(metrics, &member.handle, frame);
+        }
+    }
+}
+
 /// A `say`'s or `dm`'s `mid`, if it has one: 1 to 64 characters.
 pub(super) fn check_mid(mid: Option<&str>) -> Handled {
     match mid {
@@ -281,6 +294,7 @@ pub(super) fn check_mid(mid: Option<&str>) -> Handled {
     }
 }
 
+/// Checks the text of a `say` or `dm`.
 pub(super) fn check_text(text: &str) -> Handled {
     match validate::text(text) {
         Ok(()) => Ok(()),

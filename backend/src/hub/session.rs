@@ -176,7 +176,8 @@ impl State {
 
     /// The mailbox of the session just welcomed on connection `id` is read: every private
     /// message in it that is not received already, in the order they came in, then those the
-    /// fan-out brought meanwhile that were not in it. For a client that does not acknowledge,
+    /// fan-out brought meanwhile that were not in it. If it could not be read, the connection
+    /// is closed with 1013 (after an `internal` error), and nothing more is sent on it. For a client that does not acknowledge,
     /// each counts as received once it is written to its socket (see `settle_mail`); one that
     /// did not fit stays in the mailbox with all after it.
     pub(super) fn mail_read(
@@ -185,22 +186,26 @@ impl State {
         key: &str,
         mail: Result<Vec<Mail>, ReadError>,
     ) -> Handled {
-        let Some(session) = self
-            .conns
-            .get_mut(&id)
-            .and_then(|c| c.session.as_mut())
-            .filter(|s| s.key == key)
-        else {
+        let Some(conn) = self.conns.get_mut(&id) else {
             return Ok(()); // the connection went away meanwhile
         };
-        let live = session.mail_pending.take().unwrap_or_default();
-        let (mut mail, failed) = match mail {
-            Ok(mail) => (mail, None),
-            Err(e) => (Vec::new(), Some(read_failed(&e))),
+        let Some(session) = conn.session.as_mut().filter(|s| s.key == key) else {
+            return Ok(());
         };
+        let mut mail = match mail {
+            Ok(mail) => mail,
+            Err(e) => {
+                // Nothing may go out past mail not sent (an ack of a later message would
+                // remove it), so what was held stays held, the connection ends, and the
+                // client's next hello reads the mailbox again.
+                conn.handle.close(close::TRY_AGAIN_LATER);
+                return Err(read_failed(&e));
+            }
+        };
+        let live = session.mail_pending.take().unwrap_or_default();
         // Leave out what is received already but not yet removed by the writer.
         mail.retain(|m| {
-            !self.received_in_flight.contains(&m.id)
+            !self.received_in_flight.contains(&(key.to_owned(), m.id))
                 && self
                     .acks_in_flight
                     .get(&(key.to_owned(), m.sender_key.clone()))
@@ -230,10 +235,7 @@ impl State {
         if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
             session.replayed = replayed;
         }
-        match failed {
-            Some(refusal) => Err(refusal),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// `protect`: the session's name is to be protected by `password`, hashed off the lock.

@@ -41,6 +41,8 @@ pub(super) enum SlowTask {
         room: String,
         after: u64,
         bounds: (usize, usize),
+        /// The connection was a member already (it joined again).
+        again: bool,
     },
     /// Read a page of scrollback.
     History {
@@ -81,6 +83,7 @@ pub(super) enum Outcome {
     Busy(Busy),
     Joined {
         room: String,
+        again: bool,
         page: Result<Page, ReadError>,
     },
     History {
@@ -125,9 +128,10 @@ impl Hub {
                 room,
                 after,
                 bounds,
+                again,
             } => {
                 let page = self.reads.room_page(&room, after, None, bounds).await;
-                Outcome::Joined { room, page }
+                Outcome::Joined { room, again, page }
             }
             SlowTask::History {
                 conversation,

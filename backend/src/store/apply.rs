@@ -231,12 +231,15 @@ pub(super) fn apply_one(
                 seq: *seq,
             }))
         }
-        Job::Received { ids, .. } => {
+        Job::Received { user_key, ids } => {
             let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
             for id in ids {
                 stmt.execute([id])?;
             }
-            Ok(Some(Committed::Removed { ids: ids.clone() }))
+            Ok(Some(Committed::Removed {
+                user_key: user_key.clone(),
+                ids: ids.clone(),
+            }))
         }
     }
 }

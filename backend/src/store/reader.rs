@@ -1,8 +1,8 @@
-//! The read side of the store: history pages and mailboxes, queried under the hub's lock.
+//! The read side of the store: history pages, mailboxes and users, on a read-only connection
+//! (the SQLite engine's `Reads`, made off the hub's lock; `Engine::user` under it).
 //!
 //! Every query is a bounded range scan on a primary key or index (at most a page of rows, or
-//! one user's mailbox, which the mailbox limits bound), so holding the lock through it is
-//! short.
+//! one user's mailbox, which the mailbox limits bound), so each is short.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{ChatMessage, Target};

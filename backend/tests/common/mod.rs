@@ -23,7 +23,7 @@ use tempfile::TempDir;
 pub const WAIT: Duration = Duration::from_secs(5);
 
 #[path = "../redis_fixture/mod.rs"]
-mod redis_fixture;
+pub mod redis_fixture;
 
 /// A relay running in this process on a free port, with its database in a directory of its
 /// own that goes when the last relay on it is dropped.
@@ -91,6 +91,15 @@ impl Relay {
                 })
                 .unwrap(),
         }
+    }
+
+    /// The relay on the Redis at `url`, which the test runs (and may pause or kill).
+    pub async fn start_on_redis(url: String, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_in(Arc::new(temp_dir()), None, |c| {
+            c.redis = Some(url);
+            adjust(c);
+        })
+        .await
     }
 
     /// Shuts this relay down and starts a new one on its database, on a new port.

@@ -8,8 +8,8 @@
 //! | `appendonly yes`, `appendfsync no` | as `everysec`, but the kernel flushes when it likes (typically within 30 s) |
 //! | `appendonly no` | is only in memory (and in RDB snapshots, if `save` is set): everything since the last snapshot is lost when Redis stops |
 //!
-//! Measured cost (`measure_the_cost_of_each_persistence_setting` in `tests/redis_faults.rs`: room
-//! messages through `store.lua`, Redis 7.0 on the shared 2-core test machine, three runs):
+//! Measured cost (`cargo run -p courier --example redis_durability_cost`: room messages through
+//! `store.lua`, Redis 7.0 on the shared 2-core test machine, a debug build, three runs):
 //!
 //! | setting | one sender, each waiting for its reply | 8 senders at once |
 //! |---|---|---|

@@ -13,9 +13,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::sync::mpsc::TrySendError;
+
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{RedisLog, RedisLogConfig, RedisLogError, Sent};
+use super::{Lease, LeaseError, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
     Backlog, Busy, Closed, Committed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading,
     Reads, Sink, User,
@@ -25,6 +27,13 @@ use crate::store::OutsideUsers;
 
 /// Most jobs the committer takes at once.
 const MAX_BATCH: usize = 1024;
+
+/// Most messages that timed out kept to be looked up when Redis is back.
+const MAX_DOUBTFUL: usize = 16_384;
+
+/// How long the committer waits before trying again to hand a result to a fan-out that is
+/// behind.
+const SINK_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The Redis engine. See the module's doc.
 pub struct RedisEngine {
@@ -43,20 +52,22 @@ struct RedisReads {
 }
 
 impl RedisEngine {
-    /// Connects to Redis, says loudly if its persistence settings can lose an acknowledged
-    /// message, reads the known users and starts the committer on the current runtime.
+    /// Connects to Redis, takes this relay's lease on it (one relay per Redis, `lease.rs`),
+    /// says loudly if its persistence settings can lose an acknowledged message, reads the
+    /// known users and starts the committer on the current runtime.
     ///
     /// # Errors
-    /// Redis cannot be reached, or did not answer.
+    /// Redis cannot be reached or did not answer, or another relay is using it.
     pub async fn start(
         config: RedisLogConfig,
         outside: OutsideUsers,
         limits: EngineLimits,
         metrics: Arc<Metrics>,
         sink: Sink,
-    ) -> Result<Self, RedisLogError> {
+    ) -> Result<Self, LeaseError> {
         let url = config.url.clone();
         let log = RedisLog::connect(config).await?;
+        let lease = Lease::take(&log, format!("courier, process {}", std::process::id())).await?;
         let durability = log.durability().await?;
         match durability.warning() {
             Some(warning) => tracing::warn!("{warning}"),
@@ -71,9 +82,12 @@ impl RedisEngine {
             backlog: backlog.clone(),
             metrics,
             sink,
+            down: false,
+            doubtful: Vec::new(),
         };
         tokio::spawn(async move {
             committer.run(rx).await;
+            lease.release().await;
             let _ = done_tx.send(());
         });
         Ok(Self {
@@ -163,45 +177,173 @@ struct Committer {
     backlog: Arc<Backlog>,
     metrics: Arc<Metrics>,
     sink: Sink,
+    /// Redis did not answer the last job; jobs are refused until a `PING` is answered.
+    down: bool,
+    /// Messages that timed out, to look up by `mid` once Redis answers again.
+    doubtful: Vec<Job>,
+}
+
+/// What a job gets while Redis is down: a message is refused (`internal`); an ack or a
+/// removal is told to the hub as done, though it was not (the mail stays, and is delivered
+/// again after the next hello: at least once); the rest is dropped, with a warning.
+fn refused(job: Job) -> Option<Committed> {
+    match job {
+        Job::Room { from_key, draft }
+        | Job::Direct {
+            from_key, draft, ..
+        } => Some(Committed::Failed {
+            from_key,
+            cid: draft.cid,
+            reason: "the relay cannot store messages right now; it was not sent".into(),
+        }),
+        Job::Ack {
+            user_key,
+            correspondent_key,
+            seq,
+        } => Some(Committed::Acked {
+            user_key,
+            correspondent_key,
+            seq,
+        }),
+        Job::Received { user_key, ids } => Some(Committed::Removed { user_key, ids }),
+        other => {
+            tracing::warn!("Redis is down: dropped {other:?}");
+            None
+        }
+    }
 }
 
 impl Committer {
-    /// Runs batches of jobs until the engine is closed and every job taken is done.
-    async fn run(self, mut rx: UnboundedReceiver<Job>) {
+    /// Runs the jobs until the engine is closed and every job taken is done. Each result goes
+    /// down the sink as soon as it is known.
+    ///
+    /// Once Redis fails to answer, the committer counts it as down: later jobs are refused at
+    /// once (a message gets `internal`) instead of each waiting out the timeout, until a
+    /// `PING` is answered. Then it looks up the messages that timed out, by their `mid`: one
+    /// that Redis stored after all is sent on like any other, so that nobody misses its seq.
+    async fn run(mut self, mut rx: UnboundedReceiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let weight = Backlog::weigh(&jobs);
-            let started = Instant::now();
-            let mut done = Vec::with_capacity(jobs.len());
-            for job in jobs.drain(..) {
-                if let Some(committed) = self.apply(job).await {
-                    done.push(committed);
-                }
+            if self.down && self.log.ping().await.is_ok() {
+                tracing::info!("Redis answers again");
+                self.down = false;
+                self.recheck().await;
             }
-            let took = started.elapsed();
-            self.metrics.commit_micros.inc_by(took.as_micros() as u64);
-            self.metrics.commit_seconds.observe(took.as_secs_f64());
-            self.backlog.release(weight);
-            let stored = done
-                .iter()
-                .filter(|c| matches!(c, Committed::Room { .. } | Committed::Direct { .. }))
-                .count();
-            self.metrics.messages_committed.inc_by(stored as u64);
-            // Nobody listening any more (the relay is stopping) is no reason to stop storing.
-            if !done.is_empty() {
-                let _ = self.sink.send(done);
+            for job in jobs.drain(..) {
+                let weight = Backlog::weigh(std::slice::from_ref(&job));
+                let started = Instant::now();
+                let committed = if self.down {
+                    refused(job)
+                } else {
+                    self.apply(job).await
+                };
+                let took = started.elapsed();
+                self.metrics.commit_micros.inc_by(took.as_micros() as u64);
+                self.metrics.commit_seconds.observe(took.as_secs_f64());
+                self.backlog.release(weight);
+                if let Some(committed) = committed {
+                    self.send(committed).await;
+                }
             }
         }
         tracing::debug!("the Redis engine has stored everything it took and stopped");
     }
 
+    /// Sends one result down the sink, waiting while the fan-out is behind.
+    async fn send(&self, committed: Committed) {
+        if matches!(committed, Committed::Room { .. } | Committed::Direct { .. }) {
+            self.metrics.messages_committed.inc();
+        }
+        let mut batch = vec![committed];
+        loop {
+            match self.sink.try_send(batch) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => {
+                    batch = back;
+                    tokio::time::sleep(SINK_WAIT).await;
+                }
+                // Nobody listening any more: the relay is stopping.
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+
+    /// The messages that timed out while Redis was down, looked up by `mid` now that it
+    /// answers: those it stored after all are sent on (their senders were told `internal`;
+    /// a retry with the same `mid` gets the same seq).
+    async fn recheck(&mut self) {
+        for job in std::mem::take(&mut self.doubtful) {
+            let (Job::Room { from_key, draft }
+            | Job::Direct {
+                from_key, draft, ..
+            }) = &job
+            else {
+                continue;
+            };
+            let Some(mid) = &draft.mid else { continue };
+            match self.log.stored_mid(from_key, mid).await {
+                Ok(Some((seq, ts))) => {
+                    let msg = shared::ChatMessage {
+                        ts,
+                        ..draft.clone().numbered(seq)
+                    };
+                    let committed = match job {
+                        Job::Room { draft, .. } => Committed::Room {
+                            msg,
+                            accepted: draft.accepted,
+                        },
+                        Job::Direct {
+                            from_key,
+                            to_key,
+                            draft,
+                            ..
+                        } => Committed::Direct {
+                            from_key,
+                            to_key,
+                            // Unknown: the mail stays until acknowledged or the next hello.
+                            mail_id: 0,
+                            msg,
+                            accepted: draft.accepted,
+                        },
+                        _ => continue,
+                    };
+                    self.send(committed).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot look up a message that timed out: {e}"),
+            }
+        }
+    }
+
+    /// After a message job: if Redis did not answer, it counts as down, and the job (if it
+    /// has a `mid` to find it by) is kept to be looked up when Redis is back.
+    fn note_failure<T>(&mut self, result: &Result<T, RedisLogError>, job: impl FnOnce() -> Job) {
+        let Err(e) = result else { return };
+        if !e.is_unavailable() {
+            return;
+        }
+        if !self.down {
+            tracing::warn!("Redis does not answer ({e}); refusing messages until it does");
+        }
+        self.down = true;
+        let job = job();
+        let has_mid = matches!(&job, Job::Room { draft, .. } | Job::Direct { draft, .. } if draft.mid.is_some());
+        if has_mid && self.doubtful.len() < MAX_DOUBTFUL {
+            self.doubtful.push(job);
+        }
+    }
+
     /// Runs one job: what it did, for the fan-out.
-    async fn apply(&self, job: Job) -> Option<Committed> {
+    async fn apply(&mut self, job: Job) -> Option<Committed> {
         let log = &self.log;
         match job {
             Job::Room { from_key, draft } => {
                 let accepted = draft.accepted;
                 let result = log.store_room(&draft.clone().numbered(0)).await;
+                self.note_failure(&result, || Job::Room {
+                    from_key: from_key.clone(),
+                    draft: draft.clone(),
+                });
                 Some(message(from_key, draft, result, |msg| Committed::Room {
                     msg,
                     accepted,
@@ -221,6 +363,12 @@ impl Committer {
                 let result = log
                     .store_direct(&draft.clone().numbered(0), from_addr.as_deref())
                     .await;
+                self.note_failure(&result, || Job::Direct {
+                    from_key: from_key.clone(),
+                    from_addr: from_addr.clone(),
+                    to_key: to_key.clone(),
+                    draft: draft.clone(),
+                });
                 if matches!(result, Ok(Sent::MailboxFull)) {
                     return Some(Committed::MailboxFull {
                         from_key,
@@ -245,26 +393,24 @@ impl Committer {
                 user_key,
                 correspondent_key,
                 seq,
-            } => match log.ack(&user_key, &correspondent_key, seq).await {
-                Ok(_) => Some(Committed::Acked {
+            } => {
+                // Told to the hub even if it failed, so that it stops waiting for it: the mail
+                // then stays, and is delivered again after the next hello (at least once).
+                if let Err(e) = log.ack(&user_key, &correspondent_key, seq).await {
+                    tracing::warn!("cannot store an ack in Redis: {e}");
+                }
+                Some(Committed::Acked {
                     user_key,
                     correspondent_key,
                     seq,
-                }),
-                Err(e) => {
-                    tracing::warn!("cannot store an ack in Redis: {e}");
-                    None
-                }
-            },
+                })
+            }
             Job::Received { user_key, ids } => {
                 let mail: Vec<u64> = ids.iter().map(|&id| id.max(0) as u64).collect();
-                match log.received(&user_key, &mail).await {
-                    Ok(_) => Some(Committed::Removed { ids }),
-                    Err(e) => {
-                        tracing::warn!("cannot remove received mail in Redis: {e}");
-                        None
-                    }
+                if let Err(e) = log.received(&user_key, &mail).await {
+                    tracing::warn!("cannot remove received mail in Redis: {e}");
                 }
+                Some(Committed::Removed { user_key, ids })
             }
             Job::User { key, name, seen } => {
                 warn_on(

@@ -59,6 +59,11 @@ impl Keys {
         format!("{}mail-size:{user_key}", self.prefix)
     }
 
+    /// `relay`: the lease of the relay using this Redis (a string with an expiry).
+    pub(super) fn relay(&self) -> String {
+        format!("{}relay", self.prefix)
+    }
+
     /// `users`: every known user's name key (a set).
     pub(super) fn users(&self) -> String {
         format!("{}users", self.prefix)

@@ -112,6 +112,47 @@ impl RedisLog {
     }
 }
 
+impl RedisLog {
+    /// Whether Redis answers.
+    ///
+    /// # Errors
+    /// It does not, within the response timeout.
+    pub async fn ping(&self) -> Result<(), RedisLogError> {
+        let _: String = ::redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// The seq and ts of the message `sender` (a name or name key) stored with this `mid`
+    /// within the dedup window, if any.
+    ///
+    /// # Errors
+    /// Redis did not answer, or the key is not what `store.lua` writes.
+    pub async fn stored_mid(
+        &self,
+        sender: &str,
+        mid: &str,
+    ) -> Result<Option<(u64, u64)>, RedisLogError> {
+        let seen: Option<String> = ::redis::cmd("GET")
+            .arg(self.keys.mid(&name_key(sender), mid))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        let Some(seen) = seen else { return Ok(None) };
+        let mut parts = seen.splitn(3, ' ');
+        match (
+            parts.next().and_then(|s| s.parse().ok()),
+            parts.next().and_then(|s| s.parse().ok()),
+        ) {
+            (Some(seq), Some(ts)) => Ok(Some((seq, ts))),
+            _ => Err(RedisLogError::Reply {
+                what: "a message id",
+                detail: seen,
+            }),
+        }
+    }
+}
+
 /// The message's `mid`, checked (`""` for none: the script's "no mid").
 fn mid_of(msg: &ChatMessage) -> Result<&str, RedisLogError> {
     match msg.mid.as_deref() {

@@ -1,0 +1,132 @@
+//! The Redis engine through the relay, where it differs from SQLite: one relay per Redis, and
+//! what clients see while Redis does not answer (docs/CLUSTER.md). Everything else is the
+//! relay's whole suite, which `scripts/test` runs on Redis too.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Relay;
+use common::redis_fixture::Redis;
+use courier::Config;
+use serde_json::{Value, json};
+
+/// The seqs of a list of message objects.
+fn seqs(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_second_relay_on_the_same_redis_stops_at_start() {
+    let redis = Redis::start();
+    let first = Relay::start_on_redis(redis.url(), |_| {}).await;
+    first.user("alice").await; // it has started, and holds the lease
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.redis = Some(redis.url());
+    let dir = common::temp_dir();
+    config.db = dir.path().join("courier.db");
+    let store = courier::store::Store::open(&config.db, config.db_sync).unwrap();
+    let listener = courier::bind(config.listen).unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        courier::run(listener, config, store, std::future::pending()),
+    )
+    .await
+    .expect("the second relay stops at once");
+    let message = refused.unwrap_err().to_string();
+    assert!(
+        message.contains("another relay is using this Redis"),
+        "{message}"
+    );
+    // Once the first is stopped, its lease is given up: a relay starts at once.
+    first.shutdown().await;
+    let second = Relay::start_on_redis(redis.url(), |_| {}).await;
+    second.user("alice").await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_paused_sends_fail_and_after_it_nothing_is_lost_or_doubled() {
+    let mut redis = Redis::start();
+    let relay = Relay::start_on_redis(redis.url(), |_| {}).await;
+    let (mut alice, mut bob) = (relay.user("alice").await, relay.user("bob").await);
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    alice.recv_type("presence").await;
+    alice
+        .send(json!({"type":"say","room":"lobby","text":"before","cid":"c0","mid":"m0"}))
+        .await;
+    assert_eq!(alice.recv_type("message").await["seq"], 1);
+
+    redis.pause();
+    let started = Instant::now();
+    for i in 1..=3 {
+        let (cid, mid) = (format!("c{i}"), format!("m{i}"));
+        alice
+            .send(json!({"type":"say","room":"lobby","text":format!("during {i}"),"cid":cid,"mid":mid}))
+            .await;
+    }
+    for i in 1..=3 {
+        let error = alice.recv_error("internal").await;
+        assert_eq!(error["cid"], format!("c{i}"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused within the timeout"
+    );
+    // The connections stay open meanwhile.
+    alice.send(json!({"type":"users"})).await;
+    assert_eq!(
+        alice.recv_type("users").await["online"],
+        json!(["alice", "bob"])
+    );
+    redis.resume();
+
+    // The client sends again what was not acknowledged, with the same mids, until stored.
+    let mut acked = Vec::new();
+    for i in 1..=3 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (cid, mid) = (format!("r{i}"), format!("m{i}"));
+            alice
+                .send(json!({"type":"say","room":"lobby","text":format!("during {i}"),"cid":cid,"mid":mid}))
+                .await;
+            let answer = loop {
+                let frame = alice.recv().await;
+                if frame["cid"] == format!("r{i}") {
+                    break frame;
+                }
+            };
+            if answer["type"] == "message" {
+                acked.push(answer["seq"].as_u64().unwrap());
+                break;
+            }
+            assert!(Instant::now() < deadline, "never stored: {answer}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut sorted = acked.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 3, "three messages, three seqs: {acked:?}");
+
+    // Each stored once, with no gap, and bob, who watched live, has the same.
+    alice.send(json!({"type":"history","room":"lobby"})).await;
+    let history = alice.recv_type("history").await;
+    assert_eq!(seqs(&history["messages"]), [1, 2, 3, 4]);
+    let mut live = Vec::new();
+    while live.len() < 4 {
+        let frame = bob.recv().await;
+        if frame["type"] == "message" {
+            live.push(frame["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(live, [1, 2, 3, 4]);
+    relay.shutdown().await;
+}
