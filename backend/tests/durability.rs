@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{Client, Relay};
-use serde_json::{Value, json};
-
-/// The seqs of a list of message objects.
-fn seqs(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
-}
+use common::{Client, Relay, seqs};
+use serde_json::json;
 
 /// Says `n` numbered messages in `room` and returns the last seq.
 async fn say_many(client: &mut Client, room: &str, n: usize) -> u64 {

@@ -6,20 +6,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Relay;
 use common::redis_fixture::Redis;
+use common::{Relay, seqs};
 use courier::Config;
-use serde_json::{Value, json};
-
-/// The seqs of a list of message objects.
-fn seqs(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_second_relay_on_the_same_redis_stops_at_start() {

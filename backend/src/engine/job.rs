@@ -44,6 +44,22 @@ pub enum Job {
 }
 
 impl Job {
+    /// What tells a message's sender that it was not stored, for `reason`; nothing for the
+    /// other jobs, which have nobody to tell.
+    pub fn failed(self, reason: String) -> Option<Committed> {
+        match self {
+            Job::Room { from_key, draft }
+            | Job::Direct {
+                from_key, draft, ..
+            } => Some(Committed::Failed {
+                from_key,
+                cid: draft.cid,
+                reason,
+            }),
+            _ => None,
+        }
+    }
+
     /// What a message job counts against the queue's byte bound.
     pub fn cost(&self) -> usize {
         match self {

@@ -171,7 +171,8 @@ impl Writer {
                 Err(e) => {
                     tracing::error!("cannot store a message: {e}");
                     Metrics::inc(&self.metrics.commit_failures);
-                    if let Some(failed) = failed(job, &e) {
+                    let reason = format!("the message could not be stored ({e}); it was not sent");
+                    if let Some(failed) = job.failed(reason) {
                         done.push(failed);
                     }
                 }
@@ -233,21 +234,5 @@ impl Writer {
             Ok(n) => tracing::info!(messages = n, "dropped messages past their retention age"),
             Err(e) => tracing::warn!("cannot drop old messages: {e}"),
         }
-    }
-}
-
-/// The [`Committed::Failed`] that tells a message's sender it was not stored.
-fn failed(job: Job, error: &rusqlite::Error) -> Option<Committed> {
-    let reason = format!("the message could not be stored ({error}); it was not sent");
-    match job {
-        Job::Room { from_key, draft }
-        | Job::Direct {
-            from_key, draft, ..
-        } => Some(Committed::Failed {
-            from_key,
-            cid: draft.cid,
-            reason,
-        }),
-        _ => None,
     }
 }

@@ -41,6 +41,16 @@ pub struct Relay {
     task: Option<JoinHandle<()>>,
 }
 
+/// The seqs of a list of message objects (a `joined`'s `history`, a `history`'s `messages`).
+pub fn seqs(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .expect("a list of messages")
+        .iter()
+        .map(|m| m["seq"].as_u64().expect("a seq"))
+        .collect()
+}
+
 /// Whether the relay's tests run on the Redis engine (`COURIER_TEST_ENGINE=redis`).
 pub fn on_redis() -> bool {
     std::env::var("COURIER_TEST_ENGINE").is_ok_and(|e| e == "redis")

@@ -188,14 +188,9 @@ struct Committer {
 /// again after the next hello: at least once); the rest is dropped, with a warning.
 fn refused(job: Job) -> Option<Committed> {
     match job {
-        Job::Room { from_key, draft }
-        | Job::Direct {
-            from_key, draft, ..
-        } => Some(Committed::Failed {
-            from_key,
-            cid: draft.cid,
-            reason: "the relay cannot store messages right now; it was not sent".into(),
-        }),
+        Job::Room { .. } | Job::Direct { .. } => {
+            job.failed("the relay cannot store messages right now; it was not sent".into())
+        }
         Job::Ack {
             user_key,
             correspondent_key,
