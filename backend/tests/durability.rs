@@ -545,3 +545,29 @@ async fn pages_stop_at_their_bytes_and_say_more() {
     assert_eq!(seqs(&page["messages"]), [2]);
     assert_eq!(page["more"], true);
 }
+
+#[tokio::test]
+async fn a_forgotten_names_private_messages_are_gone_for_its_next_holder_after_a_restart_too() {
+    let relay = Relay::start_with(|c| c.max_users = 2).await;
+    let mut bob = relay.user("bob").await;
+    let mut alice = relay.user("alice").await;
+    alice
+        .send(json!({"type":"dm","to":"bob","text":"a secret","cid":"d1"}))
+        .await;
+    alice.recv_type("message").await;
+    bob.recv_type("message").await;
+    alice.drop_connection().await;
+    bob.wait_for_online(&["bob"]).await;
+    // At the cap, carol's name takes the place of the name unused longest: alice's.
+    relay.user("carol").await.drop_connection().await;
+    bob.wait_for_online(&["bob"]).await;
+    // A new alice (in carol's place), then a restart: she is a known user from then on.
+    relay.user("alice").await.drop_connection().await;
+    drop(bob);
+    let relay = relay.restart(|c| c.max_users = 2).await;
+    let mut alice = relay.user("alice").await;
+    alice.send(json!({"type":"history","with":"bob"})).await;
+    let history = alice.recv_type("history").await;
+    assert_eq!(history["messages"], json!([]), "{history}");
+    relay.shutdown().await;
+}

@@ -369,7 +369,15 @@ async fn a_call_the_script_refuses_writes_nothing() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let script = redis::Script::new(include_str!("../src/engine/redis/lua/store.lua"));
-    let keys = ["t:seq", "t:log", "t:mid", "t:mail", "t:size"];
+    let keys = [
+        "t:seq",
+        "t:log",
+        "t:mid",
+        "t:mail",
+        "t:size",
+        "t:pairs-a",
+        "t:pairs-b",
+    ];
     let good = [
         "{\"to\":\"bob\",\"seq\":",
         ",\"from\":\"al\",\"text\":\"x\",\"ts\":1}",
@@ -386,6 +394,7 @@ async fn a_call_the_script_refuses_writes_nothing() {
         "100000",
         "10",
         "100000",
+        "bob",
     ];
     // Each argument made bad in turn (the last share limit is checked last of all).
     for (i, bad) in [
@@ -509,6 +518,8 @@ async fn keys_and_channels_are_those_of_the_layout() {
         ("courier:pair-log:5:alice:bob", "zset"),
         ("courier:mail:bob", "zset"),
         ("courier:mail-size:bob", "hash"),
+        ("courier:pairs:alice", "set"),
+        ("courier:pairs:bob", "set"),
         ("courier:mid:5:alice:m2", "string"),
     ]
     .into_iter()

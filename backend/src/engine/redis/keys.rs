@@ -64,6 +64,12 @@ impl Keys {
         format!("{}relay", self.prefix)
     }
 
+    /// `pairs:USER`: the name keys of everyone USER has had a private conversation with (a
+    /// set), so that forgetting USER finds their conversations.
+    pub(super) fn correspondents(&self, user_key: &str) -> String {
+        format!("{}pairs:{user_key}", self.prefix)
+    }
+
     /// `users`: every known user's name key (a set).
     pub(super) fn users(&self) -> String {
         format!("{}users", self.prefix)

@@ -31,6 +31,7 @@
 //! | `mail:USER` | sorted set | the private messages waiting for USER: score the mail id (arrival order), member a JSON object `{k: sender key, a: sender address or "", c: cost in bytes, q: seq, m: the message's JSON}` (a copy, so trimming the log never loses mail) | `store.lua` (ZADD); `ack.lua` (ZREM) |
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
 //! | `relay` | string, expires 10 s after its last renewal | the lease of the one relay using this Redis (its address and process id) | `lease.rs` (SET NX PX, renewed every 3 s, DEL at shutdown) |
+//! | `pairs:USER` | set | the name keys of everyone USER has had a private conversation with (USER's own for notes to self): what forgetting USER clears | `store.lua` (SADD); `users.rs` (DEL) |
 //! | `users` | set | every known user's name key | `users.rs` (SADD, SREM) |
 //! | `user:USER` | hash | a known user: `name` (as last said), `last_seen` (ms), and for a protected name `password` (an Argon2id hash), `password_at` (ms), `password_outside` | `users.rs` (HSET, DEL) |
 //! | `mid:LEN:SENDER:MID` | string, expires after [`RedisLogConfig::dedup_window`] | `SEQ TS LOGKEY` of the message SENDER (LEN: its length in bytes) sent with this `mid` | `store.lua` (SET EX) |

@@ -92,6 +92,8 @@ impl RedisLog {
             .key(self.keys.mid(&sender, mid))
             .key(self.keys.mailbox(&recipient))
             .key(self.keys.mail_size(&recipient))
+            .key(self.keys.correspondents(&sender))
+            .key(self.keys.correspondents(&recipient))
             .arg(head)
             .arg(tail)
             .arg(msg.ts)
@@ -106,7 +108,8 @@ impl RedisLog {
             .arg(limits.messages)
             .arg(limits.bytes)
             .arg(limits.share_messages)
-            .arg(limits.share_bytes);
+            .arg(limits.share_bytes)
+            .arg(&recipient);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         outcome(reply, &log, mid)
     }

@@ -85,13 +85,20 @@ impl RedisLog {
         Ok(())
     }
 
-    /// Forgets a user: their name, its protection and their mailbox. (Their private
-    /// conversations stay, unreadable: the hub never shows a forgotten holder's messages to a
-    /// new holder of the name.)
+    /// Forgets a user: their name, its protection, their mailbox, their private
+    /// conversations and the mail they sent that still waits (as the SQLite store does; the
+    /// pairs' counters stay, so that numbering never goes back). Each step can be done again.
     ///
     /// # Errors
-    /// As [`RedisLog::remember_user`].
+    /// As [`RedisLog::remember_user`]; what was done stays done, and forgetting again finishes.
     pub async fn forget(&self, key: &str) -> Result<(), RedisLogError> {
+        let mut conn = self.conn.clone();
+        let correspondents: Vec<String> = conn.smembers(self.keys.correspondents(key)).await?;
+        for other in &correspondents {
+            let () = conn.del(self.keys.pair_log(key, other)).await?;
+            // Every mail from `key` in `other`'s mailbox, its sizes kept right.
+            self.ack(other, key, u64::MAX).await?;
+        }
         let mut pipe = ::redis::pipe();
         pipe.atomic()
             .srem(self.keys.users(), key)
@@ -100,9 +107,10 @@ impl RedisLog {
                 self.keys.user(key),
                 self.keys.mailbox(key),
                 self.keys.mail_size(key),
+                self.keys.correspondents(key),
             ])
             .ignore();
-        Ok(pipe.query_async(&mut self.conn.clone()).await?)
+        Ok(pipe.query_async(&mut conn).await?)
     }
 }
 

@@ -7,6 +7,7 @@
 -- KEYS[1] the conversation's seq counter      KEYS[2] its log (sorted set by seq)
 -- KEYS[3] the sender's mid key (unused without a mid)
 -- KEYS[4] the recipient's mailbox, KEYS[5] its sizes (private messages only)
+-- KEYS[6], KEYS[7] the sender's and the recipient's correspondents (sets; private messages only)
 -- ARGV[1] the message's JSON up to its seq    ARGV[2] the JSON after its seq
 -- ARGV[3] ts                                  ARGV[4] mid, or "" for none
 -- ARGV[5] dedup window in seconds (> 0)       ARGV[6] messages kept in the log (0: all)
@@ -14,6 +15,7 @@
 -- private messages only:
 -- ARGV[9] sender key   ARGV[10] sender address, or ""   ARGV[11] cost (bytes)
 -- ARGV[12] mailbox messages  ARGV[13] mailbox bytes  ARGV[14] share messages  ARGV[15] share bytes
+-- ARGV[16] recipient key
 --
 -- Returns {"stored", seq, ts}, {"repeat", seq, ts, log key of the original} (the mid was
 -- seen: nothing written), or {"full"} (the mailbox or the sender's share of it is full:
@@ -31,7 +33,7 @@ local kind = ARGV[8]
 if kind ~= 'room' and kind ~= 'direct' then
   return redis.error_reply('ERR courier store: kind must be room or direct')
 end
-if #KEYS ~= (kind == 'room' and 3 or 5) or #ARGV ~= (kind == 'room' and 8 or 15) then
+if #KEYS ~= (kind == 'room' and 3 or 7) or #ARGV ~= (kind == 'room' and 8 or 16) then
   return redis.error_reply('ERR courier store: wrong number of keys or arguments')
 end
 if ARGV[1] == '' or ARGV[2] == '' or ARGV[7] == '' then
@@ -53,8 +55,8 @@ if type(keep) ~= 'number' then return keep end
 
 local limits = {}
 if kind == 'direct' then
-  if ARGV[9] == '' then
-    return redis.error_reply('ERR courier store: empty sender key')
+  if ARGV[9] == '' or ARGV[16] == '' then
+    return redis.error_reply('ERR courier store: empty sender or recipient key')
   end
   for i = 11, 15 do
     local n = count(i)
@@ -101,6 +103,9 @@ redis.call('ZADD', KEYS[2], seq, json)
 
 if kind == 'direct' then
   local sender, addr = ARGV[9], ARGV[10]
+  -- Who each has written with: what forgetting a name clears (users.rs).
+  redis.call('SADD', KEYS[6], ARGV[16])
+  redis.call('SADD', KEYS[7], sender)
   local id = redis.call('HINCRBY', KEYS[5], 'id', 1)
   mail_id = id
   local entry = cjson.encode({k = sender, a = addr, c = tostring(cost), q = tostring(seq), m = json})
