@@ -66,6 +66,11 @@ pub trait Engine: Send {
     /// The store could not be read.
     fn user(&mut self, key: &str) -> Result<Option<User>, ReadError>;
 
+    /// This relay no longer has anyone in `topic` (a room emptied, a session ended): what is
+    /// stored there need not come down the sink any more. The SQLite engine sends everything
+    /// it stores, so it ignores this.
+    fn unfollow(&self, _topic: Topic) {}
+
     /// Stops taking jobs. Every job already taken is still stored and sent down the sink;
     /// [`Closed::wait`] waits for that.
     fn close(&mut self) -> Closed;
@@ -99,6 +104,22 @@ pub trait Reads: Send + Sync {
 
     /// Every private message `key` has not received yet, in the order they came in.
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>>;
+
+    /// Makes sure that every message stored in `topic` from now on comes down the sink,
+    /// whichever relay stored it; called before a join's page or a session's mailbox is read,
+    /// so that what the read misses the fan-out brings. Ready at once where the sink gets
+    /// everything anyway (SQLite: one relay).
+    fn follow(&self, _topic: Topic) -> Reading<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Where a relay has someone, and so wants what is stored: a room with members here, or a
+/// user (by name key) with a session here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Room(String),
+    User(String),
 }
 
 /// An engine that is finishing what it took; see [`Engine::close`].

@@ -7,7 +7,7 @@ use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
 use super::slow::{Place, SlowTask};
 use super::{Handled, Member, Refusal, Slow, State, deliver, encode, read_failed, refuse};
-use crate::engine::{Draft, Job, Page, ReadError};
+use crate::engine::{Draft, Job, Page, ReadError, Topic};
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Frame};
 
@@ -167,6 +167,7 @@ impl State {
         let removed = entry.members.remove(&id).is_some();
         if entry.members.is_empty() {
             self.rooms.remove(room);
+            self.engine.unfollow(Topic::Room(room.to_owned()));
         } else if removed {
             let presence = ServerMsg::Presence {
                 room: room.to_owned(),

@@ -12,7 +12,7 @@ use super::{
     same_token,
 };
 use crate::attempts::Attempt;
-use crate::engine::{Job, Mail, ReadError};
+use crate::engine::{Job, Mail, ReadError, Topic};
 use crate::outbox::ConnId;
 
 impl State {
@@ -162,15 +162,17 @@ impl State {
         self.online.insert(key.clone(), id);
         tracing::debug!(conn = id, %name, "welcomed");
         self.send(id, &welcome);
-        if !new_name {
-            // The mailbox is read off the lock; private messages that come meanwhile wait
-            // for it (`Session::mail_pending`).
-            self.slow = Some(Slow {
-                task: SlowTask::Mailbox { key },
-                cid: None,
-                addr: None,
-            });
-        }
+        // The mailbox is read off the lock (a new name's is not: what it holds is a forgotten
+        // holder's); private messages that come meanwhile wait for it
+        // (`Session::mail_pending`).
+        self.slow = Some(Slow {
+            task: SlowTask::Mailbox {
+                key,
+                read: !new_name,
+            },
+            cid: None,
+            addr: None,
+        });
         Ok(())
     }
 
@@ -299,6 +301,7 @@ impl State {
         };
         if self.online.get(&session.key) == Some(&id) {
             self.online.remove(&session.key);
+            self.engine.unfollow(Topic::User(session.key.clone()));
         }
         for room in &session.rooms {
             self.remove_member(id, room, &session.name);

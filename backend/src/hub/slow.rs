@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use shared::ConversationId;
 
 use super::{Hello, Hub};
-use crate::engine::{Mail, Page, ReadError};
+use crate::engine::{Mail, Page, ReadError, Topic};
 use crate::passwords::{self, Busy};
 
 /// Work a frame needs that must not hold the hub's lock: [`Hub::handle`] hands it back to the
@@ -53,8 +53,9 @@ pub(super) enum SlowTask {
         /// Messages older than this (ms) are left out: a forgotten name's earlier holder's.
         since: u64,
     },
-    /// Read the mailbox of `key`, whose session was just welcomed.
-    Mailbox { key: String },
+    /// Follow `key`'s private messages (see `Reads::follow`) and, unless the name is new,
+    /// read its mailbox: its session was just welcomed.
+    Mailbox { key: String, read: bool },
 }
 
 /// Which conversation a page is read from.
@@ -130,7 +131,10 @@ impl Hub {
                 bounds,
                 again,
             } => {
-                let page = self.reads.room_page(&room, after, None, bounds).await;
+                let page = match self.reads.follow(Topic::Room(room.clone())).await {
+                    Ok(()) => self.reads.room_page(&room, after, None, bounds).await,
+                    Err(e) => Err(e),
+                };
                 Outcome::Joined { room, again, page }
             }
             SlowTask::History {
@@ -152,8 +156,12 @@ impl Hub {
                 });
                 Outcome::History { conversation, page }
             }
-            SlowTask::Mailbox { key } => {
-                let mail = self.reads.mailbox(&key).await;
+            SlowTask::Mailbox { key, read } => {
+                let mail = match self.reads.follow(Topic::User(key.clone())).await {
+                    Ok(()) if read => self.reads.mailbox(&key).await,
+                    Ok(()) => Ok(Vec::new()),
+                    Err(e) => Err(e),
+                };
                 Outcome::Mailbox { key, mail }
             }
         };

@@ -1,14 +1,14 @@
 //! The Redis engine (`--redis URL`): the hub's [`Engine`] over the [`RedisLog`].
 //!
 //! One task (the committer) takes the submitted jobs, a batch at a time, and runs each against
-//! Redis in the order submitted, one after the other, so that the results go down the sink in
-//! the order Redis stored them (and so in `seq` order per room and pair). A job whose command
-//! fails (Redis gone, or not answering within the response timeout) is not resent: a message
-//! comes back to its sender as `internal`, and the client sends it again with the same `mid`.
+//! Redis in the order submitted, one after the other. A job whose command fails (Redis gone,
+//! or not answering within the response timeout) is not resent: a message comes back to its
+//! sender as `internal`, and the client sends it again with the same `mid`.
 //!
-//! What this engine does not do yet, and a cluster of relays needs: fan-out between relays
-//! (this relay sends on what it stored itself), and names, tokens and presence shared across
-//! relays (the hub keeps them, as with SQLite). So today it runs one relay on Redis.
+//! A stored message is not sent on by the committer: `store.lua` publishes it, and the feed
+//! (`feed.rs`) sends on what is published in the rooms and conversations this relay has
+//! someone in, whichever relay stored it. The committer sends down the sink only what
+//! concerns its own sender: a repeat, a full mailbox, a failure, and acks done.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,19 +17,17 @@ use std::sync::mpsc::TrySendError;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::{Lease, LeaseError, RedisLog, RedisLogConfig, RedisLogError, Sent};
+use super::feed::Feed;
+use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
     Backlog, Busy, Closed, Committed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading,
-    Reads, Sink, User,
+    Reads, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
 
 /// Most jobs the committer takes at once.
 const MAX_BATCH: usize = 1024;
-
-/// Most messages that timed out kept to be looked up when Redis is back.
-const MAX_DOUBTFUL: usize = 16_384;
 
 /// How long the committer waits before trying again to hand a result to a fan-out that is
 /// behind.
@@ -38,6 +36,7 @@ const SINK_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 /// The Redis engine. See the module's doc.
 pub struct RedisEngine {
     reads: Arc<RedisReads>,
+    feed: Feed,
     jobs: Option<UnboundedSender<Job>>,
     backlog: Arc<Backlog>,
     users: Vec<User>,
@@ -46,28 +45,29 @@ pub struct RedisEngine {
     outside: OutsideUsers,
 }
 
-/// The engine's reads: the log, shared with the committer.
+/// The engine's reads: the log, shared with the committer, and the feed to follow.
 struct RedisReads {
     log: RedisLog,
+    feed: Feed,
 }
 
 impl RedisEngine {
-    /// Connects to Redis, takes this relay's lease on it (one relay per Redis, `lease.rs`),
-    /// says loudly if its persistence settings can lose an acknowledged message, reads the
-    /// known users and starts the committer on the current runtime.
+    /// Connects to Redis, joins the cluster (`node.rs`), says loudly if Redis's persistence
+    /// settings can lose an acknowledged message, reads the known users, and starts the
+    /// committer and the feed on the current runtime.
     ///
     /// # Errors
-    /// Redis cannot be reached or did not answer, or another relay is using it.
+    /// Redis cannot be reached or did not answer.
     pub async fn start(
         config: RedisLogConfig,
         outside: OutsideUsers,
         limits: EngineLimits,
         metrics: Arc<Metrics>,
         sink: Sink,
-    ) -> Result<Self, LeaseError> {
+    ) -> Result<Self, RedisLogError> {
         let url = config.url.clone();
         let log = RedisLog::connect(config).await?;
-        let lease = Lease::take(&log, format!("courier, process {}", std::process::id())).await?;
+        let node = Node::join(&log).await?;
         let durability = log.durability().await?;
         match durability.warning() {
             Some(warning) => tracing::warn!("{warning}"),
@@ -77,21 +77,28 @@ impl RedisEngine {
         let (tx, rx) = unbounded_channel();
         let (done_tx, done) = std::sync::mpsc::channel();
         let backlog = Arc::new(Backlog::new(limits.queue_messages, limits.queue_bytes));
+        let feed = Feed::start(log.clone(), sink.clone());
         let committer = Committer {
             log: log.clone(),
             backlog: backlog.clone(),
             metrics,
             sink,
             down: false,
-            doubtful: Vec::new(),
         };
+        let stopping = feed.clone();
         tokio::spawn(async move {
             committer.run(rx).await;
-            lease.release().await;
+            // What this relay stored last comes back by pub/sub before the feed ends.
+            stopping.stop().await;
+            node.release().await;
             let _ = done_tx.send(());
         });
         Ok(Self {
-            reads: Arc::new(RedisReads { log }),
+            reads: Arc::new(RedisReads {
+                log,
+                feed: feed.clone(),
+            }),
+            feed,
             jobs: Some(tx),
             backlog,
             users,
@@ -121,6 +128,10 @@ impl Engine for RedisEngine {
     fn user(&mut self, key: &str) -> Result<Option<User>, ReadError> {
         // Only what `courier passwd` set matters here (`hub/ops.rs`), and it sets the file.
         self.outside.user(key)
+    }
+
+    fn unfollow(&self, topic: Topic) {
+        self.feed.unfollow(topic);
     }
 
     fn close(&mut self) -> Closed {
@@ -156,6 +167,10 @@ impl Reads for RedisReads {
         })
     }
 
+    fn follow(&self, topic: Topic) -> Reading<'_, ()> {
+        Box::pin(async move { Ok(self.feed.follow(topic).await?) })
+    }
+
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
         Box::pin(async move {
             let mail = self.log.mailbox(key).await?;
@@ -179,8 +194,6 @@ struct Committer {
     sink: Sink,
     /// Redis did not answer the last job; jobs are refused until a `PING` is answered.
     down: bool,
-    /// Messages that timed out, to look up by `mid` once Redis answers again.
-    doubtful: Vec<Job>,
 }
 
 /// What a job gets while Redis is down: a message is refused (`internal`); an ack or a
@@ -214,15 +227,14 @@ impl Committer {
     ///
     /// Once Redis fails to answer, the committer counts it as down: later jobs are refused at
     /// once (a message gets `internal`) instead of each waiting out the timeout, until a
-    /// `PING` is answered. Then it looks up the messages that timed out, by their `mid`: one
-    /// that Redis stored after all is sent on like any other, so that nobody misses its seq.
+    /// `PING` is answered. A message that timed out but was stored after all was published
+    /// too: the feed sends it on, and a retry with the same `mid` gets the same seq.
     async fn run(mut self, mut rx: UnboundedReceiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             if self.down && self.log.ping().await.is_ok() {
                 tracing::info!("Redis answers again");
                 self.down = false;
-                self.recheck().await;
             }
             for job in jobs.drain(..) {
                 let weight = Backlog::weigh(std::slice::from_ref(&job));
@@ -246,9 +258,6 @@ impl Committer {
 
     /// Sends one result down the sink, waiting while the fan-out is behind.
     async fn send(&self, committed: Committed) {
-        if matches!(committed, Committed::Room { .. } | Committed::Direct { .. }) {
-            self.metrics.messages_committed.inc();
-        }
         let mut batch = vec![committed];
         loop {
             match self.sink.try_send(batch) {
@@ -263,56 +272,8 @@ impl Committer {
         }
     }
 
-    /// The messages that timed out while Redis was down, looked up by `mid` now that it
-    /// answers: those it stored after all are sent on (their senders were told `internal`;
-    /// a retry with the same `mid` gets the same seq).
-    async fn recheck(&mut self) {
-        for job in std::mem::take(&mut self.doubtful) {
-            let (Job::Room { from_key, draft }
-            | Job::Direct {
-                from_key, draft, ..
-            }) = &job
-            else {
-                continue;
-            };
-            let Some(mid) = &draft.mid else { continue };
-            match self.log.stored_mid(from_key, mid).await {
-                Ok(Some((seq, ts))) => {
-                    let msg = shared::ChatMessage {
-                        ts,
-                        ..draft.clone().numbered(seq)
-                    };
-                    let committed = match job {
-                        Job::Room { draft, .. } => Committed::Room {
-                            msg,
-                            accepted: draft.accepted,
-                        },
-                        Job::Direct {
-                            from_key,
-                            to_key,
-                            draft,
-                            ..
-                        } => Committed::Direct {
-                            from_key,
-                            to_key,
-                            // Unknown: the mail stays until acknowledged or the next hello.
-                            mail_id: 0,
-                            msg,
-                            accepted: draft.accepted,
-                        },
-                        _ => continue,
-                    };
-                    self.send(committed).await;
-                }
-                Ok(None) => {}
-                Err(e) => tracing::warn!("cannot look up a message that timed out: {e}"),
-            }
-        }
-    }
-
-    /// After a message job: if Redis did not answer, it counts as down, and the job (if it
-    /// has a `mid` to find it by) is kept to be looked up when Redis is back.
-    fn note_failure<T>(&mut self, result: &Result<T, RedisLogError>, job: impl FnOnce() -> Job) {
+    /// After a message job: if Redis did not answer, it counts as down.
+    fn note_failure<T>(&mut self, result: &Result<T, RedisLogError>) {
         let Err(e) = result else { return };
         if !e.is_unavailable() {
             return;
@@ -321,11 +282,6 @@ impl Committer {
             tracing::warn!("Redis does not answer ({e}); refusing messages until it does");
         }
         self.down = true;
-        let job = job();
-        let has_mid = matches!(&job, Job::Room { draft, .. } | Job::Direct { draft, .. } if draft.mid.is_some());
-        if has_mid && self.doubtful.len() < MAX_DOUBTFUL {
-            self.doubtful.push(job);
-        }
     }
 
     /// Runs one job: what it did, for the fan-out.
@@ -333,24 +289,16 @@ impl Committer {
         let log = &self.log;
         match job {
             Job::Room { from_key, draft } => {
-                let accepted = draft.accepted;
                 let result = log.store_room(&draft.clone().numbered(0)).await;
-                self.note_failure(&result, || Job::Room {
-                    from_key: from_key.clone(),
-                    draft: draft.clone(),
-                });
-                Some(message(from_key, draft, result, |msg| Committed::Room {
-                    msg,
-                    accepted,
-                }))
+                self.note_failure(&result);
+                self.message(from_key, draft, result)
             }
             Job::Direct {
                 from_key,
                 from_addr,
-                to_key,
                 draft,
+                ..
             } => {
-                let accepted = draft.accepted;
                 let to = match &draft.target {
                     shared::Target::User { to } => to.clone(),
                     shared::Target::Room { room } => room.clone(),
@@ -358,12 +306,7 @@ impl Committer {
                 let result = log
                     .store_direct(&draft.clone().numbered(0), from_addr.as_deref())
                     .await;
-                self.note_failure(&result, || Job::Direct {
-                    from_key: from_key.clone(),
-                    from_addr: from_addr.clone(),
-                    to_key: to_key.clone(),
-                    draft: draft.clone(),
-                });
+                self.note_failure(&result);
                 if matches!(result, Ok(Sent::MailboxFull)) {
                     return Some(Committed::MailboxFull {
                         from_key,
@@ -371,18 +314,7 @@ impl Committer {
                         cid: draft.cid,
                     });
                 }
-                let mail_id = match &result {
-                    Ok(Sent::Stored { mail_id, .. }) => *mail_id,
-                    _ => 0,
-                };
-                let sender = from_key.clone();
-                Some(message(from_key, draft, result, |msg| Committed::Direct {
-                    from_key: sender,
-                    to_key,
-                    mail_id: i64::try_from(mail_id).unwrap_or(i64::MAX),
-                    msg,
-                    accepted,
-                }))
+                self.message(from_key, draft, result)
             }
             Job::Ack {
                 user_key,
@@ -430,45 +362,47 @@ impl Committer {
     }
 }
 
-/// What a message job's `result` means for the fan-out: `stored` makes the committed message,
-/// a repeat goes back to its sender alone, and a failure too, as `internal`.
-fn message(
-    from_key: String,
-    draft: crate::engine::Draft,
-    result: Result<Sent, RedisLogError>,
-    stored: impl FnOnce(shared::ChatMessage) -> Committed,
-) -> Committed {
-    match result {
-        Ok(Sent::Stored { seq, ts, .. }) => stored(shared::ChatMessage {
-            ts,
-            ..draft.numbered(seq)
-        }),
-        Ok(Sent::Repeat { seq, ts }) => Committed::Repeat {
-            from_key,
-            msg: shared::ChatMessage {
-                ts,
-                ..draft.numbered(seq)
-            },
-        },
-        Ok(Sent::MailboxFull) => Committed::Failed {
-            from_key,
-            cid: draft.cid,
-            reason: "the recipient's mailbox is full".into(),
-        },
-        Err(e) => {
-            tracing::warn!("cannot store a message in Redis: {e}");
-            let reason = match e {
-                RedisLogError::MidReused { .. } => {
-                    "this mid was used for another message; it was not sent".to_owned()
-                }
-                _ => "the relay cannot store messages right now; it was not sent: send it \
-                      again with the same mid"
-                    .to_owned(),
-            };
-            Committed::Failed {
+impl Committer {
+    /// What a message job's `result` means for its sender: nothing when it was stored (the
+    /// feed brings it), the original for a repeat, and `internal` for a failure.
+    fn message(
+        &self,
+        from_key: String,
+        draft: crate::engine::Draft,
+        result: Result<Sent, RedisLogError>,
+    ) -> Option<Committed> {
+        match result {
+            Ok(Sent::Stored { .. }) => {
+                self.metrics.messages_committed.inc();
+                None
+            }
+            Ok(Sent::Repeat { seq, ts }) => Some(Committed::Repeat {
+                from_key,
+                msg: shared::ChatMessage {
+                    ts,
+                    ..draft.numbered(seq)
+                },
+            }),
+            Ok(Sent::MailboxFull) => Some(Committed::Failed {
                 from_key,
                 cid: draft.cid,
-                reason,
+                reason: "the recipient's mailbox is full".into(),
+            }),
+            Err(e) => {
+                tracing::warn!("cannot store a message in Redis: {e}");
+                let reason = match e {
+                    RedisLogError::MidReused { .. } => {
+                        "this mid was used for another message; it was not sent".to_owned()
+                    }
+                    _ => "the relay cannot store messages right now; it was not sent: send it \
+                          again with the same mid"
+                        .to_owned(),
+                };
+                Some(Committed::Failed {
+                    from_key,
+                    cid: draft.cid,
+                    reason,
+                })
             }
         }
     }

@@ -44,9 +44,28 @@ impl Keys {
         format!("{}pair-log:{}", self.prefix, pair(a_key, b_key))
     }
 
-    /// `pair:PAIR`: the channel its messages are published on.
-    pub(super) fn pair_channel(&self, a_key: &str, b_key: &str) -> String {
-        format!("{}pair:{}", self.prefix, pair(a_key, b_key))
+    /// `user:USER`: the channel of the private messages USER sends and receives.
+    pub(super) fn user_channel(&self, user_key: &str) -> String {
+        format!("{}user:{user_key}", self.prefix)
+    }
+
+    /// The room a `room:ROOM` channel is of, or the user a `user:USER` channel is of.
+    pub(super) fn topic_of(&self, channel: &str) -> Option<crate::engine::Topic> {
+        let rest = channel.strip_prefix(&self.prefix)?;
+        if let Some(room) = rest.strip_prefix("room:") {
+            Some(crate::engine::Topic::Room(room.to_owned()))
+        } else {
+            rest.strip_prefix("user:")
+                .map(|user| crate::engine::Topic::User(user.to_owned()))
+        }
+    }
+
+    /// The channel of `topic`.
+    pub(super) fn channel(&self, topic: &crate::engine::Topic) -> String {
+        match topic {
+            crate::engine::Topic::Room(room) => self.room_channel(room),
+            crate::engine::Topic::User(user) => self.user_channel(user),
+        }
     }
 
     /// `mail:USER`: the private messages waiting for a user (a sorted set, score = mail id).
@@ -59,9 +78,14 @@ impl Keys {
         format!("{}mail-size:{user_key}", self.prefix)
     }
 
-    /// `relay`: the lease of the relay using this Redis (a string with an expiry).
-    pub(super) fn relay(&self) -> String {
-        format!("{}relay", self.prefix)
+    /// `node:ID`: the lease of relay ID (a string with an expiry).
+    pub(super) fn node(&self, id: &str) -> String {
+        format!("{}node:{id}", self.prefix)
+    }
+
+    /// `nodes`: the ids of the relays that joined and have not left (a set).
+    pub(super) fn nodes(&self) -> String {
+        format!("{}nodes", self.prefix)
     }
 
     /// `pairs:USER`: the name keys of everyone USER has had a private conversation with (a

@@ -57,8 +57,9 @@
 
 mod durability;
 mod engine;
+mod feed;
 mod keys;
-mod lease;
+mod node;
 mod read;
 mod send;
 mod users;
@@ -70,7 +71,7 @@ use ::redis::{RedisError, Script};
 
 pub use durability::{Durability, Persistence};
 pub use engine::RedisEngine;
-pub use lease::{Lease, LeaseError};
+pub use node::Node;
 pub use read::Mail;
 pub use send::Sent;
 
@@ -156,6 +157,9 @@ pub enum RedisLogError {
     Stored(#[from] serde_json::Error),
     #[error("the message cannot be stored: {0}")]
     Invalid(&'static str),
+    /// The pub/sub connection failed, or did not answer in time.
+    #[error("Redis's pub/sub: {0}")]
+    PubSub(&'static str),
     /// The sender used this `mid` for a message to another conversation within the window.
     #[error("the message id {mid:?} was already used for another conversation")]
     MidReused { mid: String },
@@ -166,7 +170,7 @@ impl RedisLogError {
     /// relay says `internal` and the client may retry.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { .. } | Self::PubSub(_) => true,
             Self::Redis(e) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
             _ => false,
         }
@@ -178,6 +182,8 @@ impl RedisLogError {
 #[derive(Clone)]
 pub struct RedisLog {
     conn: ConnectionManager,
+    /// Opens the feed's pub/sub connections.
+    client: ::redis::Client,
     keys: Keys,
     store: Script,
     ack: Script,
@@ -211,16 +217,40 @@ impl RedisLog {
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_secs(2))
             .set_number_of_retries(5);
-        let conn = ConnectionManager::new_with_config(client, manager)
+        let conn = ConnectionManager::new_with_config(client.clone(), manager)
             .await
             .map_err(connect_error)?;
         Ok(Self {
             conn,
+            client,
             keys: Keys::new(&config.prefix),
             store: Script::new(STORE_LUA),
             ack: Script::new(ACK_LUA),
             config,
         })
+    }
+
+    /// A new pub/sub connection (the feed's), within the connection timeout.
+    ///
+    /// # Errors
+    /// Redis cannot be reached.
+    async fn pubsub(&self) -> Result<::redis::aio::PubSub, RedisLogError> {
+        self.in_time(self.client.get_async_pubsub()).await
+    }
+
+    /// `command` (on a pub/sub connection, which has no timeout of its own), failing unless
+    /// answered within the response timeout.
+    ///
+    /// # Errors
+    /// It failed or took too long.
+    async fn in_time<T>(
+        &self,
+        command: impl std::future::Future<Output = ::redis::RedisResult<T>>,
+    ) -> Result<T, RedisLogError> {
+        match tokio::time::timeout(self.config.response_timeout, command).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(RedisLogError::PubSub("no answer in time")),
+        }
     }
 
     /// What Redis's persistence settings promise for an acknowledged message.

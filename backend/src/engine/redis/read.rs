@@ -109,6 +109,45 @@ impl RedisLog {
         })
     }
 
+    /// The room's last seq (0 before its first message).
+    ///
+    /// # Errors
+    /// As [`RedisLog::room_page`].
+    pub async fn room_last(&self, room: &str) -> Result<u64, RedisLogError> {
+        let last: Option<u64> = ::redis::cmd("GET")
+            .arg(self.keys.room_seq(room))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    /// The oldest `limit` messages of `room` with `after < seq <= until`, oldest first: what
+    /// fills a gap in what pub/sub brought.
+    ///
+    /// # Errors
+    /// As [`RedisLog::room_page`].
+    pub async fn room_since(
+        &self,
+        room: &str,
+        after: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, RedisLogError> {
+        let entries: Vec<String> = ::redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.room_log(room))
+            .arg(format!("({after}"))
+            .arg(until)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        entries
+            .iter()
+            .map(|json| Ok(serde_json::from_str(json)?))
+            .collect()
+    }
+
     /// Every private message `user` (a name or name key) has not received yet, in the order
     /// they came in.
     ///

@@ -66,8 +66,8 @@ impl RedisLog {
 
     /// Stores a private message (`target` its recipient) from `from_addr` (the sender's
     /// address, for its share of the mailbox; `None` counts by name only): in the pair's log
-    /// and in the recipient's mailbox, if the mailbox has room; publishes it on the pair's
-    /// channel.
+    /// and in the recipient's mailbox, if the mailbox has room; publishes it on the sender's
+    /// and the recipient's channels.
     ///
     /// # Errors
     /// As [`RedisLog::store_room`].
@@ -100,7 +100,7 @@ impl RedisLog {
             .arg(mid)
             .arg(self.config.dedup_window.as_secs().max(1))
             .arg(self.config.retention)
-            .arg(self.keys.pair_channel(&sender, &recipient))
+            .arg(self.keys.user_channel(&sender))
             .arg("direct")
             .arg(&sender)
             .arg(from_addr.unwrap_or(""))
@@ -109,7 +109,8 @@ impl RedisLog {
             .arg(limits.bytes)
             .arg(limits.share_messages)
             .arg(limits.share_bytes)
-            .arg(&recipient);
+            .arg(&recipient)
+            .arg(self.keys.user_channel(&recipient));
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         outcome(reply, &log, mid)
     }

@@ -11,11 +11,14 @@
 -- ARGV[1] the message's JSON up to its seq    ARGV[2] the JSON after its seq
 -- ARGV[3] ts                                  ARGV[4] mid, or "" for none
 -- ARGV[5] dedup window in seconds (> 0)       ARGV[6] messages kept in the log (0: all)
--- ARGV[7] channel to publish on               ARGV[8] "room" or "direct"
+-- ARGV[7] channel to publish on (a private message: the sender's)   ARGV[8] "room" or "direct"
 -- private messages only:
 -- ARGV[9] sender key   ARGV[10] sender address, or ""   ARGV[11] cost (bytes)
 -- ARGV[12] mailbox messages  ARGV[13] mailbox bytes  ARGV[14] share messages  ARGV[15] share bytes
--- ARGV[16] recipient key
+-- ARGV[16] recipient key     ARGV[17] the recipient's channel
+--
+-- A room message is published as its JSON; a private message as {f: sender key, t: recipient
+-- key, i: mail id, m: the message's JSON}, on the sender's channel and the recipient's.
 --
 -- Returns {"stored", seq, ts}, {"repeat", seq, ts, log key of the original} (the mid was
 -- seen: nothing written), or {"full"} (the mailbox or the sender's share of it is full:
@@ -33,7 +36,7 @@ local kind = ARGV[8]
 if kind ~= 'room' and kind ~= 'direct' then
   return redis.error_reply('ERR courier store: kind must be room or direct')
 end
-if #KEYS ~= (kind == 'room' and 3 or 7) or #ARGV ~= (kind == 'room' and 8 or 16) then
+if #KEYS ~= (kind == 'room' and 3 or 7) or #ARGV ~= (kind == 'room' and 8 or 17) then
   return redis.error_reply('ERR courier store: wrong number of keys or arguments')
 end
 if ARGV[1] == '' or ARGV[2] == '' or ARGV[7] == '' then
@@ -55,8 +58,8 @@ if type(keep) ~= 'number' then return keep end
 
 local limits = {}
 if kind == 'direct' then
-  if ARGV[9] == '' or ARGV[16] == '' then
-    return redis.error_reply('ERR courier store: empty sender or recipient key')
+  if ARGV[9] == '' or ARGV[16] == '' or ARGV[17] == '' then
+    return redis.error_reply('ERR courier store: empty sender, recipient or channel')
   end
   for i = 11, 15 do
     local n = count(i)
@@ -127,5 +130,13 @@ if keep > 0 then
   -- Mail waiting in a mailbox is a copy: trimming the log never loses it.
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq - keep)
 end
-redis.call('PUBLISH', ARGV[7], json)
+if kind == 'room' then
+  redis.call('PUBLISH', ARGV[7], json)
+else
+  local envelope = cjson.encode({f = ARGV[9], t = ARGV[16], i = mail_id, m = json})
+  redis.call('PUBLISH', ARGV[7], envelope)
+  if ARGV[17] ~= ARGV[7] then
+    redis.call('PUBLISH', ARGV[17], envelope)
+  end
+end
 return {'stored', seq, ts, mail_id}

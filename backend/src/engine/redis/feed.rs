@@ -1,0 +1,459 @@
+//! The feed: every message stored in a room or private conversation this relay has someone
+//! in, whichever relay stored it, down the sink in seq order, with no gap and no repeat.
+//!
+//! `store.lua` publishes each message it stores: a room's on `room:ROOM`, a private one on
+//! `user:SENDER` and `user:RECIPIENT`. The feed holds one pub/sub connection, subscribed to the
+//! rooms that have members here and the users that have sessions here ([`Feed::follow`],
+//! [`Feed::unfollow`]), and sends on what comes. Pub/sub is at-most-once, so:
+//!
+//! - For each followed room it keeps the last seq sent on. A message past the next one means
+//!   some were lost: they are read from the room's log and sent first. An older one, or one
+//!   already sent, is dropped.
+//! - Following a room subscribes first and then reads the room's last seq: a join's page,
+//!   read after [`Feed::follow`] returns, holds everything before what pub/sub brings.
+//! - When the connection drops, the feed connects again, subscribes again, and fills every
+//!   room's gap from its log; a user's private messages missed meanwhile are in their
+//!   mailbox, which is read and sent on (the hub sends a session nothing it has had).
+//! - A private message comes twice when both its users are here (their two channels); each
+//!   pair's last seq sent on drops the second copy.
+//!
+//! The feed never waits on the hub: it hands batches to the sink, like the committer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::TrySendError;
+use std::time::{Duration, Instant};
+
+use ::redis::aio::PubSubSink;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use shared::ChatMessage;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{RedisLog, RedisLogError};
+use crate::engine::{Committed, Sink, Topic};
+
+/// Most messages read from a log at once to fill a gap.
+const FILL_PAGE: usize = 1024;
+
+/// How long the feed waits between attempts to connect, at most.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long the feed waits before trying again to hand a batch to a fan-out that is behind.
+const SINK_WAIT: Duration = Duration::from_millis(1);
+
+/// The handle on the feed's task.
+#[derive(Clone)]
+pub(super) struct Feed {
+    orders: mpsc::UnboundedSender<Order>,
+}
+
+enum Order {
+    Follow(Topic, oneshot::Sender<Result<(), RedisLogError>>),
+    Unfollow(Topic),
+    /// Send on what has come, and end.
+    Stop(oneshot::Sender<()>),
+}
+
+/// A private message as `store.lua` publishes it.
+#[derive(Deserialize)]
+struct Envelope {
+    /// The sender's name key.
+    f: String,
+    /// The recipient's.
+    t: String,
+    /// Its place in the recipient's mailbox.
+    i: i64,
+    /// The message's JSON.
+    m: String,
+}
+
+impl Feed {
+    /// Starts the feed's task on the current runtime.
+    pub(super) fn start(log: RedisLog, sink: Sink) -> Self {
+        let (orders, rx) = mpsc::unbounded_channel();
+        let task = Following {
+            log,
+            sink,
+            rooms: HashMap::new(),
+            users: HashSet::new(),
+            pairs: HashMap::new(),
+        };
+        tokio::spawn(task.run(rx));
+        Self { orders }
+    }
+
+    /// Subscribes to `topic`, if it is not already; returns once what is stored there from now
+    /// on is sure to come down the sink.
+    ///
+    /// # Errors
+    /// Redis could not be reached: nothing is followed.
+    pub(super) async fn follow(&self, topic: Topic) -> Result<(), RedisLogError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || RedisLogError::PubSub("the relay is stopping");
+        self.orders
+            .send(Order::Follow(topic, tx))
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Unsubscribes from `topic`.
+    pub(super) fn unfollow(&self, topic: Topic) {
+        let _ = self.orders.send(Order::Unfollow(topic));
+    }
+
+    /// Sends on everything published before now, then ends the task.
+    pub(super) async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.orders.send(Order::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The feed's task and what it follows.
+struct Following {
+    log: RedisLog,
+    sink: Sink,
+    /// Followed room → the last seq sent on.
+    rooms: HashMap<String, u64>,
+    /// Followed users' name keys.
+    users: HashSet<String>,
+    /// A pair of name keys (in order) → the last seq of theirs sent on, for pairs with a
+    /// followed user.
+    pairs: HashMap<(String, String), u64>,
+}
+
+impl Following {
+    async fn run(mut self, mut orders: mpsc::UnboundedReceiver<Order>) {
+        let mut backoff = Duration::from_millis(50);
+        let mut lost_since: Option<Instant> = None;
+        loop {
+            let connected = match self.log.pubsub().await {
+                Ok(pubsub) => {
+                    let (mut sub, stream) = pubsub.split();
+                    match self.resubscribe(&mut sub).await {
+                        Ok(()) => Some((sub, stream)),
+                        Err(e) => {
+                            tracing::debug!("cannot subscribe again: {e}");
+                            None
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("cannot open Redis's pub/sub: {e}");
+                    None
+                }
+            };
+            let Some((mut sub, mut stream)) = connected else {
+                // Orders are answered meanwhile: a follow fails at once.
+                let wait = tokio::time::sleep(backoff);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        () = &mut wait => break,
+                        order = orders.recv() => match order {
+                            None => return,
+                            Some(Order::Follow(topic, reply)) => {
+                                let _ = reply.send(Err(unreachable_error(&topic)));
+                            }
+                            Some(Order::Unfollow(topic)) => {
+                                self.forget(&topic);
+                            }
+                            Some(Order::Stop(done)) => {
+                                let _ = done.send(());
+                                return;
+                            }
+                        },
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            };
+            backoff = Duration::from_millis(50);
+            if let Some(since) = lost_since.take() {
+                tracing::info!(
+                    after_ms = since.elapsed().as_millis() as u64,
+                    "Redis's pub/sub is back; filling what was missed from the logs"
+                );
+                self.catch_up().await;
+            }
+            loop {
+                tokio::select! {
+                    order = orders.recv() => match order {
+                        None => return,
+                        Some(Order::Stop(done)) => {
+                            self.drain(&mut sub, &mut stream).await;
+                            let _ = done.send(());
+                            return;
+                        }
+                        Some(order) => {
+                            if let Err(e) = self.obey(&mut sub, order).await {
+                                tracing::warn!("Redis's pub/sub failed: {e}");
+                                break;
+                            }
+                        }
+                    },
+                    msg = stream.next() => match msg {
+                        Some(msg) => self.on_message(&msg).await,
+                        None => break,
+                    },
+                }
+            }
+            tracing::warn!("lost Redis's pub/sub; connecting again");
+            lost_since = Some(Instant::now());
+        }
+    }
+
+    /// Subscribes a new connection to everything followed.
+    async fn resubscribe(&self, sub: &mut PubSubSink) -> Result<(), RedisLogError> {
+        let keys = &self.log.keys;
+        let channels: Vec<String> = (self.rooms.keys().map(|r| keys.room_channel(r)))
+            .chain(self.users.iter().map(|u| keys.user_channel(u)))
+            .collect();
+        if !channels.is_empty() {
+            self.log.in_time(sub.subscribe(channels)).await?;
+        }
+        Ok(())
+    }
+
+    /// Carries out a follow or an unfollow. An error means the connection failed.
+    async fn obey(&mut self, sub: &mut PubSubSink, order: Order) -> Result<(), RedisLogError> {
+        match order {
+            Order::Follow(topic, reply) => {
+                let followed = self.follow(sub, &topic).await;
+                let failed = followed.is_err();
+                let _ = reply.send(followed);
+                if failed {
+                    return Err(RedisLogError::PubSub("a subscription failed"));
+                }
+            }
+            Order::Unfollow(topic) => {
+                if self.forget(&topic) {
+                    let channel = self.log.keys.channel(&topic);
+                    self.log.in_time(sub.unsubscribe(channel)).await?;
+                }
+            }
+            Order::Stop(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn follow(&mut self, sub: &mut PubSubSink, topic: &Topic) -> Result<(), RedisLogError> {
+        let followed = match topic {
+            Topic::Room(room) => self.rooms.contains_key(room),
+            Topic::User(user) => self.users.contains(user),
+        };
+        if followed {
+            return Ok(());
+        }
+        self.log
+            .in_time(sub.subscribe(self.log.keys.channel(topic)))
+            .await?;
+        match topic {
+            Topic::Room(room) => {
+                // Read after subscribing: anything later comes by pub/sub.
+                let last = self.log.room_last(room).await?;
+                self.rooms.insert(room.clone(), last);
+            }
+            Topic::User(user) => {
+                self.users.insert(user.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops following `topic`; whether it was followed.
+    fn forget(&mut self, topic: &Topic) -> bool {
+        match topic {
+            Topic::Room(room) => self.rooms.remove(room).is_some(),
+            Topic::User(user) => {
+                let was = self.users.remove(user);
+                let users = &self.users;
+                self.pairs
+                    .retain(|(a, b), _| users.contains(a) || users.contains(b));
+                was
+            }
+        }
+    }
+
+    async fn on_message(&mut self, msg: &::redis::Msg) {
+        let Some(topic) = self.log.keys.topic_of(msg.get_channel_name()) else {
+            return;
+        };
+        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
+        match topic {
+            Topic::Room(room) => match serde_json::from_str::<ChatMessage>(&payload) {
+                Ok(message) => self.room_message(&room, message).await,
+                Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
+            },
+            Topic::User(_) => match serde_json::from_str::<Envelope>(&payload) {
+                Ok(envelope) => self.direct_message(envelope).await,
+                Err(e) => tracing::warn!("not a private message on a user's channel: {e}"),
+            },
+        }
+    }
+
+    /// A room's message from pub/sub: sent on after any it missed, unless sent already.
+    async fn room_message(&mut self, room: &str, msg: ChatMessage) {
+        let Some(&last) = self.rooms.get(room) else {
+            return; // unfollowed meanwhile
+        };
+        if msg.seq <= last {
+            return;
+        }
+        if msg.seq > last + 1 {
+            self.fill(room, msg.seq - 1).await;
+        }
+        if let Some(last) = self.rooms.get_mut(room) {
+            *last = (*last).max(msg.seq);
+        }
+        self.send(vec![Committed::Room {
+            msg,
+            accepted: Instant::now(),
+        }])
+        .await;
+    }
+
+    /// Sends on `room`'s messages from the last one sent up to `until`, read from its log. A
+    /// message the log no longer has (trimmed) cannot be sent; the gap is logged.
+    async fn fill(&mut self, room: &str, until: u64) {
+        loop {
+            let Some(&last) = self.rooms.get(room) else {
+                return;
+            };
+            if last >= until {
+                return;
+            }
+            let page = match self.log.room_since(room, last, until, FILL_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(%room, from = last + 1, until, "cannot fill a gap from the log: {e}");
+                    return;
+                }
+            };
+            let Some(newest) = page.last().map(|m| m.seq) else {
+                tracing::error!(%room, from = last + 1, until, "messages missing from the log");
+                self.rooms.insert(room.to_owned(), until);
+                return;
+            };
+            if page.first().is_some_and(|m| m.seq > last + 1) {
+                tracing::error!(%room, from = last + 1, "messages missing from the log");
+            }
+            self.rooms.insert(room.to_owned(), newest);
+            let batch = page
+                .into_iter()
+                .map(|msg| Committed::Room {
+                    msg,
+                    accepted: Instant::now(),
+                })
+                .collect();
+            self.send(batch).await;
+        }
+    }
+
+    /// A private message from pub/sub: sent on unless this pair's was already.
+    async fn direct_message(&mut self, envelope: Envelope) {
+        let msg: ChatMessage = match serde_json::from_str(&envelope.m) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!("not a message in a private message's envelope: {e}");
+                return;
+            }
+        };
+        if let Some(committed) = self.direct(envelope.f, envelope.t, envelope.i, msg) {
+            self.send(vec![committed]).await;
+        }
+    }
+
+    /// The private message, unless its pair's last seq sent on is at or past it.
+    fn direct(
+        &mut self,
+        from_key: String,
+        to_key: String,
+        mail_id: i64,
+        msg: ChatMessage,
+    ) -> Option<Committed> {
+        if !self.users.contains(&from_key) && !self.users.contains(&to_key) {
+            return None;
+        }
+        let pair = crate::engine::pair(&from_key, &to_key);
+        let pair = (pair.0.to_owned(), pair.1.to_owned());
+        let last = self.pairs.entry(pair).or_default();
+        if msg.seq <= *last {
+            return None;
+        }
+        *last = msg.seq;
+        Some(Committed::Direct {
+            from_key,
+            to_key,
+            mail_id,
+            msg,
+            accepted: Instant::now(),
+        })
+    }
+
+    /// After a lost connection: every followed room's missed messages from its log, and every
+    /// followed user's mailbox.
+    async fn catch_up(&mut self) {
+        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
+        for room in rooms {
+            match self.log.room_last(&room).await {
+                Ok(until) => self.fill(&room, until).await,
+                Err(e) => tracing::error!(%room, "cannot read the room's last seq: {e}"),
+            }
+        }
+        let users: Vec<String> = self.users.iter().cloned().collect();
+        for user in users {
+            let mail = match self.log.mailbox(&user).await {
+                Ok(mail) => mail,
+                Err(e) => {
+                    tracing::error!(%user, "cannot read a mailbox to catch up: {e}");
+                    continue;
+                }
+            };
+            let batch: Vec<Committed> = mail
+                .into_iter()
+                .filter_map(|m| {
+                    let id = i64::try_from(m.id).unwrap_or(i64::MAX);
+                    self.direct(m.sender_key, user.clone(), id, m.msg)
+                })
+                .collect();
+            if !batch.is_empty() {
+                self.send(batch).await;
+            }
+        }
+    }
+
+    /// At shutdown: what was published before now (a `PING` on the connection comes back after
+    /// it) is sent on.
+    async fn drain(&mut self, sub: &mut PubSubSink, stream: &mut ::redis::aio::PubSubStream) {
+        if let Err(e) = self.log.in_time(sub.ping::<String>()).await {
+            tracing::debug!("no answer to a last PING on pub/sub: {e}");
+            return;
+        }
+        while let Some(Some(msg)) = futures_util::FutureExt::now_or_never(stream.next()) {
+            self.on_message(&msg).await;
+        }
+    }
+
+    /// Hands a batch to the sink, waiting while the fan-out is behind.
+    async fn send(&self, mut batch: Vec<Committed>) {
+        loop {
+            match self.sink.try_send(batch) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) => {
+                    batch = back;
+                    tokio::time::sleep(SINK_WAIT).await;
+                }
+                // Nobody listening any more: the relay is stopping.
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+/// A follow's answer while pub/sub is down.
+fn unreachable_error(topic: &Topic) -> RedisLogError {
+    tracing::debug!(?topic, "cannot follow while Redis's pub/sub is down");
+    RedisLogError::PubSub("cannot be reached")
+}
