@@ -111,6 +111,8 @@ pub enum Committed {
         cid: Option<String>,
         reason: String,
     },
+    /// What another relay of the cluster tells this one.
+    Cluster(super::Event),
 }
 
 /// Why a job was not queued.
@@ -172,6 +174,9 @@ pub struct Draft {
     pub mid: Option<String>,
     /// When the hub took it: the start of the fan-out time (`courier_fanout_seconds`).
     pub accepted: Instant,
+    /// The sender's session generation (`cluster.rs`): a clustered engine stores it only if
+    /// that is still the session's. 0 on one relay.
+    pub generation: u64,
 }
 
 impl Draft {

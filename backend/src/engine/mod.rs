@@ -14,6 +14,7 @@
 //! Redis (`redis::RedisEngine`, `--redis URL`: for now also one relay, see docs/CLUSTER.md).
 
 mod backlog;
+pub mod cluster;
 mod job;
 mod read;
 pub mod redis;
@@ -25,6 +26,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
+pub use cluster::{Claim, ClaimMode, Claimed, Event};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
@@ -65,6 +67,22 @@ pub trait Engine: Send {
     /// # Errors
     /// The store could not be read.
     fn user(&mut self, key: &str) -> Result<Option<User>, ReadError>;
+
+    /// Several relays share this engine as one chat: names are claimed, rooms entered and
+    /// listed through it (`cluster.rs`). False on one relay, where the hub alone knows.
+    fn clustered(&self) -> bool {
+        false
+    }
+
+    /// The session of `key` with `generation` ended here (clustered engines only).
+    fn release(&self, _key: &str, _generation: u64) {}
+
+    /// The session of `key` left `room` here (clustered engines only).
+    fn exit(&self, _room: &str, _key: &str) {}
+
+    /// Tells the other relays' members of `topic` that someone here is typing (`frame`, the
+    /// `typing` frame as sent); never stored (clustered engines only).
+    fn typing(&self, _topic: Topic, _frame: String) {}
 
     /// This relay no longer has anyone in `topic` (a room emptied, a session ended): what is
     /// stored there need not come down the sink any more. The SQLite engine sends everything
@@ -111,6 +129,41 @@ pub trait Reads: Send + Sync {
     /// everything anyway (SQLite: one relay).
     fn follow(&self, _topic: Topic) -> Reading<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Claims a name across the cluster (clustered engines only).
+    fn claim(&self, _claim: Claim) -> Reading<'_, Claimed> {
+        Box::pin(std::future::ready(Ok(Claimed::Ok {
+            generation: 0,
+            by_token: false,
+        })))
+    }
+
+    /// Enters the session `(key, name, generation)` in `room` across the cluster, and says
+    /// the names of every member there (`None` when not clustered, or when the session moved
+    /// meanwhile).
+    fn enter<'a>(
+        &'a self,
+        _room: &'a str,
+        _member: (&'a str, &'a str, u64),
+    ) -> Reading<'a, Option<Vec<String>>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The user `key` as the cluster knows them (clustered engines only: one relay knows
+    /// its users already).
+    fn known(&self, _key: &str) -> Reading<'_, Option<User>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The rooms with members across the cluster, and how many (clustered engines only).
+    fn rooms(&self) -> Reading<'_, Vec<(String, usize)>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    /// The names online across the cluster (clustered engines only).
+    fn online(&self) -> Reading<'_, Vec<String>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
     }
 }
 

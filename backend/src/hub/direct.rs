@@ -9,7 +9,7 @@ use super::dm_rate::Sender;
 use super::rooms::{check_mid, check_text};
 use super::slow::{Place, SlowTask};
 use super::{Handled, Refusal, Slow, State, refuse};
-use crate::engine::{Draft, Job, pair};
+use crate::engine::{Draft, Job, Topic, pair};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
 
@@ -29,13 +29,31 @@ impl State {
         to: &str,
         text: String,
         (cid, mid): (Option<String>, Option<String>),
-        now: u64,
+        (now, looked_up): (u64, bool),
     ) -> Handled {
         check_text(&text)?;
         check_mid(mid.as_deref())?;
-        let recipient = self.recipient(to)?;
+        let recipient = match self.recipient(to) {
+            Ok(recipient) => recipient,
+            Err(_) if self.engine.clustered() && !looked_up => {
+                // Perhaps new on another relay, and not heard of here yet: looked up across
+                // the cluster, off the lock, and sent then.
+                self.slow = Some(Slow {
+                    task: SlowTask::Recipient {
+                        to: to.to_owned(),
+                        text,
+                        mid,
+                    },
+                    cid: None,
+                    addr: None,
+                });
+                return Ok(());
+            }
+            Err(unknown) => return Err(unknown),
+        };
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());
+        let generation = sender.generation;
         let from_addr = self.conns.get(&id).and_then(|c| c.handle.addr);
         let counted_as = match from_addr {
             Some(addr) => Sender::Addr(addr),
@@ -64,6 +82,7 @@ impl State {
             cid,
             mid,
             accepted: Instant::now(),
+            generation,
         };
         // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
         // only it sees the mailbox and the messages still on their way to it together.
@@ -129,7 +148,16 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn list_users(&self, id: ConnId) -> Handled {
+    pub(super) fn list_users(&mut self, id: ConnId) -> Handled {
+        if self.engine.clustered() {
+            // Read across the cluster, off the lock.
+            self.slow = Some(Slow {
+                task: SlowTask::Online,
+                cid: None,
+                addr: None,
+            });
+            return Ok(());
+        }
         let mut online: Vec<String> = self
             .online
             .values()
@@ -141,20 +169,36 @@ impl State {
         Ok(())
     }
 
+    /// The names online across the cluster are read.
+    pub(super) fn send_online(
+        &mut self,
+        id: ConnId,
+        online: Result<Vec<String>, crate::engine::ReadError>,
+    ) -> Handled {
+        let mut online = online.map_err(|e| super::read_failed(&e))?;
+        online.sort_unstable();
+        self.send(id, &ServerMsg::Users { online });
+        Ok(())
+    }
+
     /// `typing` to one user: told to them if they are online. It has no answer, whether the
     /// name is remembered, unknown or offline, so that it does not tell which names exist.
     pub(super) fn typing_to_user(&self, id: ConnId, to: &str) -> Handled {
         let Ok(recipient) = self.recipient(to) else {
             return Ok(()); // nobody to tell
         };
-        let Some(conn) = recipient.conn.filter(|&conn| conn != id) else {
-            return Ok(()); // nobody to tell
-        };
         let typing = ServerMsg::Typing {
             target: Target::User { to: recipient.name },
             name: self.session(id)?.name.clone(),
         };
-        self.send(conn, &typing);
+        match recipient.conn {
+            Some(conn) if conn != id => self.send(conn, &typing),
+            Some(_) => {} // to oneself: nobody to tell
+            // Perhaps on another relay of the cluster.
+            None => self
+                .engine
+                .typing(Topic::User(recipient.key), typing.to_json()),
+        }
         Ok(())
     }
 

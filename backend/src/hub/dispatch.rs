@@ -33,6 +33,7 @@ impl State {
                     password,
                     proven: false,
                     checked: None,
+                    claimed: None,
                 },
                 now,
             ),
@@ -61,7 +62,7 @@ impl State {
             ClientMsg::Leave { room } => self.leave(id, &room),
             ClientMsg::Say { room, text, mid } => self.say(id, room, text, (cid, mid), now),
             ClientMsg::Rooms => self.list_rooms(id),
-            ClientMsg::Dm { to, text, mid } => self.dm(id, &to, text, (cid, mid), now),
+            ClientMsg::Dm { to, text, mid } => self.dm(id, &to, text, (cid, mid), (now, false)),
             ClientMsg::Users => self.list_users(id),
             ClientMsg::Typing {
                 room: Some(room),

@@ -126,6 +126,7 @@ impl Hub {
                         state.error(conn, ErrorCode::Internal, reason, cid);
                     }
                 }
+                Committed::Cluster(event) => state.cluster_event(event, (self.clock)()),
             }
         }
     }

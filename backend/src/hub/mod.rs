@@ -22,6 +22,7 @@
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
 //! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 
+mod cluster;
 mod direct;
 mod dispatch;
 mod dm_rate;
@@ -138,6 +139,8 @@ struct Session {
     key: String,
     /// Lets a new connection take this session over.
     token: String,
+    /// The session's generation in the cluster (`engine::cluster`); 0 on one relay.
+    generation: u64,
     /// The rooms this connection has joined.
     rooms: BTreeSet<String>,
     /// The client acknowledges private messages (`hello` with `acks`).
@@ -213,6 +216,18 @@ struct Hello {
     /// With `proven`: the hash the password was checked against. If the name's password
     /// changed meanwhile (`courier passwd`), the check no longer counts.
     checked: Option<String>,
+    /// On a clustered engine: the name was claimed across the cluster (off the lock).
+    claimed: Option<Won>,
+}
+
+/// A name claimed across the cluster for a hello (`engine::cluster`).
+#[derive(Debug, Clone)]
+struct Won {
+    generation: u64,
+    /// The hello's token was the live session's.
+    by_token: bool,
+    /// The token the new session has (claimed with it).
+    token: String,
 }
 
 /// Why a frame was refused: becomes an `error` frame.
@@ -402,7 +417,32 @@ impl Hub {
                     "{message}: this frame was dropped; try again shortly"
                 ))
             }
-            Outcome::Joined { room, again, page } => state.joined(id, (room, again), page),
+            Outcome::Claimed {
+                hello,
+                claim: (token, key),
+                claimed,
+            } => state.claimed(id, hello, (token, key), claimed, now),
+            Outcome::Joined {
+                room,
+                again,
+                page,
+                members,
+            } => state.joined(id, (room, again), page, members),
+            Outcome::Recipient {
+                to,
+                text,
+                mid,
+                user,
+            } => {
+                match user {
+                    Ok(Some(user)) => state.user_changed(user.key.clone(), Some(user)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("cannot look a user up: {e}"),
+                }
+                state.dm(id, &to, text, (done.cid.clone(), mid), (now, true))
+            }
+            Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
+            Outcome::Online(online) => state.send_online(id, online),
             Outcome::History { conversation, page } => state.send_history(id, conversation, page),
             Outcome::Mailbox { key, mail } => state.mail_read(id, &key, mail),
         };

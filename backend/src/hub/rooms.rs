@@ -20,7 +20,13 @@ impl State {
     /// while its page of history is read off the lock; [`State::joined`] then answers.
     pub(super) fn join(&mut self, id: ConnId, room: String, after: Option<u64>) -> Handled {
         check_room(&room)?;
-        let name = self.session(id)?.name.clone();
+        let session = self.session(id)?;
+        let member = (
+            session.key.clone(),
+            session.name.clone(),
+            session.generation,
+        );
+        let name = session.name.clone();
         let (after, limit) = match after {
             Some(after) => (after, REPLAY_LEN),
             None => (0, HISTORY_LEN),
@@ -75,6 +81,7 @@ impl State {
                 after,
                 bounds,
                 again,
+                member,
             },
             cid: None,
             addr: None,
@@ -90,6 +97,7 @@ impl State {
         id: ConnId,
         (room, again): (String, bool),
         page: Result<Page, ReadError>,
+        cluster_members: Option<Vec<String>>,
     ) -> Handled {
         let Some(member) = self
             .rooms
@@ -121,7 +129,11 @@ impl State {
             .get(&room)
             .map(|r| r.members.values().map(|m| m.name.clone()).collect())
             .unwrap_or_default();
+        // Across the cluster: everybody there when this member entered, and whoever entered
+        // here since (the others' later comings and goings come as presence).
+        members.extend(cluster_members.unwrap_or_default());
         members.sort_unstable();
+        members.dedup();
         self.send(
             id,
             &ServerMsg::Joined {
@@ -153,7 +165,8 @@ impl State {
             return refuse(ErrorCode::NotMember, format!("you are not in '{room}'"));
         };
         session.rooms.remove(room);
-        let name = session.name.clone();
+        let (name, key) = (session.name.clone(), session.key.clone());
+        self.engine.exit(room, &key);
         self.remove_member(id, room, &name);
         Ok(())
     }
@@ -189,7 +202,8 @@ impl State {
         let from = self.member_name(id, &room)?;
         check_text(&text)?;
         check_mid(mid.as_deref())?;
-        let from_key = self.session(id)?.key.clone();
+        let session = self.session(id)?;
+        let (from_key, generation) = (session.key.clone(), session.generation);
         let draft = Draft {
             target: Target::Room { room },
             from,
@@ -198,6 +212,7 @@ impl State {
             cid,
             mid,
             accepted: Instant::now(),
+            generation,
         };
         self.submit(Job::Room { from_key, draft })?;
         Metrics::inc(&self.metrics.messages_accepted);
@@ -226,7 +241,16 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn list_rooms(&self, id: ConnId) -> Handled {
+    pub(super) fn list_rooms(&mut self, id: ConnId) -> Handled {
+        if self.engine.clustered() {
+            // Counted across the cluster, off the lock.
+            self.slow = Some(Slow {
+                task: SlowTask::Rooms,
+                cid: None,
+                addr: None,
+            });
+            return Ok(());
+        }
         let mut rooms: Vec<RoomInfo> = self
             .rooms
             .iter()
@@ -246,7 +270,9 @@ impl State {
             target: Target::Room { room: room.clone() },
             name,
         };
-        self.broadcast(&room, &typing, Some(id));
+        let frame = encode(&typing);
+        self.broadcast_frame(&room, &frame, Some(id));
+        self.engine.typing(Topic::Room(room), frame.to_string());
         Ok(())
     }
 
@@ -260,12 +286,34 @@ impl State {
         Ok(session.name.clone())
     }
 
+    /// The rooms across the cluster are read.
+    pub(super) fn send_rooms(
+        &mut self,
+        id: ConnId,
+        rooms: Result<Vec<(String, usize)>, ReadError>,
+    ) -> Handled {
+        let mut rooms: Vec<RoomInfo> = rooms
+            .map_err(|e| read_failed(&e))?
+            .into_iter()
+            .map(|(room, members)| RoomInfo { room, members })
+            .collect();
+        rooms.sort_unstable_by(|a, b| a.room.cmp(&b.room));
+        self.send(id, &ServerMsg::Rooms { rooms });
+        Ok(())
+    }
+
     /// Sends `msg` to every member of `room` but `except`, serialised once.
-    fn broadcast(&self, room: &str, msg: &ServerMsg, except: Option<ConnId>) {
+    pub(super) fn broadcast(&self, room: &str, msg: &ServerMsg, except: Option<ConnId>) {
+        if self.rooms.contains_key(room) {
+            self.broadcast_frame(room, &encode(msg), except);
+        }
+    }
+
+    /// Sends `frame` to every member of `room` but `except`.
+    pub(super) fn broadcast_frame(&self, room: &str, frame: &Frame, except: Option<ConnId>) {
         let Some(entry) = self.rooms.get(room) else {
             return;
         };
-        let frame = encode(msg);
         // A member still catching up learns who is there from its `joined`, read later.
         for (member, m) in &entry.members {
             if Some(*member) != except && m.catching_up.is_none() {

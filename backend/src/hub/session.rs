@@ -8,11 +8,11 @@ use std::collections::{HashMap, VecDeque};
 
 use super::slow::SlowTask;
 use super::{
-    Handled, Hello, Session, Slow, State, UserEntry, encode, new_token, read_failed, refuse,
+    Handled, Hello, Session, Slow, State, UserEntry, Won, encode, new_token, read_failed, refuse,
     same_token,
 };
 use crate::attempts::Attempt;
-use crate::engine::{Job, Mail, ReadError, Topic};
+use crate::engine::{Claim, ClaimMode, Claimed, Job, Mail, ReadError, Topic};
 use crate::outbox::ConnId;
 
 impl State {
@@ -26,6 +26,7 @@ impl State {
             password,
             proven,
             checked,
+            claimed,
         } = hello;
         let name = match validate::name(&raw_name) {
             Ok(name) => name.to_owned(),
@@ -48,15 +49,27 @@ impl State {
             self.forget(&key, "unused for --name-idle-days", now)?;
         }
         let new_name = !self.users.contains_key(&key);
+        let clustered = self.engine.clustered();
         let token_fits = holder
             .and_then(|h| self.conns.get(&h)?.session.as_ref())
             .zip(token.as_ref())
-            .is_some_and(|(s, t)| same_token(&s.token, t));
+            .is_some_and(|(s, t)| same_token(&s.token, t))
+            || claimed.as_ref().is_some_and(|won| won.by_token);
         let protected = self.users.get(&key).and_then(|u| u.password.clone());
         if proven && protected.is_some() && protected != checked {
             return refuse(ErrorCode::PasswordRequired, password_required(&name));
         }
-        if let Some(hash) = protected.filter(|_| !token_fits && !proven) {
+        // On a cluster, a token without a password may be a live session's on another relay:
+        // the claim checks it there (`ClaimMode::TokenRequired`).
+        let token_elsewhere = clustered
+            && claimed.is_none()
+            && holder.is_none()
+            && token.is_some()
+            && password.is_none();
+        if let Some(hash) = protected
+            .clone()
+            .filter(|_| !token_fits && !proven && !token_elsewhere)
+        {
             let Some(password) = password else {
                 return refuse(ErrorCode::PasswordRequired, password_required(&name));
             };
@@ -84,6 +97,7 @@ impl State {
                         password: None,
                         proven: true,
                         checked: Some(hash.clone()),
+                        claimed: None,
                     },
                     password,
                     hash,
@@ -94,16 +108,16 @@ impl State {
             return Ok(());
         }
         if let Some(holder) = holder {
-            if !token_fits && !proven {
+            let newer = claimed.as_ref().is_some_and(|won| {
+                self.conns
+                    .get(&holder)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.generation > won.generation)
+            });
+            if (!token_fits && !proven) || newer {
                 return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
             }
-            // The same user on a new connection: the old one ends as if it had dropped.
-            self.end_session(holder, now);
-            if let Some(old) = self.conns.get(&holder) {
-                old.handle.close(close::NORMAL);
-            }
-            tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
-        } else if !self.users.contains_key(&key) {
+        } else if claimed.is_none() && !self.users.contains_key(&key) {
             if let Err(wait) = self.attempts.take(Attempt::NewName, self.addr(id), now) {
                 let secs = wait.secs();
                 return self.too_many(format!(
@@ -114,6 +128,48 @@ impl State {
             if self.users.len() >= self.limits.max_users {
                 self.make_room(now)?;
             }
+        }
+        if clustered && claimed.is_none() {
+            // Claimed across the cluster off the lock; the hello comes back with `claimed`.
+            let mode = if proven {
+                ClaimMode::Proven
+            } else if protected.is_some() && !token_fits {
+                ClaimMode::TokenRequired
+            } else {
+                ClaimMode::Token
+            };
+            let claim = Claim {
+                key,
+                name: name.clone(),
+                token: new_token(),
+                given: token.clone(),
+                mode,
+            };
+            self.slow = Some(Slow {
+                task: SlowTask::Claim {
+                    hello: Hello {
+                        name: raw_name,
+                        token,
+                        acks,
+                        password: None,
+                        proven,
+                        checked,
+                        claimed: None,
+                    },
+                    claim,
+                },
+                cid: None,
+                addr: None,
+            });
+            return Ok(());
+        }
+        if let Some(holder) = holder {
+            // The same user on a new connection: the old one ends as if it had dropped.
+            self.end_session(holder, now);
+            if let Some(old) = self.conns.get(&holder) {
+                old.handle.close(close::NORMAL);
+            }
+            tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
         }
 
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
@@ -135,7 +191,10 @@ impl State {
             name: name.clone(),
             seen: now,
         })?;
-        let token = new_token();
+        let (token, generation) = match claimed {
+            Some(won) => (won.token, won.generation),
+            None => (new_token(), 0),
+        };
         // An operator's name always has a password (checked above), so a session under it
         // proved that password, or took over one that did, with its token.
         let welcome = ServerMsg::Welcome {
@@ -144,12 +203,14 @@ impl State {
             operator,
         };
         let Some(conn) = self.conns.get_mut(&id) else {
+            self.engine.release(&key, generation);
             return Ok(()); // the connection went away meanwhile
         };
         conn.session = Some(Session {
             name: name.clone(),
             key: key.clone(),
             token,
+            generation,
             rooms: Default::default(),
             acks,
             operator,
@@ -174,6 +235,44 @@ impl State {
             addr: None,
         });
         Ok(())
+    }
+
+    /// A hello's name claim across the cluster came back: the hello goes on with it, or is
+    /// refused. A claim won for a hello that fails after all is released again.
+    pub(super) fn claimed(
+        &mut self,
+        id: ConnId,
+        hello: Hello,
+        (token, key): (String, String),
+        claimed: Result<Claimed, ReadError>,
+        now: u64,
+    ) -> Handled {
+        let name = hello.name.trim().to_owned();
+        match claimed {
+            Ok(Claimed::Ok {
+                generation,
+                by_token,
+            }) => {
+                let hello = Hello {
+                    claimed: Some(Won {
+                        generation,
+                        by_token,
+                        token,
+                    }),
+                    ..hello
+                };
+                let done = self.hello(id, hello, now);
+                if done.is_err() {
+                    self.engine.release(&key, generation);
+                }
+                done
+            }
+            Ok(Claimed::Taken) => refuse(ErrorCode::NameTaken, format!("'{name}' is already in use")),
+            Ok(Claimed::TokenRefused) => {
+                refuse(ErrorCode::PasswordRequired, password_required(&name))
+            }
+            Err(e) => Err(read_failed(&e)),
+        }
     }
 
     /// The mailbox of the session just welcomed on connection `id` is read: every private
@@ -304,8 +403,10 @@ impl State {
             self.engine.unfollow(Topic::User(session.key.clone()));
         }
         for room in &session.rooms {
+            self.engine.exit(room, &session.key);
             self.remove_member(id, room, &session.name);
         }
+        self.engine.release(&session.key, session.generation);
         // The name was in use until now: its idle time starts here.
         if let Some(user) = self.users.get_mut(&session.key) {
             user.last_seen = now;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use shared::ConversationId;
 
 use super::{Hello, Hub};
-use crate::engine::{Mail, Page, ReadError, Topic};
+use crate::engine::{Claim, Claimed, Mail, Page, ReadError, Topic, User};
 use crate::passwords::{self, Busy};
 
 /// Work a frame needs that must not hold the hub's lock: [`Hub::handle`] hands it back to the
@@ -35,6 +35,8 @@ pub(super) enum SlowTask {
     },
     /// Hash `password` to protect the session's name.
     Hash { password: String },
+    /// Claim the name across the cluster, then carry out the hello with what came of it.
+    Claim { hello: Hello, claim: Claim },
     /// Read the page of `room` after `after` that a `join` answers with (the member is
     /// catching up meanwhile, see `Member::catching_up`).
     Join {
@@ -43,7 +45,19 @@ pub(super) enum SlowTask {
         bounds: (usize, usize),
         /// The connection was a member already (it joined again).
         again: bool,
+        /// The session, as (key, name, generation): entered in the room across the cluster.
+        member: (String, String, u64),
     },
+    /// Look `to` up across the cluster, then send the `dm` to them.
+    Recipient {
+        to: String,
+        text: String,
+        mid: Option<String>,
+    },
+    /// The rooms with members across the cluster.
+    Rooms,
+    /// The names online across the cluster.
+    Online,
     /// Read a page of scrollback.
     History {
         conversation: ConversationId,
@@ -82,11 +96,27 @@ pub(super) enum Outcome {
     Hashed(Result<String, String>),
     /// The hashing threads refused the work at once (see [`Busy`]).
     Busy(Busy),
+    Claimed {
+        hello: Hello,
+        /// The token the session gets, and the name's key.
+        claim: (String, String),
+        claimed: Result<Claimed, ReadError>,
+    },
     Joined {
         room: String,
         again: bool,
         page: Result<Page, ReadError>,
+        /// The room's members across the cluster, if clustered.
+        members: Option<Vec<String>>,
     },
+    Recipient {
+        to: String,
+        text: String,
+        mid: Option<String>,
+        user: Result<Option<User>, ReadError>,
+    },
+    Rooms(Result<Vec<(String, usize)>, ReadError>),
+    Online(Result<Vec<String>, ReadError>),
     History {
         conversation: ConversationId,
         page: Result<Page, ReadError>,
@@ -125,18 +155,52 @@ impl Hub {
                 Ok(hashed) => Outcome::Hashed(hashed),
                 Err(busy) => Outcome::Busy(busy),
             },
+            SlowTask::Claim { hello, claim } => {
+                let (token, key) = (claim.token.clone(), claim.key.clone());
+                let claimed = self.reads.claim(claim).await;
+                Outcome::Claimed {
+                    hello,
+                    claim: (token, key),
+                    claimed,
+                }
+            }
             SlowTask::Join {
                 room,
                 after,
                 bounds,
                 again,
+                member: (key, name, generation),
             } => {
+                let mut members = None;
                 let page = match self.reads.follow(Topic::Room(room.clone())).await {
-                    Ok(()) => self.reads.room_page(&room, after, None, bounds).await,
+                    Ok(()) => match self.reads.enter(&room, (&key, &name, generation)).await {
+                        Ok(entered) => {
+                            members = entered;
+                            self.reads.room_page(&room, after, None, bounds).await
+                        }
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 };
-                Outcome::Joined { room, again, page }
+                Outcome::Joined {
+                    room,
+                    again,
+                    page,
+                    members,
+                }
             }
+            SlowTask::Recipient { to, text, mid } => {
+                let key = shared::validate::name_key(to.trim());
+                let user = self.reads.known(&key).await;
+                Outcome::Recipient {
+                    to,
+                    text,
+                    mid,
+                    user,
+                }
+            }
+            SlowTask::Rooms => Outcome::Rooms(self.reads.rooms().await),
+            SlowTask::Online => Outcome::Online(self.reads.online().await),
             SlowTask::History {
                 conversation,
                 place,

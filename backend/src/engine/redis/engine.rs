@@ -20,8 +20,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::feed::Feed;
 use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
-    Backlog, Busy, Closed, Committed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading,
-    Reads, Sink, Topic, User,
+    Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Event, Job, Mail,
+    Page, ReadError, Reading, Reads, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
@@ -37,7 +37,7 @@ const SINK_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 pub struct RedisEngine {
     reads: Arc<RedisReads>,
     feed: Feed,
-    jobs: Option<UnboundedSender<Job>>,
+    jobs: Option<UnboundedSender<Work>>,
     backlog: Arc<Backlog>,
     users: Vec<User>,
     done: Option<std::sync::mpsc::Receiver<()>>,
@@ -67,7 +67,7 @@ impl RedisEngine {
     ) -> Result<Self, RedisLogError> {
         let url = config.url.clone();
         let log = RedisLog::connect(config).await?;
-        let node = Node::join(&log).await?;
+        let node = Node::join(&log, sink.clone()).await?;
         let durability = log.durability().await?;
         match durability.warning() {
             Some(warning) => tracing::warn!("{warning}"),
@@ -77,13 +77,14 @@ impl RedisEngine {
         let (tx, rx) = unbounded_channel();
         let (done_tx, done) = std::sync::mpsc::channel();
         let backlog = Arc::new(Backlog::new(limits.queue_messages, limits.queue_bytes));
-        let feed = Feed::start(log.clone(), sink.clone());
+        let feed = Feed::start(log.clone(), sink.clone(), node.id().to_owned());
         let committer = Committer {
             log: log.clone(),
             backlog: backlog.clone(),
             metrics,
             sink,
             down: false,
+            node: node.id().to_owned(),
         };
         let stopping = feed.clone();
         tokio::spawn(async move {
@@ -118,7 +119,7 @@ impl Engine for RedisEngine {
             return Err(Busy::Stopped);
         };
         self.backlog.admit(&job)?;
-        jobs.send(job).map_err(|_| Busy::Stopped)
+        jobs.send(Work::Job(job)).map_err(|_| Busy::Stopped)
     }
 
     fn reads(&self) -> Arc<dyn Reads> {
@@ -132,6 +133,25 @@ impl Engine for RedisEngine {
 
     fn unfollow(&self, topic: Topic) {
         self.feed.unfollow(topic);
+    }
+
+    fn clustered(&self) -> bool {
+        true
+    }
+
+    fn release(&self, key: &str, generation: u64) {
+        if let Some(jobs) = &self.jobs {
+            let key = key.to_owned();
+            let _ = jobs.send(Work::Release { key, generation });
+        }
+    }
+
+    fn typing(&self, topic: Topic, frame: String) {
+        self.feed.typing(topic, frame);
+    }
+
+    fn exit(&self, room: &str, key: &str) {
+        self.feed.exit(room.to_owned(), key.to_owned());
     }
 
     fn close(&mut self) -> Closed {
@@ -171,6 +191,32 @@ impl Reads for RedisReads {
         Box::pin(async move { Ok(self.feed.follow(topic).await?) })
     }
 
+    fn claim(&self, claim: Claim) -> Reading<'_, Claimed> {
+        Box::pin(async move { Ok(self.feed.claim(claim).await?) })
+    }
+
+    fn enter<'a>(
+        &'a self,
+        room: &'a str,
+        (key, name, generation): (&'a str, &'a str, u64),
+    ) -> Reading<'a, Option<Vec<String>>> {
+        let member = (key.to_owned(), name.to_owned(), generation);
+        Box::pin(async move { Ok(self.feed.enter(room.to_owned(), member).await?) })
+    }
+
+    fn known(&self, key: &str) -> Reading<'_, Option<User>> {
+        let key = key.to_owned();
+        Box::pin(async move { Ok(self.log.user(&key).await?) })
+    }
+
+    fn rooms(&self) -> Reading<'_, Vec<(String, usize)>> {
+        Box::pin(async move { Ok(self.log.rooms().await?) })
+    }
+
+    fn online(&self) -> Reading<'_, Vec<String>> {
+        Box::pin(async move { Ok(self.log.online().await?) })
+    }
+
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
         Box::pin(async move {
             let mail = self.log.mailbox(key).await?;
@@ -186,6 +232,14 @@ impl Reads for RedisReads {
     }
 }
 
+/// What the committer is given, in order.
+enum Work {
+    Job(Job),
+    /// A session ended: released after every message of its was stored, since a message of a
+    /// session released is refused (`store.lua`'s fencing).
+    Release { key: String, generation: u64 },
+}
+
 /// The task that runs the jobs against Redis.
 struct Committer {
     log: RedisLog,
@@ -194,6 +248,8 @@ struct Committer {
     sink: Sink,
     /// Redis did not answer the last job; jobs are refused until a `PING` is answered.
     down: bool,
+    /// This relay's node id, whose sessions' messages it stores.
+    node: String,
 }
 
 /// What a job gets while Redis is down: a message is refused (`internal`); an ack or a
@@ -229,14 +285,23 @@ impl Committer {
     /// once (a message gets `internal`) instead of each waiting out the timeout, until a
     /// `PING` is answered. A message that timed out but was stored after all was published
     /// too: the feed sends it on, and a retry with the same `mid` gets the same seq.
-    async fn run(mut self, mut rx: UnboundedReceiver<Job>) {
+    async fn run(mut self, mut rx: UnboundedReceiver<Work>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             if self.down && self.log.ping().await.is_ok() {
                 tracing::info!("Redis answers again");
                 self.down = false;
             }
-            for job in jobs.drain(..) {
+            for work in jobs.drain(..) {
+                let job = match work {
+                    Work::Job(job) => job,
+                    Work::Release { key, generation } => {
+                        if let Err(e) = self.log.release(&self.node, &key, generation).await {
+                            tracing::warn!(%key, "cannot end a session in Redis: {e}");
+                        }
+                        continue;
+                    }
+                };
                 let weight = Backlog::weigh(std::slice::from_ref(&job));
                 let started = Instant::now();
                 let committed = if self.down {
@@ -289,7 +354,10 @@ impl Committer {
         let log = &self.log;
         match job {
             Job::Room { from_key, draft } => {
-                let result = log.store_room(&draft.clone().numbered(0)).await;
+                let session = fence(&self.node, draft.generation);
+                let result = log
+                    .store_room_as(&draft.clone().numbered(0), session)
+                    .await;
                 self.note_failure(&result);
                 self.message(from_key, draft, result)
             }
@@ -303,8 +371,9 @@ impl Committer {
                     shared::Target::User { to } => to.clone(),
                     shared::Target::Room { room } => room.clone(),
                 };
+                let session = fence(&self.node, draft.generation);
                 let result = log
-                    .store_direct(&draft.clone().numbered(0), from_addr.as_deref())
+                    .store_direct_as(&draft.clone().numbered(0), from_addr.as_deref(), session)
                     .await;
                 self.note_failure(&result);
                 if matches!(result, Ok(Sent::MailboxFull)) {
@@ -383,6 +452,11 @@ impl Committer {
                     ..draft.numbered(seq)
                 },
             }),
+            // The session is not this relay's any more: it ends here.
+            Ok(Sent::Moved) => Some(Committed::Cluster(Event::Moved {
+                key: from_key,
+                generation: draft.generation + 1,
+            })),
             Ok(Sent::MailboxFull) => Some(Committed::Failed {
                 from_key,
                 cid: draft.cid,
@@ -406,6 +480,11 @@ impl Committer {
             }
         }
     }
+}
+
+/// The session a message is stored for: checked unless its generation is 0 (none).
+fn fence(node: &str, generation: u64) -> Option<(&str, u64)> {
+    (generation > 0).then_some((node, generation))
 }
 
 /// Logs a failed write that has no sender to tell.

@@ -30,7 +30,7 @@ use shared::ChatMessage;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RedisLog, RedisLogError};
-use crate::engine::{Committed, Sink, Topic};
+use crate::engine::{Claim, Claimed, Committed, Event, Sink, Topic};
 
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
@@ -47,9 +47,29 @@ pub(super) struct Feed {
     orders: mpsc::UnboundedSender<Order>,
 }
 
+type Reply<T> = oneshot::Sender<Result<T, RedisLogError>>;
+
+/// What the feed is asked to do, in order: a session's claim and its rooms go through it too,
+/// so that they reach Redis in the order made (its release goes after its messages, through
+/// the committer).
 enum Order {
-    Follow(Topic, oneshot::Sender<Result<(), RedisLogError>>),
+    Follow(Topic, Reply<()>),
     Unfollow(Topic),
+    Claim(Claim, Reply<Claimed>),
+    Enter {
+        room: String,
+        member: (String, String, u64),
+        reply: Reply<Option<Vec<String>>>,
+    },
+    Exit {
+        room: String,
+        key: String,
+    },
+    /// Publish a `typing` frame to `topic`'s channel.
+    Typing {
+        topic: Topic,
+        frame: String,
+    },
     /// Send on what has come, and end.
     Stop(oneshot::Sender<()>),
 }
@@ -68,12 +88,13 @@ struct Envelope {
 }
 
 impl Feed {
-    /// Starts the feed's task on the current runtime.
-    pub(super) fn start(log: RedisLog, sink: Sink) -> Self {
+    /// Starts the feed's task for relay `node` on the current runtime.
+    pub(super) fn start(log: RedisLog, sink: Sink, node: String) -> Self {
         let (orders, rx) = mpsc::unbounded_channel();
         let task = Following {
             log,
             sink,
+            node,
             rooms: HashMap::new(),
             users: HashSet::new(),
             pairs: HashMap::new(),
@@ -88,17 +109,49 @@ impl Feed {
     /// # Errors
     /// Redis could not be reached: nothing is followed.
     pub(super) async fn follow(&self, topic: Topic) -> Result<(), RedisLogError> {
-        let (tx, rx) = oneshot::channel();
-        let stopped = || RedisLogError::PubSub("the relay is stopping");
-        self.orders
-            .send(Order::Follow(topic, tx))
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        self.ask(|reply| Order::Follow(topic, reply)).await
     }
 
     /// Unsubscribes from `topic`.
     pub(super) fn unfollow(&self, topic: Topic) {
         let _ = self.orders.send(Order::Unfollow(topic));
+    }
+
+    /// Asks for something and awaits the answer.
+    async fn ask<T>(&self, order: impl FnOnce(Reply<T>) -> Order) -> Result<T, RedisLogError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || RedisLogError::PubSub("the relay is stopping");
+        self.orders.send(order(tx)).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Claims a name for this relay (`cluster.lua`).
+    pub(super) async fn claim(&self, claim: Claim) -> Result<Claimed, RedisLogError> {
+        self.ask(|reply| Order::Claim(claim, reply)).await
+    }
+
+    /// Enters a session of this relay in `room`; the room's members.
+    pub(super) async fn enter(
+        &self,
+        room: String,
+        member: (String, String, u64),
+    ) -> Result<Option<Vec<String>>, RedisLogError> {
+        self.ask(|reply| Order::Enter {
+            room,
+            member,
+            reply,
+        })
+        .await
+    }
+
+    /// Tells `topic`'s other relays that someone here is typing.
+    pub(super) fn typing(&self, topic: Topic, frame: String) {
+        let _ = self.orders.send(Order::Typing { topic, frame });
+    }
+
+    /// Takes a session of this relay out of `room`.
+    pub(super) fn exit(&self, room: String, key: String) {
+        let _ = self.orders.send(Order::Exit { room, key });
     }
 
     /// Sends on everything published before now, then ends the task.
@@ -114,6 +167,8 @@ impl Feed {
 struct Following {
     log: RedisLog,
     sink: Sink,
+    /// This relay's node id: its channel, and its own presence events, which it skips.
+    node: String,
     /// Followed room → the last seq sent on.
     rooms: HashMap<String, u64>,
     /// Followed users' name keys.
@@ -153,9 +208,6 @@ impl Following {
                         () = &mut wait => break,
                         order = orders.recv() => match order {
                             None => return,
-                            Some(Order::Follow(topic, reply)) => {
-                                let _ = reply.send(Err(unreachable_error(&topic)));
-                            }
                             Some(Order::Unfollow(topic)) => {
                                 self.forget(&topic);
                             }
@@ -163,6 +215,8 @@ impl Following {
                                 let _ = done.send(());
                                 return;
                             }
+                            // Not pub/sub: tried all the same.
+                            Some(order) => self.write(order).await,
                         },
                     }
                 }
@@ -207,16 +261,16 @@ impl Following {
     /// Subscribes a new connection to everything followed.
     async fn resubscribe(&self, sub: &mut PubSubSink) -> Result<(), RedisLogError> {
         let keys = &self.log.keys;
+        let always = [keys.node_channel(&self.node), keys.user_changes()];
         let channels: Vec<String> = (self.rooms.keys().map(|r| keys.room_channel(r)))
             .chain(self.users.iter().map(|u| keys.user_channel(u)))
+            .chain(always)
             .collect();
-        if !channels.is_empty() {
-            self.log.in_time(sub.subscribe(channels)).await?;
-        }
+        self.log.in_time(sub.subscribe(channels)).await?;
         Ok(())
     }
 
-    /// Carries out a follow or an unfollow. An error means the connection failed.
+    /// Carries out an order. An error means the pub/sub connection failed.
     async fn obey(&mut self, sub: &mut PubSubSink, order: Order) -> Result<(), RedisLogError> {
         match order {
             Order::Follow(topic, reply) => {
@@ -233,9 +287,52 @@ impl Following {
                     self.log.in_time(sub.unsubscribe(channel)).await?;
                 }
             }
-            Order::Stop(_) => {}
+            order => self.write(order).await,
         }
         Ok(())
+    }
+
+    /// The cluster's writes for this relay's sessions (`cluster.rs`).
+    async fn write(&mut self, order: Order) {
+        let node = self.node.as_str();
+        match order {
+            Order::Claim(claim, reply) => {
+                let _ = reply.send(self.log.claim(node, &claim).await);
+            }
+            Order::Enter {
+                room,
+                member: (key, name, generation),
+                reply,
+            } => {
+                let entered = self.log.enter(node, &room, (&key, &name, generation)).await;
+                let _ = reply.send(entered);
+            }
+            Order::Exit { room, key } => {
+                if let Err(e) = self.log.exit(node, &room, &key).await {
+                    tracing::warn!(%room, %key, "cannot take a member out of a room in Redis: {e}");
+                }
+            }
+            Order::Typing { topic, frame } => {
+                let channel = self.log.keys.channel(&topic);
+                let published: Result<i64, _> = ::redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg(format!("t {node} {frame}"))
+                    .query_async(&mut self.log.conn.clone())
+                    .await;
+                if let Err(e) = published {
+                    tracing::debug!("cannot publish a typing frame: {e}");
+                }
+            }
+            Order::Follow(_, reply) => {
+                let _ = reply.send(Err(RedisLogError::PubSub("cannot be reached")));
+            }
+            Order::Unfollow(topic) => {
+                self.forget(&topic);
+            }
+            Order::Stop(done) => {
+                let _ = done.send(());
+            }
+        }
     }
 
     async fn follow(&mut self, sub: &mut PubSubSink, topic: &Topic) -> Result<(), RedisLogError> {
@@ -277,19 +374,104 @@ impl Following {
     }
 
     async fn on_message(&mut self, msg: &::redis::Msg) {
-        let Some(topic) = self.log.keys.topic_of(msg.get_channel_name()) else {
+        let channel = msg.get_channel_name();
+        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
+        if channel == self.log.keys.user_changes() {
+            return self.user_changed(&payload).await;
+        }
+        if channel == self.log.keys.node_channel(&self.node) {
+            return self.told(&payload).await;
+        }
+        let Some(topic) = self.log.keys.topic_of(channel) else {
             return;
         };
-        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
+        if let Some(typing) = payload.strip_prefix("t ") {
+            return self.typing(topic, typing).await;
+        }
         match topic {
-            Topic::Room(room) => match serde_json::from_str::<ChatMessage>(&payload) {
-                Ok(message) => self.room_message(&room, message).await,
-                Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
-            },
+            Topic::Room(room) => {
+                if let Some(event) = payload.strip_prefix("p ") {
+                    return self.presence(&room, event).await;
+                }
+                match serde_json::from_str::<ChatMessage>(&payload) {
+                    Ok(message) => self.room_message(&room, message).await,
+                    Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
+                }
+            }
             Topic::User(_) => match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) => self.direct_message(envelope).await,
                 Err(e) => tracing::warn!("not a private message on a user's channel: {e}"),
             },
+        }
+    }
+
+    /// `NODE {presence}` on a room's channel: another relay's member entered or left.
+    async fn presence(&mut self, room: &str, event: &str) {
+        #[derive(Deserialize)]
+        struct Presence {
+            name: String,
+            online: bool,
+        }
+        let Some((node, json)) = event.split_once(' ') else {
+            return;
+        };
+        if node == self.node || !self.rooms.contains_key(room) {
+            return; // this relay told its own members already
+        }
+        match serde_json::from_str::<Presence>(json) {
+            Ok(p) => {
+                let event = Event::Presence {
+                    room: room.to_owned(),
+                    name: p.name,
+                    online: p.online,
+                };
+                self.send(vec![Committed::Cluster(event)]).await;
+            }
+            Err(e) => tracing::warn!(%room, "not a presence event: {e}"),
+        }
+    }
+
+    /// `NODE {typing}` on a room's or a user's channel, from another relay.
+    async fn typing(&mut self, topic: Topic, typing: &str) {
+        let Some((node, frame)) = typing.split_once(' ') else {
+            return;
+        };
+        if node == self.node {
+            return; // told here already
+        }
+        let event = Event::Typing {
+            topic,
+            frame: frame.to_owned(),
+        };
+        self.send(vec![Committed::Cluster(event)]).await;
+    }
+
+    /// Something another relay tells this one on its channel: `moved GENERATION KEY`.
+    async fn told(&mut self, payload: &str) {
+        let moved = payload
+            .strip_prefix("moved ")
+            .and_then(|rest| rest.split_once(' '))
+            .and_then(|(generation, key)| Some((generation.parse().ok()?, key.to_owned())));
+        match moved {
+            Some((generation, key)) => {
+                let event = Event::Moved { key, generation };
+                self.send(vec![Committed::Cluster(event)]).await;
+            }
+            None => tracing::warn!("not a relay's event: {payload:?}"),
+        }
+    }
+
+    /// A user was remembered, protected or forgotten: their record now, for the hub.
+    async fn user_changed(&mut self, key: &str) {
+        match self.log.user(key).await {
+            Ok(user) => {
+                let event = Event::User {
+                    key: key.to_owned(),
+                    user,
+                };
+                self.send(vec![Committed::Cluster(event)]).await;
+            }
+            Err(e) => tracing::warn!(%key, "cannot read a user who changed: {e}"),
         }
     }
 
@@ -452,8 +634,3 @@ impl Following {
     }
 }
 
-/// A follow's answer while pub/sub is down.
-fn unreachable_error(topic: &Topic) -> RedisLogError {
-    tracing::debug!(?topic, "cannot follow while Redis's pub/sub is down");
-    RedisLogError::PubSub("cannot be reached")
-}

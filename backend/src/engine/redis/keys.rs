@@ -88,6 +88,31 @@ impl Keys {
         format!("{}nodes", self.prefix)
     }
 
+    /// `session:USER`: the live session of USER (a hash: `node`, `gen`, `token`, `name`).
+    pub(super) fn session(&self, user_key: &str) -> String {
+        format!("{}session:{user_key}", self.prefix)
+    }
+
+    /// `rooms`: each room with members across the cluster → how many (a hash).
+    pub(super) fn rooms(&self) -> String {
+        format!("{}rooms", self.prefix)
+    }
+
+    /// `online`: each user key with a session → `NODE NAME` (a hash).
+    pub(super) fn online(&self) -> String {
+        format!("{}online", self.prefix)
+    }
+
+    /// `node:ID`, the channel: what other relays tell relay ID (a session that moved).
+    pub(super) fn node_channel(&self, id: &str) -> String {
+        format!("{}node:{id}", self.prefix)
+    }
+
+    /// `user-changes`, the channel: the key of every user remembered, protected or forgotten.
+    pub(super) fn user_changes(&self) -> String {
+        format!("{}user-changes", self.prefix)
+    }
+
     /// `pairs:USER`: the name keys of everyone USER has had a private conversation with (a
     /// set), so that forgetting USER finds their conversations.
     pub(super) fn correspondents(&self, user_key: &str) -> String {

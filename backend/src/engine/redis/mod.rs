@@ -55,6 +55,7 @@
 //! One script touches keys of several conversations and users, so the engine needs one Redis
 //! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
+mod cluster;
 mod durability;
 mod engine;
 mod feed;
@@ -81,6 +82,8 @@ use keys::Keys;
 const STORE_LUA: &str = include_str!("lua/store.lua");
 /// The script that removes acknowledged or received mail.
 const ACK_LUA: &str = include_str!("lua/ack.lua");
+/// The script that keeps the cluster's sessions and rooms.
+const CLUSTER_LUA: &str = include_str!("lua/cluster.lua");
 
 /// The mailbox limits, the same rules as the SQLite store's (`engine::EngineLimits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +190,7 @@ pub struct RedisLog {
     keys: Keys,
     store: Script,
     ack: Script,
+    cluster: Script,
     config: RedisLogConfig,
 }
 
@@ -226,6 +230,7 @@ impl RedisLog {
             keys: Keys::new(&config.prefix),
             store: Script::new(STORE_LUA),
             ack: Script::new(ACK_LUA),
+            cluster: Script::new(CLUSTER_LUA),
             config,
         })
     }

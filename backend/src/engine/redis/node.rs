@@ -1,14 +1,28 @@
 //! This relay as a node of the cluster: a random id, and a lease on `node:ID` (a key with a
-//! 10 s expiry, renewed every 3 s) for as long as it runs. Other relays read a node whose lease
-//! is gone as dead (`cluster.lua`).
+//! 9 s expiry, renewed every second) for as long as it runs.
+//!
+//! Every second each relay also looks for relays whose lease is gone, and reaps them
+//! (`cluster.lua`): their members leave their rooms, their names are free, and their sessions'
+//! tokens stay good for [`GRACE`], so that their users reconnect anywhere. A relay that dies
+//! is reaped within 10 s: its lease lapses at most 9 s after it, and is noticed within a
+//! second. Redis stopped for 5 s does not lapse a lease that was renewed a second before.
+//!
+//! A relay that finds its own lease lapsed (it was paused, or Redis was gone for longer than
+//! the lease) has been reaped: it takes a new lease and ends every session it holds
+//! ([`Event::Evicted`]), whose clients then claim their names again.
 
+use std::sync::mpsc::TrySendError;
 use std::time::Duration;
 
 use super::{RedisLog, RedisLogError};
+use crate::engine::{Committed, Event, Sink};
 
-/// How long the lease lasts unless renewed, and how often it is renewed.
-pub(super) const LEASE: Duration = Duration::from_secs(10);
-pub(super) const RENEW_EVERY: Duration = Duration::from_secs(3);
+/// How long the lease lasts unless renewed, and how often it is renewed and others checked.
+const LEASE: Duration = Duration::from_secs(9);
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a dead relay's session tokens still take their names back without a password.
+pub const GRACE: Duration = Duration::from_secs(60);
 
 /// This relay's lease. Renewed by a task until [`Node::release`].
 pub struct Node {
@@ -22,26 +36,13 @@ impl Node {
     ///
     /// # Errors
     /// Redis did not answer.
-    pub async fn join(log: &RedisLog) -> Result<Self, RedisLogError> {
+    pub async fn join(log: &RedisLog, sink: Sink) -> Result<Self, RedisLogError> {
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).expect("the operating system's random source failed");
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let about = format!("courier, process {}", std::process::id());
-        let () = ::redis::pipe()
-            .cmd("SET")
-            .arg(log.keys.node(&id))
-            .arg(&about)
-            .arg("PX")
-            .arg(LEASE.as_millis() as u64)
-            .ignore()
-            .cmd("SADD")
-            .arg(log.keys.nodes())
-            .arg(&id)
-            .ignore()
-            .query_async(&mut log.conn.clone())
-            .await?;
+        lease(log, &id).await?;
         tracing::info!(node = %id, "joined the cluster on Redis");
-        let renewing = tokio::spawn(renew(log.clone(), id.clone()));
+        let renewing = tokio::spawn(renew(log.clone(), id.clone(), sink));
         Ok(Self {
             log: log.clone(),
             id,
@@ -53,27 +54,37 @@ impl Node {
         &self.id
     }
 
-    /// Stops renewing and gives the lease up (at shutdown).
+    /// Stops renewing and leaves the cluster (at shutdown): whatever of this relay is left
+    /// in Redis is reaped at once.
     pub async fn release(self) {
         self.renewing.abort();
-        let result: Result<(), _> = ::redis::pipe()
-            .cmd("DEL")
-            .arg(self.log.keys.node(&self.id))
-            .ignore()
-            .cmd("SREM")
-            .arg(self.log.keys.nodes())
-            .arg(&self.id)
-            .ignore()
-            .query_async(&mut self.log.conn.clone())
-            .await;
-        if let Err(e) = result {
-            tracing::warn!("cannot give up this relay's lease on Redis: {e}");
+        if let Err(e) = self.log.reap(&self.id, &self.id, 0).await {
+            tracing::warn!("cannot leave the cluster on Redis: {e}");
         }
     }
 }
 
-/// Renews the lease every [`RENEW_EVERY`]; says loudly if it was lost.
-async fn renew(log: RedisLog, id: String) {
+/// Takes (or takes again) the lease of relay `id`.
+async fn lease(log: &RedisLog, id: &str) -> Result<(), RedisLogError> {
+    let about = format!("courier, process {}", std::process::id());
+    let () = ::redis::pipe()
+        .cmd("SET")
+        .arg(log.keys.node(id))
+        .arg(&about)
+        .arg("PX")
+        .arg(LEASE.as_millis() as u64)
+        .ignore()
+        .cmd("SADD")
+        .arg(log.keys.nodes())
+        .arg(id)
+        .ignore()
+        .query_async(&mut log.conn.clone())
+        .await?;
+    Ok(())
+}
+
+/// Renews the lease every [`RENEW_EVERY`], and reaps the relays whose lease is gone.
+async fn renew(log: RedisLog, id: String, sink: Sink) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
         let result: Result<i64, _> = ::redis::cmd("PEXPIRE")
@@ -83,11 +94,57 @@ async fn renew(log: RedisLog, id: String) {
             .await;
         match result {
             Ok(1) => {}
-            Ok(_) => tracing::error!(
-                node = %id,
-                "this relay's lease on Redis expired (was the relay paused?)"
-            ),
-            Err(e) => tracing::warn!("cannot renew this relay's lease on Redis: {e}"),
+            Ok(_) => {
+                tracing::error!(
+                    node = %id,
+                    "this relay's lease on Redis lapsed (was it paused?); the others have \
+                     ended its sessions, so it ends them here too and joins again"
+                );
+                // Reaped already, or about to be: finish it, then start afresh.
+                let _ = log.reap(&id, &id, GRACE.as_millis() as u64).await;
+                if let Err(e) = lease(&log, &id).await {
+                    tracing::warn!("cannot take a new lease on Redis: {e}");
+                    continue;
+                }
+                evict(&sink).await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot renew this relay's lease on Redis: {e}");
+                continue;
+            }
+        }
+        reap_dead(&log, &id).await;
+    }
+}
+
+/// Reaps every other relay whose lease is gone.
+async fn reap_dead(log: &RedisLog, id: &str) {
+    let nodes = match log.nodes().await {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            tracing::debug!("cannot list the relays: {e}");
+            return;
+        }
+    };
+    for (dead, _) in nodes.iter().filter(|(node, alive)| !alive && node != id) {
+        match log.reap(id, dead, GRACE.as_millis() as u64).await {
+            Ok(true) => tracing::warn!(node = %dead, "a relay's lease lapsed: its users are offline and its names free"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(node = %dead, "cannot reap a relay: {e}"),
+        }
+    }
+}
+
+/// Tells the hub to end every session.
+async fn evict(sink: &Sink) {
+    let mut batch = vec![Committed::Cluster(Event::Evicted)];
+    loop {
+        match sink.try_send(batch) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Full(back)) => {
+                batch = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
     }
 }

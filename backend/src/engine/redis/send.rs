@@ -10,6 +10,9 @@ use crate::engine::mail_cost;
 /// What became of a message given to the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
+    /// The sender's session is no longer the one that asked (`engine::cluster`: it moved to
+    /// another relay, or this relay's lease lapsed). Nothing was stored.
+    Moved,
     /// Stored now, with this seq (and the `ts` it was given); a private message's place in
     /// its recipient's mailbox is `mail_id` (0 for a room message).
     Stored { seq: u64, ts: u64, mail_id: u64 },
@@ -26,7 +29,7 @@ impl Sent {
     pub fn seq_ts(self) -> Option<(u64, u64)> {
         match self {
             Self::Stored { seq, ts, .. } | Self::Repeat { seq, ts } => Some((seq, ts)),
-            Self::MailboxFull => None,
+            Self::MailboxFull | Self::Moved => None,
         }
     }
 }
@@ -41,6 +44,19 @@ impl RedisLog {
     /// retry with the same `mid`); [`RedisLogError::Invalid`] for a message that is not a room
     /// message or has a bad `mid`; [`RedisLogError::MidReused`].
     pub async fn store_room(&self, msg: &ChatMessage) -> Result<Sent, RedisLogError> {
+        self.store_room_as(msg, None).await
+    }
+
+    /// [`RedisLog::store_room`] for the session `(node, generation)` of its sender: stored only
+    /// if that is still the session's (`engine::cluster`), else [`Sent::Moved`].
+    ///
+    /// # Errors
+    /// As [`RedisLog::store_room`].
+    pub async fn store_room_as(
+        &self,
+        msg: &ChatMessage,
+        session: Option<(&str, u64)>,
+    ) -> Result<Sent, RedisLogError> {
         let Target::Room { room } = &msg.target else {
             return Err(RedisLogError::Invalid("a room message needs a room"));
         };
@@ -52,6 +68,7 @@ impl RedisLog {
         call.key(self.keys.room_seq(room))
             .key(&log)
             .key(self.keys.mid(&sender, mid))
+            .key(self.keys.session(&sender))
             .arg(head)
             .arg(tail)
             .arg(msg.ts)
@@ -60,6 +77,7 @@ impl RedisLog {
             .arg(self.config.retention)
             .arg(self.keys.room_channel(room))
             .arg("room");
+        fence(&mut call, session);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         outcome(reply, &log, mid)
     }
@@ -75,6 +93,20 @@ impl RedisLog {
         &self,
         msg: &ChatMessage,
         from_addr: Option<&str>,
+    ) -> Result<Sent, RedisLogError> {
+        self.store_direct_as(msg, from_addr, None).await
+    }
+
+    /// [`RedisLog::store_direct`] for the session `(node, generation)` of its sender, as
+    /// [`RedisLog::store_room_as`].
+    ///
+    /// # Errors
+    /// As [`RedisLog::store_room`].
+    pub async fn store_direct_as(
+        &self,
+        msg: &ChatMessage,
+        from_addr: Option<&str>,
+        session: Option<(&str, u64)>,
     ) -> Result<Sent, RedisLogError> {
         let Target::User { to } = &msg.target else {
             return Err(RedisLogError::Invalid(
@@ -94,6 +126,7 @@ impl RedisLog {
             .key(self.keys.mail_size(&recipient))
             .key(self.keys.correspondents(&sender))
             .key(self.keys.correspondents(&recipient))
+            .key(self.keys.session(&sender))
             .arg(head)
             .arg(tail)
             .arg(msg.ts)
@@ -111,6 +144,7 @@ impl RedisLog {
             .arg(limits.share_bytes)
             .arg(&recipient)
             .arg(self.keys.user_channel(&recipient));
+        fence(&mut call, session);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         outcome(reply, &log, mid)
     }
@@ -157,6 +191,12 @@ impl RedisLog {
     }
 }
 
+/// The last two arguments of `store.lua`: the sender's session, or none to check.
+fn fence(call: &mut ::redis::ScriptInvocation<'_>, session: Option<(&str, u64)>) {
+    let (node, generation) = session.unwrap_or(("", 0));
+    call.arg(node).arg(generation);
+}
+
 /// The message's `mid`, checked (`""` for none: the script's "no mid").
 fn mid_of(msg: &ChatMessage) -> Result<&str, RedisLogError> {
     match msg.mid.as_deref() {
@@ -183,8 +223,8 @@ fn split_at_seq(msg: &ChatMessage) -> Result<(String, String), RedisLogError> {
     Ok((json[..cut].to_owned(), json[cut + 1..].to_owned()))
 }
 
-/// Reads the script's reply: `["stored", seq, ts, mail id]`, `["repeat", seq, ts, log]` or
-/// `["full"]`.
+/// Reads the script's reply: `["stored", seq, ts, mail id]`, `["repeat", seq, ts, log]`,
+/// `["full"]` or `["moved"]`.
 fn outcome(reply: Value, log: &str, mid: &str) -> Result<Sent, RedisLogError> {
     let bad = |detail: String| RedisLogError::Reply {
         what: "storing a message",
@@ -218,6 +258,7 @@ fn outcome(reply: Value, log: &str, mid: &str) -> Result<Sent, RedisLogError> {
             }
         }
         (Some("full"), None, None) => Ok(Sent::MailboxFull),
+        (Some("moved"), None, None) => Ok(Sent::Moved),
         _ => Err(bad(format!("{reply:?}"))),
     }
 }

@@ -32,6 +32,15 @@ impl RedisLog {
             .collect())
     }
 
+    /// The user `key` as Redis has them now, if known.
+    ///
+    /// # Errors
+    /// As [`RedisLog::users`].
+    pub async fn user(&self, key: &str) -> Result<Option<User>, RedisLogError> {
+        let row: HashMap<String, String> = self.conn.clone().hgetall(self.keys.user(key)).await?;
+        Ok((!row.is_empty()).then(|| user(key.to_owned(), &row)))
+    }
+
     /// Remembers a user (or a new spelling of their name), seen at `seen` (ms).
     ///
     /// # Errors
@@ -50,6 +59,8 @@ impl RedisLog {
                 self.keys.user(key),
                 &[("name", name), ("last_seen", &seen.to_string())],
             )
+            .ignore()
+            .publish(self.keys.user_changes(), key)
             .ignore();
         Ok(pipe.query_async(&mut self.conn.clone()).await?)
     }
@@ -77,12 +88,13 @@ impl RedisLog {
             ("password_at", at.to_string()),
             ("password_outside", "0".to_owned()),
         ];
-        let () = self
-            .conn
-            .clone()
+        let mut pipe = ::redis::pipe();
+        pipe.atomic()
             .hset_multiple(self.keys.user(key), &fields)
-            .await?;
-        Ok(())
+            .ignore()
+            .publish(self.keys.user_changes(), key)
+            .ignore();
+        Ok(pipe.query_async(&mut self.conn.clone()).await?)
     }
 
     /// Forgets a user: their name, its protection, their mailbox, their private
@@ -109,6 +121,8 @@ impl RedisLog {
                 self.keys.mail_size(key),
                 self.keys.correspondents(key),
             ])
+            .ignore()
+            .publish(self.keys.user_changes(), key)
             .ignore();
         Ok(pipe.query_async(&mut conn).await?)
     }

@@ -8,6 +8,7 @@
 -- KEYS[3] the sender's mid key (unused without a mid)
 -- KEYS[4] the recipient's mailbox, KEYS[5] its sizes (private messages only)
 -- KEYS[6], KEYS[7] the sender's and the recipient's correspondents (sets; private messages only)
+-- last key: the sender's session (KEYS[4] for a room message, KEYS[8] for a private one)
 -- ARGV[1] the message's JSON up to its seq    ARGV[2] the JSON after its seq
 -- ARGV[3] ts                                  ARGV[4] mid, or "" for none
 -- ARGV[5] dedup window in seconds (> 0)       ARGV[6] messages kept in the log (0: all)
@@ -16,13 +17,16 @@
 -- ARGV[9] sender key   ARGV[10] sender address, or ""   ARGV[11] cost (bytes)
 -- ARGV[12] mailbox messages  ARGV[13] mailbox bytes  ARGV[14] share messages  ARGV[15] share bytes
 -- ARGV[16] recipient key     ARGV[17] the recipient's channel
+-- last two arguments (ARGV[9], [10] for a room message; [18], [19] for a private one): the
+-- node id and generation of the sender's session, or "" and 0 to store whoever holds it.
 --
 -- A room message is published as its JSON; a private message as {f: sender key, t: recipient
 -- key, i: mail id, m: the message's JSON}, on the sender's channel and the recipient's.
 --
 -- Returns {"stored", seq, ts}, {"repeat", seq, ts, log key of the original} (the mid was
--- seen: nothing written), or {"full"} (the mailbox or the sender's share of it is full:
--- nothing written, no seq used).
+-- seen: nothing written), {"full"} (the mailbox or the sender's share of it is full:
+-- nothing written, no seq used), or {"moved"} (the session is no longer the one named:
+-- nothing written).
 
 local function count(i)
   local n = tonumber(ARGV[i])
@@ -36,7 +40,7 @@ local kind = ARGV[8]
 if kind ~= 'room' and kind ~= 'direct' then
   return redis.error_reply('ERR courier store: kind must be room or direct')
 end
-if #KEYS ~= (kind == 'room' and 3 or 7) or #ARGV ~= (kind == 'room' and 8 or 17) then
+if #KEYS ~= (kind == 'room' and 4 or 8) or #ARGV ~= (kind == 'room' and 10 or 19) then
   return redis.error_reply('ERR courier store: wrong number of keys or arguments')
 end
 if ARGV[1] == '' or ARGV[2] == '' or ARGV[7] == '' then
@@ -65,6 +69,15 @@ if kind == 'direct' then
     local n = count(i)
     if type(n) ~= 'number' then return n end
     limits[i] = n
+  end
+end
+
+-- A relay acts for a session only while it holds it (fencing: engine/cluster.rs).
+local node, generation = ARGV[#ARGV - 1], ARGV[#ARGV]
+if node ~= '' then
+  local held = redis.call('HMGET', KEYS[#KEYS], 'node', 'gen')
+  if held[1] ~= node or held[2] ~= generation then
+    return {'moved'}
   end
 end
 

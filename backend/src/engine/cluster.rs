@@ -1,0 +1,69 @@
+//! What the engine shares between relays when several run as one chat (the Redis engine):
+//! who holds each name and on which relay, who is in each room, and the events other relays
+//! send this one. On one relay (SQLite) the hub alone knows these, and none of it is used.
+//!
+//! Every session has a generation, raised each time its name is claimed. A relay acts for a
+//! session (stores its messages, enters rooms for it) only while the generation it holds is
+//! the session's current one on this relay: a relay that was paused and wakes up after its
+//! sessions moved elsewhere is refused (fencing).
+
+use super::User;
+
+/// A hello asking for a name across the cluster.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub key: String,
+    pub name: String,
+    /// The token the new session gets.
+    pub token: String,
+    /// The token the hello carried, if any.
+    pub given: Option<String>,
+    pub mode: ClaimMode,
+}
+
+/// What lets a hello take a name held by a live session on another relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimMode {
+    /// Only the live session's token.
+    Token,
+    /// The token is the only proof there is (a protected name, its password not given):
+    /// without it the claim fails, even if the name is free.
+    TokenRequired,
+    /// Nothing more: the name's password was proven.
+    Proven,
+}
+
+/// The answer to a [`Claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The name is this relay's now, with this generation; `by_token` when the hello's token
+    /// was the session's (which proves the name like its password would).
+    Ok { generation: u64, by_token: bool },
+    /// A live session on another relay holds it, and the hello had not its token.
+    Taken,
+    /// [`ClaimMode::TokenRequired`], and the token was not the session's.
+    TokenRefused,
+}
+
+/// What other relays tell this one, down the sink with the stored messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Someone on another relay entered or left `room` (or their relay died).
+    Presence {
+        room: String,
+        name: String,
+        online: bool,
+    },
+    /// The session of `key` moved to generation `generation` (a takeover from another
+    /// relay): one held here with an older generation ends, closed with 1000.
+    Moved { key: String, generation: u64 },
+    /// Someone on another relay is typing in `topic`: a room here has members, or a user has
+    /// a session here. `frame` is the `typing` frame to send them.
+    Typing { topic: super::Topic, frame: String },
+    /// The user `key` was remembered, protected or forgotten somewhere in the cluster: their
+    /// record now (`None`: forgotten).
+    User { key: String, user: Option<User> },
+    /// This relay's lease lapsed (it was paused, or lost Redis for too long): the others have
+    /// ended its sessions, so every session here ends too, closed with 1013, to claim again.
+    Evicted,
+}

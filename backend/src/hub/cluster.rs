@@ -1,0 +1,91 @@
+//! What other relays of a cluster tell this one (`engine::Event`, down the sink with the
+//! stored messages): someone entered or left a room there, a session moved there, a user's
+//! record changed, or this relay was reaped. Called on the fan-out's thread.
+
+use shared::ServerMsg;
+use shared::limits::close;
+
+use super::{State, UserEntry};
+use crate::engine::{Event, Topic, User};
+use crate::outbox::Frame;
+
+impl State {
+    pub(super) fn cluster_event(&mut self, event: Event, now: u64) {
+        match event {
+            Event::Presence { room, name, online } => {
+                let presence = ServerMsg::Presence {
+                    room: room.clone(),
+                    name,
+                    online,
+                };
+                self.broadcast(&room, &presence, None);
+            }
+            Event::Moved { key, generation } => {
+                let Some(&conn) = self.online.get(&key) else {
+                    return;
+                };
+                let older = self
+                    .conns
+                    .get(&conn)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.generation < generation);
+                if older {
+                    tracing::info!(conn, %key, "session taken over on another relay");
+                    self.end_session(conn, now);
+                    if let Some(c) = self.conns.get(&conn) {
+                        c.handle.close(close::NORMAL);
+                    }
+                }
+            }
+            Event::User { key, user } => self.user_changed(key, user),
+            Event::Typing { topic, frame } => match topic {
+                Topic::Room(room) => self.broadcast_frame(&room, &Frame::from(frame), None),
+                Topic::User(key) => {
+                    if let Some(&conn) = self.online.get(&key) {
+                        self.send_frame(conn, Frame::from(frame));
+                    }
+                }
+            },
+            Event::Evicted => {
+                let sessions: Vec<_> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session.is_some())
+                    .map(|(&id, _)| id)
+                    .collect();
+                tracing::warn!(sessions = sessions.len(), "ending every session: this relay was reaped");
+                for id in sessions {
+                    self.end_session(id, now);
+                    if let Some(c) = self.conns.get(&id) {
+                        c.handle.close(close::TRY_AGAIN_LATER);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A user's record as the cluster has it now: remembered, protected or forgotten on some
+    /// relay (this one included).
+    pub(super) fn user_changed(&mut self, key: String, user: Option<User>) {
+        let Some(user) = user else {
+            if !self.online.contains_key(&key) {
+                self.users.remove(&key);
+            }
+            return;
+        };
+        let entry = self.users.entry(key).or_insert_with(|| UserEntry {
+            name: String::new(),
+            password: None,
+            password_at: 0,
+            password_outside: false,
+            last_seen: 0,
+            since: 0,
+            trusted: None,
+        });
+        entry.name = user.name;
+        entry.password = user.password;
+        entry.password_at = user.password_at;
+        entry.password_outside = user.password_outside;
+        entry.last_seen = entry.last_seen.max(user.last_seen);
+    }
+}
