@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::redis_fixture::Redis;
 use common::{Relay, seqs};
-use courier::Config;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
