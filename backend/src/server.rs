@@ -351,12 +351,24 @@ pub(crate) fn health(
         .and(get_or_head())
         .map(move || {
             let g = hub.gauges();
-            warp::reply::json(&serde_json::json!({
-                "status": "ok",
-                "connections": g.connections,
-                "sessions": g.sessions,
-            }))
-            .into_response()
+            match hub.trouble() {
+                None => warp::reply::json(&serde_json::json!({
+                    "status": "ok",
+                    "connections": g.connections,
+                    "sessions": g.sessions,
+                }))
+                .into_response(),
+                Some(reason) => warp::reply::with_status(
+                    warp::reply::json(&serde_json::json!({
+                        "status": "unavailable",
+                        "reason": reason,
+                        "connections": g.connections,
+                        "sessions": g.sessions,
+                    })),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                )
+                .into_response(),
+            }
         })
 }
 

@@ -2,8 +2,8 @@
 //! relay, two browser sessions chatting through it; and the origin policy: a page from another
 //! origin cannot open a WebSocket to the relay, the app's own page can; and loading the app and
 //! signing in logs no error to the browser's console; and an operator's Operations view (live
-//! charts, a run against the real sshd fixture), which nobody else sees. The harness is in
-//! `browser_harness/`.
+//! charts, a run against the real sshd fixture), which nobody else sees; and two relays on one
+//! Redis, a browser on each, chatting as on one relay. The harness is in `browser_harness/`.
 //!
 //! Runs when COURIER_BROWSER_TESTS=1 (scripts/test sets it, after building the bundle);
 //! otherwise it says it was skipped. It needs `chromedriver` and `chromium` on PATH
@@ -209,6 +209,61 @@ async fn two_browsers_chat_through_the_relay() {
     alice.close().await.unwrap();
     bob.close().await.unwrap();
     relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_on_two_relays_on_redis_chat_as_on_one() {
+    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
+        );
+        return;
+    }
+    let dist = std::env::var("COURIER_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    let redis = common::redis_fixture::Redis::start();
+    let relay_a = Relay::start_on_redis(redis.url(), |c| c.static_dir = dist.clone()).await;
+    let relay_b = Relay::start_on_redis(redis.url(), |c| c.static_dir = dist.clone()).await;
+    let alice_net = Proxy::start(relay_a.addr).await;
+    let bob_net = Proxy::start(relay_b.addr).await;
+    let driver = ChromeDriver::start();
+    let alice = driver.browser().await;
+    let bob = driver.browser().await;
+    log_in(&alice, &format!("http://{}/", alice_net.addr), "alice").await;
+    log_in(&bob, &format!("http://{}/", bob_net.addr), "bob").await;
+
+    // One room across the two relays: members, typing, messages both ways.
+    join(&alice, "lobby").await;
+    join(&bob, "lobby").await;
+    wait_for_text(&alice, "#members", "bob").await;
+    wait_for_text(&bob, "#members", "alice").await;
+    let composer = alice.find(Locator::Css("#composer")).await.unwrap();
+    composer.send_keys("hi").await.unwrap();
+    wait_for_text(&bob, "#typing", "alice").await;
+    composer.send_keys(" from relay A").await.unwrap();
+    click(&alice, "#send").await;
+    wait_for_message(&bob, "hi from relay A", "alice").await;
+    send(&bob, "hello from relay B").await;
+    wait_for_message(&alice, "hello from relay B", "bob").await;
+
+    // A private message from B to A.
+    send_private(&bob, "alice", "psst, across relays").await;
+    wait_for_text(&alice, "[data-user='bob'] .unread", "1").await;
+
+    // Alice's network moves her to relay B: her page reconnects and resumes there.
+    click(&bob, ".room-entry[data-room='lobby']").await;
+    wait_for_text(&bob, "#conversation-title", "lobby").await;
+    alice_net.point_at(relay_b.addr);
+    alice_net.cut();
+    wait_for_state(&alice, "connected").await;
+    send(&alice, "now on relay B").await;
+    wait_for_message(&bob, "now on relay B", "alice").await;
+
+    alice.close().await.unwrap();
+    bob.close().await.unwrap();
+    relay_a.shutdown().await;
+    relay_b.shutdown().await;
 }
 
 /// The page another site could serve: it tries to open a WebSocket to the relay and records

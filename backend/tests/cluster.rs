@@ -67,7 +67,10 @@ async fn a_name_is_unique_across_relays_and_its_token_takes_it_over_on_another()
     let welcome = moved.recv_type("welcome").await;
     assert_eq!(welcome["name"], "Alice");
     assert_ne!(welcome["token"], alice.token.as_str(), "a new token");
-    assert_eq!(alice.ended(Duration::from_secs(5)).await, Ended::Close(1000));
+    assert_eq!(
+        alice.ended(Duration::from_secs(5)).await,
+        Ended::Close(1000)
+    );
 
     // The old token is spent; the name is held on C.
     let mut late = Client::connect(&a).await;
@@ -114,7 +117,10 @@ async fn members_presence_rooms_and_users_span_the_relays() {
     assert_eq!(next_of(&mut alice, "presence").await["online"], true);
     bob.drop_connection().await;
     let presence = next_of(&mut alice, "presence").await;
-    assert_eq!((presence["name"].clone(), presence["online"].clone()), (json!("bob"), json!(false)));
+    assert_eq!(
+        (presence["name"].clone(), presence["online"].clone()),
+        (json!("bob"), json!(false))
+    );
     carol.wait_for_online(&["alice", "carol"]).await;
     carol.send(json!({"type":"rooms"})).await;
     assert_eq!(
@@ -172,13 +178,20 @@ async fn three_senders_on_three_relays_give_every_member_one_order() {
         let mut texts = Vec::new();
         while texts.len() < total {
             let frame = next_of(member, "message").await;
-            assert_eq!(frame["seq"], texts.len() as u64 + 1, "seqs 1..n, no gap, no repeat");
+            assert_eq!(
+                frame["seq"],
+                texts.len() as u64 + 1,
+                "seqs 1..n, no gap, no repeat"
+            );
             texts.push(frame["text"].as_str().unwrap().to_owned());
         }
         member.expect_silence(200).await;
         orders.push(texts);
     }
-    assert!(orders.windows(2).all(|w| w[0] == w[1]), "one order everywhere");
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "one order everywhere"
+    );
     drop(senders);
     shutdown(relays).await;
 }
@@ -197,9 +210,15 @@ async fn private_messages_acks_and_typing_cross_relays() {
         .send(json!({"type":"dm","to":"bob","text":"hi bob","cid":"d1"}))
         .await;
     let ack = alice.recv_type("message").await;
-    assert_eq!((ack["seq"].clone(), ack["cid"].clone()), (json!(1), json!("d1")));
+    assert_eq!(
+        (ack["seq"].clone(), ack["cid"].clone()),
+        (json!(1), json!("d1"))
+    );
     let got = bob.recv_type("message").await;
-    assert_eq!((got["from"].clone(), got["seq"].clone()), (json!("alice"), json!(1)));
+    assert_eq!(
+        (got["from"].clone(), got["seq"].clone()),
+        (json!("alice"), json!(1))
+    );
 
     // Typing, to a person and in a room, crosses relays and is never stored.
     alice.send(json!({"type":"typing","to":"bob"})).await;
@@ -229,7 +248,10 @@ async fn private_messages_acks_and_typing_cross_relays() {
         .await;
     carol.recv_type("welcome").await;
     let mail = carol.recv_type("message").await;
-    assert_eq!((mail["from"].clone(), mail["text"].clone()), (json!("bob"), json!("while you were out")));
+    assert_eq!(
+        (mail["from"].clone(), mail["text"].clone()),
+        (json!("bob"), json!("while you were out"))
+    );
 
     // Acknowledged on A, it is not delivered again after a hello on C.
     carol

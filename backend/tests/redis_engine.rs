@@ -42,7 +42,14 @@ async fn while_redis_is_paused_sends_fail_and_after_it_nothing_is_lost_or_double
     // The connections stay open meanwhile, and answer what needs no Redis.
     alice.send(json!({"type":"no such frame"})).await;
     alice.recv_error("bad_request").await;
+    // /healthz says why.
+    let (status, body) = health_until(&relay, 503).await;
+    assert!(body.contains("Redis"), "{body}");
+    // Paused for 5 s in all: shorter than a relay's lease, so nobody is reaped.
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(started.elapsed())).await;
     redis.resume();
+    assert_eq!(status, 503);
+    health_until(&relay, 200).await;
 
     // The client sends again what was not acknowledged, with the same mids, until stored.
     let mut acked = Vec::new();
@@ -85,4 +92,17 @@ async fn while_redis_is_paused_sends_fail_and_after_it_nothing_is_lost_or_double
     }
     assert_eq!(live, [1, 2, 3, 4]);
     relay.shutdown().await;
+}
+
+/// Asks `/healthz` until it answers `status` (within 10 s); the status and body.
+async fn health_until(relay: &Relay, status: u16) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (got, _, body) = relay.get("/healthz").await;
+        if got == status {
+            return (got, String::from_utf8_lossy(&body).into_owned());
+        }
+        assert!(Instant::now() < deadline, "/healthz stayed {got}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -80,6 +80,12 @@ pub trait Engine: Send {
     /// The session of `key` left `room` here (clustered engines only).
     fn exit(&self, _room: &str, _key: &str) {}
 
+    /// Why the engine cannot store messages now (Redis gone), for `/healthz`; `None` when it
+    /// can.
+    fn trouble(&self) -> Option<String> {
+        None
+    }
+
     /// Tells the other relays' members of `topic` that someone here is typing (`frame`, the
     /// `typing` frame as sent); never stored (clustered engines only).
     fn typing(&self, _topic: Topic, _frame: String) {}

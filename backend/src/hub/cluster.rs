@@ -53,7 +53,10 @@ impl State {
                     .filter(|(_, c)| c.session.is_some())
                     .map(|(&id, _)| id)
                     .collect();
-                tracing::warn!(sessions = sessions.len(), "ending every session: this relay was reaped");
+                tracing::warn!(
+                    sessions = sessions.len(),
+                    "ending every session: this relay was reaped"
+                );
                 for id in sessions {
                     self.end_session(id, now);
                     if let Some(c) = self.conns.get(&id) {

@@ -499,6 +499,11 @@ impl Hub {
         }
     }
 
+    /// Why the relay cannot store messages now, if it cannot (for /healthz).
+    pub fn trouble(&self) -> Option<String> {
+        self.lock().engine.trouble()
+    }
+
     /// Current sizes, for /metrics and /healthz.
     pub fn gauges(&self) -> Gauges {
         let state = self.lock();

@@ -267,7 +267,9 @@ impl State {
                 }
                 done
             }
-            Ok(Claimed::Taken) => refuse(ErrorCode::NameTaken, format!("'{name}' is already in use")),
+            Ok(Claimed::Taken) => {
+                refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"))
+            }
             Ok(Claimed::TokenRefused) => {
                 refuse(ErrorCode::PasswordRequired, password_required(&name))
             }

@@ -156,6 +156,19 @@ impl Relay {
         }
     }
 
+    /// A relay that runs elsewhere (a child process the test started) at `addr`: clients
+    /// connect to it; [`Relay::shutdown`] does nothing.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            db: PathBuf::new(),
+            dir: Arc::new(temp_dir()),
+            redis: None,
+            stop: None,
+            task: None,
+        }
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

@@ -77,7 +77,9 @@ impl RedisLog {
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         let items = array(&reply, "entering a room")?;
         match text(items.first()).as_deref() {
-            Some("ok") => Ok(Some(items[1..].iter().filter_map(|v| text(Some(v))).collect())),
+            Some("ok") => Ok(Some(
+                items[1..].iter().filter_map(|v| text(Some(v))).collect(),
+            )),
             Some("moved") => Ok(None),
             _ => Err(odd("entering a room", &reply)),
         }

@@ -20,8 +20,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::feed::Feed;
 use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
-    Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Event, Job, Mail,
-    Page, ReadError, Reading, Reads, Sink, Topic, User,
+    Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Event, Job, Mail, Page,
+    ReadError, Reading, Reads, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
@@ -43,6 +43,8 @@ pub struct RedisEngine {
     done: Option<std::sync::mpsc::Receiver<()>>,
     /// Passwords set by `courier passwd`, which writes the SQLite file.
     outside: OutsideUsers,
+    /// Why Redis cannot be used now (`node.rs` checks every second).
+    trouble: super::node::Trouble,
 }
 
 /// The engine's reads: the log, shared with the committer, and the feed to follow.
@@ -87,6 +89,7 @@ impl RedisEngine {
             node: node.id().to_owned(),
         };
         let stopping = feed.clone();
+        let trouble = node.trouble();
         tokio::spawn(async move {
             committer.run(rx).await;
             // What this relay stored last comes back by pub/sub before the feed ends.
@@ -105,6 +108,7 @@ impl RedisEngine {
             users,
             done: Some(done),
             outside,
+            trouble,
         })
     }
 }
@@ -137,6 +141,13 @@ impl Engine for RedisEngine {
 
     fn clustered(&self) -> bool {
         true
+    }
+
+    fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn release(&self, key: &str, generation: u64) {
@@ -237,7 +248,10 @@ enum Work {
     Job(Job),
     /// A session ended: released after every message of its was stored, since a message of a
     /// session released is refused (`store.lua`'s fencing).
-    Release { key: String, generation: u64 },
+    Release {
+        key: String,
+        generation: u64,
+    },
 }
 
 /// The task that runs the jobs against Redis.
@@ -355,9 +369,7 @@ impl Committer {
         match job {
             Job::Room { from_key, draft } => {
                 let session = fence(&self.node, draft.generation);
-                let result = log
-                    .store_room_as(&draft.clone().numbered(0), session)
-                    .await;
+                let result = log.store_room_as(&draft.clone().numbered(0), session).await;
                 self.note_failure(&result);
                 self.message(from_key, draft, result)
             }

@@ -35,6 +35,9 @@ use crate::engine::{Claim, Claimed, Committed, Event, Sink, Topic};
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
 
+/// How often the feed checks that its pub/sub connection answers.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// How long the feed waits between attempts to connect, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -231,8 +234,18 @@ impl Following {
                 );
                 self.catch_up().await;
             }
+            // A connection that died quietly (Redis killed, the network gone) is found by a
+            // PING every second.
+            let mut check = tokio::time::interval(CHECK_EVERY);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
+                    _ = check.tick() => {
+                        if let Err(e) = self.log.in_time(sub.ping::<::redis::Value>()).await {
+                            tracing::warn!("Redis's pub/sub does not answer: {e}");
+                            break;
+                        }
+                    }
                     order = orders.recv() => match order {
                         None => return,
                         Some(Order::Stop(done)) => {
@@ -609,7 +622,7 @@ impl Following {
     /// At shutdown: what was published before now (a `PING` on the connection comes back after
     /// it) is sent on.
     async fn drain(&mut self, sub: &mut PubSubSink, stream: &mut ::redis::aio::PubSubStream) {
-        if let Err(e) = self.log.in_time(sub.ping::<String>()).await {
+        if let Err(e) = self.log.in_time(sub.ping::<::redis::Value>()).await {
             tracing::debug!("no answer to a last PING on pub/sub: {e}");
             return;
         }
@@ -633,4 +646,3 @@ impl Following {
         }
     }
 }
-

@@ -1,6 +1,8 @@
 //! The Redis engine (`--redis URL`, [`RedisEngine`]) and its message log ([`RedisLog`]):
 //! messages numbered and stored by Redis, history pages, mailboxes and acks, the known users,
-//! and what Redis's persistence settings promise.
+//! what Redis's persistence settings promise, and what several relays on one Redis share to
+//! act as one chat (sessions, room members, leases: `cluster.rs`; pub/sub: `feed.rs`;
+//! docs/CLUSTER.md).
 //!
 //! Every message is stored by one Lua script (`lua/store.lua`), run with `EVALSHA`: it checks
 //! its arguments before its first write, then increments the conversation's counter, appends
@@ -30,7 +32,14 @@
 //! | `pair-log:PAIR` | sorted set | its messages, as for a room | `store.lua` (ZADD, trim) |
 //! | `mail:USER` | sorted set | the private messages waiting for USER: score the mail id (arrival order), member a JSON object `{k: sender key, a: sender address or "", c: cost in bytes, q: seq, m: the message's JSON}` (a copy, so trimming the log never loses mail) | `store.lua` (ZADD); `ack.lua` (ZREM) |
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
-//! | `relay` | string, expires 10 s after its last renewal | the lease of the one relay using this Redis (its address and process id) | `lease.rs` (SET NX PX, renewed every 3 s, DEL at shutdown) |
+//! | `node:ID` | string, expires 9 s after its last renewal | relay ID's lease (its process id) | `node.rs` (SET PX, PEXPIRE every second); `cluster.lua` (reap) |
+//! | `nodes` | set | the ids of the relays that joined and were not reaped | `node.rs` (SADD); `cluster.lua` (SREM when reaped) |
+//! | `session:USER` | hash | USER's live session: `node` (its relay's id, `""` once that relay was reaped), `gen` (its generation), `token`, `name`; expires 60 s after its relay was reaped | `cluster.lua` (claim, release, reap) |
+//! | `node-sessions:ID` | set | the users whose sessions relay ID holds | `cluster.lua` |
+//! | `online` | hash | each user with a session → `NODE NAME` (for `users`) | `cluster.lua` |
+//! | `members:ROOM` | hash | the room's members: user → `NODE NAME` (for `joined.members`) | `cluster.lua` (enter, exit, reap) |
+//! | `node-members:ID` | set | `USER\nROOM` for each membership relay ID holds, for reaping | `cluster.lua` |
+//! | `rooms` | hash | each room with members → how many | `cluster.lua` |
 //! | `pairs:USER` | set | the name keys of everyone USER has had a private conversation with (USER's own for notes to self): what forgetting USER clears | `store.lua` (SADD); `users.rs` (DEL) |
 //! | `users` | set | every known user's name key | `users.rs` (SADD, SREM) |
 //! | `user:USER` | hash | a known user: `name` (as last said), `last_seen` (ms), and for a protected name `password` (an Argon2id hash), `password_at` (ms), `password_outside` | `users.rs` (HSET, DEL) |
@@ -38,8 +47,10 @@
 //!
 //! | channel | carries | published by |
 //! |---|---|---|
-//! | `room:ROOM` | each stored room message's JSON | `store.lua` |
-//! | `pair:PAIR` | each stored private message's JSON | `store.lua` |
+//! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed.rs` |
+//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER | `store.lua`; `feed.rs` |
+//! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
+//! | `user-changes` | the key of a user remembered, protected or forgotten | `users.rs`; `cluster.lua` (claim) |
 //!
 //! The dedup window is 24 hours by default ([`RedisLogConfig::dedup_window`]): far longer than
 //! a client's reconnect (seconds to minutes) or a Redis outage it retries through, so a retry

@@ -29,7 +29,11 @@ pub struct Node {
     log: RedisLog,
     id: String,
     renewing: tokio::task::JoinHandle<()>,
+    trouble: Trouble,
 }
+
+/// Why Redis cannot be used now, as the last renewal found it (`None`: it answered).
+pub type Trouble = std::sync::Arc<std::sync::Mutex<Option<String>>>;
 
 impl Node {
     /// Takes a lease under a new random id, and starts renewing it.
@@ -42,16 +46,23 @@ impl Node {
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         lease(log, &id).await?;
         tracing::info!(node = %id, "joined the cluster on Redis");
-        let renewing = tokio::spawn(renew(log.clone(), id.clone(), sink));
+        let trouble = Trouble::default();
+        let renewing = tokio::spawn(renew(log.clone(), id.clone(), sink, trouble.clone()));
         Ok(Self {
             log: log.clone(),
             id,
             renewing,
+            trouble,
         })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What the renewals found wrong with Redis, updated every second.
+    pub fn trouble(&self) -> Trouble {
+        self.trouble.clone()
     }
 
     /// Stops renewing and leaves the cluster (at shutdown): whatever of this relay is left
@@ -84,7 +95,7 @@ async fn lease(log: &RedisLog, id: &str) -> Result<(), RedisLogError> {
 }
 
 /// Renews the lease every [`RENEW_EVERY`], and reaps the relays whose lease is gone.
-async fn renew(log: RedisLog, id: String, sink: Sink) {
+async fn renew(log: RedisLog, id: String, sink: Sink, trouble: Trouble) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
         let result: Result<i64, _> = ::redis::cmd("PEXPIRE")
@@ -92,6 +103,10 @@ async fn renew(log: RedisLog, id: String, sink: Sink) {
             .arg(LEASE.as_millis() as u64)
             .query_async(&mut log.conn.clone())
             .await;
+        *trouble.lock().unwrap_or_else(|p| p.into_inner()) = result
+            .as_ref()
+            .err()
+            .map(|e| format!("Redis does not answer: {e}"));
         match result {
             Ok(1) => {}
             Ok(_) => {
@@ -128,7 +143,9 @@ async fn reap_dead(log: &RedisLog, id: &str) {
     };
     for (dead, _) in nodes.iter().filter(|(node, alive)| !alive && node != id) {
         match log.reap(id, dead, GRACE.as_millis() as u64).await {
-            Ok(true) => tracing::warn!(node = %dead, "a relay's lease lapsed: its users are offline and its names free"),
+            Ok(true) => {
+                tracing::warn!(node = %dead, "a relay's lease lapsed: its users are offline and its names free")
+            }
             Ok(false) => {}
             Err(e) => tracing::warn!(node = %dead, "cannot reap a relay: {e}"),
         }
