@@ -143,14 +143,9 @@ pub async fn run_with_tls(
             sink,
         )?),
         Some(url) => {
-            if config.retain_days > 0 {
-                tracing::warn!(
-                    "--retain-days is not applied by the Redis engine yet: messages are kept \
-                     by count only (--retain-messages)"
-                );
-            }
             let mut redis = RedisLogConfig::new(url.clone());
             redis.retention = config.retention().messages;
+            redis.max_age_ms = config.retention().max_age_ms;
             redis.mailbox = MailboxLimits {
                 messages: engine_limits.mailbox_messages,
                 bytes: engine_limits.mailbox_bytes,

@@ -238,6 +238,48 @@ async fn retention_keeps_the_newest_messages() {
 }
 
 #[tokio::test]
+async fn messages_past_the_retained_age_are_dropped_from_every_log_but_not_from_mailboxes() {
+    let redis = Redis::start();
+    let log = connect(&redis).await;
+    let at = |ts: u64, msg: ChatMessage| ChatMessage { ts, ..msg };
+    for (i, ts) in [1_000, 2_000, 3_000, 4_000].into_iter().enumerate() {
+        let text = format!("{i}");
+        stored(
+            log.store_room(&at(ts, room_msg("lobby", "alice", &text, None)))
+                .await
+                .unwrap(),
+        );
+        stored(
+            log.store_room(&at(ts, room_msg("other", "alice", &text, None)))
+                .await
+                .unwrap(),
+        );
+        stored(
+            log.store_direct(&at(ts, dm("alice", "bob", &text)), None)
+                .await
+                .unwrap(),
+        );
+    }
+    // Older than 3 000 ms: the first two of each log.
+    assert_eq!(log.prune_older_than(3_000).await.unwrap(), 6);
+    for room in ["lobby", "other"] {
+        let page = log.room_page(room, 0, None, ALL).await.unwrap();
+        assert_eq!((seqs(&page.messages), page.last_seq), (vec![3, 4], 4));
+    }
+    let pair = log
+        .direct_page(("alice", "bob"), 0, None, ALL)
+        .await
+        .unwrap();
+    assert_eq!(seqs(&pair.messages), [3, 4]);
+    assert_eq!(
+        log.mailbox("bob").await.unwrap().len(),
+        4,
+        "the mail is a copy"
+    );
+    assert_eq!(log.prune_older_than(3_000).await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn a_full_mailbox_refuses_without_using_a_seq() {
     let redis = Redis::start();
     let mut config = config(&redis);
@@ -377,6 +419,7 @@ async fn a_call_the_script_refuses_writes_nothing() {
         "t:size",
         "t:pairs-a",
         "t:pairs-b",
+        "t:session",
     ];
     let good = [
         "{\"to\":\"bob\",\"seq\":",
@@ -395,6 +438,9 @@ async fn a_call_the_script_refuses_writes_nothing() {
         "10",
         "100000",
         "bob",
+        "t:chan-bob",
+        "",
+        "0",
     ];
     // Each argument made bad in turn (the last share limit is checked last of all).
     for (i, bad) in [
@@ -404,6 +450,7 @@ async fn a_call_the_script_refuses_writes_nothing() {
         (7, "dm"),
         (8, ""),
         (14, "1.5"),
+        (16, ""),
     ] {
         let mut args = good;
         args[i] = bad;
@@ -485,7 +532,8 @@ async fn keys_and_channels_are_those_of_the_layout() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut pubsub = client.get_async_pubsub().await.unwrap();
     pubsub.subscribe("courier:room:lobby").await.unwrap();
-    pubsub.subscribe("courier:pair:5:alice:bob").await.unwrap();
+    pubsub.subscribe("courier:user:alice").await.unwrap();
+    pubsub.subscribe("courier:user:bob").await.unwrap();
     let said = room_msg("lobby", "Alice", "hello", Some("m1"));
     let told = ChatMessage {
         mid: Some("m2".into()),
@@ -561,19 +609,40 @@ async fn keys_and_channels_are_those_of_the_layout() {
     );
 
     let mut published = pubsub.on_message();
-    for (channel, expected) in [
-        ("courier:room:lobby", ChatMessage { seq: 1, ..said }),
-        ("courier:pair:5:alice:bob", ChatMessage { seq: 1, ..told }),
-    ] {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(2), published.next())
-            .await
-            .expect("published")
-            .unwrap();
-        assert_eq!(msg.get_channel_name(), channel);
-        let json: String = msg.get_payload().unwrap();
+    let next = async |published: &mut _| {
+        let msg: redis::Msg = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            StreamExt::next(published),
+        )
+        .await
+        .expect("published")
+        .unwrap();
+        let payload: String = msg.get_payload().unwrap();
+        (msg.get_channel_name().to_owned(), payload)
+    };
+    let (channel, json) = next(&mut published).await;
+    assert_eq!(channel, "courier:room:lobby");
+    assert_eq!(
+        serde_json::from_str::<ChatMessage>(&json).unwrap(),
+        ChatMessage { seq: 1, ..said }
+    );
+    // A private message goes to both its users' channels, with its mail id and who is who.
+    for user in ["alice", "bob"] {
+        let (channel, json) = next(&mut published).await;
+        assert_eq!(channel, format!("courier:user:{user}"));
+        let envelope: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
-            serde_json::from_str::<ChatMessage>(&json).unwrap(),
-            expected
+            (envelope["f"].as_str(), envelope["t"].as_str()),
+            (Some("alice"), Some("bob"))
+        );
+        assert_eq!(envelope["i"], 1);
+        let message: ChatMessage = serde_json::from_str(envelope["m"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            message,
+            ChatMessage {
+                seq: 1,
+                ..told.clone()
+            }
         );
     }
     // The two repeats published nothing.

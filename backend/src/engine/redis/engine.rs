@@ -88,10 +88,19 @@ impl RedisEngine {
             down: false,
             node: node.id().to_owned(),
         };
+        let pruning = (log.config.max_age_ms > 0).then(|| {
+            tokio::spawn(super::retain::keep_pruning(
+                log.clone(),
+                log.config.max_age_ms,
+            ))
+        });
         let stopping = feed.clone();
         let trouble = node.trouble();
         tokio::spawn(async move {
             committer.run(rx).await;
+            if let Some(pruning) = pruning {
+                pruning.abort();
+            }
             // What this relay stored last comes back by pub/sub before the feed ends.
             stopping.stop().await;
             node.release().await;

@@ -88,6 +88,19 @@ impl Keys {
         format!("{}nodes", self.prefix)
     }
 
+    /// SCAN patterns matching every room's and every pair's log.
+    pub(super) fn log_patterns(&self) -> [String; 2] {
+        let prefix: String = self
+            .prefix
+            .chars()
+            .flat_map(|c| {
+                let escape = matches!(c, '*' | '?' | '[' | ']' | '\\');
+                escape.then_some('\\').into_iter().chain([c])
+            })
+            .collect();
+        [format!("{prefix}room-log:*"), format!("{prefix}pair-log:*")]
+    }
+
     /// `session:USER`: the live session of USER (a hash: `node`, `gen`, `token`, `name`).
     pub(super) fn session(&self, user_key: &str) -> String {
         format!("{}session:{user_key}", self.prefix)

@@ -73,6 +73,7 @@ mod feed;
 mod keys;
 mod node;
 mod read;
+mod retain;
 mod send;
 mod users;
 
@@ -137,6 +138,8 @@ pub struct RedisLogConfig {
     pub dedup_window: Duration,
     /// The newest this many messages of each room and pair are kept; 0 keeps all.
     pub retention: u64,
+    /// Messages older than this many milliseconds are dropped (`retain.rs`); 0 keeps them.
+    pub max_age_ms: u64,
     pub mailbox: MailboxLimits,
 }
 
@@ -151,6 +154,7 @@ impl RedisLogConfig {
             connection_timeout: Duration::from_secs(2),
             dedup_window: Duration::from_secs(24 * 60 * 60),
             retention: 0,
+            max_age_ms: 0,
             mailbox: MailboxLimits::default(),
         }
     }
