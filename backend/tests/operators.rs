@@ -12,7 +12,8 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn operators_relay(names: &[&str], interval: Duration) -> Relay {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    Relay::start_with(move |c| {
+    // One relay: an operator's password is set in its own file (`courier passwd`).
+    Relay::start_alone(move |c| {
         c.ops.admins = names;
         c.ops.stats_interval = interval;
     })
@@ -113,7 +114,7 @@ async fn passwd_protects_any_name_and_refuses_bad_input() {
     assert!(ok, "{err}");
 
     // With the relay stopped, the file was created; the relay then finds the name protected.
-    let relay = Relay::start_with(|c| c.db = db.clone()).await;
+    let relay = Relay::start_alone(|c| c.db = db.clone()).await;
     let (_c, answer) = hello(&relay, json!({"type":"hello","name":"carol"})).await;
     assert_eq!(answer["code"], "password_required", "{answer}");
     let frame = json!({"type":"hello","name":"carol","password":PASSWORD});

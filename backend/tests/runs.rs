@@ -16,7 +16,8 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn relay_with_runner(sshd: &Sshd, adjust: impl FnOnce(&mut courier::Config)) -> Relay {
     let (key, known, port) = (sshd.client_key.clone(), sshd.known_hosts.clone(), sshd.port);
-    Relay::start_with(move |c| {
+    // One relay: each relay runs its own operators' commands.
+    Relay::start_alone(move |c| {
         c.ops.admins = vec!["ops".into(), "other".into()];
         c.ops.ssh_key = Some(key);
         c.ops.ssh_known_hosts = Some(known);

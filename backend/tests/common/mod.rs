@@ -28,9 +28,11 @@ pub mod redis_fixture;
 /// A relay running in this process on a free port, with its database in a directory of its
 /// own that goes when the last relay on it is dropped.
 ///
-/// Its engine is SQLite, or Redis when `COURIER_TEST_ENGINE=redis` (`scripts/test` runs the
-/// relay's tests both ways): then each relay has a redis-server of its own, kept across
-/// [`Relay::restart`]. A test that needs one engine says so ([`Relay::start_sqlite`]).
+/// Its engine is SQLite, or Redis when `COURIER_TEST_ENGINE=redis`: then each relay has a
+/// redis-server of its own, kept across [`Relay::restart`]. With `COURIER_TEST_ENGINE=cluster`
+/// (`scripts/test` runs the relay's tests on SQLite and so) each relay is three relays on one
+/// redis-server, and clients connect to each in turn. A test that needs one engine says so
+/// ([`Relay::start_sqlite`]), and one that needs one relay too ([`Relay::start_alone`]).
 pub struct Relay {
     pub addr: SocketAddr,
     /// The database file.
@@ -39,6 +41,10 @@ pub struct Relay {
     redis: Option<Arc<redis_fixture::Redis>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// With `COURIER_TEST_ENGINE=cluster`: the other relays on the same Redis. New clients
+    /// connect to each in turn; HTTP requests go to this one.
+    peers: Vec<Relay>,
+    turn: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The seqs of a list of message objects (a `joined`'s `history`, a `history`'s `messages`).
@@ -51,10 +57,20 @@ pub fn seqs(messages: &Value) -> Vec<u64> {
         .collect()
 }
 
-/// Whether the relay's tests run on the Redis engine (`COURIER_TEST_ENGINE=redis`).
+/// Whether the relay's tests run on the Redis engine (`COURIER_TEST_ENGINE=redis`, or
+/// `cluster`).
 pub fn on_redis() -> bool {
-    std::env::var("COURIER_TEST_ENGINE").is_ok_and(|e| e == "redis")
+    std::env::var("COURIER_TEST_ENGINE").is_ok_and(|e| e == "redis" || e == "cluster")
 }
+
+/// Whether each relay of the tests is three relays on one Redis, with the clients spread over
+/// them (`COURIER_TEST_ENGINE=cluster`).
+pub fn on_cluster() -> bool {
+    std::env::var("COURIER_TEST_ENGINE").is_ok_and(|e| e == "cluster")
+}
+
+/// How many relays a test's relay is with `COURIER_TEST_ENGINE=cluster`.
+const CLUSTER_RELAYS: usize = 3;
 
 /// A fresh directory for a test's files, under the target directory.
 pub fn temp_dir() -> TempDir {
@@ -73,13 +89,21 @@ impl Relay {
     /// The relay with settings changed by `adjust`, on a new database.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let redis = on_redis().then(|| Arc::new(redis_fixture::Redis::start()));
-        Self::start_in(Arc::new(temp_dir()), redis, adjust).await
+        Self::start_in(Arc::new(temp_dir()), redis, true, adjust).await
+    }
+
+    /// [`Relay::start_with`], but one relay even with `COURIER_TEST_ENGINE=cluster`: for a
+    /// test of what each relay keeps to itself (its rate and per-address limits, its operators'
+    /// passwords file and runner; docs/CLUSTER.md).
+    pub async fn start_alone(adjust: impl FnOnce(&mut Config)) -> Self {
+        let redis = on_redis().then(|| Arc::new(redis_fixture::Redis::start()));
+        Self::start_in(Arc::new(temp_dir()), redis, false, adjust).await
     }
 
     /// The relay on the SQLite engine whatever the tests run on: for a test about the SQLite
     /// file itself.
     pub async fn start_sqlite(adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_in(Arc::new(temp_dir()), None, adjust).await
+        Self::start_in(Arc::new(temp_dir()), None, false, adjust).await
     }
 
     /// The password hash the engine keeps for the name key `key`, if any.
@@ -105,7 +129,7 @@ impl Relay {
 
     /// The relay on the Redis at `url`, which the test runs (and may pause or kill).
     pub async fn start_on_redis(url: String, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_in(Arc::new(temp_dir()), None, |c| {
+        Self::start_in(Arc::new(temp_dir()), None, false, |c| {
             c.redis = Some(url);
             adjust(c);
         })
@@ -115,13 +139,15 @@ impl Relay {
     /// Shuts this relay down and starts a new one on its database, on a new port.
     pub async fn restart(self, adjust: impl FnOnce(&mut Config)) -> Self {
         let (dir, redis) = (self.dir.clone(), self.redis.clone());
+        let spread = !self.peers.is_empty();
         self.shutdown().await;
-        Self::start_in(dir, redis, adjust).await
+        Self::start_in(dir, redis, spread, adjust).await
     }
 
     async fn start_in(
         dir: Arc<TempDir>,
         redis: Option<Arc<redis_fixture::Redis>>,
+        spread: bool,
         adjust: impl FnOnce(&mut Config),
     ) -> Self {
         let mut config = Config::defaults();
@@ -134,6 +160,26 @@ impl Relay {
         config.names_per_ip_hour = 0;
         config.redis = redis.as_ref().map(|r| r.url());
         adjust(&mut config);
+        let peers = if spread && on_cluster() && config.redis.is_some() {
+            (1..CLUSTER_RELAYS)
+                .map(|i| {
+                    let mut peer = config.clone();
+                    peer.db = dir.path().join(format!("peer-{i}.db"));
+                    Self::spawn(peer, dir.clone(), None, Vec::new())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Self::spawn(config, dir, redis, peers)
+    }
+
+    fn spawn(
+        config: Config,
+        dir: Arc<TempDir>,
+        redis: Option<Arc<redis_fixture::Redis>>,
+        peers: Vec<Relay>,
+    ) -> Self {
         let db = config.db.clone();
         let store = Store::open(&config.db, config.db_sync).expect("open the test database");
         let listener = courier::bind(config.listen).expect("bind a free port");
@@ -153,6 +199,18 @@ impl Relay {
             redis,
             stop: Some(stop),
             task: Some(task),
+            peers,
+            turn: Arc::default(),
+        }
+    }
+
+    /// The address the next client connects to: this relay, or with
+    /// `COURIER_TEST_ENGINE=cluster` each of the relays in turn.
+    pub fn next_addr(&self) -> SocketAddr {
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match turn % (self.peers.len() + 1) {
+            0 => self.addr,
+            i => self.peers[i - 1].addr,
         }
     }
 
@@ -166,6 +224,8 @@ impl Relay {
             redis: None,
             stop: None,
             task: None,
+            peers: Vec::new(),
+            turn: Arc::default(),
         }
     }
 
@@ -175,6 +235,9 @@ impl Relay {
 
     /// Signals shutdown and waits for `run` to return.
     pub async fn shutdown(mut self) {
+        for peer in std::mem::take(&mut self.peers) {
+            Box::pin(peer.shutdown()).await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -291,7 +354,9 @@ pub enum Ended {
 
 impl Client {
     pub async fn connect(relay: &Relay) -> Self {
-        let tcp = TcpStream::connect(relay.addr).await.expect("TCP connect");
+        let tcp = TcpStream::connect(relay.next_addr())
+            .await
+            .expect("TCP connect");
         Self::upgrade(relay, tcp).await
     }
 
