@@ -13,12 +13,15 @@ impl State {
     pub(super) fn cluster_event(&mut self, event: Event, now: u64) {
         match event {
             Event::Presence { room, name, online } => {
+                // Never to the one it is about (their own entering comes back this way too).
+                let key = shared::validate::name_key(&name);
+                let about = self.online.get(&key).copied();
                 let presence = ServerMsg::Presence {
                     room: room.clone(),
                     name,
                     online,
                 };
-                self.broadcast(&room, &presence, None);
+                self.broadcast(&room, &presence, about);
             }
             Event::Moved { key, generation } => {
                 let Some(&conn) = self.online.get(&key) else {

@@ -124,6 +124,9 @@ struct State {
     runs: Result<Arc<Runs>, String>,
     /// Names forgotten in the last minute, and when: their rows may still be in the store.
     forgotten: HashMap<String, u64>,
+    /// On a cluster: names being claimed by a hello here, and since when (ms). A second hello
+    /// for one of them meanwhile is refused, as if the first had won already.
+    claiming: HashMap<String, u64>,
 }
 
 struct Conn {
@@ -291,6 +294,7 @@ impl Hub {
                 stats: Ring::default(),
                 runs: Err(RUNNER_OFF.to_owned()),
                 forgotten: HashMap::new(),
+                claiming: HashMap::new(),
             }),
             metrics,
             clock,

@@ -53,12 +53,15 @@ impl State {
             let Some(handle) = self.conns.get(&id).map(|c| c.handle.clone()) else {
                 return Ok(()); // the connection went away meanwhile
             };
-            let presence = ServerMsg::Presence {
-                room: room.clone(),
-                name: name.clone(),
-                online: true,
-            };
-            self.broadcast(&room, &presence, None);
+            if !self.engine.clustered() {
+                // On a cluster, entering the room there says so to everyone (`Reads::enter`).
+                let presence = ServerMsg::Presence {
+                    room: room.clone(),
+                    name: name.clone(),
+                    online: true,
+                };
+                self.broadcast(&room, &presence, None);
+            }
             self.rooms.entry(room.clone()).or_default().members.insert(
                 id,
                 Member {
@@ -117,6 +120,9 @@ impl State {
                 let name = member.name.clone();
                 if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
                     session.rooms.remove(&room);
+                    // It may have entered the room across the cluster before the read failed.
+                    let key = session.key.clone();
+                    self.engine.exit(&room, &key);
                 }
                 self.remove_member(id, &room, &name);
                 return Err(read_failed(&e));
@@ -181,7 +187,9 @@ impl State {
         if entry.members.is_empty() {
             self.rooms.remove(room);
             self.engine.unfollow(Topic::Room(room.to_owned()));
-        } else if removed {
+        } else if removed && !self.engine.clustered() {
+            // On a cluster, leaving the room there says so to everyone (`Engine::exit`), once
+            // the member is really gone from it (not taken over on another relay meanwhile).
             let presence = ServerMsg::Presence {
                 room: room.to_owned(),
                 name: name.to_owned(),

@@ -131,6 +131,15 @@ impl State {
         }
         if clustered && claimed.is_none() {
             // Claimed across the cluster off the lock; the hello comes back with `claimed`.
+            // One claim per name at a time from here: a claim's answer does not say which
+            // hello of this relay it was for. (A hello whose connection drops meanwhile never
+            // comes back: its claim counts for a few seconds only.)
+            self.claiming
+                .retain(|_, at| now.saturating_sub(*at) < CLAIM_MS);
+            if holder.is_none() && self.claiming.contains_key(&key) {
+                return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
+            }
+            self.claiming.insert(key.clone(), now);
             let mode = if proven {
                 ClaimMode::Proven
             } else if protected.is_some() && !token_fits {
@@ -248,6 +257,7 @@ impl State {
         now: u64,
     ) -> Handled {
         let name = hello.name.trim().to_owned();
+        self.claiming.remove(&key);
         match claimed {
             Ok(Claimed::Ok {
                 generation,
@@ -422,6 +432,10 @@ impl State {
         }
     }
 }
+
+/// How long a name claim under way blocks another hello for it on this relay, at most (ms):
+/// far longer than a claim takes.
+const CLAIM_MS: u64 = 10_000;
 
 /// The refusal of a hello for a protected name: the same words whether the password was
 /// missing or wrong.

@@ -26,6 +26,12 @@ use crate::engine::{
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
 
+/// How often releases that Redis did not take are tried again while no job comes.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most session releases kept to be told to Redis again.
+const MAX_RELEASES: usize = 65_536;
+
 /// Most jobs the committer takes at once.
 const MAX_BATCH: usize = 1024;
 
@@ -87,6 +93,7 @@ impl RedisEngine {
             sink,
             down: false,
             node: node.id().to_owned(),
+            releases: Vec::new(),
         };
         let pruning = (log.config.max_age_ms > 0).then(|| {
             tokio::spawn(super::retain::keep_pruning(
@@ -273,6 +280,9 @@ struct Committer {
     down: bool,
     /// This relay's node id, whose sessions' messages it stores.
     node: String,
+    /// Sessions that ended while Redis did not answer, released once it does (a release is
+    /// for one generation, so a late one never ends a newer session).
+    releases: Vec<(String, u64)>,
 }
 
 /// What a job gets while Redis is down: a message is refused (`internal`); an ack or a
@@ -310,18 +320,36 @@ impl Committer {
     /// too: the feed sends it on, and a retry with the same `mid` gets the same seq.
     async fn run(mut self, mut rx: UnboundedReceiver<Work>) {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            if self.down && self.log.ping().await.is_ok() {
-                tracing::info!("Redis answers again");
+        loop {
+            // A quiet second with releases to retry: retry them without waiting for a job.
+            let quiet = if self.releases.is_empty() {
+                None
+            } else {
+                Some(RETRY_EVERY)
+            };
+            let taken = match quiet {
+                None => rx.recv_many(&mut jobs, MAX_BATCH).await,
+                Some(wait) => tokio::time::timeout(wait, rx.recv_many(&mut jobs, MAX_BATCH))
+                    .await
+                    .unwrap_or(usize::MAX),
+            };
+            if taken == 0 {
+                break; // closed, and every job taken is done
+            }
+            if (self.down || !self.releases.is_empty()) && self.log.ping().await.is_ok() {
+                if self.down {
+                    tracing::info!("Redis answers again");
+                }
                 self.down = false;
+                for (key, generation) in std::mem::take(&mut self.releases) {
+                    self.release(key, generation).await;
+                }
             }
             for work in jobs.drain(..) {
                 let job = match work {
                     Work::Job(job) => job,
                     Work::Release { key, generation } => {
-                        if let Err(e) = self.log.release(&self.node, &key, generation).await {
-                            tracing::warn!(%key, "cannot end a session in Redis: {e}");
-                        }
+                        self.release(key, generation).await;
                         continue;
                     }
                 };
@@ -356,6 +384,17 @@ impl Committer {
                 }
                 // Nobody listening any more: the relay is stopping.
                 Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+
+    /// Ends a session in Redis; if Redis does not answer, again once it does.
+    async fn release(&mut self, key: String, generation: u64) {
+        if let Err(e) = self.log.release(&self.node, &key, generation).await {
+            tracing::warn!(%key, "cannot end a session in Redis (trying again): {e}");
+            self.down |= e.is_unavailable();
+            if self.releases.len() < MAX_RELEASES {
+                self.releases.push((key, generation));
             }
         }
     }

@@ -35,6 +35,27 @@ use crate::engine::{Claim, Claimed, Committed, Event, Sink, Topic};
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
 
+/// Most `typing` frames waiting to be published.
+const TYPING_QUEUE: usize = 256;
+
+/// Publishes `typing` frames from this relay (`NODE FRAME` on the topic's channel) until the
+/// feed is dropped.
+async fn publish_typing(log: RedisLog, node: String, mut typed: mpsc::Receiver<(Topic, String)>) {
+    while let Some((topic, frame)) = typed.recv().await {
+        let published: Result<i64, _> = ::redis::cmd("PUBLISH")
+            .arg(log.keys.channel(&topic))
+            .arg(format!("t {node} {frame}"))
+            .query_async(&mut log.conn.clone())
+            .await;
+        if let Err(e) = published {
+            tracing::debug!("cannot publish a typing frame: {e}");
+        }
+    }
+}
+
+/// Most leaves kept to be told to Redis again (each is a room and a user key).
+const MAX_EXITS: usize = 65_536;
+
 /// How often the feed checks that its pub/sub connection answers.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -48,6 +69,9 @@ const SINK_WAIT: Duration = Duration::from_millis(1);
 #[derive(Clone)]
 pub(super) struct Feed {
     orders: mpsc::UnboundedSender<Order>,
+    /// `typing` frames to publish: apart from the orders, and dropped when too many wait
+    /// (Redis slow or gone), since nothing is lost by missing one.
+    typing: mpsc::Sender<(Topic, String)>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, RedisLogError>>;
@@ -67,11 +91,6 @@ enum Order {
     Exit {
         room: String,
         key: String,
-    },
-    /// Publish a `typing` frame to `topic`'s channel.
-    Typing {
-        topic: Topic,
-        frame: String,
     },
     /// Send on what has come, and end.
     Stop(oneshot::Sender<()>),
@@ -94,6 +113,8 @@ impl Feed {
     /// Starts the feed's task for relay `node` on the current runtime.
     pub(super) fn start(log: RedisLog, sink: Sink, node: String) -> Self {
         let (orders, rx) = mpsc::unbounded_channel();
+        let (typing, typed) = mpsc::channel(TYPING_QUEUE);
+        tokio::spawn(publish_typing(log.clone(), node.clone(), typed));
         let task = Following {
             log,
             sink,
@@ -101,9 +122,10 @@ impl Feed {
             rooms: HashMap::new(),
             users: HashSet::new(),
             pairs: HashMap::new(),
+            exits: HashSet::new(),
         };
         tokio::spawn(task.run(rx));
-        Self { orders }
+        Self { orders, typing }
     }
 
     /// Subscribes to `topic`, if it is not already; returns once what is stored there from now
@@ -149,7 +171,7 @@ impl Feed {
 
     /// Tells `topic`'s other relays that someone here is typing.
     pub(super) fn typing(&self, topic: Topic, frame: String) {
-        let _ = self.orders.send(Order::Typing { topic, frame });
+        let _ = self.typing.try_send((topic, frame));
     }
 
     /// Takes a session of this relay out of `room`.
@@ -179,6 +201,9 @@ struct Following {
     /// A pair of name keys (in order) → the last seq of theirs sent on, for pairs with a
     /// followed user.
     pairs: HashMap<(String, String), u64>,
+    /// Members who left a room here while Redis did not answer, as (room, user key): tried
+    /// again every second, so that nobody stays listed in a room they left.
+    exits: HashSet<(String, String)>,
 }
 
 impl Following {
@@ -245,6 +270,7 @@ impl Following {
                             tracing::warn!("Redis's pub/sub does not answer: {e}");
                             break;
                         }
+                        self.exit_again().await;
                     }
                     order = orders.recv() => match order {
                         None => return,
@@ -261,7 +287,12 @@ impl Following {
                         }
                     },
                     msg = stream.next() => match msg {
-                        Some(msg) => self.on_message(&msg).await,
+                        Some(msg) => {
+                            if let Err(e) = self.on_message(&msg).await {
+                                tracing::warn!("cannot fill a room's gap from its log: {e}");
+                                break;
+                            }
+                        }
                         None => break,
                     },
                 }
@@ -317,23 +348,17 @@ impl Following {
                 member: (key, name, generation),
                 reply,
             } => {
+                // Back in the room: a leave still to be told is moot.
+                self.exits.remove(&(room.clone(), key.clone()));
                 let entered = self.log.enter(node, &room, (&key, &name, generation)).await;
                 let _ = reply.send(entered);
             }
             Order::Exit { room, key } => {
                 if let Err(e) = self.log.exit(node, &room, &key).await {
-                    tracing::warn!(%room, %key, "cannot take a member out of a room in Redis: {e}");
-                }
-            }
-            Order::Typing { topic, frame } => {
-                let channel = self.log.keys.channel(&topic);
-                let published: Result<i64, _> = ::redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(format!("t {node} {frame}"))
-                    .query_async(&mut self.log.conn.clone())
-                    .await;
-                if let Err(e) = published {
-                    tracing::debug!("cannot publish a typing frame: {e}");
+                    tracing::warn!(%room, %key, "cannot take a member out of a room in Redis (trying again): {e}");
+                    if self.exits.len() < MAX_EXITS {
+                        self.exits.insert((room, key));
+                    }
                 }
             }
             Order::Follow(_, reply) => {
@@ -372,6 +397,13 @@ impl Following {
         Ok(())
     }
 
+    /// Tries again the leaves Redis did not take.
+    async fn exit_again(&mut self) {
+        for (room, key) in std::mem::take(&mut self.exits) {
+            self.write(Order::Exit { room, key }).await;
+        }
+    }
+
     /// Stops following `topic`; whether it was followed.
     fn forget(&mut self, topic: &Topic) -> bool {
         match topic {
@@ -386,28 +418,34 @@ impl Following {
         }
     }
 
-    async fn on_message(&mut self, msg: &::redis::Msg) {
+    /// One publication. An error means a room's gap could not be filled: the connection is
+    /// made again, and the rooms filled then.
+    async fn on_message(&mut self, msg: &::redis::Msg) -> Result<(), RedisLogError> {
         let channel = msg.get_channel_name();
         let payload = String::from_utf8_lossy(msg.get_payload_bytes());
         if channel == self.log.keys.user_changes() {
-            return self.user_changed(&payload).await;
+            self.user_changed(&payload).await;
+            return Ok(());
         }
         if channel == self.log.keys.node_channel(&self.node) {
-            return self.told(&payload).await;
+            self.told(&payload).await;
+            return Ok(());
         }
         let Some(topic) = self.log.keys.topic_of(channel) else {
-            return;
+            return Ok(());
         };
         if let Some(typing) = payload.strip_prefix("t ") {
-            return self.typing(topic, typing).await;
+            self.typing(topic, typing).await;
+            return Ok(());
         }
         match topic {
             Topic::Room(room) => {
                 if let Some(event) = payload.strip_prefix("p ") {
-                    return self.presence(&room, event).await;
+                    self.presence(&room, event).await;
+                    return Ok(());
                 }
                 match serde_json::from_str::<ChatMessage>(&payload) {
-                    Ok(message) => self.room_message(&room, message).await,
+                    Ok(message) => return self.room_message(&room, message).await,
                     Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
                 }
             }
@@ -416,6 +454,7 @@ impl Following {
                 Err(e) => tracing::warn!("not a private message on a user's channel: {e}"),
             },
         }
+        Ok(())
     }
 
     /// `NODE {presence}` on a room's channel: another relay's member entered or left.
@@ -425,11 +464,14 @@ impl Following {
             name: String,
             online: bool,
         }
-        let Some((node, json)) = event.split_once(' ') else {
+        // After the relay it happened on. This relay's own members hear of this relay's
+        // comings and goings this way too: what Redis says happened is what everyone is told,
+        // in the room's order.
+        let Some((_node, json)) = event.split_once(' ') else {
             return;
         };
-        if node == self.node || !self.rooms.contains_key(room) {
-            return; // this relay told its own members already
+        if !self.rooms.contains_key(room) {
+            return;
         }
         match serde_json::from_str::<Presence>(json) {
             Ok(p) => {
@@ -489,15 +531,19 @@ impl Following {
     }
 
     /// A room's message from pub/sub: sent on after any it missed, unless sent already.
-    async fn room_message(&mut self, room: &str, msg: ChatMessage) {
+    ///
+    /// # Errors
+    /// The gap could not be read: nothing is sent (the caller connects again, and fills the
+    /// room from its log then).
+    async fn room_message(&mut self, room: &str, msg: ChatMessage) -> Result<(), RedisLogError> {
         let Some(&last) = self.rooms.get(room) else {
-            return; // unfollowed meanwhile
+            return Ok(()); // unfollowed meanwhile
         };
         if msg.seq <= last {
-            return;
+            return Ok(());
         }
         if msg.seq > last + 1 {
-            self.fill(room, msg.seq - 1).await;
+            self.fill(room, msg.seq - 1).await?;
         }
         if let Some(last) = self.rooms.get_mut(room) {
             *last = (*last).max(msg.seq);
@@ -507,29 +553,27 @@ impl Following {
             accepted: Instant::now(),
         }])
         .await;
+        Ok(())
     }
 
     /// Sends on `room`'s messages from the last one sent up to `until`, read from its log. A
     /// message the log no longer has (trimmed) cannot be sent; the gap is logged.
-    async fn fill(&mut self, room: &str, until: u64) {
+    ///
+    /// # Errors
+    /// The log could not be read; what was read is sent, and the room's last seq says so.
+    async fn fill(&mut self, room: &str, until: u64) -> Result<(), RedisLogError> {
         loop {
             let Some(&last) = self.rooms.get(room) else {
-                return;
+                return Ok(());
             };
             if last >= until {
-                return;
+                return Ok(());
             }
-            let page = match self.log.room_since(room, last, until, FILL_PAGE).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(%room, from = last + 1, until, "cannot fill a gap from the log: {e}");
-                    return;
-                }
-            };
+            let page = self.log.room_since(room, last, until, FILL_PAGE).await?;
             let Some(newest) = page.last().map(|m| m.seq) else {
                 tracing::error!(%room, from = last + 1, until, "messages missing from the log");
                 self.rooms.insert(room.to_owned(), until);
-                return;
+                return Ok(());
             };
             if page.first().is_some_and(|m| m.seq > last + 1) {
                 tracing::error!(%room, from = last + 1, "messages missing from the log");
@@ -592,30 +636,35 @@ impl Following {
     async fn catch_up(&mut self) {
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         for room in rooms {
-            match self.log.room_last(&room).await {
+            let filled = match self.log.room_last(&room).await {
                 Ok(until) => self.fill(&room, until).await,
-                Err(e) => tracing::error!(%room, "cannot read the room's last seq: {e}"),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = filled {
+                // Its next message fills the gap, or the next reconnect.
+                tracing::error!(%room, "cannot fill the room from its log: {e}");
             }
         }
+        // Every local user's mail, in seq order per pair (two users here may each have mail of
+        // one pair: it must go out in the pair's order, or the dedup would drop the older).
         let users: Vec<String> = self.users.iter().cloned().collect();
+        let mut mail = Vec::new();
         for user in users {
-            let mail = match self.log.mailbox(&user).await {
-                Ok(mail) => mail,
-                Err(e) => {
-                    tracing::error!(%user, "cannot read a mailbox to catch up: {e}");
-                    continue;
-                }
-            };
-            let batch: Vec<Committed> = mail
-                .into_iter()
-                .filter_map(|m| {
-                    let id = i64::try_from(m.id).unwrap_or(i64::MAX);
-                    self.direct(m.sender_key, user.clone(), id, m.msg)
-                })
-                .collect();
-            if !batch.is_empty() {
-                self.send(batch).await;
+            match self.log.mailbox(&user).await {
+                Ok(box_) => mail.extend(box_.into_iter().map(|m| (user.clone(), m))),
+                Err(e) => tracing::error!(%user, "cannot read a mailbox to catch up: {e}"),
             }
+        }
+        mail.sort_by_key(|(_, m)| m.msg.seq);
+        let batch: Vec<Committed> = mail
+            .into_iter()
+            .filter_map(|(user, m)| {
+                let id = i64::try_from(m.id).unwrap_or(i64::MAX);
+                self.direct(m.sender_key, user, id, m.msg)
+            })
+            .collect();
+        if !batch.is_empty() {
+            self.send(batch).await;
         }
     }
 
@@ -627,7 +676,10 @@ impl Following {
             return;
         }
         while let Some(Some(msg)) = futures_util::FutureExt::now_or_never(stream.next()) {
-            self.on_message(&msg).await;
+            if let Err(e) = self.on_message(&msg).await {
+                tracing::warn!("cannot fill a room's gap at shutdown: {e}");
+                return;
+            }
         }
     }
 

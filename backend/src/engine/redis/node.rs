@@ -69,7 +69,13 @@ impl Node {
     /// in Redis is reaped at once.
     pub async fn release(self) {
         self.renewing.abort();
-        if let Err(e) = self.log.reap(&self.id, &self.id, 0).await {
+        let dropped: Result<i64, _> = ::redis::cmd("DEL")
+            .arg(self.log.keys.node(&self.id))
+            .query_async(&mut self.log.conn.clone())
+            .await;
+        if let Err(e) = dropped {
+            tracing::warn!("cannot give up this relay's lease on Redis: {e}");
+        } else if let Err(e) = self.log.reap(&self.id, &self.id, 0).await {
             tracing::warn!("cannot leave the cluster on Redis: {e}");
         }
     }

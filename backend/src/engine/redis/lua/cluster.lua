@@ -143,6 +143,9 @@ if op == 'reap' then
   if not dead or dead == '' or not grace or grace < 0 then
     return redis.error_reply('ERR courier cluster: bad reap')
   end
+  if redis.call('EXISTS', P .. 'node:' .. dead) == 1 then
+    return 0 -- alive after all (it took a new lease since it was seen without one)
+  end
   if redis.call('SREM', P .. 'nodes', dead) == 0 then
     return 0 -- another relay reaped it
   end
