@@ -82,6 +82,35 @@ async fn a_name_is_unique_across_relays_and_its_token_takes_it_over_on_another()
     drop(moved);
     let mut again = Client::connect(&b).await;
     again.hello_when_free("alice").await;
+
+    // A name protected on one relay needs its password on the others at once.
+    again
+        .send(json!({"type":"protect","password":"correct horse battery"}))
+        .await;
+    again.recv_type("protected").await;
+    drop(again);
+    let mut thief = Client::connect(&a).await;
+    let mut refused = false;
+    for _ in 0..50 {
+        thief.send(json!({"type":"hello","name":"alice"})).await;
+        let answer = thief.recv().await;
+        assert_eq!(
+            answer["type"], "error",
+            "taken without its password: {answer}"
+        );
+        if answer["code"] == "password_required" {
+            refused = true;
+            break;
+        }
+        assert_eq!(answer["code"], "name_taken", "{answer}"); // until its holder is gone
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused);
+    let mut owner = Client::connect(&c).await;
+    owner
+        .send(json!({"type":"hello","name":"alice","password":"correct horse battery"}))
+        .await;
+    owner.recv_type("welcome").await;
     shutdown([a, b, c]).await;
 }
 

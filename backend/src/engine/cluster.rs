@@ -19,6 +19,9 @@ pub struct Claim {
     /// The token the hello carried, if any.
     pub given: Option<String>,
     pub mode: ClaimMode,
+    /// When this relay last forgot the name (ms since the epoch; 0: not in the last minute):
+    /// a protection older than that is going, and does not count.
+    pub forgotten_at: u64,
 }
 
 /// What lets a hello take a name held by a live session on another relay.

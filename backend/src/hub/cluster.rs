@@ -79,6 +79,13 @@ impl State {
             }
             return;
         };
+        if let Some(&at) = self.forgotten.get(&key)
+            && user.last_seen <= at
+            && user.password_at <= at
+        {
+            // Read before this relay's forgetting of the name reached Redis: stale.
+            return;
+        }
         let entry = self.users.entry(key).or_insert_with(|| UserEntry {
             name: String::new(),
             password: None,

@@ -147,12 +147,14 @@ impl State {
             } else {
                 ClaimMode::Token
             };
+            let forgotten_at = self.forgotten.get(&key).copied().unwrap_or(0);
             let claim = Claim {
                 key,
                 name: name.clone(),
                 token: new_token(),
                 given: token.clone(),
                 mode,
+                forgotten_at,
             };
             self.slow = Some(Slow {
                 task: SlowTask::Claim {

@@ -29,7 +29,8 @@ impl RedisLog {
             .arg(&claim.name)
             .arg(&claim.token)
             .arg(claim.given.as_deref().unwrap_or(""))
-            .arg(mode);
+            .arg(mode)
+            .arg(claim.forgotten_at);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         let items = array(&reply, "a claim")?;
         match (text(items.first()).as_deref(), items.get(1), items.get(2)) {
@@ -83,6 +84,20 @@ impl RedisLog {
             Some("moved") => Ok(None),
             _ => Err(odd("entering a room", &reply)),
         }
+    }
+
+    /// The relay holding `key`'s session and its generation, if there is a session.
+    ///
+    /// # Errors
+    /// Redis did not answer.
+    pub async fn session_holder(&self, key: &str) -> Result<Option<(String, u64)>, RedisLogError> {
+        let (node, generation): (Option<String>, Option<u64>) = ::redis::cmd("HMGET")
+            .arg(self.keys.session(key))
+            .arg("node")
+            .arg("gen")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(node.zip(generation))
     }
 
     /// Takes relay `node`'s session of `key` out of `room`.

@@ -656,6 +656,21 @@ impl Following {
             }
         }
         mail.sort_by_key(|(_, m)| m.msg.seq);
+        // A session taken over elsewhere meanwhile was told on this relay's channel, which
+        // was down: ask Redis whose each local session is now.
+        for user in self.users.clone() {
+            match self.log.session_holder(&user).await {
+                Ok(Some((node, generation))) if node != self.node && !node.is_empty() => {
+                    let event = Event::Moved {
+                        key: user.clone(),
+                        generation,
+                    };
+                    self.send(vec![Committed::Cluster(event)]).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%user, "cannot read whose a session is: {e}"),
+            }
+        }
         let batch: Vec<Committed> = mail
             .into_iter()
             .filter_map(|(user, m)| {

@@ -8,8 +8,11 @@
 --
 -- ARGV[1] prefix   ARGV[2] op   ARGV[3] this relay's node id; then, by op:
 --   claim   ARGV[4] user key, [5] name, [6] new token, [7] token given or "",
---           [8] mode: "token" | "required" | "proven"
---           → {"ok", generation, by_token (0/1)} | {"taken"} | {"refused"}
+--           [8] mode: "token" | "required" | "proven", [9] when the asking relay last forgot
+--           the name (ms; 0: not lately)
+--           → {"ok", generation, by_token (0/1)} | {"taken"} | {"refused"} (the token is
+--           needed and was not given, or the name is protected and neither password nor token
+--           came)
 --   release ARGV[4] user key, [5] generation                       → 1 if released
 --   enter   ARGV[4] room, [5] user key, [6] name, [7] generation
 --           → {"ok", name, name, ...} (the room's members) | {"moved"}
@@ -63,6 +66,15 @@ if op == 'claim' then
   local node, held_token = held[1], held[2]
   local by_token = given ~= '' and held_token ~= false and held_token == given
   if mode == 'required' and not by_token then
+    return {'refused'}
+  end
+  -- Protected since the relay asking last heard: its password (or the token) is needed,
+  -- unless the protection is older than the relay's forgetting of the name (ARGV[9], ms),
+  -- which is on its way to Redis.
+  local user = redis.call('HMGET', P .. 'user:' .. key, 'password', 'password_at')
+  local forgotten = tonumber(ARGV[9]) or 0
+  if mode == 'token' and not by_token and user[1] and user[1] ~= ''
+      and (tonumber(user[2]) or 0) > forgotten then
     return {'refused'}
   end
   local elsewhere = node ~= me and live(node)
