@@ -142,28 +142,14 @@ async fn an_operator_runs_a_command_on_a_loopback_range_and_it_is_audited() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // The audit rows, in the relay's database.
-    let db = rusqlite::Connection::open(&relay.db).unwrap();
-    let (by, addr, hosts_row): (String, Option<String>, String) = db
-        .query_row(
-            "SELECT by_name, addr, hosts FROM runs WHERE run = ?1",
-            [&run],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
+    // The audit, as the engine keeps it.
+    let (by, addr, hosts_row, statuses) = relay.audited_run(&run);
     assert_eq!(by, "ops");
     assert_eq!(addr.as_deref(), Some("127.0.0.1"));
     assert_eq!(
         hosts_row,
         format!("127.0.0.1,127.0.0.2,127.0.0.3,{UNREACHABLE_HOST}")
     );
-    let statuses: Vec<(String, String)> = db
-        .prepare("SELECT host, status FROM run_hosts WHERE run = ?1 ORDER BY host")
-        .unwrap()
-        .query_map([&run], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(statuses.len(), 4);
     assert!(statuses.iter().filter(|(_, s)| s == "ok").count() == 3);
     relay.shutdown().await;

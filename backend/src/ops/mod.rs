@@ -1,6 +1,7 @@
 //! What operators have (docs/OPS.md): who they are, the `courier passwd` command that gives
 //! them a password, and the live dashboard's points.
 
+pub mod audit;
 pub mod config;
 pub mod passwd;
 pub mod runs;
@@ -81,8 +82,17 @@ pub fn runs_from_config(
         ..RunnerConfig::new(key, known_hosts, allow)
     })
     .map_err(|e| e.to_string())?;
-    let audit =
-        crate::store::audit::Audit::open(&config.db, config.db_sync).map_err(|e| e.to_string())?;
+    let audit = match &config.redis {
+        // A cluster's relays share one audit.
+        Some(url) => audit::Audit::Redis(
+            crate::engine::redis::RedisAudit::open(url, crate::engine::redis::PREFIX)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => audit::Audit::Sqlite(
+            crate::store::audit::Audit::open(&config.db, config.db_sync)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
     tracing::info!(user = runner.user(), port = ops.ssh_port, allow = ?ops.runner_allow, "the runner is on");
     Ok(Ok(runs::Runs::new(runner, audit, clock, metrics)))
 }

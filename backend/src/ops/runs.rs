@@ -11,11 +11,12 @@ use shared::ops::{HostResult, OpsMsg};
 use shared::{ErrorCode, ServerMsg};
 use tokio_util::sync::CancellationToken;
 
+use super::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::outbox::{ConnHandle, Frame};
 use crate::runner::{RunEvent, Runner};
-use crate::store::audit::{Audit, RunRecord};
+use crate::store::audit::RunRecord;
 
 /// `runs` lists at most this many.
 const LISTED: usize = 50;
@@ -207,7 +208,7 @@ impl Runs {
     /// Runs `work` on the audit on a blocking thread.
     async fn write<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Audit) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&mut Audit) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, String> {
         let audit = self.audit.clone();
         tokio::task::spawn_blocking(move || {

@@ -127,6 +127,59 @@ impl Relay {
         }
     }
 
+    /// A run's audit as the engine keeps it: who ran it, from which address, its hosts (as
+    /// written, comma-separated), and each host's status, by host.
+    pub fn audited_run(
+        &self,
+        run: &str,
+    ) -> (String, Option<String>, String, Vec<(String, String)>) {
+        match &self.redis {
+            Some(redis) => {
+                let client = redis::Client::open(redis.url()).unwrap();
+                let mut conn = client.get_connection().unwrap();
+                let row: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                    .arg(format!("courier:run:{run}"))
+                    .query(&mut conn)
+                    .unwrap();
+                let hosts: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+                    .arg(format!("courier:run-hosts:{run}"))
+                    .query(&mut conn)
+                    .unwrap();
+                let statuses = hosts
+                    .into_iter()
+                    .map(|(host, json)| {
+                        let result: Value = serde_json::from_str(&json).unwrap();
+                        (host, result["status"].as_str().unwrap().to_owned())
+                    })
+                    .collect();
+                (
+                    row["by"].clone(),
+                    Some(row["addr"].clone()).filter(|a| !a.is_empty()),
+                    row["hosts"].clone(),
+                    statuses,
+                )
+            }
+            None => {
+                let db = rusqlite::Connection::open(&self.db).unwrap();
+                let (by, addr, hosts): (String, Option<String>, String) = db
+                    .query_row(
+                        "SELECT by_name, addr, hosts FROM runs WHERE run = ?1",
+                        [run],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .unwrap();
+                let statuses = db
+                    .prepare("SELECT host, status FROM run_hosts WHERE run = ?1 ORDER BY host")
+                    .unwrap()
+                    .query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                (by, addr, hosts, statuses)
+            }
+        }
+    }
+
     /// The relay on the Redis at `url`, which the test runs (and may pause or kill).
     pub async fn start_on_redis(url: String, adjust: impl FnOnce(&mut Config)) -> Self {
         Self::start_in(Arc::new(temp_dir()), None, false, |c| {

@@ -66,6 +66,7 @@
 //! One script touches keys of several conversations and users, so the engine needs one Redis
 //! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
+mod audit;
 mod cluster;
 mod durability;
 mod engine;
@@ -82,6 +83,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{RedisError, Script};
 
+pub use audit::RedisAudit;
 pub use durability::{Durability, Persistence};
 pub use engine::RedisEngine;
 pub use node::Node;
@@ -89,6 +91,9 @@ pub use read::Mail;
 pub use send::Sent;
 
 use keys::Keys;
+
+/// The prefix of every key and channel, unless configured otherwise.
+pub const PREFIX: &str = "courier:";
 
 /// The script that stores one message.
 const STORE_LUA: &str = include_str!("lua/store.lua");
@@ -149,7 +154,7 @@ impl RedisLogConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            prefix: "courier:".into(),
+            prefix: PREFIX.into(),
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(2),
             dedup_window: Duration::from_secs(24 * 60 * 60),
