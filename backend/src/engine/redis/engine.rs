@@ -6,7 +6,7 @@
 //! sender as `internal`, and the client sends it again with the same `mid`.
 //!
 //! A stored message is not sent on by the committer: `store.lua` publishes it, and the feed
-//! (`feed.rs`) sends on what is published in the rooms and conversations this relay has
+//! (`feed/`) sends on what is published in the rooms and conversations this relay has
 //! someone in, whichever relay stored it. The committer sends down the sink only what
 //! concerns its own sender: a repeat, a full mailbox, a failure, and acks done.
 

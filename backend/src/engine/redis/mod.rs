@@ -1,7 +1,7 @@
 //! The Redis engine (`--redis URL`, [`RedisEngine`]) and its message log ([`RedisLog`]):
 //! messages numbered and stored by Redis, history pages, mailboxes and acks, the known users,
 //! what Redis's persistence settings promise, and what several relays on one Redis share to
-//! act as one chat (sessions, room members, leases: `cluster.rs`; pub/sub: `feed.rs`;
+//! act as one chat (sessions, room members, leases: `cluster.rs`; pub/sub: `feed/`;
 //! docs/CLUSTER.md).
 //!
 //! Every message is stored by one Lua script (`lua/store.lua`), run with `EVALSHA`: it checks
@@ -47,8 +47,8 @@
 //!
 //! | channel | carries | published by |
 //! |---|---|---|
-//! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed.rs` |
-//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER | `store.lua`; `feed.rs` |
+//! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed/` |
+//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER | `store.lua`; `feed/` |
 //! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
 //! | `user-changes` | the key of a user remembered, protected or forgotten | `users.rs`; `cluster.lua` (claim) |
 //!

@@ -17,7 +17,11 @@
 //! - A private message comes twice when both its users are here (their two channels); each
 //!   pair's last seq sent on drops the second copy.
 //!
-//! The feed never waits on the hub: it hands batches to the sink, like the committer.
+//! The feed never waits on the hub: it hands batches to the sink, like the committer. This
+//! file is the connection, its subscriptions and the ordered cluster writes; `deliver.rs` is
+//! what a publication becomes.
+
+mod deliver;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::TrySendError;
@@ -25,15 +29,10 @@ use std::time::{Duration, Instant};
 
 use ::redis::aio::PubSubSink;
 use futures_util::StreamExt;
-use serde::Deserialize;
-use shared::ChatMessage;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RedisLog, RedisLogError};
-use crate::engine::{Claim, Claimed, Committed, Event, Sink, Topic};
-
-/// Most messages read from a log at once to fill a gap.
-const FILL_PAGE: usize = 1024;
+use crate::engine::{Claim, Claimed, Committed, Sink, Topic};
 
 /// Most `typing` frames waiting to be published.
 const TYPING_QUEUE: usize = 256;
@@ -94,19 +93,6 @@ enum Order {
     },
     /// Send on what has come, and end.
     Stop(oneshot::Sender<()>),
-}
-
-/// A private message as `store.lua` publishes it.
-#[derive(Deserialize)]
-struct Envelope {
-    /// The sender's name key.
-    f: String,
-    /// The recipient's.
-    t: String,
-    /// Its place in the recipient's mailbox.
-    i: i64,
-    /// The message's JSON.
-    m: String,
 }
 
 impl Feed {
@@ -415,271 +401,6 @@ impl Following {
                     .retain(|(a, b), _| users.contains(a) || users.contains(b));
                 was
             }
-        }
-    }
-
-    /// One publication. An error means a room's gap could not be filled: the connection is
-    /// made again, and the rooms filled then.
-    async fn on_message(&mut self, msg: &::redis::Msg) -> Result<(), RedisLogError> {
-        let channel = msg.get_channel_name();
-        let payload = String::from_utf8_lossy(msg.get_payload_bytes());
-        if channel == self.log.keys.user_changes() {
-            self.user_changed(&payload).await;
-            return Ok(());
-        }
-        if channel == self.log.keys.node_channel(&self.node) {
-            self.told(&payload).await;
-            return Ok(());
-        }
-        let Some(topic) = self.log.keys.topic_of(channel) else {
-            return Ok(());
-        };
-        if let Some(typing) = payload.strip_prefix("t ") {
-            self.typing(topic, typing).await;
-            return Ok(());
-        }
-        match topic {
-            Topic::Room(room) => {
-                if let Some(event) = payload.strip_prefix("p ") {
-                    self.presence(&room, event).await;
-                    return Ok(());
-                }
-                match serde_json::from_str::<ChatMessage>(&payload) {
-                    Ok(message) => return self.room_message(&room, message).await,
-                    Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
-                }
-            }
-            Topic::User(_) => match serde_json::from_str::<Envelope>(&payload) {
-                Ok(envelope) => self.direct_message(envelope).await,
-                Err(e) => tracing::warn!("not a private message on a user's channel: {e}"),
-            },
-        }
-        Ok(())
-    }
-
-    /// `NODE {presence}` on a room's channel: another relay's member entered or left.
-    async fn presence(&mut self, room: &str, event: &str) {
-        #[derive(Deserialize)]
-        struct Presence {
-            name: String,
-            online: bool,
-        }
-        // After the relay it happened on. This relay's own members hear of this relay's
-        // comings and goings this way too: what Redis says happened is what everyone is told,
-        // in the room's order.
-        let Some((_node, json)) = event.split_once(' ') else {
-            return;
-        };
-        if !self.rooms.contains_key(room) {
-            return;
-        }
-        match serde_json::from_str::<Presence>(json) {
-            Ok(p) => {
-                let event = Event::Presence {
-                    room: room.to_owned(),
-                    name: p.name,
-                    online: p.online,
-                };
-                self.send(vec![Committed::Cluster(event)]).await;
-            }
-            Err(e) => tracing::warn!(%room, "not a presence event: {e}"),
-        }
-    }
-
-    /// `NODE {typing}` on a room's or a user's channel, from another relay.
-    async fn typing(&mut self, topic: Topic, typing: &str) {
-        let Some((node, frame)) = typing.split_once(' ') else {
-            return;
-        };
-        if node == self.node {
-            return; // told here already
-        }
-        let event = Event::Typing {
-            topic,
-            frame: frame.to_owned(),
-        };
-        self.send(vec![Committed::Cluster(event)]).await;
-    }
-
-    /// Something another relay tells this one on its channel: `moved GENERATION KEY`.
-    async fn told(&mut self, payload: &str) {
-        let moved = payload
-            .strip_prefix("moved ")
-            .and_then(|rest| rest.split_once(' '))
-            .and_then(|(generation, key)| Some((generation.parse().ok()?, key.to_owned())));
-        match moved {
-            Some((generation, key)) => {
-                let event = Event::Moved { key, generation };
-                self.send(vec![Committed::Cluster(event)]).await;
-            }
-            None => tracing::warn!("not a relay's event: {payload:?}"),
-        }
-    }
-
-    /// A user was remembered, protected or forgotten: their record now, for the hub.
-    async fn user_changed(&mut self, key: &str) {
-        match self.log.user(key).await {
-            Ok(user) => {
-                let event = Event::User {
-                    key: key.to_owned(),
-                    user,
-                };
-                self.send(vec![Committed::Cluster(event)]).await;
-            }
-            Err(e) => tracing::warn!(%key, "cannot read a user who changed: {e}"),
-        }
-    }
-
-    /// A room's message from pub/sub: sent on after any it missed, unless sent already.
-    ///
-    /// # Errors
-    /// The gap could not be read: nothing is sent (the caller connects again, and fills the
-    /// room from its log then).
-    async fn room_message(&mut self, room: &str, msg: ChatMessage) -> Result<(), RedisLogError> {
-        let Some(&last) = self.rooms.get(room) else {
-            return Ok(()); // unfollowed meanwhile
-        };
-        if msg.seq <= last {
-            return Ok(());
-        }
-        if msg.seq > last + 1 {
-            self.fill(room, msg.seq - 1).await?;
-        }
-        if let Some(last) = self.rooms.get_mut(room) {
-            *last = (*last).max(msg.seq);
-        }
-        self.send(vec![Committed::Room {
-            msg,
-            accepted: Instant::now(),
-        }])
-        .await;
-        Ok(())
-    }
-
-    /// Sends on `room`'s messages from the last one sent up to `until`, read from its log. A
-    /// message the log no longer has (trimmed) cannot be sent; the gap is logged.
-    ///
-    /// # Errors
-    /// The log could not be read; what was read is sent, and the room's last seq says so.
-    async fn fill(&mut self, room: &str, until: u64) -> Result<(), RedisLogError> {
-        loop {
-            let Some(&last) = self.rooms.get(room) else {
-                return Ok(());
-            };
-            if last >= until {
-                return Ok(());
-            }
-            let page = self.log.room_since(room, last, until, FILL_PAGE).await?;
-            let Some(newest) = page.last().map(|m| m.seq) else {
-                tracing::error!(%room, from = last + 1, until, "messages missing from the log");
-                self.rooms.insert(room.to_owned(), until);
-                return Ok(());
-            };
-            if page.first().is_some_and(|m| m.seq > last + 1) {
-                tracing::error!(%room, from = last + 1, "messages missing from the log");
-            }
-            self.rooms.insert(room.to_owned(), newest);
-            let batch = page
-                .into_iter()
-                .map(|msg| Committed::Room {
-                    msg,
-                    accepted: Instant::now(),
-                })
-                .collect();
-            self.send(batch).await;
-        }
-    }
-
-    /// A private message from pub/sub: sent on unless this pair's was already.
-    async fn direct_message(&mut self, envelope: Envelope) {
-        let msg: ChatMessage = match serde_json::from_str(&envelope.m) {
-            Ok(msg) => msg,
-            Err(e) => {
-                tracing::warn!("not a message in a private message's envelope: {e}");
-                return;
-            }
-        };
-        if let Some(committed) = self.direct(envelope.f, envelope.t, envelope.i, msg) {
-            self.send(vec![committed]).await;
-        }
-    }
-
-    /// The private message, unless its pair's last seq sent on is at or past it.
-    fn direct(
-        &mut self,
-        from_key: String,
-        to_key: String,
-        mail_id: i64,
-        msg: ChatMessage,
-    ) -> Option<Committed> {
-        if !self.users.contains(&from_key) && !self.users.contains(&to_key) {
-            return None;
-        }
-        let pair = crate::engine::pair(&from_key, &to_key);
-        let pair = (pair.0.to_owned(), pair.1.to_owned());
-        let last = self.pairs.entry(pair).or_default();
-        if msg.seq <= *last {
-            return None;
-        }
-        *last = msg.seq;
-        Some(Committed::Direct {
-            from_key,
-            to_key,
-            mail_id,
-            msg,
-            accepted: Instant::now(),
-        })
-    }
-
-    /// After a lost connection: every followed room's missed messages from its log, and every
-    /// followed user's mailbox.
-    async fn catch_up(&mut self) {
-        let rooms: Vec<String> = self.rooms.keys().cloned().collect();
-        for room in rooms {
-            let filled = match self.log.room_last(&room).await {
-                Ok(until) => self.fill(&room, until).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = filled {
-                // Its next message fills the gap, or the next reconnect.
-                tracing::error!(%room, "cannot fill the room from its log: {e}");
-            }
-        }
-        // Every local user's mail, in seq order per pair (two users here may each have mail of
-        // one pair: it must go out in the pair's order, or the dedup would drop the older).
-        let users: Vec<String> = self.users.iter().cloned().collect();
-        let mut mail = Vec::new();
-        for user in users {
-            match self.log.mailbox(&user).await {
-                Ok(box_) => mail.extend(box_.into_iter().map(|m| (user.clone(), m))),
-                Err(e) => tracing::error!(%user, "cannot read a mailbox to catch up: {e}"),
-            }
-        }
-        mail.sort_by_key(|(_, m)| m.msg.seq);
-        // A session taken over elsewhere meanwhile was told on this relay's channel, which
-        // was down: ask Redis whose each local session is now.
-        for user in self.users.clone() {
-            match self.log.session_holder(&user).await {
-                Ok(Some((node, generation))) if node != self.node && !node.is_empty() => {
-                    let event = Event::Moved {
-                        key: user.clone(),
-                        generation,
-                    };
-                    self.send(vec![Committed::Cluster(event)]).await;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(%user, "cannot read whose a session is: {e}"),
-            }
-        }
-        let batch: Vec<Committed> = mail
-            .into_iter()
-            .filter_map(|(user, m)| {
-                let id = i64::try_from(m.id).unwrap_or(i64::MAX);
-                self.direct(m.sender_key, user, id, m.msg)
-            })
-            .collect();
-        if !batch.is_empty() {
-            self.send(batch).await;
         }
     }
 
