@@ -45,6 +45,9 @@ const LINGER: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub relay: SocketAddr,
+    /// More relays of the same cluster: client i connects to the (i mod n)th of `relay` and
+    /// these.
+    pub also: Vec<SocketAddr>,
     pub clients: u32,
     pub room_size: u32,
     pub senders: u32,
@@ -69,6 +72,7 @@ impl Plan {
     pub fn new(relay: SocketAddr, protocol: Protocol) -> Self {
         Self {
             relay,
+            also: Vec::new(),
             clients: 100,
             room_size: 10,
             senders: 10,
@@ -95,6 +99,9 @@ impl Plan {
     /// What is out of bounds.
     pub fn check(&self) -> Result<(), String> {
         net::check_loopback(self.relay)?;
+        for relay in &self.also {
+            net::check_loopback(*relay)?;
+        }
         let within = |what: &str, v: f64, lo: f64, hi: f64| {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
@@ -186,7 +193,9 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
     let rss_before = plan.pid.and_then(proc_stats::rss_kib);
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
     let ctx = Arc::new(Ctx {
-        relay: plan.relay,
+        relays: std::iter::once(plan.relay)
+            .chain(plan.also.iter().copied())
+            .collect(),
         protocol: plan.protocol,
         prefix: plan.prefix.clone(),
         tally: Tally::new(),

@@ -78,6 +78,10 @@ pub struct ChatArgs {
     /// The server's PID, to read its RSS and CPU time from /proc.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// More relays of the same cluster (comma-separated host:port): the clients are spread
+    /// over `--relay` and these in turn.
+    #[arg(long, value_delimiter = ',')]
+    pub also: Vec<SocketAddr>,
     /// Which protocol the server speaks.
     #[arg(long, value_enum, default_value = "courier")]
     pub protocol: ProtocolArg,
@@ -92,7 +96,10 @@ impl ChatArgs {
             ProtocolArg::Courier => Protocol::Courier,
             ProtocolArg::Floor => Protocol::Floor,
         };
-        self.load.plan(self.relay, self.pid, protocol)
+        Plan {
+            also: self.also.clone(),
+            ..self.load.plan(self.relay, self.pid, protocol)
+        }
     }
 }
 
@@ -156,6 +163,7 @@ impl LoadArgs {
     pub fn plan(&self, relay: SocketAddr, pid: Option<u32>, protocol: Protocol) -> Plan {
         Plan {
             relay,
+            also: Vec::new(),
             clients: self.clients,
             room_size: self.room_size,
             senders: self.senders,

@@ -54,7 +54,8 @@ pub enum Phase {
 
 /// What every client of a run shares.
 pub struct Ctx {
-    pub relay: SocketAddr,
+    /// The relay (and more of its cluster): client i connects to the (i mod n)th.
+    pub relays: Vec<SocketAddr>,
     pub protocol: Protocol,
     pub prefix: String,
     pub tally: Tally,
@@ -74,6 +75,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The relay client `index` connects to.
+    pub fn relay_of(&self, index: u32) -> SocketAddr {
+        self.relays[index as usize % self.relays.len()]
+    }
+
     fn members_of(&self, room: u32) -> u64 {
         self.members
             .get()
@@ -141,7 +147,8 @@ async fn open(ctx: &Ctx, spec: Spec) -> Result<Ws, String> {
     match ctx.protocol {
         Protocol::Courier => {
             let name = format!("{}-{}", ctx.prefix, spec.index);
-            let mut ws = net::open_courier(ctx.relay, spec.index, &name).await?;
+            let relay = ctx.relay_of(spec.index);
+            let mut ws = net::open_courier(relay, spec.index, &name).await?;
             let join = ClientFrame::new(ClientMsg::Join {
                 room: room.clone(),
                 after: None,
@@ -158,8 +165,9 @@ async fn open(ctx: &Ctx, spec: Spec) -> Result<Ws, String> {
             }
         }
         Protocol::Floor => {
-            let url = format!("ws://{}/ws?room={room}", ctx.relay);
-            let mut ws = net::connect(ctx.relay, spec.index, &url).await?;
+            let relay = ctx.relay_of(spec.index);
+            let url = format!("ws://{relay}/ws?room={room}");
+            let mut ws = net::connect(relay, spec.index, &url).await?;
             // The floor says "joined" once the connection is in its room.
             while let Some(msg) = ws.next().await {
                 match msg.map_err(|e| format!("read: {e}"))? {
