@@ -43,6 +43,14 @@ pub struct Sshd {
     dir: TempDir,
 }
 
+/// Whether sshd accepts TCP connections on each of 127.0.0.1 to 127.0.0.5 at `port`.
+fn listens_on_all(port: u16) -> bool {
+    (1..=5).all(|i| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, i], port));
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok()
+    })
+}
+
 /// The first address of [`Sshd::start_with_range`]'s extra hosts: 127.77.0.1 onwards, a
 /// block no other test connects from (a client socket left on an address and port would
 /// keep sshd from listening there).
@@ -89,7 +97,9 @@ impl Sshd {
                 .stdout(Stdio::null())
                 .spawn()
                 .expect("start sshd");
-            if wait_ready(&mut child, &path("sshd.pid")) {
+            // sshd starts even when one of its addresses is taken on that port (a port
+            // free on 127.0.0.1 may be in use on 127.0.0.3): every one must answer.
+            if wait_ready(&mut child, &path("sshd.pid")) && listens_on_all(port) {
                 return Some(Sshd {
                     port,
                     client_key: path("client_key"),
