@@ -13,8 +13,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use std::sync::mpsc::TrySendError;
-
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::feed::Feed;
@@ -34,10 +32,6 @@ const MAX_RELEASES: usize = 65_536;
 
 /// Most jobs the committer takes at once.
 const MAX_BATCH: usize = 1024;
-
-/// How long the committer waits before trying again to hand a result to a fan-out that is
-/// behind.
-const SINK_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The Redis engine. See the module's doc.
 pub struct RedisEngine {
@@ -374,18 +368,7 @@ impl Committer {
 
     /// Sends one result down the sink, waiting while the fan-out is behind.
     async fn send(&self, committed: Committed) {
-        let mut batch = vec![committed];
-        loop {
-            match self.sink.try_send(batch) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    batch = back;
-                    tokio::time::sleep(SINK_WAIT).await;
-                }
-                // Nobody listening any more: the relay is stopping.
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
+        super::send_down(&self.sink, vec![committed]).await;
     }
 
     /// Ends a session in Redis; if Redis does not answer, again once it does.

@@ -92,6 +92,24 @@ pub use send::Sent;
 
 use keys::Keys;
 
+/// Hands `batch` to the fan-out, waiting (a millisecond at a time) while it is behind; gives
+/// up once nobody listens (the relay is stopping). The committer, the feed and the lease all
+/// send this way: an async task must not block on the bounded sink.
+pub(super) async fn send_down(
+    sink: &crate::engine::Sink,
+    mut batch: Vec<crate::engine::Committed>,
+) {
+    loop {
+        match sink.try_send(batch) {
+            Ok(()) | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return,
+            Err(std::sync::mpsc::TrySendError::Full(back)) => {
+                batch = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+}
+
 /// The prefix of every key and channel, unless configured otherwise.
 pub const PREFIX: &str = "courier:";
 

@@ -11,7 +11,6 @@
 //! the lease) has been reaped: it takes a new lease and ends every session it holds
 //! ([`Event::Evicted`]), whose clients then claim their names again.
 
-use std::sync::mpsc::TrySendError;
 use std::time::Duration;
 
 use super::{RedisLog, RedisLogError};
@@ -160,14 +159,5 @@ async fn reap_dead(log: &RedisLog, id: &str) {
 
 /// Tells the hub to end every session.
 async fn evict(sink: &Sink) {
-    let mut batch = vec![Committed::Cluster(Event::Evicted)];
-    loop {
-        match sink.try_send(batch) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => return,
-            Err(TrySendError::Full(back)) => {
-                batch = back;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    }
+    super::send_down(sink, vec![Committed::Cluster(Event::Evicted)]).await;
 }

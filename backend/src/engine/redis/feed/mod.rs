@@ -24,7 +24,6 @@
 mod deliver;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant};
 
 use ::redis::aio::PubSubSink;
@@ -60,9 +59,6 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How long the feed waits between attempts to connect, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
-/// How long the feed waits before trying again to hand a batch to a fan-out that is behind.
-const SINK_WAIT: Duration = Duration::from_millis(1);
 
 /// The handle on the feed's task.
 #[derive(Clone)]
@@ -420,17 +416,7 @@ impl Following {
     }
 
     /// Hands a batch to the sink, waiting while the fan-out is behind.
-    async fn send(&self, mut batch: Vec<Committed>) {
-        loop {
-            match self.sink.try_send(batch) {
-                Ok(()) => return,
-                Err(TrySendError::Full(back)) => {
-                    batch = back;
-                    tokio::time::sleep(SINK_WAIT).await;
-                }
-                // Nobody listening any more: the relay is stopping.
-                Err(TrySendError::Disconnected(_)) => return,
-            }
-        }
+    async fn send(&self, batch: Vec<Committed>) {
+        super::send_down(&self.sink, batch).await;
     }
 }
