@@ -116,6 +116,13 @@ pub struct Config {
     #[arg(long, env = "COURIER_MAX_ROOMS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
 
+    /// Members a room may have and still announce each one who comes or goes (`presence`)
+    /// and list them all in `joined`. A bigger room lists this many names in `joined` and
+    /// tells its members its count instead (`members`, at most once a second), so that
+    /// filling a room of thousands does not cost a frame per member per join.
+    #[arg(long, env = "COURIER_PRESENCE_LIMIT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub presence_limit: u32,
+
     /// Private messages one user may have waiting (not yet received). A dm to a full mailbox
     /// gets `mailbox_full`. A mailbox also holds at most half of --queue-mib, so that it fits
     /// in one delivery.
@@ -273,8 +280,8 @@ pub struct Config {
     /// File descriptors kept out of the connection budget, for the database, the listener,
     /// the log and files being served. The relay holds at most its open-file limit
     /// (RLIMIT_NOFILE, raised to the hard limit at start) less this many connections (the
-    /// reserve is at most half the limit); WebSockets take at most 7/8 of that, so /healthz,
-    /// /metrics and the page always have room. When the budget is full, the oldest connection
+    /// reserve is at most half the limit); WebSockets leave an eighth of that (at most 512)
+    /// to the rest, so /healthz, /metrics and the page always have room. When the budget is full, the oldest connection
     /// that is not a WebSocket is closed to make room.
     #[arg(long, env = "COURIER_RESERVED_FDS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..))]
     pub reserved_fds: u32,

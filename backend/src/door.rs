@@ -24,6 +24,11 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::throttle::address_key;
 
+/// Connections of the budget that WebSockets leave to plain HTTP (the page, /healthz,
+/// /metrics): an eighth of it, at most this many. A few hundred serve any number of page
+/// loads, and a relay at 20,000 open files can hold 19,000 WebSockets.
+pub const HTTP_SHARE: usize = 512;
+
 /// How many connections the relay holds; see `--reserved-fds`, `--http-conns-per-ip` and
 /// `--http-conns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +47,8 @@ pub struct DoorLimits {
 
 impl DoorLimits {
     /// The limits for an open-file limit of `open_files`: `reserved` descriptors (at most
-    /// half the limit) stay out of the budget, and WebSockets may take 7/8 of the rest.
+    /// half the limit) stay out of the budget, and WebSockets may take all of the rest but
+    /// [`HTTP_SHARE`].
     pub fn from_open_files(
         open_files: u64,
         reserved: u64,
@@ -55,7 +61,7 @@ impl DoorLimits {
             .max(2);
         Self {
             budget,
-            websockets: budget - (budget / 8).max(1),
+            websockets: budget - (budget / 8).clamp(1, HTTP_SHARE),
             http_per_ip,
             http,
         }
@@ -351,7 +357,9 @@ mod tests {
     fn the_budget_comes_from_the_open_file_limit() {
         let l = DoorLimits::from_open_files(1_048_576, 64, 32, 4096);
         assert_eq!(l.budget, 1_048_512);
-        assert_eq!(l.websockets, l.budget - l.budget / 8);
+        assert_eq!(l.websockets, l.budget - HTTP_SHARE);
+        let twenty = DoorLimits::from_open_files(20_000, 64, 32, 4096);
+        assert_eq!(twenty.websockets, 19_936 - 512);
         let low = DoorLimits::from_open_files(64, 64, 0, 0);
         assert_eq!((low.budget, low.websockets), (32, 28));
     }

@@ -114,6 +114,7 @@ pub async fn run_with_tls(
     };
     let limits = HubLimits {
         max_rooms: config.max_rooms as usize,
+        presence_limit: config.presence_limit as usize,
         dm_rate: Rate {
             per_sec: config.dm_rate,
             burst: f64::from(config.dm_burst),
@@ -217,6 +218,7 @@ pub async fn run_with_tls(
         sampler::node_name(),
         stop.clone(),
     ));
+    tokio::spawn(hub.clone().tell_counts(stop.clone()));
     let public = Arc::new(PublicOrigins::new(&config.public_origins));
     let upgrader = Arc::new(Upgrader::new(
         hub.clone(),

@@ -333,6 +333,15 @@ pub enum ServerMsg {
         name: String,
         online: bool,
     },
+    /// Extension: how many members `room` has, in place of `presence` in a room bigger than
+    /// the relay's `--presence-limit` (at most one a second, when the count changed). With
+    /// `members`, the room is small enough again, and that is every member's name.
+    Members {
+        room: String,
+        count: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        members: Option<Vec<String>>,
+    },
     /// A room message or a private message.
     Message(ChatMessage),
     /// The rooms that have members now.

@@ -35,6 +35,8 @@ struct Fields {
     history: Option<Vec<Fields>>,
     messages: Option<Vec<Fields>>,
     more: Option<bool>,
+    /// `members`' count.
+    count: Option<usize>,
     /// `presence`'s flag, or `users`' list.
     online: Option<Mixed<String>>,
     /// `rooms`' list, or a dashboard point's count.
@@ -101,6 +103,7 @@ impl<'de> Deserialize<'de> for Fields {
                         "history" => f.history = map.next_value()?,
                         "messages" => f.messages = map.next_value()?,
                         "more" => f.more = map.next_value()?,
+                        "count" => f.count = map.next_value()?,
                         "online" => f.online = map.next_value()?,
                         "rooms" => f.rooms = map.next_value()?,
                         "seq" => f.seq = map.next_value()?,
@@ -336,6 +339,11 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             room: take!(f.room),
             name: take!(f.name),
             online: flag(f.online, "online")?,
+        },
+        "members" => ServerMsg::Members {
+            room: take!(f.room),
+            count: take!(f.count),
+            members: f.members.map(|m| list(Some(m), "members")).transpose()?,
         },
         "message" => ServerMsg::Message(chat(f)?),
         "rooms" => ServerMsg::Rooms {

@@ -407,6 +407,16 @@ fn every_server_message_round_trips() {
             name: "a".into(),
             online: true,
         },
+        ServerMsg::Members {
+            room: "r".into(),
+            count: 5000,
+            members: None,
+        },
+        ServerMsg::Members {
+            room: "r".into(),
+            count: 2,
+            members: Some(vec!["a".into(), "b".into()]),
+        },
         ServerMsg::Message(room_message(3, "a", "x", Some("c"))),
         ServerMsg::Rooms { rooms: vec![] },
         ServerMsg::Users {

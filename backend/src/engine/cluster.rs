@@ -48,14 +48,27 @@ pub enum Claimed {
     TokenRefused,
 }
 
+/// A session entered in a room across the cluster ([`Reads::enter`]).
+///
+/// [`Reads::enter`]: super::Reads::enter
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entered {
+    /// How many members the room has on every relay, this one included.
+    pub count: usize,
+    /// Their names, if there were at most as many as asked for (else none).
+    pub names: Vec<String>,
+}
+
 /// What other relays tell this one, down the sink with the stored messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Someone on another relay entered or left `room` (or their relay died).
+    /// Someone on any relay entered or left `room` (or their relay died), and how many
+    /// members the room has since.
     Presence {
         room: String,
         name: String,
         online: bool,
+        count: Option<usize>,
     },
     /// The session of `key` moved to generation `generation` (a takeover from another
     /// relay): one held here with an older generation ends, closed with 1000.

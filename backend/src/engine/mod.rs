@@ -26,7 +26,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
-pub use cluster::{Claim, ClaimMode, Claimed, Event};
+pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
@@ -146,13 +146,14 @@ pub trait Reads: Send + Sync {
     }
 
     /// Enters the session `(key, name, generation)` in `room` across the cluster, and says
-    /// the names of every member there (`None` when not clustered, or when the session moved
-    /// meanwhile).
+    /// how many members the room has there, and all their names if there are at most `most`
+    /// (`None` when not clustered, or when the session moved meanwhile).
     fn enter<'a>(
         &'a self,
         _room: &'a str,
         _member: (&'a str, &'a str, u64),
-    ) -> Reading<'a, Option<Vec<String>>> {
+        _most: usize,
+    ) -> Reading<'a, Option<Entered>> {
         Box::pin(std::future::ready(Ok(None)))
     }
 

@@ -2,7 +2,6 @@
 //! stored messages): someone entered or left a room there, a session moved there, a user's
 //! record changed, or this relay was reaped. Called on the fan-out's thread.
 
-use shared::ServerMsg;
 use shared::limits::close;
 
 use super::{State, UserEntry};
@@ -12,16 +11,24 @@ use crate::outbox::Frame;
 impl State {
     pub(super) fn cluster_event(&mut self, event: Event, now: u64) {
         match event {
-            Event::Presence { room, name, online } => {
+            Event::Presence {
+                room,
+                name,
+                online,
+                count,
+            } => {
                 // Never to the one it is about (their own entering comes back this way too).
                 let key = shared::validate::name_key(&name);
                 let about = self.online.get(&key).copied();
-                let presence = ServerMsg::Presence {
-                    room: room.clone(),
-                    name,
-                    online,
+                let Some(known) = self.rooms.get(&room).map(|r| r.count) else {
+                    return;
                 };
-                self.broadcast(&room, &presence, about);
+                let count = count.unwrap_or(if online {
+                    known + 1
+                } else {
+                    known.saturating_sub(1)
+                });
+                self.came_or_went(&room, (&name, online), count, about);
             }
             Event::Moved { key, generation } => {
                 let Some(&conn) = self.online.get(&key) else {

@@ -30,6 +30,7 @@ mod fanout;
 mod names;
 mod ops;
 mod output;
+mod presence;
 mod rooms;
 mod session;
 mod slow;
@@ -62,6 +63,8 @@ pub use ops::RUNNER_OFF;
 #[derive(Debug, Clone, Copy)]
 pub struct HubLimits {
     pub max_rooms: usize,
+    /// Members a room may have and still announce each coming and going (`--presence-limit`).
+    pub presence_limit: usize,
     /// Private messages from one address to one recipient (`--dm-rate`, `--dm-burst`).
     pub dm_rate: Rate,
     pub max_users: usize,
@@ -172,6 +175,13 @@ struct LiveMail {
 #[derive(Default)]
 struct Room {
     members: HashMap<ConnId, Member>,
+    /// Members on every relay (on one relay, `members.len()`), as last heard.
+    count: usize,
+    /// The members were told the room's count (`members`) instead of each coming and going,
+    /// and have not had every name since: comings and goings are counted, not announced.
+    counted: bool,
+    /// The count changed since the members were last told it (see `presence.rs`).
+    changed: bool,
 }
 
 struct Member {

@@ -53,24 +53,21 @@ impl State {
             let Some(handle) = self.conns.get(&id).map(|c| c.handle.clone()) else {
                 return Ok(()); // the connection went away meanwhile
             };
-            if !self.engine.clustered() {
-                // On a cluster, entering the room there says so to everyone (`Reads::enter`).
-                let presence = ServerMsg::Presence {
-                    room: room.clone(),
-                    name: name.clone(),
-                    online: true,
-                };
-                self.broadcast(&room, &presence, None);
-            }
-            self.rooms.entry(room.clone()).or_default().members.insert(
+            let members = &mut self.rooms.entry(room.clone()).or_default().members;
+            members.insert(
                 id,
                 Member {
-                    name,
+                    name: name.clone(),
                     handle,
                     seen: 0,
                     catching_up: Some(Vec::new()),
                 },
             );
+            let count = members.len();
+            if !self.engine.clustered() {
+                // On a cluster, entering the room there says so to everyone (`Reads::enter`).
+                self.came_or_went(&room, (&name, true), count, Some(id));
+            }
             if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
                 session.rooms.insert(room.clone());
             }
@@ -85,6 +82,7 @@ impl State {
                 bounds,
                 again,
                 member,
+                names: self.limits.presence_limit,
             },
             cid: None,
             addr: None,
@@ -100,7 +98,7 @@ impl State {
         id: ConnId,
         (room, again): (String, bool),
         page: Result<Page, ReadError>,
-        cluster_members: Option<Vec<String>>,
+        elsewhere: Option<(usize, Vec<String>)>,
     ) -> Handled {
         let Some(member) = self
             .rooms
@@ -130,16 +128,9 @@ impl State {
         };
         member.seen = member.seen.max(page.last_seq);
         let held = member.catching_up.take().unwrap_or_default();
-        let mut members: Vec<String> = self
-            .rooms
-            .get(&room)
-            .map(|r| r.members.values().map(|m| m.name.clone()).collect())
-            .unwrap_or_default();
         // Across the cluster: everybody there when this member entered, and whoever entered
         // here since (the others' later comings and goings come as presence).
-        members.extend(cluster_members.unwrap_or_default());
-        members.sort_unstable();
-        members.dedup();
+        let (members, count) = self.members_for_joiner(id, &room, elsewhere);
         self.send(
             id,
             &ServerMsg::Joined {
@@ -149,6 +140,9 @@ impl State {
                 more: page.more,
             },
         );
+        if let Some(count) = count {
+            self.send(id, &count);
+        }
         let Some(member) = self
             .rooms
             .get_mut(&room)
@@ -184,18 +178,14 @@ impl State {
             return;
         };
         let removed = entry.members.remove(&id).is_some();
-        if entry.members.is_empty() {
+        let count = entry.members.len();
+        if count == 0 {
             self.rooms.remove(room);
             self.engine.unfollow(Topic::Room(room.to_owned()));
         } else if removed && !self.engine.clustered() {
             // On a cluster, leaving the room there says so to everyone (`Engine::exit`), once
             // the member is really gone from it (not taken over on another relay meanwhile).
-            let presence = ServerMsg::Presence {
-                room: room.to_owned(),
-                name: name.to_owned(),
-                online: false,
-            };
-            self.broadcast(room, &presence, None);
+            self.came_or_went(room, (name, false), count, None);
         }
     }
 

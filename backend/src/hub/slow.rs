@@ -47,6 +47,8 @@ pub(super) enum SlowTask {
         again: bool,
         /// The session, as (key, name, generation): entered in the room across the cluster.
         member: (String, String, u64),
+        /// Names of the room's members to read across the cluster, at most.
+        names: usize,
     },
     /// Look `to` up across the cluster, then send the `dm` to them.
     Recipient {
@@ -106,8 +108,8 @@ pub(super) enum Outcome {
         room: String,
         again: bool,
         page: Result<Page, ReadError>,
-        /// The room's members across the cluster, if clustered.
-        members: Option<Vec<String>>,
+        /// The room's count and (some of) its members across the cluster, if clustered.
+        members: Option<(usize, Vec<String>)>,
     },
     Recipient {
         to: String,
@@ -170,12 +172,17 @@ impl Hub {
                 bounds,
                 again,
                 member: (key, name, generation),
+                names,
             } => {
                 let mut members = None;
                 let page = match self.reads.follow(Topic::Room(room.clone())).await {
-                    Ok(()) => match self.reads.enter(&room, (&key, &name, generation)).await {
+                    Ok(()) => match self
+                        .reads
+                        .enter(&room, (&key, &name, generation), names)
+                        .await
+                    {
                         Ok(entered) => {
-                            members = entered;
+                            members = entered.map(|e| (e.count, e.names));
                             self.reads.room_page(&room, after, None, bounds).await
                         }
                         Err(e) => Err(e),

@@ -43,7 +43,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
         Callback::from(move |_: MouseEvent| show_members.set(!*show_members))
     };
     let subtitle = if props.is_room {
-        match conv.members.len() {
+        match conv.member_total() {
             1 => "1 member".to_owned(),
             n => format!("{n} members"),
         }
@@ -79,7 +79,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                 if props.is_room {
                     <button id="members-toggle" type="button" class="ghost" onclick={toggle_members}
                             aria-expanded={show_members.to_string()} aria-controls="members">
-                        { format!("Members ({})", conv.members.len()) }
+                        { format!("Members ({})", conv.member_total()) }
                     </button>
                     <button id="leave-room" type="button" class="ghost danger"
                             onclick={props.on_leave.reform(|_: MouseEvent| ())}>{ "Leave" }</button>
@@ -97,7 +97,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                 if props.is_room {
                     <aside class="members-panel" aria-label="Members">
                         <h3>{ "Members" }</h3>
-                        <MemberList members={members} me={props.me.clone()} on_open_dm={props.on_open_dm.clone()} />
+                        <MemberList members={members} total={conv.member_total()} me={props.me.clone()} on_open_dm={props.on_open_dm.clone()} />
                     </aside>
                 }
             </div>

@@ -6,6 +6,8 @@ use yew::prelude::*;
 #[derive(Properties, PartialEq)]
 pub struct MemberListProps {
     pub members: Vec<AttrValue>,
+    /// How many members the room has: more than `members` in a room too big to list.
+    pub total: usize,
     pub me: AttrValue,
     /// Open the private conversation with a member.
     pub on_open_dm: Callback<String>,
@@ -33,6 +35,9 @@ pub fn MemberList(props: &MemberListProps) -> Html {
                         </button>
                     }
                 </li>
+            }
+            if props.total > props.members.len() {
+                <li class="member more">{ format!("and {} more", props.total - props.members.len()) }</li>
             }
         </ul>
     }

@@ -131,8 +131,11 @@ pub struct Conversation {
     pub messages: Vec<Rc<Message>>,
     /// Messages from others that arrived while the conversation was not open.
     pub unread: usize,
-    /// Rooms: who is in the room (from `joined`, then `presence`), sorted.
+    /// Rooms: who is in the room (from `joined`, then `presence`), sorted; in a room too
+    /// big for presence, some of them.
     pub members: Vec<String>,
+    /// Rooms too big for presence: how many members the relay last counted (`members`).
+    pub member_count: Option<usize>,
     pub typing: Vec<Typist>,
     /// The relay confirmed the conversation on the current session: rooms with `joined`,
     /// private conversations when the history asked for after `welcome` came. False after a
@@ -171,6 +174,11 @@ pub struct Fetch {
 }
 
 impl Conversation {
+    /// How many members the room has, as far as we know.
+    pub fn member_total(&self) -> usize {
+        self.member_count.unwrap_or(self.members.len())
+    }
+
     pub(super) fn new(title: &str) -> Self {
         Self {
             title: title.to_owned(),

@@ -86,6 +86,8 @@ impl State {
                     .or_insert_with(|| Rc::new(Conversation::new(&room)));
                 let conv = Rc::make_mut(conv);
                 conv.members = sorted_names(members);
+                // A room too big for presence says its count next (`members`).
+                conv.member_count = None;
                 conv.synced = true;
                 let after = conv.join_after.take();
                 // Without `after`, history ends at the room's newest message; if we hold newer
@@ -134,6 +136,22 @@ impl State {
                     conv.members = sorted_names(std::mem::take(&mut conv.members));
                 } else {
                     conv.typing.retain(|t| name_key(&t.name) != key);
+                }
+            }
+            ServerMsg::Members {
+                room,
+                count,
+                members,
+            } => {
+                let Some(conv) = self.conversations.get_mut(&ConvKey::Room(room)) else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                if let Some(members) = members {
+                    conv.members = sorted_names(members);
+                    conv.member_count = None;
+                } else {
+                    conv.member_count = Some(count);
                 }
             }
             ServerMsg::Message(m) => {

@@ -5,7 +5,7 @@
 use ::redis::Value;
 
 use super::{RedisLog, RedisLogError};
-use crate::engine::{Claim, ClaimMode, Claimed};
+use crate::engine::{Claim, ClaimMode, Claimed, Entered};
 
 impl RedisLog {
     fn cluster_call(&self, node: &str, op: &str) -> ::redis::ScriptInvocation<'_> {
@@ -62,8 +62,9 @@ impl RedisLog {
         Ok(())
     }
 
-    /// Enters the session `(key, name, generation)` of relay `node` in `room`: the names of
-    /// the room's members, or `None` if the session is no longer this relay's.
+    /// Enters the session `(key, name, generation)` of relay `node` in `room`: the room's
+    /// count and, if at most `most`, its members' names; or `None` if the session is no
+    /// longer this relay's.
     ///
     /// # Errors
     /// Redis did not answer, or answered oddly.
@@ -72,16 +73,18 @@ impl RedisLog {
         node: &str,
         room: &str,
         (key, name, generation): (&str, &str, u64),
-    ) -> Result<Option<Vec<String>>, RedisLogError> {
+        most: usize,
+    ) -> Result<Option<Entered>, RedisLogError> {
         let mut call = self.cluster_call(node, "enter");
-        call.arg(room).arg(key).arg(name).arg(generation);
+        call.arg(room).arg(key).arg(name).arg(generation).arg(most);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         let items = array(&reply, "entering a room")?;
-        match text(items.first()).as_deref() {
-            Some("ok") => Ok(Some(
-                items[1..].iter().filter_map(|v| text(Some(v))).collect(),
-            )),
-            Some("moved") => Ok(None),
+        match (text(items.first()).as_deref(), items.get(1)) {
+            (Some("ok"), Some(&Value::Int(count))) => Ok(Some(Entered {
+                count: usize::try_from(count).unwrap_or(0),
+                names: items[2..].iter().filter_map(|v| text(Some(v))).collect(),
+            })),
+            (Some("moved"), _) => Ok(None),
             _ => Err(odd("entering a room", &reply)),
         }
     }

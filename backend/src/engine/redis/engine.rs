@@ -18,8 +18,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use super::feed::Feed;
 use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
-    Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Event, Job, Mail, Page,
-    ReadError, Reading, Reads, Sink, Topic, User,
+    Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Entered, Event, Job,
+    Mail, Page, ReadError, Reading, Reads, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
@@ -220,9 +220,10 @@ impl Reads for RedisReads {
         &'a self,
         room: &'a str,
         (key, name, generation): (&'a str, &'a str, u64),
-    ) -> Reading<'a, Option<Vec<String>>> {
+        most: usize,
+    ) -> Reading<'a, Option<Entered>> {
         let member = (key.to_owned(), name.to_owned(), generation);
-        Box::pin(async move { Ok(self.feed.enter(room.to_owned(), member).await?) })
+        Box::pin(async move { Ok(self.feed.enter(room.to_owned(), member, most).await?) })
     }
 
     fn known(&self, key: &str) -> Reading<'_, Option<User>> {

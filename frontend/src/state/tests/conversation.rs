@@ -53,6 +53,27 @@ fn presence_updates_the_members_of_that_room() {
 }
 
 #[test]
+fn a_big_room_shows_its_count_then_every_name_when_small_again() {
+    let s = in_lobby();
+    let count = |count, members: Option<&[&str]>| ServerMsg::Members {
+        room: "lobby".into(),
+        count,
+        members: members.map(|m| m.iter().map(|&n| n.to_owned()).collect()),
+    };
+    let (s, sent) = server_sent(&s, count(5000, None));
+    assert_eq!(lobby(&s).member_total(), 5000);
+    assert_eq!(lobby(&s).members, ["alice", "bob"], "the names known stay");
+    assert!(sent.is_empty(), "a count asks for nothing: {sent:?}");
+    let s = server(&s, count(3, Some(&["bob", "alice", "carol"])));
+    assert_eq!(lobby(&s).members, ["alice", "bob", "carol"]);
+    assert_eq!(lobby(&s).member_total(), 3);
+    // Joining again starts from what `joined` says.
+    let s = server(&s, count(7000, None));
+    let s = server(&s, joined("lobby", &["alice"], vec![]));
+    assert_eq!(lobby(&s).member_total(), 1);
+}
+
+#[test]
 fn typing_shows_then_expires() {
     let s = in_lobby();
     let key = ConvKey::Room("lobby".into());

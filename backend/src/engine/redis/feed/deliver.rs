@@ -73,6 +73,8 @@ impl Following {
         struct Presence {
             name: String,
             online: bool,
+            #[serde(default)]
+            count: Option<usize>,
         }
         // After the relay it happened on. This relay's own members hear of this relay's
         // comings and goings this way too: what Redis says happened is what everyone is told,
@@ -89,6 +91,7 @@ impl Following {
                     room: room.to_owned(),
                     name: p.name,
                     online: p.online,
+                    count: p.count,
                 };
                 self.send(vec![Committed::Cluster(event)]).await;
             }

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RedisLog, RedisLogError};
-use crate::engine::{Claim, Claimed, Committed, Sink, Topic};
+use crate::engine::{Claim, Claimed, Committed, Entered, Sink, Topic};
 
 /// Most `typing` frames waiting to be published.
 const TYPING_QUEUE: usize = 256;
@@ -81,7 +81,8 @@ enum Order {
     Enter {
         room: String,
         member: (String, String, u64),
-        reply: Reply<Option<Vec<String>>>,
+        most: usize,
+        reply: Reply<Option<Entered>>,
     },
     Exit {
         room: String,
@@ -142,10 +143,12 @@ impl Feed {
         &self,
         room: String,
         member: (String, String, u64),
-    ) -> Result<Option<Vec<String>>, RedisLogError> {
+        most: usize,
+    ) -> Result<Option<Entered>, RedisLogError> {
         self.ask(|reply| Order::Enter {
             room,
             member,
+            most,
             reply,
         })
         .await
@@ -328,11 +331,15 @@ impl Following {
             Order::Enter {
                 room,
                 member: (key, name, generation),
+                most,
                 reply,
             } => {
                 // Back in the room: a leave still to be told is moot.
                 self.exits.remove(&(room.clone(), key.clone()));
-                let entered = self.log.enter(node, &room, (&key, &name, generation)).await;
+                let entered = self
+                    .log
+                    .enter(node, &room, (&key, &name, generation), most)
+                    .await;
                 let _ = reply.send(entered);
             }
             Order::Exit { room, key } => {

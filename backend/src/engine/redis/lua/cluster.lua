@@ -14,8 +14,9 @@
 --           needed and was not given, or the name is protected and neither password nor token
 --           came)
 --   release ARGV[4] user key, [5] generation                       → 1 if released
---   enter   ARGV[4] room, [5] user key, [6] name, [7] generation
---           → {"ok", name, name, ...} (the room's members) | {"moved"}
+--   enter   ARGV[4] room, [5] user key, [6] name, [7] generation, [8] most names to answer
+--           → {"ok", count, name, name, ...} (how many members the room has, and the names
+--           of all of them if there are at most [8]) | {"moved"}
 --   exit    ARGV[4] room, [5] user key                             → 1 if it left
 --   reap    ARGV[4] dead node id, [5] grace ms for its sessions' tokens → 1 if reaped here
 --
@@ -35,8 +36,11 @@ local function owner(value)
   return value and string.match(value, '^(%S*) ') or nil
 end
 
-local function presence(room, name, online, from)
-  local event = cjson.encode({type = 'presence', room = room, name = name, online = online})
+-- Says that `name` entered or left `room`, with the room's count after it (a relay tells
+-- its members of a big room the count instead of each coming and going).
+local function presence(room, name, online, from, count)
+  local event = cjson.encode({type = 'presence', room = room, name = name, online = online,
+    count = count})
   redis.call('PUBLISH', P .. 'room:' .. room, 'p ' .. from .. ' ' .. event)
 end
 
@@ -48,10 +52,11 @@ local function leave(room, key, node)
     return 0
   end
   redis.call('HDEL', m, key)
-  if redis.call('HINCRBY', P .. 'rooms', room, -1) <= 0 then
+  local count = redis.call('HINCRBY', P .. 'rooms', room, -1)
+  if count <= 0 then
     redis.call('HDEL', P .. 'rooms', room)
   end
-  presence(room, string.sub(value, #node + 2), false, node)
+  presence(room, string.sub(value, #node + 2), false, node, math.max(count, 0))
   return 1
 end
 
@@ -115,8 +120,9 @@ if op == 'release' then
 end
 
 if op == 'enter' then
-  local room, key, name, generation = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-  if not room or room == '' or not key or key == '' or not name or not generation then
+  local room, key, name, generation, most = ARGV[4], ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+  if not room or room == '' or not key or key == '' or not name or not generation
+      or not most or most < 1 then
     return redis.error_reply('ERR courier cluster: bad enter')
   end
   local held = redis.call('HMGET', P .. 'session:' .. key, 'node', 'gen')
@@ -128,15 +134,17 @@ if op == 'enter' then
   redis.call('HSET', m, key, me .. ' ' .. name)
   redis.call('SADD', P .. 'node-members:' .. me, key .. '\n' .. room)
   if not was then
-    redis.call('HINCRBY', P .. 'rooms', room, 1)
-    presence(room, name, true, me)
+    presence(room, name, true, me, redis.call('HINCRBY', P .. 'rooms', room, 1))
   elseif was ~= me then
     -- A session taken over from another relay: its place in the room is this relay's now.
     redis.call('SREM', P .. 'node-members:' .. was, key .. '\n' .. room)
   end
-  local answer = {'ok'}
-  for _, value in ipairs(redis.call('HVALS', m)) do
-    answer[#answer + 1] = string.match(value, '^%S* (.*)$')
+  local count = redis.call('HLEN', m)
+  local answer = {'ok', count}
+  if count <= most then
+    for _, value in ipairs(redis.call('HVALS', m)) do
+      answer[#answer + 1] = string.match(value, '^%S* (.*)$')
+    end
   end
   return answer
 end
