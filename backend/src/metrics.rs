@@ -9,11 +9,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::engine::NodeView;
+
 /// The `Content-Type` of what [`Metrics::render`] writes.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// A host's result as the runner's counter labels it: `status`, with docs/OPS.md's names.
 type HostLabels = [(&'static str, &'static str); 1];
+
+/// This relay's labels: `engine` (`sqlite` or `redis`) and `node` (its id on Redis).
+type NodeLabels = [(&'static str, String); 2];
 
 /// The statuses a host of a run ends with (`shared::ops::HostStatus::as_str`).
 const HOST_STATUSES: [&str; 7] = [
@@ -70,6 +75,10 @@ pub struct Metrics {
     runner_hosts: Family<HostLabels, Counter>,
     /// The hub's sizes, set from [`Gauges`] at each rendering.
     hub: [Gauge; 4],
+    /// The relays holding a lease on Redis (1 on SQLite), and whether Redis answers.
+    cluster: [Gauge; 2],
+    /// 1, labelled with this relay's engine and node id.
+    node: Family<NodeLabels, Gauge>,
     registry: Registry,
 }
 
@@ -113,6 +122,8 @@ impl Default for Metrics {
             runs_active: Gauge::default(),
             runner_hosts: Family::default(),
             hub: Default::default(),
+            cluster: Default::default(),
+            node: Family::default(),
             registry: Registry::with_prefix("courier"),
         };
         m.register();
@@ -129,6 +140,28 @@ impl Metrics {
     /// Counts a host of a run that ended with `status` (one of [`HOST_STATUSES`]).
     pub fn host_ended(&self, status: &'static str) {
         self.runner_hosts.get_or_create(&[("status", status)]).inc();
+    }
+
+    /// Sets what /metrics says of this relay as a node: `None` on one relay (SQLite).
+    pub fn set_node(&self, node: Option<&NodeView>) {
+        let [relays, redis_up] = &self.cluster;
+        let labels = match node {
+            Some(n) => {
+                relays.set(n.relays as i64);
+                redis_up.set(i64::from(n.redis_up));
+                [("engine", "redis".to_owned()), ("node", n.node.clone())]
+            }
+            None => {
+                relays.set(1);
+                redis_up.set(0);
+                [("engine", "sqlite".to_owned()), ("node", String::new())]
+            }
+        };
+        if self.node.get(&labels).is_none() {
+            // The id is new at each start: one series for the life of the process.
+            self.node.clear();
+            self.node.get_or_create(&labels).set(1);
+        }
     }
 
     /// The Prometheus text exposition of every metric, with the given gauges.
@@ -275,6 +308,22 @@ impl Metrics {
             self.registry
                 .register(name, format!("Number of {help}"), gauge.clone());
         }
+        let [relays, redis_up] = &self.cluster;
+        self.registry.register(
+            "cluster_relays",
+            "Number of relays holding a lease on Redis, this one included (1 on SQLite)",
+            relays.clone(),
+        );
+        self.registry.register(
+            "redis_up",
+            "1 while Redis answers this relay (checked every second), else 0 (also on SQLite)",
+            redis_up.clone(),
+        );
+        self.registry.register(
+            "node",
+            "1, labelled with this relay's engine and its node id on Redis",
+            self.node.clone(),
+        );
         self.registry.register(
             "runs_active",
             "Number of runs going on",

@@ -46,6 +46,7 @@ pub fn route(
                 );
                 return response;
             }
+            hub.metrics().set_node(hub.node().as_ref());
             let text = hub.metrics().render(hub.gauges());
             warp::reply::with_header(text, "content-type", crate::metrics::CONTENT_TYPE)
                 .into_response()

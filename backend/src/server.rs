@@ -348,23 +348,29 @@ pub(crate) fn health(
         .and(get_or_head())
         .map(move || {
             let g = hub.gauges();
+            let mut body = serde_json::json!({
+                "status": "ok",
+                "connections": g.connections,
+                "sessions": g.sessions,
+                "engine": "sqlite",
+            });
+            if let Some(node) = hub.node() {
+                body["engine"] = "redis".into();
+                body["node"] = node.node.into();
+                body["relays"] = node.relays.into();
+                body["redis"] = if node.redis_up { "up" } else { "down" }.into();
+            }
             match hub.trouble() {
-                None => warp::reply::json(&serde_json::json!({
-                    "status": "ok",
-                    "connections": g.connections,
-                    "sessions": g.sessions,
-                }))
-                .into_response(),
-                Some(reason) => warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({
-                        "status": "unavailable",
-                        "reason": reason,
-                        "connections": g.connections,
-                        "sessions": g.sessions,
-                    })),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                )
-                .into_response(),
+                None => warp::reply::json(&body).into_response(),
+                Some(reason) => {
+                    body["status"] = "unavailable".into();
+                    body["reason"] = reason.into();
+                    warp::reply::with_status(
+                        warp::reply::json(&body),
+                        StatusCode::SERVICE_UNAVAILABLE,
+                    )
+                    .into_response()
+                }
             }
         })
 }

@@ -293,3 +293,50 @@ async fn private_messages_acks_and_typing_cross_relays() {
     carol.expect_silence(300).await;
     shutdown([a, b, c]).await;
 }
+
+/// `relay`'s /healthz once it sees `relays` relays (within 5 s).
+async fn health_seeing(relay: &Relay, relays: u64) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, body) = relay.get("/healthz").await;
+        let health: Value = serde_json::from_slice(&body).unwrap();
+        if status == 200 && health["relays"] == relays {
+            return health;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status} {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_metrics_name_the_node_and_count_the_relays() {
+    let (_redis, [a, b, c]) = three().await;
+    let mut ids = Vec::new();
+    for relay in [&a, &b, &c] {
+        let health = health_seeing(relay, 3).await;
+        assert_eq!(health["engine"], "redis", "{health}");
+        assert_eq!(health["redis"], "up", "{health}");
+        let node = health["node"].as_str().unwrap().to_owned();
+        assert_eq!(node.len(), 16, "{health}");
+        let (_, _, body) = relay.get("/metrics").await;
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("courier_cluster_relays 3\n"), "{text}");
+        assert!(text.contains("courier_redis_up 1\n"), "{text}");
+        let info = format!("courier_node{{engine=\"redis\",node=\"{node}\"}} 1\n");
+        assert!(text.contains(&info), "{text}");
+        ids.push(node);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every relay has its own id");
+    // A relay that stops leaves the cluster at once.
+    c.shutdown().await;
+    health_seeing(&a, 2).await;
+    shutdown_two([a, b]).await;
+}
+
+async fn shutdown_two(relays: [Relay; 2]) {
+    for relay in relays {
+        relay.shutdown().await;
+    }
+}

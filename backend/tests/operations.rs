@@ -194,6 +194,12 @@ async fn healthz_and_metrics_answer() {
     let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["sessions"], 1);
+    let engine = if common::on_redis() {
+        "redis"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(health["engine"], engine, "{health}");
 
     let (status, headers, body) = relay.get("/metrics").await;
     assert_eq!(status, 200);
@@ -204,6 +210,13 @@ async fn healthz_and_metrics_answer() {
     );
     let text = String::from_utf8(body).unwrap();
     assert!(text.contains("courier_sessions 1\n"), "{text}");
+    if !common::on_redis() {
+        assert!(text.contains("courier_cluster_relays 1\n"), "{text}");
+        assert!(
+            text.contains("courier_node{engine=\"sqlite\",node=\"\"} 1\n"),
+            "{text}"
+        );
+    }
     assert!(
         text.contains("courier_connections_opened_total 1\n"),
         "{text}"

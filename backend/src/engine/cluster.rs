@@ -59,6 +59,17 @@ pub struct Entered {
     pub names: Vec<String>,
 }
 
+/// This relay as a node of the cluster, as it last saw it (every second).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// Its node id (random, new at each start).
+    pub node: String,
+    /// Relays holding a lease, this one included.
+    pub relays: usize,
+    /// Redis answered the last renewal.
+    pub redis_up: bool,
+}
+
 /// What other relays tell this one, down the sink with the stored messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {

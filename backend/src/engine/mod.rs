@@ -26,7 +26,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
-pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event};
+pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event, NodeView};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
@@ -83,6 +83,11 @@ pub trait Engine: Send {
     /// Why the engine cannot store messages now (Redis gone), for `/healthz`; `None` when it
     /// can.
     fn trouble(&self) -> Option<String> {
+        None
+    }
+
+    /// This relay as a node of a cluster (clustered engines only), for /healthz and /metrics.
+    fn node(&self) -> Option<NodeView> {
         None
     }
 

@@ -47,7 +47,7 @@ use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
-use crate::engine::{Closed, Engine, Reads};
+use crate::engine::{Closed, Engine, NodeView, Reads};
 use crate::metrics::{Gauges, Metrics};
 use crate::ops::Operators;
 use crate::ops::runs::Runs;
@@ -516,6 +516,11 @@ impl Hub {
     /// Why the relay cannot store messages now, if it cannot (for /healthz).
     pub fn trouble(&self) -> Option<String> {
         self.lock().engine.trouble()
+    }
+
+    /// This relay as a node of a cluster, if it is one (for /healthz and /metrics).
+    pub fn node(&self) -> Option<NodeView> {
+        self.lock().engine.node()
     }
 
     /// Current sizes, for /metrics and /healthz.

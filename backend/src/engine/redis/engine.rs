@@ -19,7 +19,7 @@ use super::feed::Feed;
 use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
     Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Entered, Event, Job,
-    Mail, Page, ReadError, Reading, Reads, Sink, Topic, User,
+    Mail, NodeView, Page, ReadError, Reading, Reads, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
@@ -43,8 +43,11 @@ pub struct RedisEngine {
     done: Option<std::sync::mpsc::Receiver<()>>,
     /// Passwords set by `courier passwd`, which writes the SQLite file.
     outside: OutsideUsers,
-    /// Why Redis cannot be used now (`node.rs` checks every second).
-    trouble: super::node::Trouble,
+    /// This relay's node id.
+    node: String,
+    /// Why Redis cannot be used now, and how many relays there are (`node.rs` looks every
+    /// second).
+    seen: super::node::Seen,
 }
 
 /// The engine's reads: the log, shared with the committer, and the feed to follow.
@@ -96,7 +99,7 @@ impl RedisEngine {
             ))
         });
         let stopping = feed.clone();
-        let trouble = node.trouble();
+        let (id, seen) = (node.id().to_owned(), node.seen());
         tokio::spawn(async move {
             committer.run(rx).await;
             if let Some(pruning) = pruning {
@@ -118,7 +121,8 @@ impl RedisEngine {
             users,
             done: Some(done),
             outside,
-            trouble,
+            node: id,
+            seen,
         })
     }
 }
@@ -154,10 +158,17 @@ impl Engine for RedisEngine {
     }
 
     fn trouble(&self) -> Option<String> {
-        self.trouble
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        super::node::sight(&self.seen, |s| s.trouble.clone())
+    }
+
+    fn node(&self) -> Option<NodeView> {
+        super::node::sight(&self.seen, |s| {
+            Some(NodeView {
+                node: self.node.clone(),
+                relays: s.relays,
+                redis_up: s.trouble.is_none(),
+            })
+        })
     }
 
     fn release(&self, key: &str, generation: u64) {

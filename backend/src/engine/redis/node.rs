@@ -28,11 +28,24 @@ pub struct Node {
     log: RedisLog,
     id: String,
     renewing: tokio::task::JoinHandle<()>,
-    trouble: Trouble,
+    seen: Seen,
 }
 
-/// Why Redis cannot be used now, as the last renewal found it (`None`: it answered).
-pub type Trouble = std::sync::Arc<std::sync::Mutex<Option<String>>>;
+/// What the last renewal found: why Redis cannot be used now (`None`: it answered), and how
+/// many relays hold a lease (this one included).
+#[derive(Debug, Clone, Default)]
+pub struct Sight {
+    pub trouble: Option<String>,
+    pub relays: usize,
+}
+
+/// The latest [`Sight`], shared with the engine (for /healthz and /metrics).
+pub type Seen = std::sync::Arc<std::sync::Mutex<Sight>>;
+
+/// Reads or updates `seen`.
+pub fn sight<T>(seen: &Seen, f: impl FnOnce(&mut Sight) -> T) -> T {
+    f(&mut seen.lock().unwrap_or_else(|p| p.into_inner()))
+}
 
 impl Node {
     /// Takes a lease under a new random id, and starts renewing it.
@@ -45,13 +58,16 @@ impl Node {
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         lease(log, &id).await?;
         tracing::info!(node = %id, "joined the cluster on Redis");
-        let trouble = Trouble::default();
-        let renewing = tokio::spawn(renew(log.clone(), id.clone(), sink, trouble.clone()));
+        let seen = Seen::new(std::sync::Mutex::new(Sight {
+            trouble: None,
+            relays: 1,
+        }));
+        let renewing = tokio::spawn(renew(log.clone(), id.clone(), sink, seen.clone()));
         Ok(Self {
             log: log.clone(),
             id,
             renewing,
-            trouble,
+            seen,
         })
     }
 
@@ -59,9 +75,9 @@ impl Node {
         &self.id
     }
 
-    /// What the renewals found wrong with Redis, updated every second.
-    pub fn trouble(&self) -> Trouble {
-        self.trouble.clone()
+    /// What the renewals find, updated every second.
+    pub fn seen(&self) -> Seen {
+        self.seen.clone()
     }
 
     /// Stops renewing and leaves the cluster (at shutdown): whatever of this relay is left
@@ -100,7 +116,7 @@ async fn lease(log: &RedisLog, id: &str) -> Result<(), RedisLogError> {
 }
 
 /// Renews the lease every [`RENEW_EVERY`], and reaps the relays whose lease is gone.
-async fn renew(log: RedisLog, id: String, sink: Sink, trouble: Trouble) {
+async fn renew(log: RedisLog, id: String, sink: Sink, seen: Seen) {
     loop {
         tokio::time::sleep(RENEW_EVERY).await;
         let result: Result<i64, _> = ::redis::cmd("PEXPIRE")
@@ -108,10 +124,11 @@ async fn renew(log: RedisLog, id: String, sink: Sink, trouble: Trouble) {
             .arg(LEASE.as_millis() as u64)
             .query_async(&mut log.conn.clone())
             .await;
-        *trouble.lock().unwrap_or_else(|p| p.into_inner()) = result
+        let trouble = result
             .as_ref()
             .err()
             .map(|e| format!("Redis does not answer: {e}"));
+        sight(&seen, |s| s.trouble = trouble);
         match result {
             Ok(1) => {}
             Ok(_) => {
@@ -133,17 +150,19 @@ async fn renew(log: RedisLog, id: String, sink: Sink, trouble: Trouble) {
                 continue;
             }
         }
-        reap_dead(&log, &id).await;
+        if let Some(relays) = reap_dead(&log, &id).await {
+            sight(&seen, |s| s.relays = relays);
+        }
     }
 }
 
-/// Reaps every other relay whose lease is gone.
-async fn reap_dead(log: &RedisLog, id: &str) {
+/// Reaps every other relay whose lease is gone; how many relays have one.
+async fn reap_dead(log: &RedisLog, id: &str) -> Option<usize> {
     let nodes = match log.nodes().await {
         Ok(nodes) => nodes,
         Err(e) => {
             tracing::debug!("cannot list the relays: {e}");
-            return;
+            return None;
         }
     };
     for (dead, _) in nodes.iter().filter(|(node, alive)| !alive && node != id) {
@@ -155,6 +174,7 @@ async fn reap_dead(log: &RedisLog, id: &str) {
             Err(e) => tracing::warn!(node = %dead, "cannot reap a relay: {e}"),
         }
     }
+    Some(nodes.iter().filter(|(_, alive)| *alive).count())
 }
 
 /// Tells the hub to end every session.
