@@ -121,7 +121,8 @@ impl Keys {
         format!("{}node:{id}", self.prefix)
     }
 
-    /// `user-changes`, the channel: the key of every user remembered, protected or forgotten.
+    /// `user-changes`, the channel: the key of every user protected or forgotten, and the key and
+    /// name of every new one.
     pub(super) fn user_changes(&self) -> String {
         format!("{}user-changes", self.prefix)
     }

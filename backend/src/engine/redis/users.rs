@@ -41,7 +41,9 @@ impl RedisLog {
         Ok((!row.is_empty()).then(|| user(key.to_owned(), &row)))
     }
 
-    /// Remembers a user (or a new spelling of their name), seen at `seen` (ms).
+    /// Remembers a user (or a new spelling of their name), seen at `seen` (ms). Not told to
+    /// the other relays: the claim told them of a new user already (`cluster.lua`), and every
+    /// relay reading every user at each hello would not scale with the relays.
     ///
     /// # Errors
     /// As [`RedisLog::users`]; the write may or may not have been made (it is idempotent).
@@ -59,8 +61,6 @@ impl RedisLog {
                 self.keys.user(key),
                 &[("name", name), ("last_seen", &seen.to_string())],
             )
-            .ignore()
-            .publish(self.keys.user_changes(), key)
             .ignore();
         Ok(pipe.query_async(&mut self.conn.clone()).await?)
     }

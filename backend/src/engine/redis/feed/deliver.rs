@@ -9,7 +9,7 @@ use shared::ChatMessage;
 
 use super::Following;
 use crate::engine::redis::RedisLogError;
-use crate::engine::{Committed, Event, Topic};
+use crate::engine::{Committed, Event, Topic, User};
 
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
@@ -129,8 +129,26 @@ impl Following {
         }
     }
 
-    /// A user was remembered, protected or forgotten: their record now, for the hub.
-    async fn user_changed(&mut self, key: &str) {
+    /// A user was protected or forgotten (`KEY`): their record now, for the hub; or is new
+    /// (`KEY\nNAME`, from a claim), which says all there is to know.
+    async fn user_changed(&mut self, payload: &str) {
+        if let Some((key, name)) = payload.split_once('\n') {
+            let user = User {
+                key: key.to_owned(),
+                name: name.to_owned(),
+                password: None,
+                last_seen: crate::clock::system_clock()(),
+                password_at: 0,
+                password_outside: false,
+            };
+            let event = Event::User {
+                key: key.to_owned(),
+                user: Some(user),
+            };
+            self.send(vec![Committed::Cluster(event)]).await;
+            return;
+        }
+        let key = payload;
         match self.log.user(key).await {
             Ok(user) => {
                 let event = Event::User {

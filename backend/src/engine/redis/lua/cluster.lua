@@ -94,10 +94,14 @@ if op == 'claim' then
   end
   redis.call('SADD', P .. 'node-sessions:' .. me, key)
   redis.call('HSET', P .. 'online', key, me .. ' ' .. name)
-  -- Known from now on, on every relay (the committer then records when it was seen).
-  redis.call('SADD', P .. 'users', key)
+  -- Known from now on, on every relay (the committer then records when it was seen). A new
+  -- user is published with its name, so that no relay needs to read it; a returning one is
+  -- known everywhere already.
+  local new = redis.call('SADD', P .. 'users', key) == 1
   redis.call('HSET', P .. 'user:' .. key, 'name', name)
-  redis.call('PUBLISH', P .. 'user-changes', key)
+  if new then
+    redis.call('PUBLISH', P .. 'user-changes', key .. '\n' .. name)
+  end
   if elsewhere then
     redis.call('PUBLISH', P .. 'node:' .. node, 'moved ' .. generation .. ' ' .. key)
   end
