@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::client::{self, Ctx, Phase, Protocol, Ready, Spec};
 use crate::net;
 use crate::proc_stats;
+use crate::redis_info;
 use crate::report::ChatReport;
 use crate::tally::Tally;
 
@@ -58,6 +59,11 @@ pub struct Plan {
     pub drain_secs: f64,
     /// The server's PID, for its RSS and CPU time.
     pub pid: Option<u32>,
+    /// More relays' PIDs (a cluster): their RSS and CPU time are added to the server's.
+    pub more_pids: Vec<u32>,
+    /// Redis's address (a cluster): its CPU time is added too (its PID read from `INFO`), and
+    /// reported apart as well.
+    pub redis: Option<SocketAddr>,
     pub protocol: Protocol,
     /// Client names are PREFIX-i (Courier).
     pub prefix: String,
@@ -81,6 +87,8 @@ impl Plan {
             warmup_secs: 0.0,
             drain_secs: 2.0,
             pid: None,
+            more_pids: Vec::new(),
+            redis: None,
             protocol,
             prefix: "bench".into(),
             concurrency: 200,
@@ -190,7 +198,17 @@ impl Plan {
 /// A plan out of bounds. Failures during the run are counted in the report, not returned.
 pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
     plan.check()?;
-    let rss_before = plan.pid.and_then(proc_stats::rss_kib);
+    let redis_pid = match plan.redis {
+        Some(addr) => Some(
+            redis_info::read(addr)
+                .await?
+                .pid
+                .ok_or("Redis's INFO has no process_id")?,
+        ),
+        None => None,
+    };
+    let servers: Vec<u32> = plan.pid.iter().chain(&plan.more_pids).copied().collect();
+    let rss_before = proc_stats::rss_kib_of(&servers);
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
     let ctx = Arc::new(Ctx {
         relays: std::iter::once(plan.relay)
@@ -279,7 +297,8 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
     let _ = phase_tx.send(Phase::Go);
 
     tokio::time::sleep_until(measure_start).await;
-    let cpu_start = plan.pid.and_then(proc_stats::cpu_seconds);
+    let cpu_start = proc_stats::cpu_seconds_of(&servers);
+    let redis_cpu_start = redis_pid.and_then(proc_stats::cpu_seconds);
     let delivered_start = Tally::get(&tally.delivered);
     let send_end = measure_start + Duration::from_secs_f64(plan.duration_secs);
     let mut progress = Progress::new(plan.progress, started);
@@ -296,8 +315,9 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
         progress.show(tally);
     }
     let measure_end = Instant::now();
-    let cpu_end = plan.pid.and_then(proc_stats::cpu_seconds);
-    let rss_end = plan.pid.and_then(proc_stats::rss_kib);
+    let cpu_end = proc_stats::cpu_seconds_of(&servers);
+    let redis_cpu_end = redis_pid.and_then(proc_stats::cpu_seconds);
+    let rss_end = proc_stats::rss_kib_of(&servers);
     let delivered_end = Tally::get(&tally.delivered);
     tokio::time::sleep(LINGER).await;
     progress.done();
@@ -314,9 +334,15 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
 
     let window = measure_end.duration_since(measure_start).as_secs_f64();
     let window_deliveries = delivered_end.saturating_sub(delivered_start);
-    let relay_cpu_seconds = match (cpu_start, cpu_end) {
+    let spent = |start: Option<f64>, end: Option<f64>| match (start, end) {
         (Some(a), Some(b)) => Some((b - a).max(0.0)),
         _ => None,
+    };
+    let redis_cpu_seconds = spent(redis_cpu_start, redis_cpu_end);
+    // The relays' CPU and Redis's together: what the deliveries cost the deployment.
+    let relay_cpu_seconds = match (spent(cpu_start, cpu_end), redis_cpu_seconds) {
+        (Some(relays), redis) => Some(relays + redis.unwrap_or(0.0)),
+        (None, _) => None,
     };
     let sent = Tally::get(&tally.sent);
     let rejected = Tally::get(&tally.rejected);
@@ -350,6 +376,7 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
         relay_rss_before_kib: rss_before,
         relay_rss_kib: rss_end,
         relay_cpu_seconds,
+        redis_cpu_seconds,
         cpu_us_per_delivery: relay_cpu_seconds
             .filter(|_| window_deliveries > 0)
             .map(|cpu| cpu * 1e6 / window_deliveries as f64),

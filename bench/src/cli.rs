@@ -18,8 +18,9 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Open N connections, say hello on each, hold them idle, and report the relay's RSS per
-    /// connection.
+    /// Open N connections, say hello on each, hold them idle, and report the relays' RSS per
+    /// connection, their CPU while idle, and Redis's memory (one worker process per
+    /// --per-worker clients).
     Idle(IdleArgs),
     /// Put N clients in rooms, have some of them send at a fixed rate, and report deliveries,
     /// losses, duplicates, latency and the relay's CPU and memory.
@@ -36,18 +37,32 @@ pub enum Command {
     Render(RenderArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct IdleArgs {
     /// The relay's address (host:port, loopback only).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub relay: SocketAddr,
-    /// Connections to open (at most 60,000).
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    /// More relays of the same cluster (comma-separated host:port): client i connects to the
+    /// (i mod n)th of `--relay` and these.
+    #[arg(long, value_delimiter = ',')]
+    pub also: Vec<SocketAddr>,
+    /// Connections to open (at most 250,000).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=250_000))]
     pub clients: u32,
-    /// The relay's PID, to read its RSS from /proc.
+    /// The relays' PIDs (comma-separated), to read their RSS and CPU time from /proc.
+    #[arg(long, value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// Redis's address (host:port, loopback), to read its memory (`INFO`) and, by the PID it
+    /// reports, its RSS and CPU time.
     #[arg(long)]
-    pub pid: Option<u32>,
-    /// Seconds to hold the connections after they are all welcomed (at most 600).
+    pub redis: Option<SocketAddr>,
+    /// Clients per worker process: one process may hold 20,000 open files here, so more
+    /// clients than this are opened by several `courier-bench` processes, and their figures
+    /// added up.
+    #[arg(long, default_value_t = 19_000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub per_worker: u32,
+    /// Seconds to hold the connections after they are all welcomed (at most 600); the CPU
+    /// each process spends meanwhile is reported as its idle cost.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub hold: u64,
     /// Connections opened at the same time.
@@ -59,6 +74,10 @@ pub struct IdleArgs {
     /// Print the report as JSON only.
     #[arg(long)]
     pub json: bool,
+    /// Internal: run as a worker of another `courier-bench idle`: open the clients numbered
+    /// from this one, print what opened, and hold them until standard input ends.
+    #[arg(long, hide = true)]
+    pub worker_from: Option<u32>,
 }
 
 /// Which server the chat load talks to.
@@ -82,6 +101,14 @@ pub struct ChatArgs {
     /// over `--relay` and these in turn.
     #[arg(long, value_delimiter = ',')]
     pub also: Vec<SocketAddr>,
+    /// The other relays' PIDs (comma-separated): their RSS and CPU time are added to the
+    /// server's.
+    #[arg(long, value_delimiter = ',')]
+    pub also_pids: Vec<u32>,
+    /// Redis's address (host:port, loopback), on a cluster: its CPU time is added to the
+    /// relays' (its PID read from `INFO`), and shown apart.
+    #[arg(long)]
+    pub redis: Option<SocketAddr>,
     /// Which protocol the server speaks.
     #[arg(long, value_enum, default_value = "courier")]
     pub protocol: ProtocolArg,
@@ -98,6 +125,8 @@ impl ChatArgs {
         };
         Plan {
             also: self.also.clone(),
+            more_pids: self.also_pids.clone(),
+            redis: self.redis,
             ..self.load.plan(self.relay, self.pid, protocol)
         }
     }
@@ -164,6 +193,8 @@ impl LoadArgs {
         Plan {
             relay,
             also: Vec::new(),
+            more_pids: Vec::new(),
+            redis: None,
             clients: self.clients,
             room_size: self.room_size,
             senders: self.senders,

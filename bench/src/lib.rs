@@ -19,6 +19,7 @@ pub mod idle;
 pub mod latency;
 pub mod net;
 pub mod proc_stats;
+pub mod redis_info;
 pub mod render;
 pub mod report;
 mod tally;

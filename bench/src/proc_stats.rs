@@ -18,6 +18,22 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|kib| kib.parse().ok())
 }
 
+/// The resident set sizes of `pids` added up (`None` if there are none, or one is unreadable).
+pub fn rss_kib_of(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| rss_kib(p)).sum()
+}
+
+/// The CPU time of `pids` added up (`None` if there are none, or one is unreadable).
+pub fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| cpu_seconds(p)).sum()
+}
+
 /// CPU time process `pid` has used so far, user plus system, in seconds.
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -50,8 +50,12 @@ pub struct ChatReport {
     pub relay_rss_before_kib: Option<u64>,
     /// The server's resident memory at the end of the load, clients still connected.
     pub relay_rss_kib: Option<u64>,
-    /// The server's CPU time (user + system) over the measured window.
+    /// The server's CPU time (user + system) over the measured window: every relay's and
+    /// Redis's, on a cluster.
     pub relay_cpu_seconds: Option<f64>,
+    /// Redis's share of it, when its address was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_cpu_seconds: Option<f64>,
     /// `relay_cpu_seconds` per delivery in the window, in microseconds.
     pub cpu_us_per_delivery: Option<f64>,
 }
@@ -109,6 +113,9 @@ impl ChatReport {
                     self.relay_rss_before_kib.unwrap_or(0),
                     self.cpu_us_per_delivery.unwrap_or(0.0)
                 );
+                if let Some(redis) = self.redis_cpu_seconds {
+                    let _ = writeln!(s, "  of which Redis: CPU {redis:.2} s");
+                }
             }
             _ => s.push_str("  server: no --pid given (or /proc unreadable): no RSS or CPU\n"),
         }
@@ -187,10 +194,77 @@ pub struct IdleReport {
     pub clients: u32,
     pub welcomed: u32,
     pub failed: u32,
+    /// Processes that opened the clients (this one, or its workers).
+    pub workers: u32,
+    /// Seconds until every client was welcomed (or failed).
     pub connect_seconds: f64,
+    /// The relays' RSS added up, before the clients and once they all sat idle.
     pub rss_before_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
+    /// The relays' RSS growth per welcomed connection (each connection is on one relay).
     pub rss_per_connection_kib: Option<f64>,
+    /// Redis's `used_memory`, before and after, and its growth per welcomed connection.
+    pub redis_used_memory_before: Option<u64>,
+    pub redis_used_memory_after: Option<u64>,
+    pub redis_bytes_per_connection: Option<f64>,
+    /// Each relay, and Redis: RSS, and CPU while the connections sat idle.
+    pub processes: Vec<ProcessCost>,
+}
+
+/// What one server process cost in an idle run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessCost {
+    pub pid: u32,
+    /// `relay` or `redis`.
+    pub role: String,
+    pub rss_before_kib: Option<u64>,
+    pub rss_after_kib: Option<u64>,
+    /// CPU time over the hold, as a percentage of one core.
+    pub idle_cpu_percent: Option<f64>,
+}
+
+impl IdleReport {
+    /// For people.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{} of {} welcomed by {} process(es) in {:.1} s\n",
+            self.welcomed, self.clients, self.workers, self.connect_seconds
+        );
+        if let (Some(b), Some(a), Some(per)) = (
+            self.rss_before_kib,
+            self.rss_after_kib,
+            self.rss_per_connection_kib,
+        ) {
+            let _ = writeln!(
+                out,
+                "relays' RSS {b} KiB → {a} KiB: {per:.2} KiB per idle connection"
+            );
+        }
+        if let (Some(b), Some(a), Some(per)) = (
+            self.redis_used_memory_before,
+            self.redis_used_memory_after,
+            self.redis_bytes_per_connection,
+        ) {
+            let _ = writeln!(
+                out,
+                "Redis used_memory {} KiB → {} KiB: {per:.0} bytes per connection",
+                b / 1024,
+                a / 1024
+            );
+        }
+        for p in &self.processes {
+            let _ = writeln!(
+                out,
+                "  {} {}: RSS {} KiB, idle CPU {}",
+                p.role,
+                p.pid,
+                p.rss_after_kib.map_or("?".into(), |k| k.to_string()),
+                p.idle_cpu_percent
+                    .map_or("?".into(), |c| format!("{c:.1}% of a core"))
+            );
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +302,7 @@ mod tests {
             relay_rss_before_kib: Some(rss.0),
             relay_rss_kib: Some(rss.1),
             relay_cpu_seconds: cpu_us.map(|_| 0.1),
+            redis_cpu_seconds: None,
             cpu_us_per_delivery: cpu_us,
         }
     }

@@ -105,12 +105,13 @@ async fn stop(tx: oneshot::Sender<()>, task: JoinHandle<()>) {
         .expect("the server task ends cleanly");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chat_load_against_the_relay_loses_nothing() {
+/// A relay in this process on a free port, with a database of its own under `name`.
+fn start_relay(name: &str) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
     let mut config = courier::Config::defaults();
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.static_dir = "/nonexistent-courier-bench-dist".into();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-smoke");
+    config.names_per_ip_hour = 0;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     config.db = dir.join("courier.db");
     config.db_sync = courier::config::Sync::Normal;
@@ -125,8 +126,37 @@ async fn chat_load_against_the_relay_loses_nothing() {
         .await
         .expect("the relay runs");
     });
+    (addr, stop_tx, relay)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_load_against_the_relay_loses_nothing() {
+    let (addr, stop_tx, relay) = start_relay("bench-smoke");
     run_clean(addr, Protocol::Courier).await;
+    stop(stop_tx, relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_spreads_its_clients_over_worker_processes_and_adds_them_up() {
+    let (addr, stop_tx, relay) = start_relay("bench-idle-workers");
+    let pid = std::process::id().to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_courier-bench"))
+        .args(["idle", "--relay", &addr.to_string(), "--clients", "50"])
+        .args(["--per-worker", "20", "--hold", "1", "--pid", &pid, "--json"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("the idle run ends")
+        .expect("courier-bench runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: bench::IdleReport =
+        serde_json::from_slice(&out.stdout).expect("one JSON report");
+    assert_eq!((report.clients, report.welcomed, report.failed), (50, 50, 0));
+    assert_eq!(report.workers, 3, "50 clients, 20 per worker");
+    assert_eq!(report.processes.len(), 1);
+    assert!(report.processes[0].idle_cpu_percent.is_some());
+    assert!(report.rss_per_connection_kib.is_some());
     stop(stop_tx, relay).await;
 }
 
