@@ -47,10 +47,28 @@ pub struct Settings {
 }
 
 /// Runs a connection from its upgrade to its end. Returns when both halves have finished.
-pub async fn serve<S>(
+///
+/// The stream is split before the future is made, so that the future (which every idle
+/// connection holds for its whole life) does not keep room for the whole stream too.
+pub fn serve<S>(
     ws: WebSocketStream<S>,
     id: ConnId,
     addr: Option<IpAddr>,
+    hub: Arc<Hub>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sink, stream) = ws.split();
+    serve_halves(sink, stream, (id, addr), hub, settings, shutdown)
+}
+
+async fn serve_halves<S>(
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    mut stream: SplitStream<WebSocketStream<S>>,
+    (id, addr): (ConnId, Option<IpAddr>),
     hub: Arc<Hub>,
     settings: Settings,
     shutdown: CancellationToken,
@@ -62,7 +80,6 @@ pub async fn serve<S>(
     let (handle, outbox) = outbox::channel(id, addr, settings.queue);
     let own = handle.clone();
     hub.connect(handle);
-    let (sink, mut stream) = ws.split();
 
     // Shutdown closes every connection the hub knows (`Hub::close_all`); one that joins the
     // hub after that sees the token.
@@ -131,7 +148,9 @@ where
                 // connection's next frame waits for it.
                 let mut slow = hub.handle(handle, &text, &mut limiter);
                 while let Some(work) = slow {
-                    let done = hub.work_out(work).await;
+                    // Boxed: the work's state is large and rare, and kept inline it would make
+                    // every idle connection's task that much bigger.
+                    let done = Box::pin(hub.work_out(work)).await;
                     slow = hub.finish(handle, done);
                 }
                 if !welcomed {

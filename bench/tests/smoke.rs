@@ -149,10 +149,16 @@ async fn idle_spreads_its_clients_over_worker_processes_and_adds_them_up() {
         .await
         .expect("the idle run ends")
         .expect("courier-bench runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: bench::IdleReport =
-        serde_json::from_slice(&out.stdout).expect("one JSON report");
-    assert_eq!((report.clients, report.welcomed, report.failed), (50, 50, 0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: bench::IdleReport = serde_json::from_slice(&out.stdout).expect("one JSON report");
+    assert_eq!(
+        (report.clients, report.welcomed, report.failed),
+        (50, 50, 0)
+    );
     assert_eq!(report.workers, 3, "50 clients, 20 per worker");
     assert_eq!(report.processes.len(), 1);
     assert!(report.processes[0].idle_cpu_percent.is_some());
