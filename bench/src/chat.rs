@@ -51,6 +51,9 @@ pub struct Plan {
     pub also: Vec<SocketAddr>,
     pub clients: u32,
     pub room_size: u32,
+    /// Private messages instead of rooms (Courier): clients 2k and 2k+1 are partners, and a
+    /// sender sends `dm`s to its partner. Against the floor, the same is rooms of 2.
+    pub pairs: bool,
     pub senders: u32,
     /// Messages per second per sender.
     pub rate: f64,
@@ -81,6 +84,7 @@ impl Plan {
             also: Vec::new(),
             clients: 100,
             room_size: 10,
+            pairs: false,
             senders: 10,
             rate: 10.0,
             duration_secs: 2.0,
@@ -96,9 +100,15 @@ impl Plan {
         }
     }
 
-    /// Rooms: clients / room size, rounded up (the last room may be smaller).
+    /// Rooms: clients / room size, rounded up (the last room may be smaller); with `pairs`,
+    /// the pairs.
     pub fn rooms(&self) -> u32 {
-        self.clients.div_ceil(self.room_size.max(1))
+        self.clients.div_ceil(self.size())
+    }
+
+    /// Clients per room, or 2 with `pairs`.
+    fn size(&self) -> u32 {
+        if self.pairs { 2 } else { self.room_size.max(1) }
     }
 
     /// Checks every bound, so that a run is bounded in count and time.
@@ -125,10 +135,16 @@ impl Plan {
         )?;
         within(
             "--room-size",
-            f64::from(self.room_size),
+            f64::from(self.size()),
             1.0,
             f64::from(self.clients),
         )?;
+        if self.pairs && self.clients % 2 == 1 {
+            return Err(format!(
+                "--pairs needs an even number of clients, not {}",
+                self.clients
+            ));
+        }
         within(
             "--senders",
             f64::from(self.senders),
@@ -167,7 +183,7 @@ impl Plan {
     /// the load spreads over every room.
     fn specs(&self) -> Vec<Spec> {
         let rooms = self.rooms();
-        let size = self.room_size;
+        let size = self.size();
         let mut specs: Vec<Spec> = (0..self.clients)
             .map(|index| Spec {
                 index,
@@ -214,6 +230,7 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
         relays: std::iter::once(plan.relay)
             .chain(plan.also.iter().copied())
             .collect(),
+        pairs: plan.pairs && plan.protocol == Protocol::Courier,
         protocol: plan.protocol,
         prefix: plan.prefix.clone(),
         tally: Tally::new(),
@@ -352,7 +369,8 @@ pub async fn run(plan: &Plan) -> Result<ChatReport, String> {
         protocol: plan.protocol.name().into(),
         clients: plan.clients,
         rooms: plan.rooms(),
-        room_size: plan.room_size,
+        room_size: plan.size(),
+        pairs: plan.pairs,
         senders: plan.senders,
         rate: plan.rate,
         duration_secs: plan.duration_secs,
@@ -477,5 +495,20 @@ mod tests {
         let mut p = plan(100, 10, 10);
         p.prefix = "x".repeat(40);
         assert!(p.check().is_err());
+        let mut p = plan(101, 10, 10);
+        p.pairs = true;
+        assert!(
+            p.check().is_err(),
+            "an odd number of clients cannot pair up"
+        );
+    }
+
+    #[test]
+    fn pairs_are_rooms_of_two() {
+        let mut p = plan(10, 7, 10);
+        p.pairs = true;
+        assert_eq!(p.rooms(), 5);
+        let specs = p.specs();
+        assert_eq!((specs[4].room, specs[5].room), (2, 2));
     }
 }

@@ -159,6 +159,10 @@ pub struct LoadArgs {
     /// Clients per room; rooms are bench-0, bench-1, … (the last one may be smaller).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=MAX_CLIENTS as i64))]
     pub room_size: u32,
+    /// Private messages instead of rooms: clients 2k and 2k+1 write to each other with `dm`
+    /// (Courier; against the floor, rooms of 2). `--room-size` is then 2.
+    #[arg(long)]
+    pub pairs: bool,
     /// Clients that send, spread over the rooms round-robin.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=MAX_CLIENTS as i64))]
     pub senders: u32,
@@ -197,6 +201,7 @@ impl LoadArgs {
             redis: None,
             clients: self.clients,
             room_size: self.room_size,
+            pairs: self.pairs,
             senders: self.senders,
             rate: self.rate,
             duration_secs: self.duration,

@@ -56,6 +56,8 @@ pub enum Phase {
 pub struct Ctx {
     /// The relay (and more of its cluster): client i connects to the (i mod n)th.
     pub relays: Vec<SocketAddr>,
+    /// Courier's private messages: client i writes to client i xor 1 and joins no room.
+    pub pairs: bool,
     pub protocol: Protocol,
     pub prefix: String,
     pub tally: Tally,
@@ -149,6 +151,9 @@ async fn open(ctx: &Ctx, spec: Spec) -> Result<Ws, String> {
             let name = format!("{}-{}", ctx.prefix, spec.index);
             let relay = ctx.relay_of(spec.index);
             let mut ws = net::open_courier(relay, spec.index, &name).await?;
+            if ctx.pairs {
+                return Ok(ws);
+            }
             let join = ClientFrame::new(ClientMsg::Join {
                 room: room.clone(),
                 after: None,
@@ -337,6 +342,7 @@ async fn send(mut sink: SplitSink<Ws, Message>, ctx: &Ctx, spec: Spec) -> SplitS
     let start = start + stagger;
     let members = ctx.members_of(spec.room);
     let room = room_name(spec.room);
+    let partner = format!("{}-{}", ctx.prefix, spec.index ^ 1);
     for n in 0..ctx.per_sender {
         let due = start + ctx.interval * n;
         tokio::select! {
@@ -350,6 +356,15 @@ async fn send(mut sink: SplitSink<Ws, Message>, ctx: &Ctx, spec: Spec) -> SplitS
             n,
         };
         let text = match ctx.protocol {
+            Protocol::Courier if ctx.pairs => ClientFrame::with_cid(
+                ClientMsg::Dm {
+                    to: partner.clone(),
+                    text: stamp.text(),
+                    mid: None,
+                },
+                n.to_string(),
+            )
+            .to_json(),
             Protocol::Courier => ClientFrame::with_cid(
                 ClientMsg::Say {
                     room: room.clone(),

@@ -15,6 +15,9 @@ pub struct ChatReport {
     pub clients: u32,
     pub rooms: u32,
     pub room_size: u32,
+    /// Private messages between pairs of clients instead of rooms (`--pairs`).
+    #[serde(default)]
+    pub pairs: bool,
     pub senders: u32,
     /// Messages per second per sender, as asked.
     pub rate: f64,
@@ -76,12 +79,16 @@ impl ChatReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{}: {} of {} clients in {} rooms of {} (connected in {:.1} s); {} senders × {} msg/s for {} s",
+            "{}: {} of {} clients in {} {} (connected in {:.1} s); {} senders × {} msg/s for {} s",
             self.protocol,
             self.connections_opened,
             self.clients,
             self.rooms,
-            self.room_size,
+            if self.pairs {
+                "pairs, by dm".to_owned()
+            } else {
+                format!("rooms of {}", self.room_size)
+            },
             self.connect_seconds,
             self.senders,
             self.rate,
@@ -277,6 +284,7 @@ mod tests {
             clients: 10,
             rooms: 1,
             room_size: 10,
+            pairs: false,
             senders: 1,
             rate: 1.0,
             duration_secs: 1.0,

@@ -111,6 +111,7 @@ fn start_relay(name: &str) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) 
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.static_dir = "/nonexistent-courier-bench-dist".into();
     config.names_per_ip_hour = 0;
+    config.dm_rate = 0.0;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     config.db = dir.join("courier.db");
@@ -133,6 +134,39 @@ fn start_relay(name: &str) -> (SocketAddr, oneshot::Sender<()>, JoinHandle<()>) 
 async fn chat_load_against_the_relay_loses_nothing() {
     let (addr, stop_tx, relay) = start_relay("bench-smoke");
     run_clean(addr, Protocol::Courier).await;
+    stop(stop_tx, relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairs_load_of_private_messages_loses_nothing() {
+    let (addr, stop_tx, relay) = start_relay("bench-pairs");
+    let mut plan = plan(addr, Protocol::Courier);
+    plan.pairs = true;
+    plan.senders = 200;
+    plan.rate = 2.0;
+    plan.duration_secs = 2.0;
+    let report = bench::chat::run(&plan).await.expect("a valid plan");
+    let summary = report.summary();
+    eprint!("{summary}");
+    assert!(report.pairs && report.room_size == 2, "{summary}");
+    assert_eq!(
+        (report.connections_opened, report.rooms),
+        (200, 100),
+        "{summary}"
+    );
+    assert_eq!(report.sent, 200 * 4, "{summary}");
+    // Each dm reaches its recipient and comes back to its sender.
+    assert_eq!(report.expected, report.sent * 2, "{summary}");
+    assert_eq!(
+        (
+            report.missing,
+            report.duplicates,
+            report.out_of_order,
+            report.errors
+        ),
+        (0, 0, 0, 0),
+        "{summary}"
+    );
     stop(stop_tx, relay).await;
 }
 
