@@ -6,6 +6,7 @@
 use rusqlite::{Transaction, params};
 use shared::Target;
 
+use super::mail_counts::MailCounts;
 use super::repeats::{self, Place};
 use crate::engine::{Committed, EngineLimits, Job, Retention, mail_cost, pair};
 
@@ -17,8 +18,8 @@ const TRIM_EVERY: u64 = 64;
 pub(super) fn apply_one(
     tx: &Transaction<'_>,
     job: &Job,
-    retention: Retention,
-    limits: &EngineLimits,
+    (retention, limits): (Retention, &EngineLimits),
+    counts: &mut MailCounts,
 ) -> rusqlite::Result<Option<Committed>> {
     match job {
         Job::User { key, name, seen } => {
@@ -47,6 +48,8 @@ pub(super) fn apply_one(
                 .execute([key])?;
             tx.prepare_cached("DELETE FROM mids WHERE sender_key = ?1")?
                 .execute([key])?;
+            // Mail to and from the name left many mailboxes: count them again as needed.
+            counts.forget_all();
             Ok(None)
         }
         Job::Protect { key, hash, at } => {
@@ -112,42 +115,18 @@ pub(super) fn apply_one(
                 let from_key = from_key.clone();
                 return Ok(Some(Committed::Repeat { from_key, msg }));
             }
-            // Counted here, in the transaction that would add to it, so that messages still
-            // on their way to the database count and none is counted twice: the whole
-            // mailbox, then the sender's share of it by name and by address.
+            // Counted by the writer as it adds and removes mail (`mail_counts.rs`), so that
+            // messages still on their way to the database count and none is counted twice:
+            // the whole mailbox, then the sender's share of it by name and by address.
             let cost = mail_cost(&draft.text);
-            let held: (i64, i64) = tx
-                .prepare_cached(
-                    "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                     WHERE recipient_key = ?1",
-                )?
-                .query_row([to_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let mut fits =
-                EngineLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes);
-            if fits {
-                let from_sender: (i64, i64) = tx
-                    .prepare_cached(
-                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                         WHERE recipient_key = ?1 AND sender_key = ?2",
-                    )?
-                    .query_row([to_key, from_key], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits = EngineLimits::fits(
-                    from_sender,
-                    cost,
-                    limits.share_messages,
-                    limits.share_bytes,
-                );
-            }
-            if fits && let Some(addr) = from_addr {
-                let from_addr: (i64, i64) = tx
-                    .prepare_cached(
-                        "SELECT count(*), coalesce(sum(cost), 0) FROM mailbox
-                         WHERE recipient_key = ?1 AND sender_addr = ?2",
-                    )?
-                    .query_row([to_key, addr], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                fits =
-                    EngineLimits::fits(from_addr, cost, limits.share_messages, limits.share_bytes);
-            }
+            let (held, from_sender, from_address) =
+                counts.held(tx, to_key, from_key, from_addr.as_deref())?;
+            let share =
+                |held| EngineLimits::fits(held, cost, limits.share_messages, limits.share_bytes);
+            let fits =
+                EngineLimits::fits(held, cost, limits.mailbox_messages, limits.mailbox_bytes)
+                    && share(from_sender)
+                    && from_address.is_none_or(share);
             if !fits {
                 return Ok(Some(Committed::MailboxFull {
                     from_key: from_key.clone(),
@@ -195,6 +174,7 @@ pub(super) fn apply_one(
                 from_addr
             ])?;
             let mail_id = tx.last_insert_rowid();
+            counts.added(to_key, from_key, from_addr.as_deref(), cost as i64);
             if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
                 tx.prepare_cached(
                     "DELETE FROM direct_messages
@@ -217,14 +197,16 @@ pub(super) fn apply_one(
             correspondent_key,
             seq,
         } => {
-            tx.prepare_cached(
-                "DELETE FROM mailbox WHERE recipient_key = ?1 AND sender_key = ?2 AND seq <= ?3",
-            )?
-            .execute(params![
-                user_key,
-                correspondent_key,
-                i64::try_from(*seq).unwrap_or(i64::MAX)
-            ])?;
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM mailbox WHERE recipient_key = ?1 AND sender_key = ?2 AND seq <= ?3
+                 RETURNING sender_addr, cost",
+            )?;
+            let upto = i64::try_from(*seq).unwrap_or(i64::MAX);
+            let mut rows = stmt.query(params![user_key, correspondent_key, upto])?;
+            while let Some(row) = rows.next()? {
+                let (addr, cost): (Option<String>, i64) = (row.get(0)?, row.get(1)?);
+                counts.removed(user_key, correspondent_key, addr.as_deref(), cost);
+            }
             Ok(Some(Committed::Acked {
                 user_key: user_key.clone(),
                 correspondent_key: correspondent_key.clone(),
@@ -232,9 +214,16 @@ pub(super) fn apply_one(
             }))
         }
         Job::Received { user_key, ids } => {
-            let mut stmt = tx.prepare_cached("DELETE FROM mailbox WHERE id = ?1")?;
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM mailbox WHERE id = ?1 RETURNING sender_key, sender_addr, cost",
+            )?;
             for id in ids {
-                stmt.execute([id])?;
+                let mut rows = stmt.query([id])?;
+                while let Some(row) = rows.next()? {
+                    let (sender, addr, cost): (String, Option<String>, i64) =
+                        (row.get(0)?, row.get(1)?, row.get(2)?);
+                    counts.removed(user_key, &sender, addr.as_deref(), cost);
+                }
             }
             Ok(Some(Committed::Removed {
                 user_key: user_key.clone(),

@@ -14,6 +14,7 @@ mod apply;
 pub mod audit;
 mod checkpoint;
 mod engine;
+mod mail_counts;
 mod outside;
 mod reader;
 mod repeats;

@@ -129,6 +129,13 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX mids_by_ts ON mids (ts);
     ",
+    // 7: the writer keeps each mailbox's counts per sender and per address itself
+    // (store/mail_counts.rs), so the two indexes that counted them cost every private message
+    // two index writes and two deletes for nothing.
+    "
+    DROP INDEX mailbox_by_sender;
+    DROP INDEX mailbox_by_addr;
+    ",
 ];
 
 #[cfg(test)]

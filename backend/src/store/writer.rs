@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use super::WriterConn;
 use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
+use super::mail_counts::MailCounts;
 use crate::clock::Clock;
 use crate::engine::{Backlog, Busy, Committed, EngineLimits, Job, Retention, Sink};
 use crate::metrics::Metrics;
@@ -57,6 +58,7 @@ pub fn spawn(
         metrics,
         backlog: backlog.clone(),
         limits,
+        counts: MailCounts::default(),
     };
     let thread = std::thread::Builder::new()
         .name("courier-store".into())
@@ -100,6 +102,8 @@ struct Writer {
     metrics: Arc<Metrics>,
     backlog: Arc<Backlog>,
     limits: EngineLimits,
+    /// What each mailbox holds, kept as the writer changes it.
+    counts: MailCounts,
 }
 
 impl Writer {
@@ -190,11 +194,20 @@ impl Writer {
     }
 
     fn apply(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
+        let result = self.apply_in_one(jobs);
+        if result.is_err() {
+            // The mailbox counts followed the changes that were rolled back.
+            self.counts.forget_all();
+        }
+        result
+    }
+
+    fn apply_in_one(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Committed>> {
         let (retention, limits) = (self.retention, self.limits);
         let tx = self.conn.transaction()?;
         let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if let Some(c) = apply_one(&tx, job, retention, &limits)? {
+            if let Some(c) = apply_one(&tx, job, (retention, &limits), &mut self.counts)? {
                 done.push(c);
             }
         }
