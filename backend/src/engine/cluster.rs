@@ -90,6 +90,9 @@ pub enum Event {
     /// The user `key` was remembered, protected or forgotten somewhere in the cluster: their
     /// record now (`None`: forgotten).
     User { key: String, user: Option<User> },
+    /// The unprotected user `key` claimed their name as `name` at `at` (ms), somewhere in the
+    /// cluster: known, and seen then. Says nothing of a password (see `cluster.lua`).
+    Seen { key: String, name: String, at: u64 },
     /// This relay's lease lapsed (it was paused, or lost Redis for too long): the others have
     /// ended its sessions, so every session here ends too, closed with 1013, to claim again.
     Evicted,

@@ -48,6 +48,7 @@ impl State {
                 }
             }
             Event::User { key, user } => self.user_changed(key, user),
+            Event::Seen { key, name, at } => self.user_seen(key, name, at),
             Event::Typing { topic, frame } => match topic {
                 Topic::Room(room) => self.broadcast_frame(&room, &Frame::from(frame), None),
                 Topic::User(key) => {
@@ -75,6 +76,26 @@ impl State {
                 }
             }
         }
+    }
+
+    /// An unprotected user claimed their name on some relay (this one included) at `at`:
+    /// known here from now on, last seen then. A password known here stays: the claim says
+    /// none was in Redis then, which a protection on its way there does not contradict.
+    pub(super) fn user_seen(&mut self, key: String, name: String, at: u64) {
+        if self.forgotten.get(&key).is_some_and(|&forgot| at <= forgot) {
+            return; // claimed before this relay's forgetting of the name: stale
+        }
+        let entry = self.users.entry(key).or_insert_with(|| UserEntry {
+            name: String::new(),
+            password: None,
+            password_at: 0,
+            password_outside: false,
+            last_seen: 0,
+            since: 0,
+            trusted: None,
+        });
+        entry.name = name;
+        entry.last_seen = entry.last_seen.max(at);
     }
 
     /// A user's record as the cluster has it now: remembered, protected or forgotten on some

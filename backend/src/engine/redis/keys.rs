@@ -121,8 +121,8 @@ impl Keys {
         format!("{}node:{id}", self.prefix)
     }
 
-    /// `user-changes`, the channel: the key of every user protected or forgotten, and the key and
-    /// name of every new one.
+    /// `user-changes`, the channel: the key of every user protected, forgotten or claimed while
+    /// protected, and the key, name and time of every unprotected user's claim.
     pub(super) fn user_changes(&self) -> String {
         format!("{}user-changes", self.prefix)
     }

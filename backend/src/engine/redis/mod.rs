@@ -50,7 +50,7 @@
 //! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed/` |
 //! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER | `store.lua`; `feed/` |
 //! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
-//! | `user-changes` | `KEY` of a user protected or forgotten; `KEY\nNAME` of a new one | `users.rs` (protect, forget); `cluster.lua` (claim of a new name) |
+//! | `user-changes` | `KEY` of a user protected, forgotten or claimed while protected (read it); `KEY\nNAME\nMS` of an unprotected user's claim | `users.rs` (protect, forget); `cluster.lua` (claim) |
 //!
 //! The dedup window is 24 hours by default ([`RedisLogConfig::dedup_window`]): far longer than
 //! a client's reconnect (seconds to minutes) or a Redis outage it retries through, so a retry

@@ -42,8 +42,8 @@ impl RedisLog {
     }
 
     /// Remembers a user (or a new spelling of their name), seen at `seen` (ms). Not told to
-    /// the other relays: the claim told them of a new user already (`cluster.lua`), and every
-    /// relay reading every user at each hello would not scale with the relays.
+    /// the other relays: the claim told them already (`cluster.lua`), without making each of
+    /// them read the user back, which at every hello would not scale with the relays.
     ///
     /// # Errors
     /// As [`RedisLog::users`]; the write may or may not have been made (it is idempotent).

@@ -9,7 +9,7 @@ use shared::ChatMessage;
 
 use super::Following;
 use crate::engine::redis::RedisLogError;
-use crate::engine::{Committed, Event, Topic, User};
+use crate::engine::{Committed, Event, Topic};
 
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
@@ -129,21 +129,21 @@ impl Following {
         }
     }
 
-    /// A user was protected or forgotten (`KEY`): their record now, for the hub; or is new
-    /// (`KEY\nNAME`, from a claim), which says all there is to know.
+    /// A user was protected, forgotten or claimed while protected (`KEY`): their record now,
+    /// for the hub. Or an unprotected user claimed their name (`KEY\nNAME\nMS`), which says
+    /// all there is to know without a read.
     async fn user_changed(&mut self, payload: &str) {
-        if let Some((key, name)) = payload.split_once('\n') {
-            let user = User {
+        let mut parts = payload.split('\n');
+        if let (Some(key), Some(name), Some(at), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            let Ok(at) = at.parse() else {
+                return tracing::warn!("not a user's claim: {payload:?}");
+            };
+            let event = Event::Seen {
                 key: key.to_owned(),
                 name: name.to_owned(),
-                password: None,
-                last_seen: crate::clock::system_clock()(),
-                password_at: 0,
-                password_outside: false,
-            };
-            let event = Event::User {
-                key: key.to_owned(),
-                user: Some(user),
+                at,
             };
             self.send(vec![Committed::Cluster(event)]).await;
             return;

@@ -94,13 +94,19 @@ if op == 'claim' then
   end
   redis.call('SADD', P .. 'node-sessions:' .. me, key)
   redis.call('HSET', P .. 'online', key, me .. ' ' .. name)
-  -- Known from now on, on every relay (the committer then records when it was seen). A new
-  -- user is published with its name, so that no relay needs to read it; a returning one is
-  -- known everywhere already.
-  local new = redis.call('SADD', P .. 'users', key) == 1
+  -- Known from now on, on every relay (the committer then records when it was seen), and seen
+  -- now: every relay keeps each user's last use, for --name-idle-days and --max-users. An
+  -- unprotected user's claim says all there is to know (KEY\nNAME\nMS), so that no relay
+  -- reads anything; a protected one's is read (KEY), for the password.
+  redis.call('SADD', P .. 'users', key)
   redis.call('HSET', P .. 'user:' .. key, 'name', name)
-  if new then
-    redis.call('PUBLISH', P .. 'user-changes', key .. '\n' .. name)
+  local password = redis.call('HGET', P .. 'user:' .. key, 'password')
+  if password and password ~= '' then
+    redis.call('PUBLISH', P .. 'user-changes', key)
+  else
+    local t = redis.call('TIME')
+    local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    redis.call('PUBLISH', P .. 'user-changes', key .. '\n' .. name .. '\n' .. ms)
   end
   if elsewhere then
     redis.call('PUBLISH', P .. 'node:' .. node, 'moved ' .. generation .. ' ' .. key)
