@@ -4,7 +4,7 @@
 
 use shared::limits::close;
 
-use super::{State, UserEntry};
+use super::State;
 use crate::engine::{Event, Topic, User};
 use crate::outbox::Frame;
 
@@ -85,15 +85,7 @@ impl State {
         if self.forgotten.get(&key).is_some_and(|&forgot| at <= forgot) {
             return; // claimed before this relay's forgetting of the name: stale
         }
-        let entry = self.users.entry(key).or_insert_with(|| UserEntry {
-            name: String::new(),
-            password: None,
-            password_at: 0,
-            password_outside: false,
-            last_seen: 0,
-            since: 0,
-            trusted: None,
-        });
+        let entry = self.users.entry(key).or_default();
         entry.name = name;
         entry.last_seen = entry.last_seen.max(at);
     }
@@ -114,15 +106,7 @@ impl State {
             // Read before this relay's forgetting of the name reached Redis: stale.
             return;
         }
-        let entry = self.users.entry(key).or_insert_with(|| UserEntry {
-            name: String::new(),
-            password: None,
-            password_at: 0,
-            password_outside: false,
-            last_seen: 0,
-            since: 0,
-            trusted: None,
-        });
+        let entry = self.users.entry(key).or_default();
         entry.name = user.name;
         entry.password = user.password;
         entry.password_at = user.password_at;

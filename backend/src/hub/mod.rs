@@ -195,7 +195,8 @@ struct Member {
     catching_up: Option<Vec<(u64, Frame)>>,
 }
 
-/// A known user.
+/// A known user. The default is a name heard of and nothing more: no password, never seen.
+#[derive(Default)]
 struct UserEntry {
     /// As said in the latest hello.
     name: String,

@@ -184,13 +184,9 @@ impl State {
         }
 
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
-            name: String::new(),
-            password: None,
-            password_at: 0,
-            password_outside: false,
             last_seen: now,
             since: now,
-            trusted: None,
+            ..UserEntry::default()
         });
         user.name.clone_from(&name);
         user.last_seen = now;
