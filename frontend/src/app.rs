@@ -27,6 +27,7 @@ use crate::components::protect::ProtectForm;
 use crate::components::sidebar::{RoomEntry, RoomList};
 use crate::components::status_bar::StatusBar;
 use crate::components::user_list::{PersonEntry, UserList};
+use crate::hooks;
 use crate::persist::{SESSION_KEY, user_key};
 use crate::services::browser::{load_name, mark_time, now_ms, random, save_name, ws_url};
 use crate::services::{ConnEvent, Frame, storage, ws};
@@ -270,8 +271,6 @@ pub fn App() -> Html {
         state: state.clone(),
         link,
     };
-    let sidebar_open = use_state(|| false);
-
     // The clock: typing notices expire, the reconnect countdown, listing refreshes.
     {
         let driver = driver.clone();
@@ -300,6 +299,58 @@ pub fn App() -> Html {
                 });
             }
         });
+    }
+
+    // The keyboard focus follows what the user did: after signing in, joining, opening or
+    // leaving a conversation it goes to the open conversation's message box (once it takes
+    // input), or to the room field when none is open.
+    let focus_due = use_mut_ref(|| false);
+    {
+        let focus_due = focus_due.clone();
+        use_effect_with((state.me.is_some(), state.open.clone()), move |_| {
+            *focus_due.borrow_mut() = true;
+        });
+    }
+    {
+        let focus_due = focus_due.clone();
+        let signed_in = state.me.is_some();
+        let open = state.open.is_some() && !state.ops.open;
+        use_effect(move || {
+            if *focus_due.borrow() {
+                let done = !signed_in
+                    || (open && hooks::focus("composer"))
+                    || (!open && hooks::focus("room-name"));
+                *focus_due.borrow_mut() = !done;
+            }
+        });
+    }
+    let sidebar_open = use_state(|| false);
+    // Keys anywhere on the page: Escape closes the phone sidebar; Alt+↑/↓ moves to the
+    // conversation above or below, Alt+Shift+↑/↓ to the next one with unread messages.
+    {
+        let driver = driver.clone();
+        let sidebar_open = sidebar_open.clone();
+        hooks::use_window_event(
+            "keydown",
+            Callback::from(move |e: KeyboardEvent| {
+                let step = match e.key().as_str() {
+                    "Escape" if *sidebar_open => {
+                        sidebar_open.set(false);
+                        hooks::focus("menu-toggle");
+                        return;
+                    }
+                    "ArrowUp" if e.alt_key() => -1,
+                    "ArrowDown" if e.alt_key() => 1,
+                    _ => return,
+                };
+                e.prevent_default();
+                if let Some(key) = driver.state().neighbour(step, e.shift_key()) {
+                    sidebar_open.set(false);
+                    driver.act(Action::ShowOps(false));
+                    driver.act(Action::Open(key));
+                }
+            }),
+        );
     }
 
     let (status_state, status_text) = state.status();
@@ -441,10 +492,10 @@ pub fn App() -> Html {
                     <span class="menu-icon" aria-hidden="true">{ "☰" }</span>
                     if unread > 0 { <span class="unread">{ unread }</span> }
                 </button>
-                <span class="brand">{ "Courier" }</span>
+                <h1 class="brand">{ "Courier" }</h1>
                 { status }
                 <span class="spacer"></span>
-                <span id="me" class="me" title="Signed in as">{ me.clone() }</span>
+                <span id="me" class="me" title="Signed in as" dir="auto">{ me.clone() }</span>
                 <button id="protect" type="button" class="ghost" aria-controls="protect-form"
                         aria-expanded={state.protect.open.to_string()}
                         title="Protect your name with a password"

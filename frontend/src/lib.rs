@@ -3,11 +3,13 @@
 //! - [`state`]: all chat state and its rules, pure Rust, tested natively.
 //! - [`persist`]: what is kept in `localStorage` across page loads (format, pure).
 //! - [`services`]: the WebSocket service and small browser facts (clock, address, storage).
+//! - [`hooks`]: window events (keys, online/offline) and moving the focus.
 //! - [`components`]: the views, one per file; they get data and callbacks, never the state.
 //! - [`app`]: the root component, which owns the state and the socket.
 
 pub mod app;
 pub mod components;
+pub mod hooks;
 pub mod persist;
 pub mod services;
 pub mod state;

@@ -42,6 +42,16 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
         let show_members = show_members.clone();
         Callback::from(move |_: MouseEvent| show_members.set(!*show_members))
     };
+    // Escape closes the members overlay (phone-sized windows), back to its toggle.
+    let onkeydown = {
+        let show_members = show_members.clone();
+        Callback::from(move |e: KeyboardEvent| {
+            if e.key() == "Escape" && *show_members {
+                show_members.set(false);
+                crate::hooks::focus("members-toggle");
+            }
+        })
+    };
     let subtitle = if props.is_room {
         match conv.member_total() {
             1 => "1 member".to_owned(),
@@ -63,7 +73,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
         .map(|m| AttrValue::from(m.clone()))
         .collect();
     html! {
-        <div class={classes!("chat", props.is_room.then_some("is-room"), show_members.then_some("members-open"))}>
+        <div class={classes!("chat", props.is_room.then_some("is-room"), show_members.then_some("members-open"))} {onkeydown}>
             <header class="chat-header">
                 <div class="chat-heading">
                     <h2 id="conversation-title">
@@ -72,7 +82,7 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                         } else {
                             <span class={classes!("presence", props.correspondent_online.then_some("online"))} aria-hidden="true"></span>
                         }
-                        { conv.title.clone() }
+                        <span class="title-text" dir="auto">{ conv.title.clone() }</span>
                     </h2>
                     <span class="chat-subtitle">{ subtitle }</span>
                 </div>

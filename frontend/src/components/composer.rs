@@ -82,7 +82,7 @@ pub fn Composer(props: &ComposerProps) -> Html {
     let rows = text.lines().count().clamp(1, 6).to_string();
     html! {
         <form class="composer" {onsubmit}>
-            <textarea id="composer" rows={rows} value={(*text).clone()} {oninput} {onchange} {onkeydown}
+            <textarea id="composer" dir="auto" rows={rows} value={(*text).clone()} {oninput} {onchange} {onkeydown}
                       placeholder={props.placeholder.clone()} aria-label="Message" />
             <button id="send" type="submit" class="primary"
                     disabled={props.disabled || text.trim().is_empty()}>{ "Send" }</button>

@@ -27,12 +27,21 @@ pub fn Login(props: &LoginProps) -> Html {
     let input = use_node_ref();
     let password = use_node_ref();
     {
-        // Asked for the password (again): focus it, with what was typed selected.
+        // Asked for the password (again): focus it, with what was typed selected. A refused
+        // name: back to the name field, likewise.
         let password = password.clone();
+        let input = input.clone();
         use_effect_with(
             (props.password_required, props.error.clone()),
-            move |(required, _)| {
-                if *required && let Some(field) = password.cast::<HtmlInputElement>() {
+            move |(required, error)| {
+                let field = if *required {
+                    password.cast::<HtmlInputElement>()
+                } else if error.is_some() {
+                    input.cast::<HtmlInputElement>()
+                } else {
+                    None
+                };
+                if let Some(field) = field {
                     let _ = field.focus();
                     field.select();
                 }
@@ -61,7 +70,8 @@ pub fn Login(props: &LoginProps) -> Html {
                 <h1 class="brand-big">{ "Courier" }</h1>
                 <p class="tagline">{ "Rooms and private messages for your team, live." }</p>
                 <label for="name">{ "Pick a nickname" }</label>
-                <input id="name" ref={input} type="text" autocomplete="nickname" maxlength="64"
+                <input id="name" ref={input} type="text" autocomplete="nickname"
+                       maxlength={shared::limits::MAX_NAME_CHARS.to_string()} dir="auto"
                        placeholder="e.g. alice" value={props.initial_name.clone()}
                        disabled={props.busy} autofocus={!props.password_required}
                        aria-describedby="login-error" aria-invalid={props.error.is_some().to_string()} />

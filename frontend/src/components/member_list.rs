@@ -22,7 +22,7 @@ pub fn MemberList(props: &MemberListProps) -> Html {
                 <li key={member.to_string()} class="member" data-member={member.clone()}>
                     if name_key(member) == me {
                         <span class="presence online" aria-hidden="true"></span>
-                        <span class="member-name">{ member.clone() }</span>
+                        <span class="member-name" dir="auto">{ member.clone() }</span>
                         <span class="you">{ "you" }</span>
                     } else {
                         <button type="button" class="member-button" title={format!("Message {member}")}
@@ -31,7 +31,7 @@ pub fn MemberList(props: &MemberListProps) -> Html {
                                     props.on_open_dm.reform(move |_: MouseEvent| name.clone())
                                 }}>
                             <span class="presence online" aria-hidden="true"></span>
-                            <span class="member-name">{ member.clone() }</span>
+                            <span class="member-name" dir="auto">{ member.clone() }</span>
                         </button>
                     }
                 </li>

@@ -46,10 +46,10 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
             </span>
             <div class="message-body">
                 <div class="message-meta">
-                    <span class="message-from">{ m.from.clone() }</span>
+                    <span class="message-from" dir="auto">{ m.from.clone() }</span>
                     { time }
                 </div>
-                <div class="message-text">{ m.text.clone() }</div>
+                <div class="message-text" dir="auto">{ m.text.clone() }</div>
                 if let Some(why) = failed {
                     <div class="message-error" role="alert">{ format!("Not delivered: {why}") }</div>
                 }

@@ -64,7 +64,7 @@ pub fn RoomList(props: &RoomListProps) -> Html {
                         aria-current={active.then_some("page")}
                         title={if room.joined { format!("Open #{}", room.name) } else { format!("Join #{}", room.name) }}>
                     <span class="entry-mark" aria-hidden="true">{ "#" }</span>
-                    <span class="entry-name">{ room.name.clone() }</span>
+                    <span class="entry-name" dir="auto">{ room.name.clone() }</span>
                     if room.unread > 0 {
                         <span class="unread" aria-label={format!("{} unread", room.unread)}>{ room.unread }</span>
                     }
@@ -89,7 +89,7 @@ pub fn RoomList(props: &RoomListProps) -> Html {
                 </ul>
             }
             <form class="join-form" {onsubmit}>
-                <input id="room-name" ref={input} type="text" placeholder="Join or create a room"
+                <input id="room-name" ref={input} type="text" placeholder="Room name"
                        aria-label="Room name" maxlength="64" autocomplete="off"
                        aria-describedby="room-error" />
                 <button id="join-room" type="submit" title="Join">{ "Join" }</button>

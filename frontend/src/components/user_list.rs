@@ -47,7 +47,7 @@ pub fn UserList(props: &UserListProps) -> Html {
                                 }}>
                             <span class={classes!("presence", person.online.then_some("online"))}
                                   aria-label={if person.online { "online" } else { "offline" }}></span>
-                            <span class="entry-name">{ person.name.clone() }</span>
+                            <span class="entry-name" dir="auto">{ person.name.clone() }</span>
                             if person.unread > 0 {
                                 <span class="unread" aria-label={format!("{} unread", person.unread)}>{ person.unread }</span>
                             }

@@ -165,6 +165,11 @@ impl State {
                     return false;
                 };
                 let conv = Rc::make_mut(conv);
+                // The others cleared our "is typing" on seeing the message: typing on after it
+                // must say so again at once, not after the throttle.
+                if self.typing_sent.as_ref().is_some_and(|(k, _)| *k == key) {
+                    self.typing_sent = None;
+                }
                 let session = self.session;
                 // It goes now if the conversation is live and nothing older waits; otherwise
                 // it waits its turn (`due_sends`).

@@ -1,4 +1,5 @@
-//! What the views show that is worked out from the state: the status bar and typing texts.
+//! What the views show that is worked out from the state: the status bar and typing texts,
+//! and the order the keyboard moves through the conversations in.
 
 use super::{Conn, ConvKey, State};
 
@@ -36,6 +37,43 @@ impl State {
             [a, b] => format!("{a} and {b} are typing…"),
             [a, b, rest @ ..] => format!("{a}, {b} and {} more are typing…", rest.len()),
         }
+    }
+
+    /// The conversations in the sidebar's order: the joined rooms, then the private
+    /// conversations, the correspondents online first.
+    pub fn conversation_order(&self) -> Vec<ConvKey> {
+        let mut rooms: Vec<ConvKey> = Vec::new();
+        let mut dms: Vec<(bool, &ConvKey)> = Vec::new();
+        for (key, conv) in &self.conversations {
+            match key {
+                ConvKey::Room(_) => rooms.push(key.clone()),
+                ConvKey::Dm(_) => dms.push((!self.is_online(&conv.title), key)),
+            }
+        }
+        dms.sort();
+        rooms.extend(dms.into_iter().map(|(_, key)| key.clone()));
+        rooms
+    }
+
+    /// The conversation `step` places after the open one in the sidebar's order (before it
+    /// for a negative `step`), wrapping around; with `unread`, the nearest one with unread
+    /// messages that way.
+    pub fn neighbour(&self, step: isize, unread: bool) -> Option<ConvKey> {
+        let order = self.conversation_order();
+        let n = order.len() as isize;
+        if n == 0 {
+            return None;
+        }
+        let here = self
+            .open
+            .as_ref()
+            .and_then(|open| order.iter().position(|k| k == open))
+            .map_or(if step > 0 { -1 } else { n }, |i| i as isize);
+        (1..=n)
+            .map(|i| &order[(here + step.signum() * i).rem_euclid(n) as usize])
+            .find(|key| !unread || self.conversations.get(*key).is_some_and(|c| c.unread > 0))
+            .filter(|key| Some(*key) != self.open.as_ref())
+            .cloned()
     }
 }
 

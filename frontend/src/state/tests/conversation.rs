@@ -306,3 +306,25 @@ fn history_answers_merge_by_seq_around_live_messages() {
     );
     assert_eq!(lobby(&s).unread, 0, "on screen");
 }
+
+#[test]
+fn the_keyboard_moves_through_conversations_in_the_sidebars_order() {
+    let s = in_lobby();
+    let s = reduce(&s, Action::Join("dev".into()));
+    let s = server(&s, joined("dev", &["alice"], vec![]));
+    let s = reduce(&s, Action::OpenDm("bob".into()));
+    let lobby = ConvKey::Room("lobby".into());
+    let dev = ConvKey::Room("dev".into());
+    assert_eq!(
+        s.conversation_order(),
+        [dev.clone(), lobby.clone(), ConvKey::dm("bob")]
+    );
+    assert_eq!(s.neighbour(1, false), Some(dev.clone()), "wraps around");
+    assert_eq!(s.neighbour(-1, false), Some(lobby.clone()));
+    // The next unread one, either way; none when only the open one has unread.
+    let s = reduce(&s, Action::Open(dev.clone()));
+    assert_eq!(s.neighbour(1, true), None);
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
+    assert_eq!(s.neighbour(1, true), Some(lobby.clone()));
+    assert_eq!(s.neighbour(-1, true), Some(lobby));
+}

@@ -160,6 +160,34 @@ fn typing_is_sent_at_most_every_two_seconds() {
 }
 
 #[test]
+fn typing_right_after_sending_is_sent_at_once() {
+    let s = in_lobby();
+    let key = ConvKey::Room("lobby".into());
+    let typed = |now_ms| Action::Typed {
+        key: key.clone(),
+        now_ms,
+    };
+    let (s, sent) = act(&s, typed(10_000));
+    assert_eq!(sent.len(), 1);
+    let s = reduce(
+        &s,
+        Action::Send {
+            key: key.clone(),
+            cid: "c1".into(),
+            text: "hi".into(),
+        },
+    );
+    let (_, sent) = act(&s, typed(10_500));
+    assert_eq!(
+        sent,
+        vec![ClientFrame::new(ClientMsg::Typing {
+            room: Some("lobby".into()),
+            to: None
+        })]
+    );
+}
+
+#[test]
 fn private_messages_are_acknowledged_once_per_conversation() {
     let s = reduce(&alice(), Action::OpenDm("carol".into()));
     // The mailbox, right after welcome.
