@@ -5,6 +5,8 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
+use crate::i18n::{count, fill, texts};
+
 use super::composer::Composer;
 use super::member_list::MemberList;
 use super::message_list::MessageList;
@@ -19,6 +21,8 @@ pub struct ChatViewProps {
     pub is_room: bool,
     /// Private conversations: whether the correspondent is online.
     pub correspondent_online: bool,
+    /// Connected: who is online is known (otherwise nobody is shown as online).
+    pub presence_known: bool,
     pub me: AttrValue,
     /// "bob is typing…", or empty.
     pub typing: AttrValue,
@@ -37,6 +41,7 @@ pub struct ChatViewProps {
 #[component]
 pub fn ChatView(props: &ChatViewProps) -> Html {
     let show_members = use_state(|| false);
+    let t = texts();
     let conv = &props.conversation;
     let toggle_members = {
         let show_members = show_members.clone();
@@ -53,19 +58,18 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
         })
     };
     let subtitle = if props.is_room {
-        match conv.member_total() {
-            1 => "1 member".to_owned(),
-            n => format!("{n} members"),
-        }
+        count(t.member_one, t.member_many, conv.member_total())
     } else if props.correspondent_online {
-        "online".to_owned()
+        t.online.to_owned()
+    } else if !props.presence_known {
+        String::new()
     } else {
-        "offline: they get your messages when they are back".to_owned()
+        t.correspondent_offline.to_owned()
     };
     let placeholder = match (props.live, props.is_room) {
-        (false, _) => "Reconnecting… what you write now is sent when you are back".to_owned(),
-        (true, true) => format!("Message #{}", conv.title),
-        (true, false) => format!("Message {}", conv.title),
+        (false, _) => t.composer_offline.to_owned(),
+        (true, true) => fill(t.composer_room, &[&conv.title]),
+        (true, false) => fill(t.composer_person, &[&conv.title]),
     };
     let members: Vec<AttrValue> = conv
         .members
@@ -89,10 +93,10 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                 if props.is_room {
                     <button id="members-toggle" type="button" class="ghost" onclick={toggle_members}
                             aria-expanded={show_members.to_string()} aria-controls="members">
-                        { format!("Members ({})", conv.member_total()) }
+                        { fill(t.members_button, &[&conv.member_total().to_string()]) }
                     </button>
                     <button id="leave-room" type="button" class="ghost danger"
-                            onclick={props.on_leave.reform(|_: MouseEvent| ())}>{ "Leave" }</button>
+                            onclick={props.on_leave.reform(|_: MouseEvent| ())}>{ t.leave }</button>
                 }
             </header>
             <div class="chat-body">
@@ -105,9 +109,9 @@ pub fn ChatView(props: &ChatViewProps) -> Html {
                               on_send={props.on_send.clone()} on_typing={props.on_typing.clone()} />
                 </div>
                 if props.is_room {
-                    <aside class="members-panel" aria-label="Members">
-                        <h3>{ "Members" }</h3>
-                        <MemberList members={members} total={conv.member_total()} me={props.me.clone()} on_open_dm={props.on_open_dm.clone()} />
+                    <aside class="members-panel" aria-label={t.members}>
+                        <h3>{ t.members }</h3>
+                        <MemberList members={members} total={conv.member_total()} known={props.presence_known} me={props.me.clone()} on_open_dm={props.on_open_dm.clone()} />
                     </aside>
                 }
             </div>

@@ -5,6 +5,8 @@ use shared::validate::{self, TextError};
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 
+use crate::i18n::{fill, texts};
+
 #[derive(Properties, PartialEq)]
 pub struct ComposerProps {
     /// Sending is not possible now (offline, or the room is being re-joined).
@@ -19,6 +21,7 @@ pub struct ComposerProps {
 #[component]
 pub fn Composer(props: &ComposerProps) -> Html {
     let text = use_state(String::new);
+    let t = texts();
     let error = use_state(|| None::<String>);
 
     let send = {
@@ -36,9 +39,9 @@ pub fn Composer(props: &ComposerProps) -> Html {
                     text.set(String::new());
                     error.set(None);
                 }
-                Err(TextError::TooLong) => error.set(Some(format!(
-                    "That is too long: at most {MAX_TEXT_CHARS} characters."
-                ))),
+                Err(TextError::TooLong) => {
+                    error.set(Some(fill(t.too_long, &[&MAX_TEXT_CHARS.to_string()])));
+                }
                 Err(TextError::Empty) => {}
             }
         })
@@ -83,9 +86,9 @@ pub fn Composer(props: &ComposerProps) -> Html {
     html! {
         <form class="composer" {onsubmit}>
             <textarea id="composer" dir="auto" rows={rows} value={(*text).clone()} {oninput} {onchange} {onkeydown}
-                      placeholder={props.placeholder.clone()} aria-label="Message" />
+                      placeholder={props.placeholder.clone()} aria-label={t.message} />
             <button id="send" type="submit" class="primary"
-                    disabled={props.disabled || text.trim().is_empty()}>{ "Send" }</button>
+                    disabled={props.disabled || text.trim().is_empty()}>{ t.send }</button>
             if chars > MAX_TEXT_CHARS - 500 {
                 <span class={classes!("char-count", (chars > MAX_TEXT_CHARS).then_some("over"))}>
                     { format!("{chars}/{MAX_TEXT_CHARS}") }

@@ -3,6 +3,9 @@
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use super::lang_switch::LangSwitch;
+use crate::i18n::Lang;
+
 #[derive(Properties, PartialEq)]
 pub struct LoginProps {
     /// The name to pre-fill (the last one used).
@@ -20,12 +23,15 @@ pub struct LoginProps {
     pub on_cancel: Callback<()>,
     /// The connection status while signing in.
     pub children: Html,
+    pub lang: Lang,
+    pub on_lang: Callback<Lang>,
 }
 
 #[component]
 pub fn Login(props: &LoginProps) -> Html {
     let input = use_node_ref();
     let password = use_node_ref();
+    let t = props.lang.texts();
     {
         // Asked for the password (again): focus it, with what was typed selected. A refused
         // name: back to the name field, likewise.
@@ -68,16 +74,16 @@ pub fn Login(props: &LoginProps) -> Html {
         <main class="login">
             <form class="login-card" {onsubmit} novalidate=true>
                 <h1 class="brand-big">{ "Courier" }</h1>
-                <p class="tagline">{ "Rooms and private messages for your team, live." }</p>
-                <label for="name">{ "Pick a nickname" }</label>
+                <p class="tagline">{ t.tagline }</p>
+                <label for="name">{ t.pick_nickname }</label>
                 <input id="name" ref={input} type="text" autocomplete="nickname"
                        maxlength={shared::limits::MAX_NAME_CHARS.to_string()} dir="auto"
-                       placeholder="e.g. alice" value={props.initial_name.clone()}
+                       placeholder={t.name_example} value={props.initial_name.clone()}
                        disabled={props.busy} autofocus={!props.password_required}
                        aria-describedby="login-error" aria-invalid={props.error.is_some().to_string()} />
                 <label for="password">
-                    { "Password " }
-                    <span class="optional">{ "(only for a protected name)" }</span>
+                    { t.password }{ " " }
+                    <span class="optional">{ t.password_optional }</span>
                 </label>
                 <input id="password" ref={password} type="password" autocomplete="current-password"
                        maxlength={shared::limits::MAX_PASSWORD_CHARS.to_string()}
@@ -90,12 +96,13 @@ pub fn Login(props: &LoginProps) -> Html {
                 if props.busy {
                     <div class="login-busy">
                         { props.children.clone() }
-                        <button type="button" class="link-button" onclick={cancel}>{ "Cancel" }</button>
+                        <button type="button" class="link-button" onclick={cancel}>{ t.cancel }</button>
                     </div>
                 }
                 <button id="login" type="submit" class="primary" disabled={props.busy}>
-                    { if props.busy { "Signing in…" } else { "Start chatting" } }
+                    { if props.busy { t.signing_in } else { t.start_chatting } }
                 </button>
+                <LangSwitch lang={props.lang} on_change={props.on_lang.clone()} />
             </form>
         </main>
     }

@@ -7,6 +7,11 @@
 //! up, the window stops moving and grows upwards as they read back ([`PAGE_ROWS`] at a time,
 //! from what is held before asking the relay), up to [`MAX_ROWS`], with "Show newer messages"
 //! at the bottom when newer ones are left out. Back at the bottom, it follows again.
+//!
+//! Scrolled up, "N new messages ↓" counts what arrived meanwhile and goes back down; sending a
+//! message goes down to it. Reaching the top asks for older messages, as the button does.
+//! Rows are grouped by day ("Today", "Yesterday", a date), and "New messages" marks where the
+//! reader stopped when they come back to the conversation.
 
 use std::rc::Rc;
 
@@ -15,6 +20,8 @@ use web_sys::Element;
 use yew::prelude::*;
 
 use super::message_row::{MessageRow, continues, row_key};
+use crate::i18n::{self, count};
+use crate::services::browser::{local_day, long_date, now_ms};
 use crate::state::{Conversation, Message};
 
 #[derive(Properties, PartialEq)]
@@ -53,48 +60,69 @@ pub fn window(messages: &[Rc<Message>], from: Option<u64>) -> (usize, usize) {
 
 #[component]
 pub fn MessageList(props: &MessageListProps) -> Html {
+    let lang = i18n::current();
+    let t = lang.texts();
     let list = use_node_ref();
     // Whether to follow new messages: true unless the reader scrolled up.
     let stick = use_mut_ref(|| true);
     let from = use_state_eq(|| None::<u64>);
+    // While the reader is scrolled up: the newest `seq` they had at the bottom before; the
+    // messages after it are new to them ("N new messages ↓").
+    let away = use_state_eq(|| None::<u64>);
     {
         // Another conversation starts at its newest message.
         let stick = stick.clone();
         let from = from.clone();
+        let away = away.clone();
         use_effect_with(props.conversation.title.clone(), move |_| {
             *stick.borrow_mut() = true;
             from.set(None);
+            away.set(None);
         });
     }
     let conv = &props.conversation;
     let messages = &conv.messages;
     let n = messages.len();
+    let me = name_key(&props.me);
     let (start, end) = window(messages, *from);
     let first_shown = messages.get(start).and_then(|m| m.seq);
+    // Our newest message while it is being sent: when it is new, the list goes to it.
+    let sending = messages
+        .last()
+        .filter(|m| m.seq.is_none() && name_key(&m.from) == me)
+        .map(|m| row_key(m));
     // The first row shown and the list's height as of the last render, to tell rows that came
-    // in above (scrollback) from those that came in below.
-    let shown = use_mut_ref(|| (String::new(), None::<u64>, 0));
+    // in above (scrollback) from those that came in below; and the message being sent then.
+    let shown = use_mut_ref(|| (String::new(), None::<u64>, 0, None::<String>));
     {
         let list = list.clone();
         let stick = stick.clone();
+        let from = from.clone();
+        let away = away.clone();
         use_effect_with(
-            (conv.title.clone(), n, first_shown, start, end),
-            move |(title, _, first, _, _)| {
+            (conv.title.clone(), n, first_shown, start, end, sending),
+            move |(title, _, first, _, _, sending)| {
                 let Some(el) = list.cast::<Element>() else {
                     return;
                 };
                 let height = el.scroll_height();
-                let (was_title, was_first, was_height) = shown.borrow().clone();
+                let (was_title, was_first, was_height, was_sending) = shown.borrow().clone();
                 let above = *title == was_title
                     && first.is_some()
                     && was_first.is_some_and(|w| *first < Some(w));
-                if above {
+                if sending.is_some() && *sending != was_sending {
+                    // We just sent this: show it, wherever the reader was.
+                    *stick.borrow_mut() = true;
+                    from.set(None);
+                    away.set(None);
+                    el.set_scroll_top(height);
+                } else if above {
                     // Older messages came in above: what was on screen stays where it was.
                     el.set_scroll_top(el.scroll_top() + height - was_height);
                 } else if *stick.borrow() {
                     el.set_scroll_top(height);
                 }
-                *shown.borrow_mut() = (title.to_string(), *first, height);
+                *shown.borrow_mut() = (title.to_string(), *first, height, sending.clone());
             },
         );
     }
@@ -103,10 +131,15 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         .get(start.saturating_sub(PAGE_ROWS))
         .and_then(|m| m.seq)
         .unwrap_or(0);
+    let newest_seq = conv.last_seq();
+    let loading = conv.loading_older();
+    let has_older = conv.has_older();
     let onscroll = {
         let list = list.clone();
         let stick = stick.clone();
         let from = from.clone();
+        let away = away.clone();
+        let load = props.on_load_older.clone();
         Callback::from(move |_: Event| {
             let Some(el) = list.cast::<Element>() else {
                 return;
@@ -114,8 +147,17 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             let from_bottom = el.scroll_height() - el.scroll_top() - el.client_height();
             let at_bottom = from_bottom < STICK_PX;
             *stick.borrow_mut() = at_bottom;
-            if start > 0 && el.scroll_top() < TOP_PX {
+            if at_bottom {
+                away.set(None);
+            } else if away.is_none() {
+                away.set(Some(newest_seq));
+            }
+            if el.scroll_top() < TOP_PX && start > 0 {
                 from.set(Some(earlier));
+            } else if el.scroll_top() < TOP_PX && has_older && !loading {
+                // At the top of what is held: ask the relay for older ones.
+                from.set(Some(0));
+                load.emit(());
             } else if at_bottom && end == n {
                 from.set(None);
             } else if !at_bottom && from.is_none() {
@@ -136,40 +178,93 @@ pub fn MessageList(props: &MessageListProps) -> Html {
             }
         })
     };
-    let on_show_newer = {
+    let to_newest = {
+        let list = list.clone();
         let from = from.clone();
+        let away = away.clone();
         Callback::from(move |_: MouseEvent| {
             *stick.borrow_mut() = true;
             from.set(None);
+            away.set(None);
+            if let Some(el) = list.cast::<Element>() {
+                el.set_scroll_top(el.scroll_height());
+            }
         })
     };
-    let me = name_key(&props.me);
-    let loading = conv.loading_older();
+    // Messages newer than what the reader had at the bottom before scrolling up.
+    let fresh = away.map_or(0, |away| {
+        messages
+            .iter()
+            .rev()
+            .skip_while(|m| m.seq.is_none())
+            .take_while(|m| m.seq.is_some_and(|s| s > away))
+            .count()
+    });
+    // "New messages" goes before the first message after the one read last.
+    let divider_at = conv
+        .divider
+        .map(|read| messages.partition_point(|m| m.seq.is_some_and(|s| s <= read)))
+        .filter(|&i| messages.get(i).is_some_and(|m| m.seq.is_some()));
+    let today = local_day(now_ms());
+    let mut rows = Vec::with_capacity(end - start + 4);
+    for i in start..end {
+        let m = &messages[i];
+        let day = m.ts.map(local_day);
+        let new_day = day.is_some() && (i == start || messages[i - 1].ts.map(local_day) != day);
+        if divider_at == Some(i) {
+            rows.push(html! {
+                <li key="divider" id="unread-divider" class="unread-divider" role="separator">
+                    <span>{ t.new_messages_divider }</span>
+                </li>
+            });
+        }
+        if let (true, Some(day), Some(ts)) = (new_day, day, m.ts) {
+            let label = match today.saturating_sub(day) {
+                0 => t.today.to_owned(),
+                1 => t.yesterday.to_owned(),
+                _ => long_date(ts, lang.code()),
+            };
+            rows.push(html! {
+                <li key={format!("d{day}")} class="day-separator" role="separator" data-day={day.to_string()}>
+                    <span>{ label }</span>
+                </li>
+            });
+        }
+        rows.push(html! {
+            <MessageRow key={row_key(m)} message={m.clone()}
+                        mine={name_key(&m.from) == me}
+                        continued={i > start && !new_day && continues(Some(&messages[i - 1]), m)} />
+        });
+    }
     html! {
-        <ol id="messages" class="messages" ref={list} {onscroll} aria-live="polite" aria-label="Messages">
-            if start > 0 || conv.has_older() || loading {
-                <li class="load-older-row">
-                    <button id="load-older" type="button" class="link-button load-older"
-                            disabled={loading} data-loading={loading.to_string()}
-                            onclick={on_load_older}>
-                        { if loading { "Loading older messages…" } else { "Load older messages" } }
-                    </button>
-                </li>
+        <div class="message-pane">
+            <ol id="messages" class="messages" ref={list} {onscroll} aria-live="polite" aria-label={t.messages}>
+                if start > 0 || has_older || loading {
+                    <li class="load-older-row">
+                        <button id="load-older" type="button" class="link-button load-older"
+                                disabled={loading} data-loading={loading.to_string()}
+                                onclick={on_load_older}>
+                            { if loading { t.loading_older } else { t.load_older } }
+                        </button>
+                    </li>
+                }
+                if messages.is_empty() && !has_older {
+                    <li class="empty-history">{ t.no_messages }</li>
+                }
+                { for rows }
+                if end < n {
+                    <li class="load-older-row">
+                        <button id="show-newer" type="button" class="link-button load-older"
+                                onclick={to_newest.clone()}>{ t.show_newer }</button>
+                    </li>
+                }
+            </ol>
+            if fresh > 0 {
+                <button id="new-messages" type="button" class="new-messages primary" onclick={to_newest}
+                        data-count={fresh.to_string()}>
+                    { count(t.new_message_one, t.new_message_many, fresh) }
+                </button>
             }
-            if messages.is_empty() && !conv.has_older() {
-                <li class="empty-history">{ "No messages yet. Say hello!" }</li>
-            }
-            for i in start..end {
-                <MessageRow key={row_key(&messages[i])} message={messages[i].clone()}
-                            mine={name_key(&messages[i].from) == me}
-                            continued={i > start && continues(Some(&messages[i - 1]), &messages[i])} />
-            }
-            if end < n {
-                <li class="load-older-row">
-                    <button id="show-newer" type="button" class="link-button load-older"
-                            onclick={on_show_newer}>{ "Show newer messages" }</button>
-                </li>
-            }
-        </ol>
+        </div>
     }
 }

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use yew::prelude::*;
 
-use crate::services::browser::{full_time, hh_mm};
+use crate::i18n::{self, fill};
+use crate::markup::{Piece, Style, pieces};
+use crate::services::browser::{full_time, time_of_day};
 use crate::state::{Delivery, Message};
 
 #[derive(Properties, PartialEq)]
@@ -21,15 +23,19 @@ pub struct MessageRowProps {
 #[component]
 pub fn MessageRow(props: &MessageRowProps) -> Html {
     let m = &props.message;
+    let lang = i18n::current();
+    let t = lang.texts();
     let pending = m.delivery == Delivery::Pending;
     let failed = match &m.delivery {
         Delivery::Failed(why) => Some(why.clone()),
         _ => None,
     };
     let time = match m.ts {
-        Some(ts) => html! { <time class="message-time" title={full_time(ts)}>{ hh_mm(ts) }</time> },
-        None if pending => html! { <span class="message-time sending">{ "sending…" }</span> },
-        None => html! { <span class="message-time">{ "not sent" }</span> },
+        Some(ts) => html! {
+            <time class="message-time" title={full_time(ts, lang.code())}>{ time_of_day(ts, lang.code()) }</time>
+        },
+        None if pending => html! { <span class="message-time sending">{ t.sending }</span> },
+        None => html! { <span class="message-time">{ t.not_sent }</span> },
     };
     html! {
         <li class={classes!(
@@ -49,13 +55,40 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
                     <span class="message-from" dir="auto">{ m.from.clone() }</span>
                     { time }
                 </div>
-                <div class="message-text" dir="auto">{ m.text.clone() }</div>
+                <div class="message-text" dir="auto">{ rich(&m.text) }</div>
                 if let Some(why) = failed {
-                    <div class="message-error" role="alert">{ format!("Not delivered: {why}") }</div>
+                    <div class="message-error" role="alert">{ fill(t.not_delivered, &[&why]) }</div>
                 }
             </div>
         </li>
     }
+}
+
+/// The text with its links and light formatting, as elements (see `crate::markup`).
+fn rich(text: &str) -> Html {
+    let pieces = pieces(text);
+    if let [Piece::Text(plain, Style::Plain)] = pieces.as_slice() {
+        return html! { { *plain } };
+    }
+    pieces
+        .into_iter()
+        .map(|piece| {
+            let (inner, style) = match piece {
+                Piece::Code(code) => return html! { <code>{ code }</code> },
+                Piece::Block(code) => return html! { <pre><code>{ code }</code></pre> },
+                Piece::Text(text, style) => (html! { { text } }, style),
+                Piece::Link(url, style) => (
+                    html! { <a href={url.to_owned()} target="_blank" rel="noopener noreferrer">{ url }</a> },
+                    style,
+                ),
+            };
+            match style {
+                Style::Plain => inner,
+                Style::Strong => html! { <strong>{ inner }</strong> },
+                Style::Emphasis => html! { <em>{ inner }</em> },
+            }
+        })
+        .collect()
 }
 
 /// Whether `m` continues a run of messages from one sender started by `previous`, so that the

@@ -23,6 +23,12 @@
 //! | message states | `.message.pending` (waiting to be sent, e.g. typed offline, or until the relay's copy), `.message.failed`, `.message.mine` |
 //! | scrollback at the top of the message list (shown when older messages are held but not shown, or the relay has older ones) | `#load-older[data-loading=true\|false]` (disabled while loading) |
 //! | back to the newest, at the bottom of the list (shown when reading back left newer ones out) | `#show-newer` |
+//! | scrolled up while new messages came: how many, and back down to them | `#new-messages[data-count=N]` |
+//! | where reading stopped, coming back to a conversation with unread messages | `#unread-divider` |
+//! | a day's first message shown ("Today", "Yesterday", a date) | `.day-separator[data-day]` |
+//! | a message's links (`http(s)` only) and light formatting | `.message-text a[href][target=_blank][rel]`, `code`, `pre`, `strong`, `em` |
+//! | cut off from the relay while signed in: the banner, its "Retry now" | `#connection-banner`, `#retry-now` |
+//! | the language switch (on the login card and in the sidebar; values `en`, `zh-CN`) | `#language` |
 //! | typing indicator (e.g. "bob is typing…", empty when nobody) | `#typing` |
 //! | composer: text area (Enter sends, Shift+Enter is a new line), send button | `#composer`, `#send` |
 //! | member list of the open room, a member | `#members`, `.member[data-member=NAME]` |
@@ -42,6 +48,7 @@
 pub mod chat_view;
 pub mod composer;
 pub mod dashboard;
+pub mod lang_switch;
 pub mod login;
 pub mod member_list;
 pub mod message_list;

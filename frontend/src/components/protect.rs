@@ -1,8 +1,11 @@
 //! The "protect my name" form: a password, typed twice. The root checks it (length, match)
 //! in the reducer and sends `protect`.
 
+use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
+
+use crate::i18n::{fill, texts};
 
 #[derive(Properties, PartialEq)]
 pub struct ProtectProps {
@@ -20,6 +23,7 @@ pub struct ProtectProps {
 #[component]
 pub fn ProtectForm(props: &ProtectProps) -> Html {
     let password = use_node_ref();
+    let t = texts();
     let confirm = use_node_ref();
     {
         let password = password.clone();
@@ -42,28 +46,28 @@ pub fn ProtectForm(props: &ProtectProps) -> Html {
             on_submit.emit((value(&password), value(&confirm)));
         })
     };
-    let max = shared::limits::MAX_PASSWORD_CHARS.to_string();
+    let max = MAX_PASSWORD_CHARS.to_string();
     html! {
         <form id="protect-form" class="protect-form" {onsubmit} novalidate=true
               aria-labelledby="protect-title">
             <p id="protect-title" class="protect-title">
-                { format!("Protect \u{201c}{}\u{201d} with a password", props.name) }
+                { fill(t.protect_heading, &[&props.name]) }
             </p>
             <p class="hint">
-                { "Signing in with this name will then need the password (from 8 to 128 characters)." }
+                { fill(t.protect_hint, &[&MIN_PASSWORD_CHARS.to_string(), &MAX_PASSWORD_CHARS.to_string()]) }
             </p>
             <div class="protect-fields">
                 <input id="protect-password" ref={password} type="password" autocomplete="new-password"
-                       placeholder="New password" aria-label="New password" maxlength={max.clone()}
+                       placeholder={t.new_password} aria-label={t.new_password} maxlength={max.clone()}
                        disabled={props.busy} aria-describedby="protect-error" />
                 <input id="protect-confirm" ref={confirm} type="password" autocomplete="new-password"
-                       placeholder="Type it again" aria-label="Confirm the password" maxlength={max}
+                       placeholder={t.type_again} aria-label={t.confirm_password} maxlength={max}
                        disabled={props.busy} aria-describedby="protect-error" />
                 <button id="protect-submit" type="submit" class="primary" disabled={props.busy}>
-                    { if props.busy { "Protecting…" } else { "Protect" } }
+                    { if props.busy { t.protecting } else { t.protect } }
                 </button>
                 <button id="protect-cancel" type="button" class="ghost"
-                        onclick={props.on_cancel.reform(|_: MouseEvent| ())}>{ "Cancel" }</button>
+                        onclick={props.on_cancel.reform(|_: MouseEvent| ())}>{ t.cancel }</button>
             </div>
             <p id="protect-error" class="form-error" role="alert">
                 { props.error.clone().unwrap_or_default() }

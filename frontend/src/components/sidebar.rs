@@ -4,6 +4,8 @@
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+use crate::i18n::{count, fill, texts};
+
 /// One room in the list.
 #[derive(Clone, PartialEq)]
 pub struct RoomEntry {
@@ -30,6 +32,7 @@ pub struct RoomListProps {
 #[component]
 pub fn RoomList(props: &RoomListProps) -> Html {
     let input = use_node_ref();
+    let t = texts();
     let onsubmit = {
         let input = input.clone();
         let on_join = props.on_join.clone();
@@ -53,20 +56,17 @@ pub fn RoomList(props: &RoomListProps) -> Html {
             props.on_join.reform(move |_: MouseEvent| name.clone())
         };
         let active = props.active.as_ref() == Some(&room.name);
-        let members = match room.members {
-            1 => "1 member".to_owned(),
-            n => format!("{n} members"),
-        };
+        let members = count(t.member_one, t.member_many, room.members);
         html! {
             <li key={room.name.to_string()}>
                 <button type="button" data-room={room.name.clone()} {onclick}
                         class={classes!("room-entry", "entry", room.joined.then_some("joined"), active.then_some("active"))}
                         aria-current={active.then_some("page")}
-                        title={if room.joined { format!("Open #{}", room.name) } else { format!("Join #{}", room.name) }}>
+                        title={fill(if room.joined { t.open_room } else { t.join_room }, &[&room.name])}>
                     <span class="entry-mark" aria-hidden="true">{ "#" }</span>
                     <span class="entry-name" dir="auto">{ room.name.clone() }</span>
                     if room.unread > 0 {
-                        <span class="unread" aria-label={format!("{} unread", room.unread)}>{ room.unread }</span>
+                        <span class="unread" aria-label={fill(t.unread, &[&room.unread.to_string()])}>{ room.unread }</span>
                     }
                     <span class="count" title={members}>{ room.members }</span>
                 </button>
@@ -75,24 +75,24 @@ pub fn RoomList(props: &RoomListProps) -> Html {
     };
     html! {
         <section class="side-section" aria-labelledby="rooms-heading">
-            <h2 id="rooms-heading">{ "Rooms" }</h2>
+            <h2 id="rooms-heading">{ t.rooms }</h2>
             if joined.is_empty() {
-                <p class="hint">{ "You are in no room yet." }</p>
+                <p class="hint">{ t.no_room_yet }</p>
             }
             <ul class="entries">
                 for room in joined.iter().copied() { { entry(room) } }
             </ul>
             if !others.is_empty() {
-                <h3>{ "Other rooms" }</h3>
+                <h3>{ t.other_rooms }</h3>
                 <ul class="entries">
                     for room in others.iter().copied() { { entry(room) } }
                 </ul>
             }
             <form class="join-form" {onsubmit}>
-                <input id="room-name" ref={input} type="text" placeholder="Room name"
-                       aria-label="Room name" maxlength="64" autocomplete="off"
+                <input id="room-name" ref={input} type="text" placeholder={t.room_name}
+                       aria-label={t.room_name} maxlength="64" autocomplete="off"
                        aria-describedby="room-error" />
-                <button id="join-room" type="submit" title="Join">{ "Join" }</button>
+                <button id="join-room" type="submit">{ t.join }</button>
             </form>
             <p id="room-error" class="form-error" role="alert">{ props.error.clone().unwrap_or_default() }</p>
         </section>

@@ -3,6 +3,8 @@
 
 use yew::prelude::*;
 
+use crate::i18n::{fill, texts};
+
 /// One person in the list.
 #[derive(Clone, PartialEq)]
 pub struct PersonEntry {
@@ -24,11 +26,12 @@ pub struct UserListProps {
 #[component]
 pub fn UserList(props: &UserListProps) -> Html {
     let online = props.people.iter().filter(|p| p.online).count();
+    let t = texts();
     html! {
         <section class="side-section" aria-labelledby="people-heading">
-            <h2 id="people-heading">{ "People" }<span class="heading-count">{ format!("{online} online") }</span></h2>
+            <h2 id="people-heading">{ t.people }<span class="heading-count">{ fill(t.online_count, &[&online.to_string()]) }</span></h2>
             if props.people.is_empty() {
-                <p class="hint">{ "Nobody else is online right now." }</p>
+                <p class="hint">{ t.nobody_online }</p>
             }
             <ul class="entries">
                 for person in props.people.iter() {
@@ -40,16 +43,16 @@ pub fn UserList(props: &UserListProps) -> Html {
                                     person.active.then_some("active"),
                                 )}
                                 aria-current={person.active.then_some("page")}
-                                title={format!("Message {}{}", person.name, if person.online { "" } else { " (offline)" })}
+                                title={fill(if person.online { t.message_person } else { t.message_person_offline }, &[&person.name])}
                                 onclick={{
                                     let name = person.name.to_string();
                                     props.on_open.reform(move |_: MouseEvent| name.clone())
                                 }}>
                             <span class={classes!("presence", person.online.then_some("online"))}
-                                  aria-label={if person.online { "online" } else { "offline" }}></span>
+                                  aria-label={if person.online { t.online } else { t.offline }}></span>
                             <span class="entry-name" dir="auto">{ person.name.clone() }</span>
                             if person.unread > 0 {
-                                <span class="unread" aria-label={format!("{} unread", person.unread)}>{ person.unread }</span>
+                                <span class="unread" aria-label={fill(t.unread, &[&person.unread.to_string()])}>{ person.unread }</span>
                             }
                         </button>
                     </li>

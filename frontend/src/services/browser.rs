@@ -27,31 +27,111 @@ pub fn random() -> f64 {
     }
 }
 
-/// `ts` (milliseconds since the epoch) as local "HH:MM" (UTC natively).
-pub fn hh_mm(ts: u64) -> String {
+/// `ts` (milliseconds since the epoch) as the local time of day, hours and minutes, the way
+/// `locale` writes it ("14:05", "2:05 PM", "14:05" …); "HH:MM" in UTC natively.
+pub fn time_of_day(ts: u64, locale: &str) -> String {
     #[cfg(target_arch = "wasm32")]
     {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-        format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+        let options = js_options(&[("hour", "2-digit"), ("minute", "2-digit")]);
+        String::from(date(ts).to_locale_time_string_with_options(locale, &options))
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
+        let _ = locale;
         let minutes = ts / 60_000;
         format!("{:02}:{:02}", (minutes / 60) % 24, minutes % 60)
     }
 }
 
-/// `ts` as a full local date and time, for a tooltip.
-pub fn full_time(ts: u64) -> String {
+/// `ts` as a full local date and time the way `locale` writes it, for a tooltip.
+pub fn full_time(ts: u64, locale: &str) -> String {
     #[cfg(target_arch = "wasm32")]
     {
-        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64));
-        String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+        let options = js_options(&[("dateStyle", "full"), ("timeStyle", "short")]);
+        String::from(date(ts).to_locale_string(locale, &options))
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        hh_mm(ts)
+        time_of_day(ts, locale)
     }
+}
+
+/// `ts`'s local calendar date, as days since 1970-01-01: two messages of one day have the
+/// same number.
+pub fn local_day(ts: u64) -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    let east_ms = (date(ts).get_timezone_offset() * -60_000.0) as i64;
+    #[cfg(not(target_arch = "wasm32"))]
+    let east_ms = 0;
+    ts.saturating_add_signed(east_ms) / 86_400_000
+}
+
+/// `ts`'s local date the way `locale` writes it, with the weekday ("Monday, 30 November
+/// 2026", "2026年11月30日星期一").
+pub fn long_date(ts: u64, locale: &str) -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let options = js_options(&[("dateStyle", "full")]);
+        String::from(date(ts).to_locale_date_string(locale, &options))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = locale;
+        format!("day {}", local_day(ts))
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn date(ts: u64) -> js_sys::Date {
+    js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ts as f64))
+}
+
+/// An `Intl` options object.
+#[cfg(target_arch = "wasm32")]
+fn js_options(pairs: &[(&str, &str)]) -> wasm_bindgen::JsValue {
+    let object = js_sys::Object::new();
+    for (key, value) in pairs {
+        let _ = js_sys::Reflect::set(&object, &(*key).into(), &(*value).into());
+    }
+    object.into()
+}
+
+/// The browser's preferred languages, most preferred first (`navigator.languages`).
+pub fn browser_languages() -> Vec<String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::window()
+            .map(|w| w.navigator().languages())
+            .map(|list| list.iter().filter_map(|l| l.as_string()).collect())
+            .unwrap_or_default()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    Vec::new()
+}
+
+const LANG_KEY: &str = "courier.lang";
+
+/// The language the user picked on this browser, if they picked one.
+pub fn load_lang() -> Option<String> {
+    super::storage::load(LANG_KEY)
+}
+
+/// Remembers the language picked.
+pub fn save_lang(code: &str) {
+    super::storage::save(LANG_KEY, code);
+}
+
+/// Says the page's language (`<html lang>`), for screen readers and fonts.
+pub fn set_page_lang(code: &str) {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("lang", code);
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = code;
 }
 
 /// The relay's WebSocket: this page's host, path `/ws`, `wss:` on an `https:` page.

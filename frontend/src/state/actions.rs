@@ -7,6 +7,7 @@ use shared::{ClientFrame, ClientMsg};
 
 use super::conversation::{ConvKey, Conversation, Delivery, Fetch, Message};
 use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
+use crate::i18n::fill;
 
 impl State {
     pub(super) fn apply_action(&mut self, action: Action) -> bool {
@@ -31,7 +32,8 @@ impl State {
                         }
                     }
                     Err(why) => {
-                        self.login_error = Some(format!("That name won\u{2019}t work: {why}."));
+                        let t = self.t();
+                        self.login_error = Some(fill(t.name_wont_work, &[t.reason(why)]));
                     }
                 }
             }
@@ -65,9 +67,7 @@ impl State {
                 self.now_ms = now_ms;
                 self.typing_sent = None;
                 if self.protect.pending.take().is_some() {
-                    let why = "The connection dropped before the relay answered, so your name \
-                               may not be protected. Try again once connected."
-                        .to_owned();
+                    let why = self.t().protect_dropped.to_owned();
                     if self.protect.open {
                         self.protect.error = Some(why);
                     } else {
@@ -95,8 +95,11 @@ impl State {
                 let Some(conv) = self.conversations.get_mut(&key) else {
                     return false;
                 };
-                if conv.unread != 0 {
-                    Rc::make_mut(conv).unread = 0;
+                let divider = (conv.unread != 0).then_some(conv.read);
+                if conv.unread != 0 || conv.divider != divider {
+                    let conv = Rc::make_mut(conv);
+                    conv.unread = 0;
+                    conv.divider = divider;
                 }
                 self.open = Some(key);
             }
@@ -120,7 +123,8 @@ impl State {
             }
             Action::Join(room) => {
                 if let Err(why) = shared::validate::room(&room) {
-                    self.room_error = Some(format!("That room name won\u{2019}t work: {why}."));
+                    let t = self.t();
+                    self.room_error = Some(fill(t.room_wont_work, &[t.reason(why)]));
                     return true;
                 }
                 self.room_error = None;
@@ -203,6 +207,8 @@ impl State {
                 self.typing_sent = Some((key, now_ms));
             }
             Action::Notice(text) => self.notice = Some(text),
+            Action::SetLang(lang) => self.lang = lang,
+            Action::DeviceOnline(online) => self.device_offline = !online,
             Action::DismissNotice => self.notice = None,
             Action::Resume(snapshot) => return self.resume(snapshot),
             Action::LoadOlder(key) => {

@@ -147,6 +147,9 @@ pub struct Conversation {
     pub seen: u64,
     /// The highest `seq` read: the conversation was on screen with it. Kept across reloads.
     pub read: u64,
+    /// Where "New messages" goes: after this `seq`, the last one read when the conversation
+    /// was opened with unread messages; `None` when it was opened with none.
+    pub divider: Option<u64>,
     /// What the relay last said about messages older than the oldest we hold: `Some(true)`
     /// there are more, `Some(false)` there are none, `None` it did not say.
     pub older: Option<bool>,

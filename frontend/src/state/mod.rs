@@ -77,6 +77,8 @@ use shared::validate::name_key;
 use shared::{RoomInfo, ServerMsg};
 use yew::Reducible;
 
+use crate::i18n::{Lang, Texts};
+
 mod actions;
 mod conversation;
 pub mod hosts;
@@ -189,6 +191,10 @@ pub struct State {
     pub ops: Rc<Ops>,
     /// The frames the actions applied caused, for the driver to drain and send.
     pub outbox: Outbox,
+    /// The interface's language: the texts the reducer writes (errors, notices) are in it.
+    pub lang: Lang,
+    /// The browser says it has no network (its `offline` event, until `online`).
+    pub device_offline: bool,
 }
 
 /// Everything that can happen to the state.
@@ -272,6 +278,10 @@ pub enum Action {
     CancelRun,
     /// Run the last command again on the hosts where it failed.
     RetryFailed,
+    /// Show the interface in this language.
+    SetLang(Lang),
+    /// The browser's `online` (true) or `offline` event.
+    DeviceOnline(bool),
 }
 
 impl Reducible for State {
@@ -288,6 +298,11 @@ impl Reducible for State {
 }
 
 impl State {
+    /// The interface's texts, in the language chosen.
+    pub fn t(&self) -> &'static Texts {
+        self.lang.texts()
+    }
+
     /// Applies an action; returns false when it certainly changed nothing.
     pub(super) fn apply(&mut self, action: Action) -> bool {
         let changed = self.apply_action(action);
@@ -325,6 +340,8 @@ impl State {
             protect_counter: self.protect_counter,
             session: self.session,
             outbox: self.outbox.clone(),
+            lang: self.lang,
+            device_offline: self.device_offline,
             ..Self::default()
         }
     }

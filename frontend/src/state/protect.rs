@@ -6,6 +6,7 @@ use shared::ClientMsg;
 use shared::limits::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS};
 
 use super::State;
+use crate::i18n::fill;
 
 /// A password, held in memory only: nothing persists it (`crate::persist` never sees it) and
 /// its `Debug` does not show it.
@@ -48,18 +49,15 @@ impl State {
             return false;
         }
         let chars = password.expose().chars().count();
+        let t = self.t();
         let why = if chars < MIN_PASSWORD_CHARS {
-            Some(format!(
-                "The password needs at least {MIN_PASSWORD_CHARS} characters."
-            ))
+            Some(fill(t.password_short, &[&MIN_PASSWORD_CHARS.to_string()]))
         } else if chars > MAX_PASSWORD_CHARS {
-            Some(format!(
-                "The password can have at most {MAX_PASSWORD_CHARS} characters."
-            ))
+            Some(fill(t.password_long, &[&MAX_PASSWORD_CHARS.to_string()]))
         } else if password != *confirm {
-            Some("The two passwords don\u{2019}t match.".to_owned())
+            Some(t.passwords_differ.to_owned())
         } else if !self.online_now() {
-            Some("You are offline: try again once connected.".to_owned())
+            Some(t.protect_offline.to_owned())
         } else {
             None
         };

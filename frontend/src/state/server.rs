@@ -8,6 +8,7 @@ use shared::{ChatMessage, ClientMsg, ConversationId, ErrorCode, ServerMsg, Targe
 use super::conversation::{Applied, ConvKey, Conversation, Delivery, Fetch, Typist};
 use super::view::countdown_secs;
 use super::{Action, Conn, MAX_GAP_PAGES, REFRESH_INTERVAL_MS, State, TYPING_TTL_MS};
+use crate::i18n::{Texts, fill};
 
 impl State {
     pub(super) fn server(&mut self, msg: ServerMsg, now_ms: u64) -> bool {
@@ -231,10 +232,7 @@ impl State {
                 }
                 self.protect.open = false;
                 self.protect.error = None;
-                self.notice = Some(format!(
-                    "\u{201c}{name}\u{201d} is now protected: signing in with it needs your \
-                     password."
-                ));
+                self.notice = Some(fill(self.t().now_protected, &[&name]));
             }
             ServerMsg::History {
                 conversation,
@@ -303,14 +301,14 @@ impl State {
         // Our `run` was refused.
         if cid
             .as_deref()
-            .is_some_and(|c| self.run_refused(c, failure_text(code, &message)))
+            .is_some_and(|c| self.run_refused(c, failure_text(self.t(), code, &message)))
         {
             return;
         }
         // Our `protect` was refused.
         if cid.is_some() && self.protect.pending.as_ref().map(|(c, _)| c) == cid.as_ref() {
             self.protect.pending = None;
-            let why = failure_text(code, &message);
+            let why = failure_text(self.t(), code, &message);
             if self.protect.open {
                 self.protect.error = Some(why);
             } else {
@@ -334,13 +332,14 @@ impl State {
             }
         }
         if let Some(cid) = cid {
+            let t = self.t();
             for conv in self.conversations.values_mut() {
                 let found = conv
                     .unconfirmed()
                     .find(|(_, m)| m.cid.as_deref() == Some(cid.as_str()));
                 if let Some((i, _)) = found {
                     Rc::make_mut(&mut Rc::make_mut(conv).messages[i]).delivery =
-                        Delivery::Failed(failure_text(code, &message));
+                        Delivery::Failed(failure_text(t, code, &message));
                     return;
                 }
             }
@@ -361,15 +360,13 @@ impl State {
             ErrorCode::PasswordRequired => {
                 // A hello without the right password (or a live token) for a protected name:
                 // ask for it on the login form, with no retries (the socket closes).
+                let t = self.t();
                 let why = if self.me.is_some() {
-                    format!(
-                        "You were disconnected, and \u{201c}{name}\u{201d} is protected: enter \
-                         its password to sign in again."
-                    )
+                    fill(t.disconnected_protected, &[&name])
                 } else if self.password.is_some() {
-                    format!("Wrong password for \u{201c}{name}\u{201d}. Try again.")
+                    fill(t.wrong_password, &[&name])
                 } else {
-                    format!("\u{201c}{name}\u{201d} is protected: enter its password to sign in.")
+                    fill(t.protected_needs_password, &[&name])
                 };
                 *self = Self {
                     last_name: name,
@@ -378,17 +375,15 @@ impl State {
                     ..self.fresh()
                 };
             }
-            ErrorCode::NameTaken => self.name_refused(format!(
-                "\u{201c}{name}\u{201d} is already taken by someone online. Try another name."
-            )),
+            ErrorCode::NameTaken => self.name_refused(fill(self.t().name_in_use, &[&name])),
             ErrorCode::InvalidName => {
-                self.name_refused(format!("That name can\u{2019}t be used: {message}"));
+                self.name_refused(fill(self.t().name_refused, &[&message]));
             }
             ErrorCode::InvalidRoom => {
                 self.opening = None;
-                self.room_error = Some(format!("That room name can\u{2019}t be used: {message}"));
+                self.room_error = Some(fill(self.t().room_refused, &[&message]));
             }
-            _ => self.notice = Some(failure_text(code, &message)),
+            _ => self.notice = Some(failure_text(self.t(), code, &message)),
         }
     }
 
@@ -436,16 +431,16 @@ fn sorted_names(mut names: Vec<String>) -> Vec<String> {
 
 /// What to tell the user about a refused frame: the relay's own words, or a few of ours when
 /// it gave none.
-fn failure_text(code: ErrorCode, message: &str) -> String {
+fn failure_text(t: &Texts, code: ErrorCode, message: &str) -> String {
     if !message.trim().is_empty() {
         return message.trim().to_owned();
     }
     match code {
-        ErrorCode::RateLimited => "too many messages; slow down".to_owned(),
-        ErrorCode::TooLong => "the message is too long".to_owned(),
-        ErrorCode::UnknownUser => "nobody has that name".to_owned(),
-        ErrorCode::NotMember => "you are not in that room".to_owned(),
-        ErrorCode::MailboxFull => "their mailbox is full".to_owned(),
+        ErrorCode::RateLimited => t.err_rate_limited.to_owned(),
+        ErrorCode::TooLong => t.err_too_long.to_owned(),
+        ErrorCode::UnknownUser => t.err_unknown_user.to_owned(),
+        ErrorCode::NotMember => t.err_not_member.to_owned(),
+        ErrorCode::MailboxFull => t.err_mailbox_full.to_owned(),
         other => other.to_string(),
     }
 }

@@ -1,23 +1,46 @@
 //! What the views show that is worked out from the state: the status bar and typing texts,
 //! and the order the keyboard moves through the conversations in.
 
-use super::{Conn, ConvKey, State};
+use super::{Conn, ConvKey, Conversation, State};
+use crate::i18n::fill;
 
 impl State {
     /// The status bar: its `data-state` (`connected`, `connecting`, `reconnecting`) and text.
     pub fn status(&self) -> (&'static str, String) {
+        let t = self.t();
         match self.conn {
-            Conn::Connected if self.me.is_some() => ("connected", "connected".to_owned()),
-            Conn::Connected => ("connecting", "connecting: signing in…".to_owned()),
+            Conn::Connected if self.me.is_some() => ("connected", t.connected.to_owned()),
+            Conn::Connected => ("connecting", t.signing_in_status.to_owned()),
             Conn::Offline | Conn::Connecting { attempt: 0 } => {
-                ("connecting", "connecting…".to_owned())
+                ("connecting", t.connecting.to_owned())
             }
-            Conn::Connecting { .. } => ("reconnecting", "reconnecting…".to_owned()),
+            Conn::Connecting { .. } => ("reconnecting", t.reconnecting.to_owned()),
             Conn::Reconnecting { at_ms } => (
                 "reconnecting",
-                format!("reconnecting in {} s", countdown_secs(at_ms, self.now_ms)),
+                fill(t.reconnecting_in, &[&self.countdown(at_ms).to_string()]),
             ),
         }
+    }
+
+    /// While signed in but cut off from the relay: what the banner says. Others' presence is
+    /// not known then, so the views show nobody as online.
+    pub fn banner(&self) -> Option<String> {
+        self.me.as_ref()?;
+        let t = self.t();
+        match self.conn {
+            _ if self.device_offline => Some(t.banner_device_offline.to_owned()),
+            Conn::Connected => None,
+            Conn::Reconnecting { at_ms } => Some(fill(
+                t.banner_retry_in,
+                &[&self.countdown(at_ms).to_string()],
+            )),
+            Conn::Offline | Conn::Connecting { .. } => Some(t.banner_reconnecting.to_owned()),
+        }
+    }
+
+    /// Whole seconds until the reconnect at `at_ms`.
+    pub fn countdown(&self, at_ms: u64) -> u64 {
+        countdown_secs(at_ms, self.now_ms)
     }
 
     /// The sum of unread counts over the conversations not open.
@@ -31,28 +54,35 @@ impl State {
             return String::new();
         };
         let names: Vec<&str> = conv.typing.iter().map(|t| t.name.as_str()).collect();
+        let t = self.t();
         match names.as_slice() {
             [] => String::new(),
-            [one] => format!("{one} is typing…"),
-            [a, b] => format!("{a} and {b} are typing…"),
-            [a, b, rest @ ..] => format!("{a}, {b} and {} more are typing…", rest.len()),
+            [one] => fill(t.typing_one, &[one]),
+            [a, b] => fill(t.typing_two, &[a, b]),
+            [a, b, rest @ ..] => fill(t.typing_many, &[a, b, &rest.len().to_string()]),
         }
     }
 
     /// The conversations in the sidebar's order: the joined rooms, then the private
     /// conversations, the correspondents online first.
     pub fn conversation_order(&self) -> Vec<ConvKey> {
-        let mut rooms: Vec<ConvKey> = Vec::new();
-        let mut dms: Vec<(bool, &ConvKey)> = Vec::new();
-        for (key, conv) in &self.conversations {
-            match key {
-                ConvKey::Room(_) => rooms.push(key.clone()),
-                ConvKey::Dm(_) => dms.push((!self.is_online(&conv.title), key)),
-            }
-        }
-        dms.sort();
-        rooms.extend(dms.into_iter().map(|(_, key)| key.clone()));
+        let dm_online = |key: &ConvKey, conv: &Conversation, online: bool| {
+            key.room().is_none() && self.is_online(&conv.title) == online
+        };
+        // The map is sorted by key: rooms first, then private conversations by name.
+        let rooms = self.conversations.keys().filter(|k| k.room().is_some());
+        let online = self
+            .conversations
+            .iter()
+            .filter(|(k, c)| dm_online(k, c, true));
+        let offline = self
+            .conversations
+            .iter()
+            .filter(|(k, c)| dm_online(k, c, false));
         rooms
+            .chain(online.chain(offline).map(|(k, _)| k))
+            .cloned()
+            .collect()
     }
 
     /// The conversation `step` places after the open one in the sidebar's order (before it

@@ -328,3 +328,19 @@ fn the_keyboard_moves_through_conversations_in_the_sidebars_order() {
     assert_eq!(s.neighbour(1, true), Some(lobby.clone()));
     assert_eq!(s.neighbour(-1, true), Some(lobby));
 }
+
+#[test]
+fn coming_back_to_a_conversation_marks_where_reading_stopped() {
+    let s = in_lobby();
+    let s = message(&s, room_msg("lobby", 1, "bob", "read", None));
+    let s = reduce(&s, Action::OpenDm("bob".into()));
+    let s = message(&s, room_msg("lobby", 2, "bob", "new", None));
+    let s = message(&s, room_msg("lobby", 3, "bob", "newer", None));
+    let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+    assert_eq!(lobby(&s).divider, Some(1));
+    assert_eq!(lobby(&s).read, 3);
+    // Read meanwhile: no divider next time.
+    let s = reduce(&s, Action::OpenDm("bob".into()));
+    let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+    assert_eq!(lobby(&s).divider, None);
+}

@@ -319,3 +319,30 @@ fn a_reload_closes_a_gap_longer_than_one_page() {
     assert_eq!(seqs(lobby(&s)), (1..=120).collect::<Vec<_>>());
     assert_eq!(lobby(&s).read, 120);
 }
+
+#[test]
+fn the_banner_says_why_and_when_while_cut_off() {
+    let s = alice();
+    assert_eq!(s.banner(), None);
+    let s = reduce(
+        &s,
+        Action::Disconnected {
+            retry_at_ms: 5_000,
+            now_ms: 1_000,
+        },
+    );
+    assert_eq!(
+        s.banner().as_deref(),
+        Some("You are disconnected. Trying again in 4 s.")
+    );
+    let s = reduce(&s, Action::DeviceOnline(false));
+    assert!(s.banner().unwrap().contains("device is offline"));
+    let s = reduce(&s, Action::DeviceOnline(true));
+    let s = reduce(&s, Action::Connecting { attempt: 1 });
+    assert_eq!(
+        s.banner().as_deref(),
+        Some("You are disconnected. Reconnecting…")
+    );
+    let s = reduce(&s, Action::SetLang(crate::i18n::Lang::ZhCn));
+    assert_eq!(s.banner().as_deref(), Some("连接已断开。正在重新连接…"));
+}

@@ -54,7 +54,12 @@ fn name_taken_at_login_explains_and_closes() {
     );
     assert!(s.me.is_none());
     assert!(!s.wants_connection());
-    assert!(s.login_error.as_deref().unwrap().contains("already taken"));
+    assert!(
+        s.login_error
+            .as_deref()
+            .unwrap()
+            .contains("signed in elsewhere")
+    );
     assert_eq!(s.last_name, "bob");
 }
 
@@ -164,7 +169,12 @@ fn a_resumed_name_that_is_taken_goes_back_to_the_login_form() {
     let s = reduce(&s, Action::Connected);
     let s = server(&s, ServerMsg::error(ErrorCode::NameTaken, "taken", None));
     assert!(!s.wants_connection());
-    assert!(s.login_error.as_deref().unwrap().contains("already taken"));
+    assert!(
+        s.login_error
+            .as_deref()
+            .unwrap()
+            .contains("signed in elsewhere")
+    );
     assert!(s.conversations.is_empty() && s.token.is_none());
     assert_eq!(s.last_name, "alice");
 }
