@@ -2,6 +2,8 @@
 //! that can cut a browser's network, a page from another origin, and the steps the tests take
 //! on the app's page (sign in, join, send, wait for what it shows).
 
+#![allow(dead_code)] // each test file uses its own part of the harness
+
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -192,6 +194,11 @@ impl ChromeDriver {
 
     /// A new headless browser session.
     pub async fn browser(&self) -> Client {
+        self.browser_in("en-US").await
+    }
+
+    /// A new headless browser session whose preferred language is `lang` (a BCP 47 tag).
+    pub async fn browser_in(&self, lang: &str) -> Client {
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -201,7 +208,9 @@ impl ChromeDriver {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,800",
+                    format!("--lang={lang}"),
                 ],
+                "prefs": { "intl.accept_languages": lang },
             },
             // What the page logs to its console, for [`console_errors`].
             "goog:loggingPrefs": { "browser": "ALL" },
@@ -297,6 +306,99 @@ impl Drop for Proxy {
         self.cut();
         self.accept.abort();
     }
+}
+
+/// A Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`): emulated
+/// media (dark mode) and screen sizes (a phone).
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.0.to_string()))
+    }
+}
+
+/// Runs the CDP command `cmd` with `params` in the browser's page.
+pub async fn cdp(browser: &Client, cmd: &str, params: Value) {
+    browser
+        .issue_cmd(Cdp(json!({ "cmd": cmd, "params": params })))
+        .await
+        .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
+}
+
+/// The page as in a dark (or light) system theme.
+pub async fn color_scheme(browser: &Client, dark: bool) {
+    let value = if dark { "dark" } else { "light" };
+    let features = json!([{ "name": "prefers-color-scheme", "value": value }]);
+    cdp(
+        browser,
+        "Emulation.setEmulatedMedia",
+        json!({ "features": features }),
+    )
+    .await;
+}
+
+/// The page as on a phone (390 × 844 CSS pixels, touch), or back to the window's size.
+pub async fn phone(browser: &Client, on: bool) {
+    if on {
+        let metrics =
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true });
+        cdp(browser, "Emulation.setDeviceMetricsOverride", metrics).await;
+    } else {
+        cdp(browser, "Emulation.clearDeviceMetricsOverride", json!({})).await;
+    }
+}
+
+/// The id of the element that has the keyboard focus ("" for none).
+pub async fn focused(browser: &Client) -> String {
+    let id = browser
+        .execute(
+            "return document.activeElement ? document.activeElement.id : '';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    id.as_str().unwrap_or_default().to_owned()
+}
+
+/// axe-core's serious and critical violations on the page as it is, as "rule: targets";
+/// axe.min.js comes from the npm package scripts/setup installs.
+pub async fn axe_violations(browser: &Client) -> Vec<String> {
+    let tools = std::env::var("COURIER_TOOLS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/courier-tools",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let path = format!("{tools}/node_modules/axe-core/axe.min.js");
+    let source = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no axe-core at {path} ({e}): run scripts/setup"));
+    browser.execute(&source, vec![]).await.unwrap();
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+               r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))
+             ), e => done(['axe failed: ' + e]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
 }
 
 /// chromedriver's log of the page's console (`POST /session/{id}/se/log`), which fantoccini

@@ -213,7 +213,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
         let new_day = day.is_some() && (i == start || messages[i - 1].ts.map(local_day) != day);
         if divider_at == Some(i) {
             rows.push(html! {
-                <li key="divider" id="unread-divider" class="unread-divider" role="separator">
+                <li key="divider" id="unread-divider" class="unread-divider">
                     <span>{ t.new_messages_divider }</span>
                 </li>
             });
@@ -225,7 +225,7 @@ pub fn MessageList(props: &MessageListProps) -> Html {
                 _ => long_date(ts, lang.code()),
             };
             rows.push(html! {
-                <li key={format!("d{day}")} class="day-separator" role="separator" data-day={day.to_string()}>
+                <li key={format!("d{day}")} class="day-separator" data-day={day.to_string()}>
                     <span>{ label }</span>
                 </li>
             });
