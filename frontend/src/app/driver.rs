@@ -100,7 +100,10 @@ impl Driver {
         if let Action::Login { .. } = action {
             self.resume_kept_conversations();
         }
-        if matches!(action, Action::Server { .. }) {
+        if matches!(
+            action,
+            Action::Server { .. } | Action::Open(_) | Action::OpenDm(_)
+        ) {
             self.ack_soon();
         }
         let due = self.state().due_sends();
@@ -171,7 +174,8 @@ impl Driver {
     }
 
     /// Acknowledges private messages once the frames already received are handled, so that
-    /// a burst (the mailbox after `welcome`) costs one `ack` per conversation.
+    /// a burst (the mailbox after `welcome`) costs one `ack` per conversation; and tells our
+    /// other connections how far we read, once per burst too.
     fn ack_soon(&self) {
         let mut link = self.link.borrow_mut();
         if link.acks_due.is_some() {
@@ -183,6 +187,10 @@ impl Driver {
             let due = driver.state().due_acks();
             if !due.is_empty() {
                 driver.act(Action::SendAcks(due));
+            }
+            let reads = driver.state().due_reads();
+            if !reads.is_empty() {
+                driver.act(Action::SendReads(reads));
             }
         }));
     }

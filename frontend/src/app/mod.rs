@@ -160,6 +160,8 @@ pub fn App() -> Html {
             <Login initial_name={state.last_name.clone()} {lang} on_lang={on_lang.clone()}
                    error={state.login_error.clone().map(AttrValue::from)}
                    password_required={state.password_required}
+                   offer_attach={state.offer_attach}
+                   on_attach={driver.callback(|()| Action::AttachHere)}
                    busy={state.wants_connection()}
                    on_login={driver.callback(|(name, password): (String, String)| Action::Login {
                        name,

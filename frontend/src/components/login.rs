@@ -15,6 +15,10 @@ pub struct LoginProps {
     /// The relay asked for the name's password: the password field takes the focus.
     #[prop_or_default]
     pub password_required: bool,
+    /// The name is in use elsewhere: offer to sign in here too, as one more connection.
+    #[prop_or_default]
+    pub offer_attach: bool,
+    pub on_attach: Callback<()>,
     /// A sign-in is under way: the form waits.
     pub busy: bool,
     /// The name and the password as typed (empty: none); the root checks and trims the name.
@@ -93,6 +97,11 @@ pub fn Login(props: &LoginProps) -> Html {
                 <p id="login-error" class="form-error" role="alert">
                     { props.error.clone().unwrap_or_default() }
                 </p>
+                if props.offer_attach && !props.busy {
+                    <button id="attach" type="button" onclick={props.on_attach.reform(|_: MouseEvent| ())}>
+                        { t.use_here_too }
+                    </button>
+                }
                 if props.busy {
                     <div class="login-busy">
                         { props.children.clone() }

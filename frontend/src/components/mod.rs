@@ -8,6 +8,7 @@
 //! | What | Hook |
 //! |---|---|
 //! | login: name input, submit button, error text | `#name`, `#login`, `#login-error` |
+//! | login: the name is in use elsewhere, "that's me" (joins it as one more connection) | `#attach` |
 //! | login: password input (optional; focused, `aria-invalid=true`, when the relay asked for it) | `#password` |
 //! | connection status (text has "connected", "connecting" or "reconnecting") | `#status[data-state=connected\|connecting\|reconnecting]` |
 //! | signed-in name, sign-out button (also forgets the session kept for reloads) | `#me`, `#logout` |

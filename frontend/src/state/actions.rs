@@ -10,6 +10,25 @@ use super::{Action, Conn, State, TYPING_SEND_INTERVAL_MS};
 use crate::i18n::fill;
 
 impl State {
+    /// We are no longer in `room` (we left it, here or on another connection): its
+    /// conversation goes, and the next one opens if it was open.
+    pub(super) fn forget_room(&mut self, room: &str) -> bool {
+        let key = ConvKey::Room(room.to_owned());
+        if self.conversations.remove(&key).is_none() {
+            return false;
+        }
+        if self.opening.as_deref() == Some(room) {
+            self.opening = None;
+        }
+        if self.open.as_ref() == Some(&key) {
+            self.open = self.conversations.keys().next().cloned();
+            if let Some(open) = &self.open {
+                self.apply(Action::Open(open.clone()));
+            }
+        }
+        true
+    }
+
     pub(super) fn apply_action(&mut self, action: Action) -> bool {
         match action {
             Action::Login {
@@ -20,6 +39,7 @@ impl State {
                     return false;
                 }
                 self.last_name = raw.trim().to_owned();
+                self.offer_attach = false;
                 match shared::validate::name(&raw) {
                     Ok(name) => {
                         self.wanted_name = Some(name.to_owned());
@@ -145,19 +165,7 @@ impl State {
                     self.emit(ClientMsg::Leave { room: room.clone() });
                     self.emit(ClientMsg::Rooms);
                 }
-                let key = ConvKey::Room(room.clone());
-                if self.conversations.remove(&key).is_none() {
-                    return false;
-                }
-                if self.opening.as_ref() == Some(&room) {
-                    self.opening = None;
-                }
-                if self.open.as_ref() == Some(&key) {
-                    self.open = self.conversations.keys().next().cloned();
-                    if let Some(open) = &self.open {
-                        self.apply(Action::Open(open.clone()));
-                    }
-                }
+                return self.forget_room(&room);
             }
             Action::Send { key, cid, text } => {
                 if !self.can_send(&key) {
@@ -209,6 +217,33 @@ impl State {
             Action::Notice(text) => self.notice = Some(text),
             Action::SetLang(lang) => self.lang = lang,
             Action::DeviceOnline(online) => self.device_offline = !online,
+            Action::AttachHere => {
+                if !self.offer_attach {
+                    return false;
+                }
+                self.attach = true;
+                let name = self.last_name.clone();
+                return self.apply_action(Action::Login {
+                    name,
+                    password: None,
+                });
+            }
+            Action::SendReads(reads) => {
+                for (key, seq) in reads {
+                    let Some(conv) = self.conversations.get_mut(&key) else {
+                        continue;
+                    };
+                    let (room, with) = match &key {
+                        ConvKey::Room(room) => (Some(room.clone()), None),
+                        ConvKey::Dm(_) => (None, Some(conv.title.clone())),
+                    };
+                    if self.conn == Conn::Connected {
+                        self.outbox
+                            .push(ClientFrame::new(ClientMsg::Read { room, with, seq }));
+                    }
+                    Rc::make_mut(conv).read_told = seq;
+                }
+            }
             Action::DismissNotice => self.notice = None,
             Action::Resume(snapshot) => return self.resume(snapshot),
             Action::LoadOlder(key) => {

@@ -160,6 +160,8 @@ pub struct Conversation {
     pub join_after: Option<u64>,
     /// Private conversations: the highest `seq` acknowledged in this session.
     pub acked: u64,
+    /// The highest `read` told to the relay in this session (for our other connections).
+    pub read_told: u64,
 }
 
 /// A `history` request in flight.

@@ -195,6 +195,11 @@ pub struct State {
     pub lang: Lang,
     /// The browser says it has no network (its `offline` event, until `online`).
     pub device_offline: bool,
+    /// The user confirmed that the name in use elsewhere is theirs: the next `hello` joins
+    /// that session as one more connection (`attach`).
+    pub attach: bool,
+    /// The name was refused as in use: the login form offers to attach.
+    pub offer_attach: bool,
 }
 
 /// Everything that can happen to the state.
@@ -282,6 +287,10 @@ pub enum Action {
     SetLang(Lang),
     /// The browser's `online` (true) or `offline` event.
     DeviceOnline(bool),
+    /// "That's me": sign in again under the refused name, as one more connection of it.
+    AttachHere,
+    /// Tell the relay how far these conversations were read (from [`State::due_reads`]).
+    SendReads(Vec<(ConvKey, u64)>),
 }
 
 impl Reducible for State {

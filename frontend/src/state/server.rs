@@ -17,6 +17,7 @@ impl State {
                 name,
                 token,
                 operator,
+                ..
             } => {
                 if self
                     .me
@@ -49,6 +50,7 @@ impl State {
                     };
                     let conv = Rc::make_mut(self.conversations.get_mut(&key).expect("listed"));
                     conv.acked = 0;
+                    conv.read_told = 0;
                     conv.synced = false;
                     conv.fetch = fetch;
                     conv.join_after = (key.room().is_some() && held > 0).then_some(held);
@@ -224,6 +226,31 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+            // Another connection of ours left the room, or read a conversation.
+            ServerMsg::Left { room } => return self.forget_room(&room),
+            ServerMsg::Read { conversation, seq } => {
+                let key = match conversation {
+                    ConversationId::Room { room } => ConvKey::Room(room),
+                    ConversationId::With { with } => ConvKey::dm(&with),
+                };
+                let me = self.me.as_deref().map(name_key).unwrap_or_default();
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                if conv.read >= seq {
+                    return false;
+                }
+                let conv = Rc::make_mut(conv);
+                conv.read = seq;
+                conv.read_told = conv.read_told.max(seq);
+                // Unread: the others' messages after what was read there.
+                let after = conv
+                    .messages
+                    .iter()
+                    .filter(|m| m.seq.is_some_and(|s| s > seq) && name_key(&m.from) != me)
+                    .count();
+                conv.unread = conv.unread.min(after);
+            }
             ServerMsg::Protected { name } => {
                 // The answer to our pending `protect` (it carries no cid): its password is
                 // the one the next hellos need.
@@ -375,7 +402,10 @@ impl State {
                     ..self.fresh()
                 };
             }
-            ErrorCode::NameTaken => self.name_refused(fill(self.t().name_in_use, &[&name])),
+            ErrorCode::NameTaken => {
+                self.name_refused(fill(self.t().name_in_use, &[&name]));
+                self.offer_attach = true;
+            }
             ErrorCode::InvalidName => {
                 self.name_refused(fill(self.t().name_refused, &[&message]));
             }

@@ -144,6 +144,9 @@ impl State {
             token: self.token.clone(),
             acks: true,
             password: self.password.as_ref().map(|p| p.expose().to_owned()),
+            // Our other tabs and devices stay: a token or a password proves the name, and
+            // for an unprotected name in use the user said "that's me".
+            attach: self.token.is_some() || self.password.is_some() || self.attach,
         }))
     }
 
@@ -189,6 +192,19 @@ impl State {
                 let last = conv.last_seq();
                 (last > conv.acked).then(|| (key.clone(), last))
             })
+            .collect()
+    }
+
+    /// What our other connections are owed: per conversation, how far it was read here, if
+    /// the relay was not told yet in this session. Sent with the acknowledgements.
+    pub fn due_reads(&self) -> Vec<(ConvKey, u64)> {
+        if !self.online_now() {
+            return Vec::new();
+        }
+        self.conversations
+            .iter()
+            .filter(|(_, conv)| conv.read > conv.read_told)
+            .map(|(key, conv)| (key.clone(), conv.read))
             .collect()
     }
 }

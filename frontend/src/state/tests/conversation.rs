@@ -344,3 +344,38 @@ fn coming_back_to_a_conversation_marks_where_reading_stopped() {
     let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
     assert_eq!(lobby(&s).divider, None);
 }
+
+#[test]
+fn reading_is_told_to_our_other_connections_and_taken_from_them() {
+    let s = in_lobby();
+    let s = reduce(&s, Action::OpenDm("bob".into()));
+    let s = message(&s, room_msg("lobby", 1, "bob", "one", None));
+    let s = message(&s, room_msg("lobby", 2, "bob", "two", None));
+    let s = message(&s, room_msg("lobby", 3, "bob", "three", None));
+    assert_eq!(lobby(&s).unread, 3);
+    // Read up to 2 elsewhere: one left here.
+    let read = |seq| ServerMsg::Read {
+        conversation: lobby_id(),
+        seq,
+    };
+    let s = server(&s, read(2));
+    assert_eq!(lobby(&s).unread, 1);
+    assert!(s.due_reads().is_empty(), "not told back");
+    let s = server(&s, read(3));
+    assert_eq!(lobby(&s).unread, 0);
+    // Read here: told once.
+    let s = message(&s, room_msg("lobby", 4, "bob", "four", None));
+    let s = reduce(&s, Action::Open(ConvKey::Room("lobby".into())));
+    let due = s.due_reads();
+    assert_eq!(due, vec![(ConvKey::Room("lobby".into()), 4)]);
+    let (s, sent) = act(&s, Action::SendReads(due));
+    assert_eq!(
+        sent,
+        vec![ClientFrame::new(ClientMsg::Read {
+            room: Some("lobby".into()),
+            with: None,
+            seq: 4
+        })]
+    );
+    assert!(s.due_reads().is_empty());
+}

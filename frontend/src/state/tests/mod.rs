@@ -107,6 +107,8 @@ fn welcomed(s: &Rc<State>) -> Rc<State> {
             name: "alice".into(),
             token: "t1".into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
     )
 }
@@ -123,6 +125,7 @@ fn hello_frames(token: Option<&str>, password: Option<&str>) -> Vec<ClientFrame>
         token: token.map(String::from),
         acks: true,
         password: password.map(String::from),
+        attach: token.is_some() || password.is_some(),
     })]
 }
 
@@ -212,6 +215,8 @@ fn welcome(s: &Rc<State>, token: &str) -> (Rc<State>, Vec<ClientFrame>) {
             name: "alice".into(),
             token: token.into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
         now_ms: 1_000,
     };

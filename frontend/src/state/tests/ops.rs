@@ -18,6 +18,8 @@ fn operator() -> Rc<State> {
             name: "alice".into(),
             token: "t1".into(),
             operator: true,
+            attached: false,
+            connections: None,
         },
     )
 }
@@ -94,6 +96,8 @@ fn the_view_watches_while_open_and_again_after_a_reconnect() {
             name: "alice".into(),
             token: "t2".into(),
             operator: true,
+            attached: false,
+            connections: None,
         },
     );
     assert!(msgs(&sent).ends_with(&[ClientMsg::Watch, ClientMsg::Runs]));

@@ -29,6 +29,8 @@ fn reconnect_says_hello_with_token_and_rejoins_every_room() {
             name: "alice".into(),
             token: "t2".into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
         now_ms: 6_000,
     };

@@ -71,6 +71,8 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
             name: "alice".into(),
             token: "t2".into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
     );
     assert!(s.due_sends().is_empty(), "not before the room is re-joined");

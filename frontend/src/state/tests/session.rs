@@ -227,3 +227,46 @@ fn tick_refreshes_listings_every_ten_seconds_and_is_quiet_otherwise() {
     assert!(Rc::ptr_eq(&s, &s2), "nothing to do, same Rc");
     assert!(sent.is_empty());
 }
+
+#[test]
+fn a_name_in_use_can_be_joined_as_one_more_connection_once_confirmed() {
+    let s = reduce(&Rc::new(State::default()), login("alice"));
+    let s = reduce(&s, Action::Connected);
+    let s = server(
+        &s,
+        ServerMsg::error(ErrorCode::NameTaken, "name taken", None),
+    );
+    assert!(s.offer_attach);
+    let s = reduce(&s, Action::AttachHere);
+    assert!(!s.offer_attach);
+    let (_, sent) = act(&s, Action::Connected);
+    assert_eq!(
+        sent,
+        vec![ClientFrame::new(ClientMsg::Hello {
+            name: "alice".into(),
+            token: None,
+            acks: true,
+            password: None,
+            attach: true,
+        })]
+    );
+    // Without the offer, nothing happens.
+    let fresh = Rc::new(State::default());
+    assert!(Rc::ptr_eq(&fresh, &reduce(&fresh, Action::AttachHere)));
+}
+
+#[test]
+fn another_connection_leaving_a_room_leaves_it_here() {
+    let s = in_lobby();
+    let s = reduce(&s, Action::Join("dev".into()));
+    let s = server(&s, joined("dev", &["alice"], vec![]));
+    let (s, sent) = server_sent(&s, ServerMsg::Left { room: "dev".into() });
+    assert!(!s.conversations.contains_key(&ConvKey::Room("dev".into())));
+    assert_eq!(s.open, Some(ConvKey::Room("lobby".into())));
+    assert!(
+        !sent
+            .iter()
+            .any(|f| matches!(f.msg, ClientMsg::Leave { .. })),
+        "{sent:?}"
+    );
+}
