@@ -339,3 +339,90 @@ async fn axe_finds_nothing_serious_light_and_dark_laptop_and_phone() {
         found.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_and_a_second_browser_of_one_person_stay_connected_together() {
+    let Some((relay, driver, url)) = setup().await else {
+        return;
+    };
+    let laptop = driver.browser().await;
+    log_in(&laptop, &url, "alice").await;
+    join(&laptop, "lobby").await;
+    let first_tab = laptop.window().await.unwrap();
+    // A second tab of the same browser takes the kept session up, beside the first.
+    let second_tab = laptop.new_window(true).await.unwrap().handle;
+    laptop.switch_to_window(second_tab.clone()).await.unwrap();
+    laptop.goto(&url).await.unwrap();
+    wait_for_state(&laptop, "connected").await;
+    wait_for_text(&laptop, "#conversation-title", "lobby").await;
+    // A second browser (another device): the name is in use; "that's me" joins it.
+    let phone_browser = driver.browser().await;
+    phone_browser.goto(&url).await.unwrap();
+    let name = wait_until(&phone_browser, "the name field", |c| async move {
+        c.find(Locator::Css("#name")).await.ok()
+    })
+    .await;
+    name.send_keys("alice").await.unwrap();
+    click(&phone_browser, "#login").await;
+    wait_for_text(&phone_browser, "#login-error", "signed in elsewhere").await;
+    click(&phone_browser, "#attach").await;
+    wait_for_state(&phone_browser, "connected").await;
+    // Its rooms come to it: lobby, joined from the laptop.
+    wait_until(&phone_browser, "lobby in the sidebar", |c| async move {
+        c.find(Locator::Css(".room-entry.joined[data-room='lobby']"))
+            .await
+            .ok()
+    })
+    .await;
+
+    // Bob sees alice once, and his private message reaches all three.
+    let mut bob = WsClient::connect(&relay).await;
+    bob.hello("bob").await;
+    let joined = bob.join("lobby").await;
+    assert_eq!(joined["members"], json!(["alice", "bob"]), "{joined}");
+    bob.send(json!({"type": "dm", "to": "alice", "text": "to every alice"}))
+        .await;
+    for window in [first_tab.clone(), second_tab.clone()] {
+        laptop.switch_to_window(window).await.unwrap();
+        wait_until(&laptop, "bob's unread badge", |c| async move {
+            c.find(Locator::Css(
+                ".user-entry[data-user='bob'] .unread, .dm-entry[data-user='bob'] .unread",
+            ))
+            .await
+            .ok()
+        })
+        .await;
+        assert_eq!(status_state(&laptop).await, "connected");
+    }
+    wait_until(&phone_browser, "bob's unread badge", |c| async move {
+        c.find(Locator::Css(".user-entry[data-user='bob'] .unread"))
+            .await
+            .ok()
+    })
+    .await;
+    // Read on the phone: the laptop's tabs no longer count it.
+    click(&phone_browser, ".user-entry[data-user='bob']").await;
+    wait_for_message(&phone_browser, "to every alice", "bob").await;
+    for window in [first_tab, second_tab] {
+        laptop.switch_to_window(window).await.unwrap();
+        wait_until(&laptop, "bob's badge gone", |c| async move {
+            let badge = c
+                .find(Locator::Css(".user-entry[data-user='bob'] .unread"))
+                .await;
+            badge.is_err().then_some(())
+        })
+        .await;
+    }
+    // Still three connections, nobody signed out.
+    assert_eq!(status_state(&phone_browser).await, "connected");
+}
+
+/// The status bar's state.
+async fn status_state(browser: &Client) -> String {
+    let state = js(
+        browser,
+        "return document.getElementById('status').dataset.state;",
+    )
+    .await;
+    state.as_str().unwrap_or_default().to_owned()
+}

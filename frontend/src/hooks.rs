@@ -9,9 +9,10 @@ use wasm_bindgen::closure::Closure;
 use yew::prelude::*;
 
 /// Calls `on_event` (as of the latest render) for each `event` (e.g. `keydown`) on the
-/// window, for as long as the component lives.
+/// window, for as long as the component lives. (Not generic over the event's type: each
+/// instance would cost the bundle its own copy.)
 #[hook]
-pub fn use_window_event<E: JsCast + 'static>(event: &'static str, on_event: Callback<E>) {
+pub fn use_window_event(event: &'static str, on_event: Callback<web_sys::Event>) {
     let latest = use_mut_ref(|| on_event.clone());
     *latest.borrow_mut() = on_event;
     use_effect_with(event, move |&event| {
@@ -37,15 +38,13 @@ impl Drop for Listener {
     }
 }
 
-fn window_listener<E: JsCast + 'static>(
+fn window_listener(
     event: &'static str,
-    latest: Rc<RefCell<Callback<E>>>,
+    latest: Rc<RefCell<Callback<web_sys::Event>>>,
 ) -> Option<Listener> {
     let window = web_sys::window()?;
     let closure = Closure::<dyn Fn(web_sys::Event)>::new(move |e: web_sys::Event| {
-        if let Ok(e) = e.dyn_into::<E>() {
-            latest.borrow().emit(e);
-        }
+        latest.borrow().emit(e);
     });
     window
         .add_event_listener_with_callback(event, closure.as_ref().unchecked_ref())

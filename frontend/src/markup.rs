@@ -31,8 +31,8 @@ pub enum Piece<'a> {
 pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(open) = rest.find("```") {
-        let Some(len) = rest[open + 3..].find("```") else {
+    while let Some(open) = find(rest, b"```") {
+        let Some(len) = find(&rest[open + 3..], b"```") else {
             break;
         };
         inline(&rest[..open], &mut out);
@@ -79,10 +79,18 @@ fn inline<'a>(text: &'a str, out: &mut Vec<Piece<'a>>) {
 fn enclosed(text: &str, start: usize, mark: &str, tight: bool) -> Option<usize> {
     let from = start + mark.len();
     let line = text[from..].find('\n').map_or(text.len(), |n| from + n);
-    let end = from + text[from..line].find(mark)?;
+    let end = from + find(&text[from..line], mark.as_bytes())?;
     let inner = &text[from..end];
     let loose = inner.starts_with(char::is_whitespace) || inner.ends_with(char::is_whitespace);
     (!(inner.is_empty() || tight && loose)).then_some(end)
+}
+
+/// Where `needle` first is in `hay` (a plain loop: `str::find` with a `&str` brings a
+/// searcher of its own into the bundle).
+fn find(hay: &str, needle: &[u8]) -> Option<usize> {
+    hay.as_bytes()
+        .windows(needle.len())
+        .position(|w| w == needle)
 }
 
 /// `text` as text and links.

@@ -6,6 +6,7 @@ mod driver;
 mod entries;
 
 use gloo_timers::callback::Interval;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use self::driver::{Driver, Link, random_u32};
@@ -129,7 +130,8 @@ pub fn App() -> Html {
         let sidebar_open = sidebar_open.clone();
         hooks::use_window_event(
             "keydown",
-            Callback::from(move |e: KeyboardEvent| {
+            Callback::from(move |e: web_sys::Event| {
+                let e: KeyboardEvent = e.unchecked_into();
                 let step = match e.key().as_str() {
                     "Escape" if *sidebar_open => {
                         sidebar_open.set(false);

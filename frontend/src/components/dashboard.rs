@@ -7,6 +7,7 @@
 use shared::ops::StatsPoint;
 use yew::prelude::*;
 
+use crate::i18n::texts;
 use crate::state::Ops;
 
 /// The time the charts span.
@@ -72,21 +73,22 @@ pub fn dashboard(ops: &Ops) -> Html {
         })
         .collect();
     let mib = |b: u64| b >> 20;
+    let t = texts();
     let legend = nodes.keys().enumerate().map(|(i, node)| {
         html! {
             <span class="legend-node" style={NAME_COLOURS[i % NAME_COLOURS.len()]}>{ node.clone() }</span>
         }
     });
     html! {
-        <section id="dashboard" class="dashboard" aria-label="Dashboard">
+        <section id="dashboard" class="dashboard" aria-label={t.dashboard}>
             <div class="legend">{ for legend }</div>
             <div class="charts">
-                { chart("cpu", "CPU per core", "%", &cpu, Some(1000), 10, end) }
-                { chart("mem", "Memory used", " MiB", &lines(&|p| mib(p.mem_total.saturating_sub(p.mem_available))), None, 1, end) }
-                { chart("rss", "Relay RSS", " MiB", &lines(&|p| mib(p.rss)), None, 1, end) }
-                { chart("connections", "Connections", "", &lines(&|p| p.connections), None, 1, end) }
-                { chart("messages", "Messages/s", "/s", &lines(&|p| tenths(p.messages_per_s)), None, 10, end) }
-                { chart("deliveries", "Deliveries/s", "/s", &lines(&|p| tenths(p.deliveries_per_s)), None, 10, end) }
+                { chart("cpu", t.chart_cpu, "%", &cpu, Some(1000), 10, end) }
+                { chart("mem", t.chart_mem, " MiB", &lines(&|p| mib(p.mem_total.saturating_sub(p.mem_available))), None, 1, end) }
+                { chart("rss", t.chart_rss, " MiB", &lines(&|p| mib(p.rss)), None, 1, end) }
+                { chart("connections", t.chart_connections, "", &lines(&|p| p.connections), None, 1, end) }
+                { chart("messages", t.chart_messages, "/s", &lines(&|p| tenths(p.messages_per_s)), None, 10, end) }
+                { chart("deliveries", t.chart_deliveries, "/s", &lines(&|p| tenths(p.deliveries_per_s)), None, 10, end) }
             </div>
         </section>
     }

@@ -10,6 +10,7 @@ use yew::prelude::*;
 
 use super::dashboard::dashboard;
 use super::runner::{recent, run_view};
+use crate::i18n::{count, fill, texts};
 use crate::state::Ops;
 use crate::state::hosts::count_hosts;
 
@@ -49,7 +50,7 @@ pub fn Operations(props: &OperationsProps) -> Html {
             };
             let (hosts, command) = (value(&hosts_ref), value(&command_ref));
             if command.trim().is_empty() {
-                form_error.set(Some("Type a command.".to_owned()));
+                form_error.set(Some(texts().type_command.to_owned()));
                 return;
             }
             match count_hosts(&hosts) {
@@ -66,6 +67,7 @@ pub fn Operations(props: &OperationsProps) -> Html {
         })
     };
     let ops = &props.ops;
+    let t = texts();
     let busy = ops.pending.is_some();
     let confirmation = (*confirm).clone().map(|c| {
         let go = {
@@ -80,32 +82,29 @@ pub fn Operations(props: &OperationsProps) -> Html {
             let confirm = confirm.clone();
             Callback::from(move |_: MouseEvent| confirm.set(None))
         };
-        let many = if c.count == 1 {
-            "1 host".to_owned()
-        } else {
-            format!("{} hosts", c.count)
-        };
+        let hosts = usize::try_from(c.count).unwrap_or(usize::MAX);
+        let many = count(t.host_one, t.host_many, hosts);
         html! {
             <div id="run-confirmation" class="run-confirmation" role="alertdialog" data-hosts={c.count.to_string()}>
-                <p>{ "Run " }<code>{ c.command.clone() }</code>{ format!(" on {many}?") }</p>
-                <button id="run-confirm" type="button" class="primary" onclick={go}>{ format!("Run on {many}") }</button>
-                <button id="run-back" type="button" class="ghost" onclick={back}>{ "Back" }</button>
+                <p>{ fill(t.run_confirm, &[&c.command, &many]) }</p>
+                <button id="run-confirm" type="button" class="primary" onclick={go}>{ fill(t.run_on, &[&many]) }</button>
+                <button id="run-back" type="button" class="ghost" onclick={back}>{ t.back }</button>
             </div>
         }
     });
     let error = (*form_error).clone().or_else(|| ops.error.clone());
     html! {
         <div id="operations" class="operations">
-        <h2 class="ops-title">{ "Operations" }</h2>
+        <h2 class="ops-title">{ t.ops_title }</h2>
         { dashboard(ops) }
-        <section id="runner" class="runner" aria-label="Runner">
+        <section id="runner" class="runner" aria-label={t.runner}>
             <form class="run-form" {onsubmit}>
-                <input id="run-hosts" ref={hosts_ref} type="text" placeholder="Hosts, e.g. 10.0.0.1-20,10.0.1.0/29"
-                       aria-label="Hosts" autocomplete="off" spellcheck="false" />
-                <input id="run-command" ref={command_ref} type="text" placeholder="Command, e.g. uptime"
-                       aria-label="Command" autocomplete="off" spellcheck="false" maxlength="4000" />
+                <input id="run-hosts" ref={hosts_ref} type="text" placeholder={t.hosts_placeholder}
+                       aria-label={t.hosts} autocomplete="off" spellcheck="false" />
+                <input id="run-command" ref={command_ref} type="text" placeholder={t.command_placeholder}
+                       aria-label={t.command} autocomplete="off" spellcheck="false" maxlength="4000" />
                 <button id="run-submit" type="submit" class="primary" disabled={busy}>
-                    { if busy { "Starting…" } else { "Run…" } }
+                    { if busy { t.starting } else { t.run } }
                 </button>
             </form>
             <p id="run-error" class="form-error" role="alert">{ error.unwrap_or_default() }</p>

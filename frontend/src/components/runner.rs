@@ -4,6 +4,7 @@
 use shared::ops::{HostResult, HostStatus};
 use yew::prelude::*;
 
+use crate::i18n::{fill, texts};
 use crate::state::sgr::{Style, spans};
 use crate::state::{HostRow, Ops};
 
@@ -12,24 +13,29 @@ pub fn run_view(ops: &Ops, on_cancel: &Callback<()>, on_retry: &Callback<()>) ->
     let Some(run) = &ops.run else {
         return Html::default();
     };
+    let t = texts();
     let summary = match run.done {
-        Some((ok, failed, ms)) => format!("done in {ms} ms: {ok} ok, {failed} failed"),
+        Some((ok, failed, ms)) => fill(
+            t.run_done,
+            &[&ms.to_string(), &ok.to_string(), &failed.to_string()],
+        ),
         None => {
             let ended = run.hosts.iter().filter(|r| r.result.is_some()).count();
-            format!("running: {ended} of {} hosts ended", run.hosts.len())
+            let all = run.hosts.len().to_string();
+            fill(t.run_running, &[&ended.to_string(), &all])
         }
     };
     let action = if run.done.is_none() {
         html! {
             <button id="run-cancel" type="button" class="ghost" onclick={on_cancel.reform(|_: MouseEvent| ())}>
-                { "Cancel run" }
+                { t.cancel_run }
             </button>
         }
     } else if !run.failed_hosts().is_empty() {
         html! {
             <button id="run-retry" type="button" class="ghost" disabled={ops.pending.is_some()}
                     onclick={on_retry.reform(|_: MouseEvent| ())}>
-                { "Run again on failed hosts" }
+                { t.run_again_failed }
             </button>
         }
     } else {
@@ -59,7 +65,7 @@ fn host_row(row: &HostRow) -> Html {
     let ms = row
         .result
         .as_ref()
-        .map(|r| format!("{} ms", r.ms))
+        .map(|r| fill(texts().ms, &[&r.ms.to_string()]))
         .unwrap_or_default();
     let output = spans(&row.output).into_iter().map(|(style, text)| {
         if style == Style::default() {
@@ -112,18 +118,29 @@ pub fn recent(ops: &Ops) -> Html {
     if ops.runs.is_empty() {
         return Html::default();
     }
+    let t = texts();
     let rows = ops.runs.iter().map(|r| {
-        let state = if r.done { "done" } else { "running" };
+        let state = if r.done { t.done } else { t.running };
+        let line = fill(
+            t.recent_run,
+            &[
+                &r.by,
+                &r.hosts.to_string(),
+                &r.ok.to_string(),
+                &r.failed.to_string(),
+                state,
+            ],
+        );
         html! {
             <li class="recent-run" data-run={r.run.clone()}>
                 <code>{ r.command.clone() }</code>
-                <span>{ format!(" {} · {} hosts · {} ok · {} failed · {state}", r.by, r.hosts, r.ok, r.failed) }</span>
+                <span>{ " " }{ line }</span>
             </li>
         }
     });
     html! {
         <div class="recent-runs">
-            <h3>{ "Recent runs" }</h3>
+            <h3>{ t.recent_runs }</h3>
             <ul id="recent-runs">{ for rows }</ul>
         </div>
     }

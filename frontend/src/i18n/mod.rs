@@ -266,6 +266,45 @@ pub struct Texts {
     pub err_not_member: &'static str,
     pub err_mailbox_full: &'static str,
 
+    // Operations (operators only).
+    pub ops_title: &'static str,
+    pub type_command: &'static str,
+    pub host_one: &'static str,
+    /// {0}: how many.
+    pub host_many: &'static str,
+    /// {0}: the command; {1}: the hosts (host_one or host_many).
+    pub run_confirm: &'static str,
+    /// {0}: the hosts (host_one or host_many).
+    pub run_on: &'static str,
+    pub back: &'static str,
+    pub runner: &'static str,
+    pub hosts_placeholder: &'static str,
+    pub hosts: &'static str,
+    pub command_placeholder: &'static str,
+    pub command: &'static str,
+    pub starting: &'static str,
+    pub run: &'static str,
+    /// {0}: milliseconds; {1}, {2}: the hosts that ended well, badly.
+    pub run_done: &'static str,
+    /// {0}: the hosts that ended; {1}: all of them.
+    pub run_running: &'static str,
+    pub cancel_run: &'static str,
+    pub run_again_failed: &'static str,
+    /// {0}: milliseconds.
+    pub ms: &'static str,
+    pub recent_runs: &'static str,
+    /// {0}: who; {1}: hosts; {2}: ok; {3}: failed; {4}: done or running.
+    pub recent_run: &'static str,
+    pub done: &'static str,
+    pub running: &'static str,
+    pub dashboard: &'static str,
+    pub chart_cpu: &'static str,
+    pub chart_mem: &'static str,
+    pub chart_rss: &'static str,
+    pub chart_connections: &'static str,
+    pub chart_messages: &'static str,
+    pub chart_deliveries: &'static str,
+
     /// Why a name or room name is unfit, for each of `shared::validate`'s sentences, in its
     /// order: the name's three, then the room name's three.
     pub reasons: [&'static str; 6],
