@@ -48,6 +48,7 @@ fn templates() -> Vec<ClientMsg> {
             token: None,
             acks: false,
             password: None,
+            attach: false,
         },
         ClientMsg::Join {
             room: s(),
@@ -78,6 +79,11 @@ fn templates() -> Vec<ClientMsg> {
         },
         ClientMsg::Ack { with: s(), seq: 0 },
         ClientMsg::Protect { password: s() },
+        ClientMsg::Read {
+            room: None,
+            with: None,
+            seq: 0,
+        },
         ClientMsg::Watch,
         ClientMsg::Unwatch,
         ClientMsg::Run {
@@ -106,12 +112,14 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
             prop::option::of("[a-f0-9]{0,32}"),
             any::<bool>(),
             prop::option::of("[a-z]{8}"),
+            any::<bool>(),
         )
-            .prop_map(|(name, token, acks, password)| ClientMsg::Hello {
+            .prop_map(|(name, token, acks, password, attach)| ClientMsg::Hello {
                 name,
                 token,
                 acks,
                 password,
+                attach,
             })
             .boxed(),
         ClientMsg::Join { .. } => (room(), seq())
@@ -156,6 +164,13 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
         // Short, so that the relay hashes few passwords: a valid one costs an Argon2id check.
         ClientMsg::Protect { .. } => prop_oneof!["[a-z]{0,3}", "[a-z]{8}"]
             .prop_map(|password| ClientMsg::Protect { password })
+            .boxed(),
+        ClientMsg::Read { .. } => (
+            prop::option::of(room()),
+            prop::option::of(name()),
+            0u64..50,
+        )
+            .prop_map(|(room, with, seq)| ClientMsg::Read { room, with, seq })
             .boxed(),
         // Operators' frames: every sender here is not one, so each must get `forbidden`.
         ClientMsg::Watch => Just(ClientMsg::Watch).boxed(),

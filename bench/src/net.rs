@@ -79,6 +79,7 @@ pub async fn open_courier(relay: SocketAddr, i: u32, name: &str) -> Result<Ws, S
         token: None,
         acks: false,
         password: None,
+        attach: false,
     });
     send_frame(&mut ws, &hello).await?;
     match next_server_msg(&mut ws).await? {

@@ -82,6 +82,14 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Protect { password } => {
             let _ = password_fits(password);
         }
+        ClientMsg::Read { room, with, .. } => {
+            if let Some(room) = room {
+                let _ = validate::room(room);
+            }
+            if let Some(with) = with {
+                let _ = validate::name_key(with);
+            }
+        }
         ClientMsg::Run { hosts, command } => {
             let _ = (hosts.split(',').count(), command.chars().count());
         }

@@ -112,6 +112,15 @@ pub enum ClientMsg {
         /// Extension: the password of a protected name (see `protect`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// Extension (several connections): if the name has a live session, join it as one
+        /// more connection of the same person instead of taking it over. A protected name
+        /// still needs its password or the session's token; an unprotected one nothing more.
+        #[serde(
+            default,
+            deserialize_with = "null_is_false",
+            skip_serializing_if = "is_false"
+        )]
+        attach: bool,
     },
     /// Join (or create) a room.
     Join {
@@ -178,6 +187,17 @@ pub enum ClientMsg {
     /// Extension: protect this session's name with `password` (or change its password). From
     /// then on a `hello` with the name needs the password, or the live session's token.
     Protect { password: String },
+    /// Extension (several connections): this connection has read the room (`room`) or the
+    /// private conversation with one user (`with`), exactly one of the two, up to `seq`. The
+    /// relay tells the person's other connections (a `read` of the same shape); nothing is
+    /// stored.
+    Read {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        seq: u64,
+    },
     /// Operators only (docs/OPS.md): send the dashboard's points so far, then one per interval.
     Watch,
     /// Operators only: stop sending points.
@@ -204,6 +224,7 @@ impl ClientMsg {
                 token,
                 acks,
                 password,
+                attach,
             } => {
                 o = Object::tagged("hello");
                 o.str("name", name).opt_str("token", token.as_deref());
@@ -211,6 +232,9 @@ impl ClientMsg {
                     o.raw("acks", "true");
                 }
                 o.opt_str("password", password.as_deref());
+                if *attach {
+                    o.raw("attach", "true");
+                }
             }
             Self::Join { room, after } => {
                 o = Object::tagged("join");
@@ -259,6 +283,12 @@ impl ClientMsg {
                 o = Object::tagged("protect");
                 o.str("password", password);
             }
+            Self::Read { room, with, seq } => {
+                o = Object::tagged("read");
+                o.opt_str("room", room.as_deref())
+                    .opt_str("with", with.as_deref())
+                    .num("seq", *seq);
+            }
             Self::Watch => o = Object::tagged("watch"),
             Self::Unwatch => o = Object::tagged("unwatch"),
             Self::Run { hosts, command } => {
@@ -303,6 +333,14 @@ pub enum ServerMsg {
         /// Extension (docs/OPS.md): the session is an operator's.
         #[serde(default, skip_serializing_if = "is_false")]
         operator: bool,
+        /// Extension (several connections): this connection joined a live session (`hello`
+        /// with `attach`) instead of starting one; `token` is that session's, unchanged.
+        #[serde(default, skip_serializing_if = "is_false")]
+        attached: bool,
+        /// Extension (several connections): with `attached`, how many connections the person
+        /// has now, this one included.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connections: Option<usize>,
     },
     /// The client is in `room`, which has these `members`; `history` is its most recent
     /// messages, oldest first.
@@ -327,6 +365,16 @@ pub enum ServerMsg {
     },
     /// Extension: the session's name is protected by the password just given.
     Protected { name: String },
+    /// Extension (several connections): another connection of this person left `room`, so
+    /// this one is no longer in it either.
+    Left { room: String },
+    /// Extension (several connections): another connection of this person has read `room`
+    /// or the conversation `with` a user up to `seq` (its `read`, passed on).
+    Read {
+        #[serde(flatten)]
+        conversation: ConversationId,
+        seq: u64,
+    },
     /// `name` came into (`online: true`) or left `room`.
     Presence {
         room: String,

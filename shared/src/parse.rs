@@ -27,6 +27,7 @@ struct Fields {
     name: Option<String>,
     token: Option<String>,
     operator: Option<bool>,
+    attached: Option<bool>,
     room: Option<String>,
     to: Option<String>,
     with: Option<String>,
@@ -96,6 +97,7 @@ impl<'de> Deserialize<'de> for Fields {
                         "name" => f.name = map.next_value()?,
                         "token" => f.token = map.next_value()?,
                         "operator" => f.operator = map.next_value()?,
+                        "attached" => f.attached = map.next_value()?,
                         "room" => f.room = map.next_value()?,
                         "to" => f.to = map.next_value()?,
                         "with" => f.with = map.next_value()?,
@@ -316,6 +318,8 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             name: take!(f.name),
             token: take!(f.token),
             operator: f.operator.unwrap_or(false),
+            attached: f.attached.unwrap_or(false),
+            connections: f.connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         },
         "joined" => ServerMsg::Joined {
             room: take!(f.room),
@@ -331,6 +335,17 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             },
             messages: messages(f.messages, "messages")?,
             more: take!(f.more),
+        },
+        "left" => ServerMsg::Left {
+            room: take!(f.room),
+        },
+        "read" => ServerMsg::Read {
+            conversation: match (f.room, f.with) {
+                (Some(room), _) => ConversationId::Room { room },
+                (None, Some(with)) => ConversationId::With { with },
+                (None, None) => return Err(Error::custom("read needs \"room\" or \"with\"")),
+            },
+            seq: take!(f.seq),
         },
         "protected" => ServerMsg::Protected {
             name: take!(f.name),

@@ -12,12 +12,14 @@ fn to_json_is_the_derived_serialisation() {
             token: some("t\"1"),
             acks: true,
             password: None,
+            attach: false,
         },
         ClientMsg::Hello {
             name: "Åsa".into(),
             token: None,
             acks: false,
             password: some("pass\\word"),
+            attach: false,
         },
         ClientMsg::Join {
             room: "lobby".into(),
@@ -76,6 +78,23 @@ fn to_json_is_the_derived_serialisation() {
         },
         ClientMsg::Protect {
             password: "correct horse".into(),
+        },
+        ClientMsg::Hello {
+            name: "alice".into(),
+            token: None,
+            acks: true,
+            password: some("pw"),
+            attach: true,
+        },
+        ClientMsg::Read {
+            room: some("lobby"),
+            with: None,
+            seq: 42,
+        },
+        ClientMsg::Read {
+            room: None,
+            with: some("bob"),
+            seq: 7,
         },
         ClientMsg::Watch,
         ClientMsg::Unwatch,

@@ -49,6 +49,7 @@ fn session_frames() {
             token: None,
             acks: false,
             password: None,
+            attach: false,
         }),
     );
     client(
@@ -58,6 +59,7 @@ fn session_frames() {
             token: Some("t0k".into()),
             acks: false,
             password: None,
+            attach: false,
         }),
     );
     server(
@@ -66,6 +68,8 @@ fn session_frames() {
             name: "alice".into(),
             token: "<opaque>".into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
     );
 }
@@ -327,6 +331,7 @@ fn every_client_message_round_trips() {
             token: Some("t".into()),
             acks: true,
             password: None,
+            attach: false,
         },
         ClientMsg::Join {
             room: "r".into(),
@@ -390,6 +395,8 @@ fn every_server_message_round_trips() {
             name: "a".into(),
             token: "t".into(),
             operator: false,
+            attached: false,
+            connections: None,
         },
         ServerMsg::Joined {
             room: "r".into(),
@@ -460,6 +467,7 @@ fn resume_and_scrollback_frames() {
             token: Some("t".into()),
             acks: true,
             password: None,
+            attach: false,
         }),
     );
     // null means absent, for `acks` as for every optional field.
@@ -470,6 +478,7 @@ fn resume_and_scrollback_frames() {
             token: None,
             acks: false,
             password: None,
+            attach: false,
         })
     );
     client(
@@ -519,6 +528,7 @@ fn protected_name_frames() {
             token: None,
             acks: false,
             password: Some("correct horse".into()),
+            attach: false,
         }),
     );
     server(
@@ -530,5 +540,73 @@ fn protected_name_frames() {
     server(
         r#"{"type":"error","code":"password_required","message":"'alice' is protected"}"#,
         ServerMsg::error(ErrorCode::PasswordRequired, "'alice' is protected", None),
+    );
+}
+
+#[test]
+fn several_connections_frames() {
+    client(
+        r#"{"type":"hello","name":"alice","acks":true,"attach":true}"#,
+        ClientFrame::new(ClientMsg::Hello {
+            name: "alice".into(),
+            token: None,
+            acks: true,
+            password: None,
+            attach: true,
+        }),
+    );
+    server(
+        r#"{"type":"welcome","name":"alice","token":"<opaque>","attached":true,"connections":2}"#,
+        ServerMsg::Welcome {
+            name: "alice".into(),
+            token: "<opaque>".into(),
+            operator: false,
+            attached: true,
+            connections: Some(2),
+        },
+    );
+    client(
+        r#"{"type":"read","room":"lobby","seq":42}"#,
+        ClientFrame::new(ClientMsg::Read {
+            room: Some("lobby".into()),
+            with: None,
+            seq: 42,
+        }),
+    );
+    client(
+        r#"{"type":"read","with":"bob","seq":7}"#,
+        ClientFrame::new(ClientMsg::Read {
+            room: None,
+            with: Some("bob".into()),
+            seq: 7,
+        }),
+    );
+    server(
+        r#"{"type":"read","room":"lobby","seq":42}"#,
+        ServerMsg::Read {
+            conversation: ConversationId::Room {
+                room: "lobby".into(),
+            },
+            seq: 42,
+        },
+    );
+    server(
+        r#"{"type":"read","with":"bob","seq":7}"#,
+        ServerMsg::Read {
+            conversation: ConversationId::With { with: "bob".into() },
+            seq: 7,
+        },
+    );
+    server(
+        r#"{"type":"left","room":"lobby"}"#,
+        ServerMsg::Left {
+            room: "lobby".into(),
+        },
+    );
+    // `read` needs its seq; `attach: null` is absent.
+    assert!(ClientFrame::parse(r#"{"type":"read","room":"lobby"}"#).is_err());
+    assert!(
+        ClientFrame::parse(r#"{"type":"hello","name":"a","attach":null}"#)
+            .is_ok_and(|f| matches!(f.msg, ClientMsg::Hello { attach: false, .. }))
     );
 }
