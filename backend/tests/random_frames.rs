@@ -165,11 +165,7 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
         ClientMsg::Protect { .. } => prop_oneof!["[a-z]{0,3}", "[a-z]{8}"]
             .prop_map(|password| ClientMsg::Protect { password })
             .boxed(),
-        ClientMsg::Read { .. } => (
-            prop::option::of(room()),
-            prop::option::of(name()),
-            0u64..50,
-        )
+        ClientMsg::Read { .. } => (prop::option::of(room()), prop::option::of(name()), 0u64..50)
             .prop_map(|(room, with, seq)| ClientMsg::Read { room, with, seq })
             .boxed(),
         // Operators' frames: every sender here is not one, so each must get `forbidden`.

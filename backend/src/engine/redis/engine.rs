@@ -434,6 +434,7 @@ impl Committer {
                 if matches!(result, Ok(Sent::MailboxFull)) {
                     return Some(Committed::MailboxFull {
                         from_key,
+                        origin: draft.origin,
                         to,
                         cid: draft.cid,
                     });
@@ -502,6 +503,7 @@ impl Committer {
             }
             Ok(Sent::Repeat { seq, ts }) => Some(Committed::Repeat {
                 from_key,
+                origin: draft.origin,
                 msg: shared::ChatMessage {
                     ts,
                     ..draft.numbered(seq)
@@ -514,6 +516,7 @@ impl Committer {
             })),
             Ok(Sent::MailboxFull) => Some(Committed::Failed {
                 from_key,
+                origin: draft.origin,
                 cid: draft.cid,
                 reason: "the recipient's mailbox is full".into(),
             }),
@@ -529,6 +532,7 @@ impl Committer {
                 };
                 Some(Committed::Failed {
                     from_key,
+                    origin: draft.origin,
                     cid: draft.cid,
                     reason,
                 })
