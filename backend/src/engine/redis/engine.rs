@@ -186,6 +186,10 @@ impl Engine for RedisEngine {
         self.feed.exit(room.to_owned(), key.to_owned());
     }
 
+    fn tell_person(&self, key: &str, news: crate::engine::PersonNews) {
+        self.feed.tell(key.to_owned(), news);
+    }
+
     fn close(&mut self) -> Closed {
         self.jobs = None;
         match self.done.take() {
