@@ -319,7 +319,9 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             token: take!(f.token),
             operator: f.operator.unwrap_or(false),
             attached: f.attached.unwrap_or(false),
-            connections: f.connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            connections: f
+                .connections
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         },
         "joined" => ServerMsg::Joined {
             room: take!(f.room),
