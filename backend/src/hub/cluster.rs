@@ -49,7 +49,13 @@ impl State {
             Event::User { key, user } => self.user_changed(key, user),
             Event::Seen { key, name, at } => self.user_seen(key, name, at),
             Event::Typing { topic, frame } => match topic {
-                Topic::Room(room) => self.broadcast_frame(&room, &Frame::from(frame), None),
+                Topic::Room(room) => {
+                    // Not to the typist's own connections here (a person with several).
+                    let typist = serde_json::from_str::<serde_json::Value>(&frame)
+                        .ok()
+                        .and_then(|v| Some(shared::validate::name_key(v["name"].as_str()?)));
+                    self.broadcast_frame(&room, &Frame::from(frame), typist.as_deref());
+                }
                 Topic::User(key) => {
                     let frame = Frame::from(frame);
                     for conn in self.online.get(&key).cloned().unwrap_or_default() {
