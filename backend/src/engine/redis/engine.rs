@@ -137,7 +137,8 @@ impl Engine for RedisEngine {
             return Err(Busy::Stopped);
         };
         self.backlog.admit(&job)?;
-        jobs.send(Work::Job(job)).map_err(|_| Busy::Stopped)
+        jobs.send(Work::Job(Box::new(job)))
+            .map_err(|_| Busy::Stopped)
     }
 
     fn reads(&self) -> Arc<dyn Reads> {
@@ -271,13 +272,11 @@ impl Reads for RedisReads {
 
 /// What the committer is given, in order.
 enum Work {
-    Job(Job),
+    /// Boxed: a job is far bigger than a release.
+    Job(Box<Job>),
     /// A session ended: released after every message of its was stored, since a message of a
     /// session released is refused (`store.lua`'s fencing).
-    Release {
-        key: String,
-        generation: u64,
-    },
+    Release { key: String, generation: u64 },
 }
 
 /// The task that runs the jobs against Redis.
@@ -357,7 +356,7 @@ impl Committer {
             }
             for work in jobs.drain(..) {
                 let job = match work {
-                    Work::Job(job) => job,
+                    Work::Job(job) => *job,
                     Work::Release { key, generation } => {
                         self.release(key, generation).await;
                         continue;
