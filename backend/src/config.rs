@@ -246,6 +246,11 @@ pub struct Config {
     #[arg(long, env = "COURIER_ROOMS_PER_CONN", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub rooms_per_conn: u32,
 
+    /// Connections one person (one name) may have at once with `hello` … `attach`
+    /// (docs/PROTOCOL.md, "One person, several connections"); one more gets `forbidden`.
+    #[arg(long, env = "COURIER_CONNECTIONS_PER_NAME", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub connections_per_name: u32,
+
     /// WebSocket connections one IP address (IPv6: one /64) may have open at once; one more is
     /// refused at the upgrade with 429. 0 turns the limit off. Behind a reverse proxy every
     /// client has the proxy's address: raise or turn off this and --conn-rate-per-ip there,
@@ -441,6 +446,7 @@ mod tests {
         assert_eq!((c.msg_rate, c.msg_burst), (20.0, 200));
         assert_eq!((c.typing_rate, c.typing_burst), (1.0, 10));
         assert_eq!(c.rooms_per_conn, 100);
+        assert_eq!(c.connections_per_name, 8);
         assert_eq!((c.mailbox_share, c.dm_rate, c.dm_burst), (100, 5.0, 50));
         assert_eq!(c.page_kib, 64);
         assert_eq!(c.conns_per_ip, 256);

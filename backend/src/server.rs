@@ -121,6 +121,7 @@ pub async fn run_with_tls(
         },
         max_users: config.max_users as usize,
         rooms_per_conn: config.rooms_per_conn as usize,
+        connections_per_name: config.connections_per_name as usize,
         attempts: AttemptLimits {
             checks_per_ip: Rate {
                 per_sec: config.password_rate_per_ip,

@@ -22,6 +22,12 @@ pub struct Claim {
     /// When this relay last forgot the name (ms since the epoch; 0: not in the last minute):
     /// a protection older than that is going, and does not count.
     pub forgotten_at: u64,
+    /// The hello says `attach`: a live session of the name is joined as one more connection
+    /// (with the same proof a takeover needs, and none for an unprotected name) instead of
+    /// taken over.
+    pub attach: bool,
+    /// With `attach`: connections the person may have across the cluster, at most.
+    pub most: usize,
 }
 
 /// What lets a hello take a name held by a live session on another relay.
@@ -37,11 +43,23 @@ pub enum ClaimMode {
 }
 
 /// The answer to a [`Claim`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claimed {
     /// The name is this relay's now, with this generation; `by_token` when the hello's token
     /// was the session's (which proves the name like its password would).
     Ok { generation: u64, by_token: bool },
+    /// [`Claim::attach`] and the name had a live session: this relay holds one more
+    /// connection of it, with its generation, token and name (unchanged); it has
+    /// `connections` across the cluster now and is in `rooms`.
+    Attached {
+        generation: u64,
+        token: String,
+        name: String,
+        connections: usize,
+        rooms: Vec<String>,
+    },
+    /// [`Claim::attach`], and the person has [`Claim::most`] connections already.
+    Full,
     /// A live session on another relay holds it, and the hello had not its token.
     Taken,
     /// [`ClaimMode::TokenRequired`], and the token was not the session's.
@@ -96,4 +114,18 @@ pub enum Event {
     /// This relay's lease lapsed (it was paused, or lost Redis for too long): the others have
     /// ended its sessions, so every session here ends too, closed with 1013, to claim again.
     Evicted,
+    /// A connection of person `key` on another relay did something its connections here
+    /// follow (docs/PROTOCOL.md, "One person, several connections").
+    Person { key: String, news: PersonNews },
+}
+
+/// What one connection of a person did that its connections on other relays follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonNews {
+    /// Joined `room`: the others join it too.
+    Joined(String),
+    /// Left `room`: the others leave it too.
+    Left(String),
+    /// Read something: the `read` frame to pass on, as JSON.
+    Read(String),
 }

@@ -53,6 +53,7 @@ impl Job {
                 from_key, draft, ..
             } => Some(Committed::Failed {
                 from_key,
+                origin: draft.origin,
                 cid: draft.cid,
                 reason,
             }),
@@ -96,11 +97,18 @@ pub enum Committed {
     Removed { user_key: String, ids: Vec<i64> },
     /// A message was sent again with the `mid` of one stored already: nothing was stored, and
     /// `msg` is the original (with the repeat's `cid`), for its sender alone.
-    Repeat { from_key: String, msg: ChatMessage },
+    Repeat {
+        from_key: String,
+        /// The connection that sent it ([`Draft::origin`]).
+        origin: u64,
+        msg: ChatMessage,
+    },
     /// A private message was not stored because the recipient's mailbox is full; it was not
     /// numbered.
     MailboxFull {
         from_key: String,
+        /// The connection that sent it ([`Draft::origin`]).
+        origin: u64,
         /// The recipient as the sender spelled them.
         to: String,
         cid: Option<String>,
@@ -108,6 +116,8 @@ pub enum Committed {
     /// The message could not be stored, and was not numbered.
     Failed {
         from_key: String,
+        /// The connection that sent it ([`Draft::origin`]).
+        origin: u64,
         cid: Option<String>,
         reason: String,
     },
@@ -177,6 +187,10 @@ pub struct Draft {
     /// The sender's session generation (`cluster.rs`): a clustered engine stores it only if
     /// that is still the session's. 0 on one relay.
     pub generation: u64,
+    /// The connection that sent it (the hub's `ConnId`): what concerns the sender alone (a
+    /// repeat, a full mailbox, a failure) goes back to it, not to the person's other
+    /// connections.
+    pub origin: u64,
 }
 
 impl Draft {

@@ -26,7 +26,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
-pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event, NodeView};
+pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event, NodeView, PersonNews};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
 
@@ -94,6 +94,10 @@ pub trait Engine: Send {
     /// Tells the other relays' members of `topic` that someone here is typing (`frame`, the
     /// `typing` frame as sent); never stored (clustered engines only).
     fn typing(&self, _topic: Topic, _frame: String) {}
+
+    /// Tells the other relays with connections of person `key` what one of its connections
+    /// here did (clustered engines only: on one relay the hub knows them all).
+    fn tell_person(&self, _key: &str, _news: PersonNews) {}
 
     /// This relay no longer has anyone in `topic` (a room emptied, a session ended): what is
     /// stored there need not come down the sink any more. The SQLite engine sends everything

@@ -19,7 +19,6 @@ impl State {
             } => {
                 // Never to the one it is about (their own entering comes back this way too).
                 let key = shared::validate::name_key(&name);
-                let about = self.online.get(&key).copied();
                 let Some(known) = self.rooms.get(&room).map(|r| r.count) else {
                     return;
                 };
@@ -28,35 +27,47 @@ impl State {
                 } else {
                     known.saturating_sub(1)
                 });
-                self.came_or_went(&room, (&name, online), count, about);
+                self.came_or_went(&room, (&name, online), count, Some(&key));
             }
             Event::Moved { key, generation } => {
-                let Some(&conn) = self.online.get(&key) else {
-                    return;
-                };
-                let older = self
-                    .conns
-                    .get(&conn)
-                    .and_then(|c| c.session.as_ref())
-                    .is_some_and(|s| s.generation < generation);
-                if older {
-                    tracing::info!(conn, %key, "session taken over on another relay");
-                    self.end_session(conn, now);
-                    if let Some(c) = self.conns.get(&conn) {
-                        c.handle.close(close::NORMAL);
+                // Every connection of the person here.
+                for conn in self.online.get(&key).cloned().unwrap_or_default() {
+                    let older = self
+                        .conns
+                        .get(&conn)
+                        .and_then(|c| c.session.as_ref())
+                        .is_some_and(|s| s.generation < generation);
+                    if older {
+                        tracing::info!(conn, %key, "session taken over on another relay");
+                        self.end_session(conn, now);
+                        if let Some(c) = self.conns.get(&conn) {
+                            c.handle.close(close::NORMAL);
+                        }
                     }
                 }
             }
             Event::User { key, user } => self.user_changed(key, user),
             Event::Seen { key, name, at } => self.user_seen(key, name, at),
             Event::Typing { topic, frame } => match topic {
-                Topic::Room(room) => self.broadcast_frame(&room, &Frame::from(frame), None),
+                Topic::Room(room) => {
+                    // Not to the typist's own connections here (a person with several).
+                    let typist = serde_json::from_str::<serde_json::Value>(&frame)
+                        .ok()
+                        .and_then(|v| Some(shared::validate::name_key(v["name"].as_str()?)));
+                    self.broadcast_frame(&room, &Frame::from(frame), typist.as_deref());
+                }
                 Topic::User(key) => {
-                    if let Some(&conn) = self.online.get(&key) {
-                        self.send_frame(conn, Frame::from(frame));
+                    let frame = Frame::from(frame);
+                    for conn in self.online.get(&key).cloned().unwrap_or_default() {
+                        self.send_frame(conn, frame.clone());
                     }
                 }
             },
+            Event::Person { key, news } => {
+                if let Some(join) = self.person_news(&key, news) {
+                    self.news_joins.push(join);
+                }
+            }
             Event::Evicted => {
                 let sessions: Vec<_> = self
                     .conns

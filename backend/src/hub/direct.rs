@@ -18,8 +18,8 @@ struct Recipient {
     key: String,
     /// As they said it in their latest hello.
     name: String,
-    /// Their connection, if they are online.
-    conn: Option<ConnId>,
+    /// Their connections here, if they are online here.
+    conns: Vec<ConnId>,
 }
 
 impl State {
@@ -69,7 +69,7 @@ impl State {
                 ),
             );
         }
-        if let Some(conn) = recipient.conn {
+        for &conn in &recipient.conns {
             self.settle_mail(conn);
         }
         let draft = Draft {
@@ -83,6 +83,7 @@ impl State {
             mid,
             accepted: Instant::now(),
             generation,
+            origin: id,
         };
         // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
         // only it sees the mailbox and the messages still on their way to it together.
@@ -158,10 +159,11 @@ impl State {
             });
             return Ok(());
         }
+        // A person once, however many connections it has.
         let mut online: Vec<String> = self
             .online
             .values()
-            .filter_map(|conn| self.conns.get(conn)?.session.as_ref())
+            .filter_map(|conns| self.conns.get(conns.first()?)?.session.as_ref())
             .map(|s| s.name.clone())
             .collect();
         online.sort_unstable();
@@ -187,17 +189,22 @@ impl State {
         let Ok(recipient) = self.recipient(to) else {
             return Ok(()); // nobody to tell
         };
+        let typist = self.session(id)?;
+        if typist.key == recipient.key {
+            return Ok(()); // to oneself: nobody to tell
+        }
         let typing = ServerMsg::Typing {
             target: Target::User { to: recipient.name },
-            name: self.session(id)?.name.clone(),
+            name: typist.name.clone(),
         };
-        match recipient.conn {
-            Some(conn) if conn != id => self.send(conn, &typing),
-            Some(_) => {} // to oneself: nobody to tell
-            // Perhaps on another relay of the cluster.
-            None => self
-                .engine
-                .typing(Topic::User(recipient.key), typing.to_json()),
+        let frame = super::encode(&typing);
+        // Every connection of theirs here, and on a cluster perhaps on other relays.
+        for &conn in &recipient.conns {
+            self.send_frame(conn, frame.clone());
+        }
+        if self.engine.clustered() {
+            self.engine
+                .typing(Topic::User(recipient.key), frame.to_string());
         }
         Ok(())
     }
@@ -214,7 +221,7 @@ impl State {
         };
         Ok(Recipient {
             name: name.to_owned(),
-            conn: self.online.get(&key).copied(),
+            conns: self.online.get(&key).cloned().unwrap_or_default(),
             key,
         })
     }

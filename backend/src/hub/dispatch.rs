@@ -24,6 +24,7 @@ impl State {
                 token,
                 acks,
                 password,
+                attach,
             } if !welcomed => self.hello(
                 id,
                 Hello {
@@ -34,6 +35,7 @@ impl State {
                     proven: false,
                     checked: None,
                     claimed: None,
+                    attach,
                 },
                 now,
             ),
@@ -93,6 +95,7 @@ impl State {
             ),
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
             ClientMsg::Protect { password } => self.protect(id, password, now),
+            ClientMsg::Read { room, with, seq } => self.read(id, (room, with), seq),
             msg @ (ClientMsg::Watch
             | ClientMsg::Unwatch
             | ClientMsg::Run { .. }

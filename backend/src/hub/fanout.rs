@@ -67,7 +67,7 @@ impl FanOut {
 impl Hub {
     /// A batch the engine has stored, in the order stored (so in `seq` order per room and
     /// pair). Called on the fan-out's thread.
-    fn committed(&self, batch: Vec<Committed>) {
+    fn committed(self: &Arc<Self>, batch: Vec<Committed>) {
         let mut state = self.lock();
         for c in batch {
             match c {
@@ -101,8 +101,12 @@ impl Hub {
                         state.acks_in_flight.remove(&key);
                     }
                 }
-                Committed::Repeat { from_key, msg } => {
-                    if let Some(&conn) = state.online.get(&from_key) {
+                Committed::Repeat {
+                    from_key,
+                    origin,
+                    msg,
+                } => {
+                    if let Some(conn) = state.origin(&from_key, origin) {
                         state.send(conn, &ServerMsg::Message(msg));
                     }
                 }
@@ -111,23 +115,34 @@ impl Hub {
                         state.received_in_flight.remove(&(user_key.clone(), id));
                     }
                 }
-                Committed::MailboxFull { from_key, to, cid } => {
-                    if let Some(&conn) = state.online.get(&from_key) {
+                Committed::MailboxFull {
+                    from_key,
+                    origin,
+                    to,
+                    cid,
+                } => {
+                    if let Some(conn) = state.origin(&from_key, origin) {
                         let why = format!("{to} has too many messages they have not received yet");
                         state.error(conn, ErrorCode::MailboxFull, why, cid);
                     }
                 }
                 Committed::Failed {
                     from_key,
+                    origin,
                     cid,
                     reason,
                 } => {
-                    if let Some(&conn) = state.online.get(&from_key) {
+                    if let Some(conn) = state.origin(&from_key, origin) {
                         state.error(conn, ErrorCode::Internal, reason, cid);
                     }
                 }
                 Committed::Cluster(event) => state.cluster_event(event, (self.clock)()),
             }
+        }
+        let joins = std::mem::take(&mut state.news_joins);
+        drop(state);
+        for join in joins {
+            self.read_news_join(join);
         }
     }
 }
@@ -207,10 +222,11 @@ impl State {
         }
     }
 
-    /// The sender's copy (the acknowledgement) to whoever holds the sender's name now, and the
-    /// recipient's (the same copy for a note to self). The message stays in the recipient's
-    /// mailbox until it is received: acknowledged, or written to the socket of a client that
-    /// does not acknowledge.
+    /// The sender's copy (the acknowledgement) to every connection of whoever holds the
+    /// sender's name now, and the recipient's to every connection of theirs (the same copy
+    /// for a note to self). The message stays in the recipient's mailbox until it is
+    /// received: acknowledged, or written to the socket of a client that does not
+    /// acknowledge.
     fn fan_out_direct(
         &mut self,
         from_key: &str,
@@ -220,14 +236,20 @@ impl State {
     ) {
         let seq = msg.seq;
         let frame = encode(&ServerMsg::Message(msg));
-        let sender: Option<ConnId> = self.online.get(from_key).copied();
-        let recipient: Option<ConnId> = self.online.get(to_key).copied();
-        if let Some(conn) = sender.filter(|&c| Some(c) != recipient) {
-            self.send_frame(conn, frame.clone());
+        if from_key != to_key {
+            for conn in self.online.get(from_key).cloned().unwrap_or_default() {
+                self.send_frame(conn, frame.clone());
+            }
         }
-        let Some(conn) = recipient else {
-            return; // offline: it waits in the mailbox
-        };
+        // Offline here: it waits in the mailbox.
+        for conn in self.online.get(to_key).cloned().unwrap_or_default() {
+            self.mail_to(conn, from_key, (mail_id, seq), frame.clone());
+        }
+    }
+
+    /// A private message from `from_key` for connection `conn`, one of its recipient's:
+    /// held while its mailbox is read, dropped if the mailbox had it, else sent.
+    fn mail_to(&mut self, conn: ConnId, from_key: &str, (mail_id, seq): (i64, u64), frame: Frame) {
         self.settle_mail(conn);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;

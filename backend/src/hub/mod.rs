@@ -30,6 +30,7 @@ mod fanout;
 mod names;
 mod ops;
 mod output;
+mod person;
 mod presence;
 mod rooms;
 mod session;
@@ -76,6 +77,8 @@ pub struct HubLimits {
     pub name_idle_ms: u64,
     /// Bytes of messages in one `history` page or `joined` (`--page-kib`).
     pub page_bytes: usize,
+    /// Connections one person may have at once (`--connections-per-name`).
+    pub connections_per_name: usize,
 }
 
 /// Shared by every connection task.
@@ -87,6 +90,8 @@ pub struct Hub {
     passwords: Workers,
     /// The engine's reads, done off the lock.
     reads: Arc<dyn Reads>,
+    /// The runtime the hub was made on, for reads no connection waits for (`person.rs`).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// Everything the hub knows. Only reached through [`Hub::lock`].
@@ -103,8 +108,9 @@ struct State {
     slow: Option<Slow>,
     /// Every open connection, welcomed or not.
     conns: HashMap<ConnId, Conn>,
-    /// Name key → the connection whose session holds that name.
-    online: HashMap<String, ConnId>,
+    /// Name key → the connections of the person holding that name here, oldest first: one,
+    /// or several joined with `hello` … `attach` (`person.rs`). Never an empty list.
+    online: HashMap<String, Vec<ConnId>>,
     /// The rooms that have members (history stays in the store when a room empties).
     rooms: HashMap<String, Room>,
     /// Mailbox removals handed to the writer and not yet committed, so that a hello reading
@@ -130,6 +136,9 @@ struct State {
     /// On a cluster: names being claimed by a hello here, and since when (ms). A second hello
     /// for one of them meanwhile is refused, as if the first had won already.
     claiming: HashMap<String, u64>,
+    /// On a cluster: connections that entered a room because their person joined it on
+    /// another relay, whose `joined` is still to be read (`Hub::read_news_join`).
+    news_joins: Vec<person::JoinNews>,
 }
 
 struct Conn {
@@ -175,7 +184,10 @@ struct LiveMail {
 #[derive(Default)]
 struct Room {
     members: HashMap<ConnId, Member>,
-    /// Members on every relay (on one relay, `members.len()`), as last heard.
+    /// Name key → how many of `members` are that person's connections: a person is in the
+    /// room once however many connections it has (presence, counts and names).
+    people: HashMap<String, usize>,
+    /// Members (people) on every relay (on one relay, `people.len()`), as last heard.
     count: usize,
     /// The members were told the room's count (`members`) instead of each coming and going,
     /// and have not had every name since: comings and goings are counted, not announced.
@@ -186,6 +198,8 @@ struct Room {
 
 struct Member {
     name: String,
+    /// `validate::name_key(name)`: whose connection this is.
+    key: String,
     handle: ConnHandle,
     /// The room's last seq the member has (from its `joined`); the fan-out sends only later
     /// ones.
@@ -232,6 +246,8 @@ struct Hello {
     checked: Option<String>,
     /// On a clustered engine: the name was claimed across the cluster (off the lock).
     claimed: Option<Won>,
+    /// Join the live session as one more connection instead of taking it over.
+    attach: bool,
 }
 
 /// A name claimed across the cluster for a hello (`engine::cluster`).
@@ -240,8 +256,20 @@ struct Won {
     generation: u64,
     /// The hello's token was the live session's.
     by_token: bool,
-    /// The token the new session has (claimed with it).
+    /// The token the new session has (claimed with it), or the live session's when the
+    /// hello attached to it.
     token: String,
+    /// The hello joined the live session (`attach`); with how many connections it has now,
+    /// the session's name as held, and the rooms the person is in.
+    attached: Option<Attached>,
+}
+
+/// What a claim that attached to a live session across the cluster says of it.
+#[derive(Debug, Clone)]
+struct Attached {
+    connections: usize,
+    name: String,
+    rooms: Vec<String>,
 }
 
 /// Why a frame was refused: becomes an `error` frame.
@@ -306,11 +334,13 @@ impl Hub {
                 runs: Err(RUNNER_OFF.to_owned()),
                 forgotten: HashMap::new(),
                 claiming: HashMap::new(),
+                news_joins: Vec::new(),
             }),
             metrics,
             clock,
             passwords: Workers::default(),
             reads,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
 
@@ -442,7 +472,8 @@ impl Hub {
                 again,
                 page,
                 members,
-            } => state.joined(id, (room, again), page, members),
+                siblings,
+            } => state.joined(id, (room, again), page, members, &siblings),
             Outcome::Recipient {
                 to,
                 text,
@@ -459,7 +490,15 @@ impl Hub {
             Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
             Outcome::Online(online) => state.send_online(id, online),
             Outcome::History { conversation, page } => state.send_history(id, conversation, page),
-            Outcome::Mailbox { key, mail } => state.mail_read(id, &key, mail),
+            Outcome::Mailbox { key, mail, joined } => {
+                // An attached connection's rooms first (a failed one is told, and left).
+                for (room, page, members) in joined {
+                    if let Err(refusal) = state.joined(id, (room, false), page, members, &[]) {
+                        state.error(id, refusal.code, refusal.message, None);
+                    }
+                }
+                state.mail_read(id, &key, mail)
+            }
         };
         if let Err(refusal) = result {
             state.error(id, refusal.code, refusal.message, done.cid.clone());

@@ -164,7 +164,7 @@ impl State {
         if !self.users.contains_key(&key) {
             return refuse(ErrorCode::UnknownUser, format!("no user '{name}' is known"));
         }
-        if let Some(holder) = self.online.get(&key).copied() {
+        for holder in self.online.get(&key).cloned().unwrap_or_default() {
             self.end_session(holder, now);
             if let Some(conn) = self.conns.get(&holder) {
                 conn.handle.close(close::POLICY);

@@ -42,13 +42,15 @@ impl Hub {
 
 impl State {
     /// `name` came into (`online`) or left `room`, which has `count` members since (on every
-    /// relay): a `presence` to its members but `except`, or, past the limit, a count later.
+    /// relay; a person with several connections counts once): a `presence` to its members
+    /// but the connections of the person `except` (a name key), or, past the limit, a count
+    /// later.
     pub(super) fn came_or_went(
         &mut self,
         room: &str,
         (name, online): (&str, bool),
         count: usize,
-        except: Option<ConnId>,
+        except: Option<&str>,
     ) {
         let limit = self.limits.presence_limit;
         let Some(entry) = self.rooms.get_mut(room) else {
@@ -80,6 +82,7 @@ impl State {
                 let mut names: Vec<String> =
                     room.members.values().map(|m| m.name.clone()).collect();
                 names.sort_unstable();
+                names.dedup();
                 names
             });
             room.counted = names.is_none();
@@ -116,17 +119,21 @@ impl State {
         if entry.count == 0 {
             entry.count = from_count;
         }
-        let count = entry.count.max(entry.members.len());
+        let count = entry.count.max(entry.people.len());
         if entry.counted || count > limit {
             // Not every name: that would cost each joiner of a room of N a walk over N.
             let joiner = entry.members.get(&id).map(|m| &m.name);
             let others = entry.members.values().map(|m| &m.name);
-            let mut names: Vec<String> = joiner
-                .into_iter()
-                .chain(others.filter(|&n| Some(n) != joiner))
-                .take(SAMPLE)
-                .cloned()
-                .collect();
+            // A person's connections share its name: each name once.
+            let mut names: Vec<String> = Vec::with_capacity(SAMPLE);
+            for name in joiner.into_iter().chain(others) {
+                if names.len() == SAMPLE {
+                    break;
+                }
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
             names.sort_unstable();
             let told = ServerMsg::Members {
                 room: room.to_owned(),

@@ -5,7 +5,7 @@ use std::time::Instant;
 use shared::limits::{HISTORY_LEN, REPLAY_LEN};
 use shared::{ConversationId, ErrorCode, RoomInfo, ServerMsg, Target, validate};
 
-use super::slow::{Place, SlowTask};
+use super::slow::{JoinRead, Place, SlowTask};
 use super::{Handled, Member, Refusal, Slow, State, deliver, encode, read_failed, refuse};
 use crate::engine::{Draft, Job, Page, ReadError, Topic};
 use crate::metrics::Metrics;
@@ -17,7 +17,8 @@ fn check_room(room: &str) -> Result<(), Refusal> {
 
 impl State {
     /// `join`: the connection becomes a member at once, catching up (`Member::catching_up`)
-    /// while its page of history is read off the lock; [`State::joined`] then answers.
+    /// while its page of history is read off the lock; [`State::joined`] then answers. The
+    /// person's other connections become members with it (`person.rs`).
     pub(super) fn join(&mut self, id: ConnId, room: String, after: Option<u64>) -> Handled {
         check_room(&room)?;
         let session = self.session(id)?;
@@ -26,12 +27,12 @@ impl State {
             session.name.clone(),
             session.generation,
         );
-        let name = session.name.clone();
         let (after, limit) = match after {
             Some(after) => (after, REPLAY_LEN),
             None => (0, HISTORY_LEN),
         };
         let bounds = (limit, self.limits.page_bytes);
+        let mut siblings = Vec::new();
         let again = if let Some(member) = self
             .rooms
             .get_mut(&room)
@@ -50,44 +51,64 @@ impl State {
                     ),
                 );
             }
-            let Some(handle) = self.conns.get(&id).map(|c| c.handle.clone()) else {
+            if !self.add_member(id, &room) {
                 return Ok(()); // the connection went away meanwhile
-            };
-            let members = &mut self.rooms.entry(room.clone()).or_default().members;
-            members.insert(
-                id,
-                Member {
-                    name: name.clone(),
-                    handle,
-                    seen: 0,
-                    catching_up: Some(Vec::new()),
-                },
-            );
-            let count = members.len();
-            if !self.engine.clustered() {
-                // On a cluster, entering the room there says so to everyone (`Reads::enter`).
-                self.came_or_went(&room, (&name, true), count, Some(id));
             }
-            if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
-                session.rooms.insert(room.clone());
-            }
+            siblings = self.join_siblings(id, &room);
             false
         };
         // Read after becoming a member: what the page has not, the fan-out brings, and the
         // page's last seq says where one ends and the other begins.
         self.slow = Some(Slow {
             task: SlowTask::Join {
-                room,
-                after,
-                bounds,
+                read: JoinRead {
+                    room,
+                    after,
+                    bounds,
+                    member,
+                    names: self.limits.presence_limit,
+                },
                 again,
-                member,
-                names: self.limits.presence_limit,
+                siblings,
             },
             cid: None,
             addr: None,
         });
         Ok(())
+    }
+
+    /// Makes welcomed connection `id` a member of `room`, catching up until its `joined`, and
+    /// tells the others if its person is new there. False if the connection is gone.
+    pub(super) fn add_member(&mut self, id: ConnId, room: &str) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        let Some(session) = conn.session.as_mut() else {
+            return false;
+        };
+        session.rooms.insert(room.to_owned());
+        let (key, name) = (session.key.clone(), session.name.clone());
+        let handle = conn.handle.clone();
+        let entry = self.rooms.entry(room.to_owned()).or_default();
+        let member = Member {
+            name: name.clone(),
+            key: key.clone(),
+            handle,
+            seen: 0,
+            catching_up: Some(Vec::new()),
+        };
+        if entry.members.insert(id, member).is_some() {
+            return true;
+        }
+        let here = entry.people.entry(key.clone()).or_default();
+        *here += 1;
+        let first = *here == 1;
+        let count = entry.people.len();
+        if first && !self.engine.clustered() {
+            // On a cluster, entering the room there says so to everyone (`Reads::enter`).
+            self.came_or_went(room, (&name, true), count, Some(&key));
+        }
+        true
     }
 
     /// A `join`'s page is read: the `joined`, then what the fan-out brought meanwhile that
@@ -99,6 +120,7 @@ impl State {
         (room, again): (String, bool),
         page: Result<Page, ReadError>,
         elsewhere: Option<(usize, Vec<String>)>,
+        siblings: &[ConnId],
     ) -> Handled {
         let Some(member) = self
             .rooms
@@ -115,42 +137,45 @@ impl State {
                 return Err(read_failed(&e));
             }
             Err(e) => {
-                let name = member.name.clone();
-                if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
-                    session.rooms.remove(&room);
-                    // It may have entered the room across the cluster before the read failed.
-                    let key = session.key.clone();
-                    self.engine.exit(&room, &key);
+                // It may have entered the room across the cluster before the read failed;
+                // the siblings that came in with it go too.
+                for &conn in std::iter::once(&id).chain(siblings) {
+                    if let Some(session) =
+                        self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
+                    {
+                        session.rooms.remove(&room);
+                    }
+                    self.remove_member(conn, &room);
                 }
-                self.remove_member(id, &room, &name);
                 return Err(read_failed(&e));
             }
         };
-        member.seen = member.seen.max(page.last_seq);
-        let held = member.catching_up.take().unwrap_or_default();
         // Across the cluster: everybody there when this member entered, and whoever entered
         // here since (the others' later comings and goings come as presence).
         let (members, count) = self.members_for_joiner(id, &room, elsewhere);
-        self.send(
-            id,
-            &ServerMsg::Joined {
-                room: room.clone(),
-                members,
-                history: page.messages,
-                more: page.more,
-            },
-        );
-        if let Some(count) = count {
-            self.send(id, &count);
+        let joined = encode(&ServerMsg::Joined {
+            room: room.clone(),
+            members,
+            history: page.messages,
+            more: page.more,
+        });
+        let count = count.map(|c| encode(&c));
+        for &conn in std::iter::once(&id).chain(siblings) {
+            let Some(member) = self
+                .rooms
+                .get_mut(&room)
+                .and_then(|r| r.members.get_mut(&conn))
+            else {
+                continue; // gone meanwhile
+            };
+            member.seen = member.seen.max(page.last_seq);
+            let held = member.catching_up.take().unwrap_or_default();
+            deliver(&self.metrics, &member.handle, joined.clone());
+            if let Some(count) = &count {
+                deliver(&self.metrics, &member.handle, count.clone());
+            }
+            release_held(&self.metrics, member, held);
         }
-        let Some(member) = self
-            .rooms
-            .get_mut(&room)
-            .and_then(|r| r.members.get_mut(&id))
-        else {
-            return Ok(());
-        };
-        release_held(&self.metrics, member, held);
         Ok(())
     }
 
@@ -165,27 +190,43 @@ impl State {
             return refuse(ErrorCode::NotMember, format!("you are not in '{room}'"));
         };
         session.rooms.remove(room);
-        let (name, key) = (session.name.clone(), session.key.clone());
-        self.engine.exit(room, &key);
-        self.remove_member(id, room, &name);
+        let key = session.key.clone();
+        self.remove_member(id, room);
+        // The room is the person's: its other connections leave it too.
+        self.leave_siblings(id, &key, room);
         Ok(())
     }
 
-    /// Takes connection `id` out of `room` and tells the members left. A room left empty is
-    /// forgotten (its history and counter stay in the store).
-    pub(super) fn remove_member(&mut self, id: ConnId, room: &str, name: &str) {
+    /// Takes connection `id` out of `room`. When that was its person's last connection
+    /// there, the person leaves the room: the members left are told (on a cluster, leaving
+    /// the room there does, `Engine::exit`). A room left empty is forgotten (its history and
+    /// counter stay in the store).
+    pub(super) fn remove_member(&mut self, id: ConnId, room: &str) {
         let Some(entry) = self.rooms.get_mut(room) else {
             return;
         };
-        let removed = entry.members.remove(&id).is_some();
-        let count = entry.members.len();
-        if count == 0 {
+        let Some(member) = entry.members.remove(&id) else {
+            return;
+        };
+        let gone = match entry.people.get_mut(&member.key) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                false
+            }
+            _ => {
+                entry.people.remove(&member.key);
+                true
+            }
+        };
+        let count = entry.people.len();
+        if gone {
+            self.engine.exit(room, &member.key);
+        }
+        if entry.members.is_empty() {
             self.rooms.remove(room);
             self.engine.unfollow(Topic::Room(room.to_owned()));
-        } else if removed && !self.engine.clustered() {
-            // On a cluster, leaving the room there says so to everyone (`Engine::exit`), once
-            // the member is really gone from it (not taken over on another relay meanwhile).
-            self.came_or_went(room, (name, false), count, None);
+        } else if gone && !self.engine.clustered() {
+            self.came_or_went(room, (&member.name, false), count, None);
         }
     }
 
@@ -211,6 +252,7 @@ impl State {
             mid,
             accepted: Instant::now(),
             generation,
+            origin: id,
         };
         self.submit(Job::Room { from_key, draft })?;
         Metrics::inc(&self.metrics.messages_accepted);
@@ -254,7 +296,7 @@ impl State {
             .iter()
             .map(|(name, r)| RoomInfo {
                 room: name.clone(),
-                members: r.members.len(),
+                members: r.people.len(),
             })
             .collect();
         rooms.sort_unstable_by(|a, b| a.room.cmp(&b.room));
@@ -264,12 +306,13 @@ impl State {
 
     pub(super) fn typing_in_room(&self, id: ConnId, room: String) -> Handled {
         let name = self.member_name(id, &room)?;
+        let key = self.session(id)?.key.clone();
         let typing = ServerMsg::Typing {
             target: Target::Room { room: room.clone() },
             name,
         };
         let frame = encode(&typing);
-        self.broadcast_frame(&room, &frame, Some(id));
+        self.broadcast_frame(&room, &frame, Some(&key));
         self.engine.typing(Topic::Room(room), frame.to_string());
         Ok(())
     }
@@ -300,21 +343,22 @@ impl State {
         Ok(())
     }
 
-    /// Sends `msg` to every member of `room` but `except`, serialised once.
-    pub(super) fn broadcast(&self, room: &str, msg: &ServerMsg, except: Option<ConnId>) {
+    /// Sends `msg` to every member of `room` but the connections of the person `except` (a
+    /// name key), serialised once.
+    pub(super) fn broadcast(&self, room: &str, msg: &ServerMsg, except: Option<&str>) {
         if self.rooms.contains_key(room) {
             self.broadcast_frame(room, &encode(msg), except);
         }
     }
 
-    /// Sends `frame` to every member of `room` but `except`.
-    pub(super) fn broadcast_frame(&self, room: &str, frame: &Frame, except: Option<ConnId>) {
+    /// Sends `frame` to every member of `room` but the connections of the person `except`.
+    pub(super) fn broadcast_frame(&self, room: &str, frame: &Frame, except: Option<&str>) {
         let Some(entry) = self.rooms.get(room) else {
             return;
         };
         // A member still catching up learns who is there from its `joined`, read later.
-        for (member, m) in &entry.members {
-            if Some(*member) != except && m.catching_up.is_none() {
+        for m in entry.members.values() {
+            if Some(m.key.as_str()) != except && m.catching_up.is_none() {
                 self.deliver(&m.handle, frame.clone());
             }
         }

@@ -27,6 +27,7 @@ impl State {
             proven,
             checked,
             claimed,
+            attach,
         } = hello;
         let name = match validate::name(&raw_name) {
             Ok(name) => name.to_owned(),
@@ -44,7 +45,8 @@ impl State {
                 ),
             );
         }
-        let holder = self.online.get(&key).copied();
+        let holders: Vec<ConnId> = self.online.get(&key).cloned().unwrap_or_default();
+        let holder = holders.first().copied();
         if holder.is_none() && self.users.get(&key).is_some_and(|u| self.expired(u, now)) {
             self.forget(&key, "unused for --name-idle-days", now)?;
         }
@@ -98,6 +100,7 @@ impl State {
                         proven: true,
                         checked: Some(hash.clone()),
                         claimed: None,
+                        attach,
                     },
                     password,
                     hash,
@@ -114,8 +117,13 @@ impl State {
                     .and_then(|c| c.session.as_ref())
                     .is_some_and(|s| s.generation > won.generation)
             });
-            if (!token_fits && !proven) || newer {
+            // With `attach`, an unprotected name needs no proof (a protected one had its
+            // password or token checked above).
+            if (!token_fits && !proven && !attach) || newer {
                 return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
+            }
+            if attach && !clustered {
+                self.within_connection_cap(&key, &name)?;
             }
         } else if claimed.is_none() && !self.users.contains_key(&key) {
             if let Err(wait) = self.attempts.take(Attempt::NewName, self.addr(id), now) {
@@ -155,6 +163,8 @@ impl State {
                 given: token.clone(),
                 mode,
                 forgotten_at,
+                attach,
+                most: self.limits.connections_per_name,
             };
             self.slow = Some(Slow {
                 task: SlowTask::Claim {
@@ -166,6 +176,7 @@ impl State {
                         proven,
                         checked,
                         claimed: None,
+                        attach,
                     },
                     claim,
                 },
@@ -174,14 +185,24 @@ impl State {
             });
             return Ok(());
         }
-        if let Some(holder) = holder {
-            // The same user on a new connection: the old one ends as if it had dropped.
-            self.end_session(holder, now);
-            if let Some(old) = self.conns.get(&holder) {
-                old.handle.close(close::NORMAL);
+        // `attach` joins the live session (here, or on another relay as the claim says);
+        // without it, the same user on a new connection takes the session over: every old
+        // connection ends as if it had dropped.
+        let attached = match &claimed {
+            Some(won) => won.attached.clone(),
+            None if attach && holder.is_some() => Some(self.attached_here(&holders)),
+            None => None,
+        };
+        if attached.is_none() {
+            for &holder in &holders {
+                self.end_session(holder, now);
+                if let Some(old) = self.conns.get(&holder) {
+                    old.handle.close(close::NORMAL);
+                }
+                tracing::info!(conn = id, old_conn = holder, %name, "session taken over");
             }
-            tracing::info!(conn = id, old_conn = holder, %name, "session taken over by token");
         }
+        let name = attached.as_ref().map_or(name, |a| a.name.clone());
 
         let user = self.users.entry(key.clone()).or_insert_with(|| UserEntry {
             last_seen: now,
@@ -200,7 +221,10 @@ impl State {
         })?;
         let (token, generation) = match claimed {
             Some(won) => (won.token, won.generation),
-            None => (new_token(), 0),
+            None => match holder.and_then(|h| self.conns.get(&h)?.session.as_ref()) {
+                Some(s) if attached.is_some() => (s.token.clone(), s.generation),
+                _ => (new_token(), 0),
+            },
         };
         // An operator's name always has a password (checked above), so a session under it
         // proved that password, or took over one that did, with its token.
@@ -208,6 +232,8 @@ impl State {
             name: name.clone(),
             token: token.clone(),
             operator,
+            attached: attached.is_some(),
+            connections: attached.as_ref().map(|a| a.connections),
         };
         let Some(conn) = self.conns.get_mut(&id) else {
             self.engine.release(&key, generation);
@@ -227,9 +253,15 @@ impl State {
             // holder's, being removed.
             mail_pending: (!new_name).then(Vec::new),
         });
-        self.online.insert(key.clone(), id);
-        tracing::debug!(conn = id, %name, "welcomed");
+        self.online.entry(key.clone()).or_default().push(id);
+        tracing::debug!(conn = id, %name, attached = attached.is_some(), "welcomed");
         self.send(id, &welcome);
+        // An attached connection is in every room the person is in, its pages read with the
+        // mailbox.
+        let joins = match attached {
+            Some(attached) => self.enter_rooms(id, attached.rooms),
+            None => Vec::new(),
+        };
         // The mailbox is read off the lock (a new name's is not: what it holds is a forgotten
         // holder's); private messages that come meanwhile wait for it
         // (`Session::mail_pending`).
@@ -237,6 +269,7 @@ impl State {
             task: SlowTask::Mailbox {
                 key,
                 read: !new_name,
+                joins,
             },
             cid: None,
             addr: None,
@@ -266,6 +299,7 @@ impl State {
                         generation,
                         by_token,
                         token,
+                        attached: None,
                     }),
                     ..hello
                 };
@@ -275,6 +309,36 @@ impl State {
                 }
                 done
             }
+            Ok(Claimed::Attached {
+                generation,
+                token,
+                name,
+                connections,
+                rooms,
+            }) => {
+                let hello = Hello {
+                    claimed: Some(Won {
+                        generation,
+                        by_token: true,
+                        token,
+                        attached: Some(super::Attached {
+                            connections,
+                            name,
+                            rooms,
+                        }),
+                    }),
+                    ..hello
+                };
+                let done = self.hello(id, hello, now);
+                if done.is_err() {
+                    self.engine.release(&key, generation);
+                }
+                done
+            }
+            Ok(Claimed::Full) => Err(super::person::too_many_connections(
+                &name,
+                self.limits.connections_per_name,
+            )),
             Ok(Claimed::Taken) => {
                 refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"))
             }
@@ -408,13 +472,16 @@ impl State {
         let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.take()) else {
             return;
         };
-        if self.online.get(&session.key) == Some(&id) {
-            self.online.remove(&session.key);
-            self.engine.unfollow(Topic::User(session.key.clone()));
+        if let Some(conns) = self.online.get_mut(&session.key) {
+            conns.retain(|&c| c != id);
+            if conns.is_empty() {
+                self.online.remove(&session.key);
+                self.engine.unfollow(Topic::User(session.key.clone()));
+            }
         }
+        // The person stays in its rooms while another of its connections is there.
         for room in &session.rooms {
-            self.engine.exit(room, &session.key);
-            self.remove_member(id, room, &session.name);
+            self.remove_member(id, room);
         }
         self.engine.release(&session.key, session.generation);
         // The name was in use until now: its idle time starts here.

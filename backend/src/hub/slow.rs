@@ -13,6 +13,7 @@ use shared::ConversationId;
 
 use super::{Hello, Hub};
 use crate::engine::{Claim, Claimed, Mail, Page, ReadError, Topic, User};
+use crate::outbox::ConnId;
 use crate::passwords::{self, Busy};
 
 /// Work a frame needs that must not hold the hub's lock: [`Hub::handle`] hands it back to the
@@ -40,15 +41,12 @@ pub(super) enum SlowTask {
     /// Read the page of `room` after `after` that a `join` answers with (the member is
     /// catching up meanwhile, see `Member::catching_up`).
     Join {
-        room: String,
-        after: u64,
-        bounds: (usize, usize),
+        read: JoinRead,
         /// The connection was a member already (it joined again).
         again: bool,
-        /// The session, as (key, name, generation): entered in the room across the cluster.
-        member: (String, String, u64),
-        /// Names of the room's members to read across the cluster, at most.
-        names: usize,
+        /// The person's other connections here that became members with this join: they get
+        /// the same `joined`.
+        siblings: Vec<ConnId>,
     },
     /// Look `to` up across the cluster, then send the `dm` to them.
     Recipient {
@@ -70,9 +68,33 @@ pub(super) enum SlowTask {
         since: u64,
     },
     /// Follow `key`'s private messages (see `Reads::follow`) and, unless the name is new,
-    /// read its mailbox: its session was just welcomed.
-    Mailbox { key: String, read: bool },
+    /// read its mailbox: its session was just welcomed. An attached connection's rooms
+    /// (`joins`) are read with it.
+    Mailbox {
+        key: String,
+        read: bool,
+        joins: Vec<JoinRead>,
+    },
 }
+
+/// What a `joined` is read from: a room's page, and on a cluster the room entered there.
+#[derive(Debug)]
+pub(super) struct JoinRead {
+    pub(super) room: String,
+    pub(super) after: u64,
+    pub(super) bounds: (usize, usize),
+    /// The session, as (key, name, generation): entered in the room across the cluster.
+    pub(super) member: (String, String, u64),
+    /// Names of the room's members to read across the cluster, at most.
+    pub(super) names: usize,
+}
+
+/// A room's `joined`, read: the page and, if clustered, the room's count and names.
+pub(super) type JoinPage = (
+    String,
+    Result<Page, ReadError>,
+    Option<(usize, Vec<String>)>,
+);
 
 /// Which conversation a page is read from.
 #[derive(Debug)]
@@ -110,6 +132,7 @@ pub(super) enum Outcome {
         page: Result<Page, ReadError>,
         /// The room's count and (some of) its members across the cluster, if clustered.
         members: Option<(usize, Vec<String>)>,
+        siblings: Vec<ConnId>,
     },
     Recipient {
         to: String,
@@ -126,6 +149,7 @@ pub(super) enum Outcome {
     Mailbox {
         key: String,
         mail: Result<Vec<Mail>, ReadError>,
+        joined: Vec<JoinPage>,
     },
 }
 
@@ -167,33 +191,17 @@ impl Hub {
                 }
             }
             SlowTask::Join {
-                room,
-                after,
-                bounds,
+                read,
                 again,
-                member: (key, name, generation),
-                names,
+                siblings,
             } => {
-                let mut members = None;
-                let page = match self.reads.follow(Topic::Room(room.clone())).await {
-                    Ok(()) => match self
-                        .reads
-                        .enter(&room, (&key, &name, generation), names)
-                        .await
-                    {
-                        Ok(entered) => {
-                            members = entered.map(|e| (e.count, e.names));
-                            self.reads.room_page(&room, after, None, bounds).await
-                        }
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                };
+                let (room, page, members) = self.read_join(read).await;
                 Outcome::Joined {
                     room,
                     again,
                     page,
                     members,
+                    siblings,
                 }
             }
             SlowTask::Recipient { to, text, mid } => {
@@ -227,15 +235,46 @@ impl Hub {
                 });
                 Outcome::History { conversation, page }
             }
-            SlowTask::Mailbox { key, read } => {
+            SlowTask::Mailbox { key, read, joins } => {
                 let mail = match self.reads.follow(Topic::User(key.clone())).await {
                     Ok(()) if read => self.reads.mailbox(&key).await,
                     Ok(()) => Ok(Vec::new()),
                     Err(e) => Err(e),
                 };
-                Outcome::Mailbox { key, mail }
+                let mut joined = Vec::with_capacity(joins.len());
+                for read in joins {
+                    joined.push(self.read_join(read).await);
+                }
+                Outcome::Mailbox { key, mail, joined }
             }
         };
         Done { outcome, cid }
+    }
+
+    /// A join's reads: the room followed, entered across the cluster, and its page.
+    pub(super) async fn read_join(&self, read: JoinRead) -> JoinPage {
+        let JoinRead {
+            room,
+            after,
+            bounds,
+            member: (key, name, generation),
+            names,
+        } = read;
+        let mut members = None;
+        let page = match self.reads.follow(Topic::Room(room.clone())).await {
+            Ok(()) => match self
+                .reads
+                .enter(&room, (&key, &name, generation), names)
+                .await
+            {
+                Ok(entered) => {
+                    members = entered.map(|e| (e.count, e.names));
+                    self.reads.room_page(&room, after, None, bounds).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        (room, page, members)
     }
 }

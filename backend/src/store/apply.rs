@@ -68,7 +68,12 @@ pub(super) fn apply_one(
             };
             if let Some(msg) = repeats::original(tx, from_key, draft)? {
                 let from_key = from_key.clone();
-                return Ok(Some(Committed::Repeat { from_key, msg }));
+                let origin = draft.origin;
+                return Ok(Some(Committed::Repeat {
+                    from_key,
+                    origin,
+                    msg,
+                }));
             }
             let seq: i64 = tx
                 .prepare_cached(
@@ -113,7 +118,12 @@ pub(super) fn apply_one(
             };
             if let Some(msg) = repeats::original(tx, from_key, draft)? {
                 let from_key = from_key.clone();
-                return Ok(Some(Committed::Repeat { from_key, msg }));
+                let origin = draft.origin;
+                return Ok(Some(Committed::Repeat {
+                    from_key,
+                    origin,
+                    msg,
+                }));
             }
             // Counted by the writer as it adds and removes mail (`mail_counts.rs`), so that
             // messages still on their way to the database count and none is counted twice:
@@ -130,6 +140,7 @@ pub(super) fn apply_one(
             if !fits {
                 return Ok(Some(Committed::MailboxFull {
                     from_key: from_key.clone(),
+                    origin: draft.origin,
                     to: to.clone(),
                     cid: draft.cid.clone(),
                 }));

@@ -30,7 +30,9 @@ impl RedisLog {
             .arg(&claim.token)
             .arg(claim.given.as_deref().unwrap_or(""))
             .arg(mode)
-            .arg(claim.forgotten_at);
+            .arg(claim.forgotten_at)
+            .arg(if claim.attach { "1" } else { "0" })
+            .arg(claim.most);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         let items = array(&reply, "a claim")?;
         match (text(items.first()).as_deref(), items.get(1), items.get(2)) {
@@ -40,6 +42,21 @@ impl RedisLog {
                     by_token: *by_token == 1,
                 })
             }
+            (Some("attached"), Some(Value::Int(generation)), Some(token)) => {
+                let (Some(token), Some(name), Some(&Value::Int(connections))) =
+                    (text(Some(token)), text(items.get(3)), items.get(4))
+                else {
+                    return Err(odd("a claim", &reply));
+                };
+                Ok(Claimed::Attached {
+                    generation: u64::try_from(*generation).unwrap_or(0),
+                    token,
+                    name,
+                    connections: usize::try_from(connections).unwrap_or(0),
+                    rooms: items[5..].iter().filter_map(|v| text(Some(v))).collect(),
+                })
+            }
+            (Some("full"), None, None) => Ok(Claimed::Full),
             (Some("taken"), None, None) => Ok(Claimed::Taken),
             (Some("refused"), None, None) => Ok(Claimed::TokenRefused),
             _ => Err(odd("a claim", &reply)),
@@ -89,18 +106,28 @@ impl RedisLog {
         }
     }
 
-    /// The relay holding `key`'s session and its generation, if there is a session.
+    /// Whether relay `node` holds `key`'s session (is its node, or holds connections of
+    /// it), and the session's generation, if there is a session.
     ///
     /// # Errors
     /// Redis did not answer.
-    pub async fn session_holder(&self, key: &str) -> Result<Option<(String, u64)>, RedisLogError> {
-        let (node, generation): (Option<String>, Option<u64>) = ::redis::cmd("HMGET")
-            .arg(self.keys.session(key))
-            .arg("node")
-            .arg("gen")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(node.zip(generation))
+    pub async fn session_holder(
+        &self,
+        node: &str,
+        key: &str,
+    ) -> Result<Option<(bool, u64)>, RedisLogError> {
+        let (held, generation, here): (Option<String>, Option<u64>, Option<i64>) =
+            ::redis::cmd("HMGET")
+                .arg(self.keys.session(key))
+                .arg("node")
+                .arg("gen")
+                .arg(format!("n:{node}"))
+                .query_async(&mut self.conn.clone())
+                .await?;
+        let holds = held.as_deref() == Some(node) || here.is_some_and(|n| n > 0);
+        Ok(held
+            .zip(generation)
+            .map(|(_, generation)| (holds, generation)))
     }
 
     /// Takes relay `node`'s session of `key` out of `room`.

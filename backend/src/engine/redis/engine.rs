@@ -137,7 +137,8 @@ impl Engine for RedisEngine {
             return Err(Busy::Stopped);
         };
         self.backlog.admit(&job)?;
-        jobs.send(Work::Job(job)).map_err(|_| Busy::Stopped)
+        jobs.send(Work::Job(Box::new(job)))
+            .map_err(|_| Busy::Stopped)
     }
 
     fn reads(&self) -> Arc<dyn Reads> {
@@ -184,6 +185,10 @@ impl Engine for RedisEngine {
 
     fn exit(&self, room: &str, key: &str) {
         self.feed.exit(room.to_owned(), key.to_owned());
+    }
+
+    fn tell_person(&self, key: &str, news: crate::engine::PersonNews) {
+        self.feed.tell(key.to_owned(), news);
     }
 
     fn close(&mut self) -> Closed {
@@ -267,13 +272,11 @@ impl Reads for RedisReads {
 
 /// What the committer is given, in order.
 enum Work {
-    Job(Job),
+    /// Boxed: a job is far bigger than a release.
+    Job(Box<Job>),
     /// A session ended: released after every message of its was stored, since a message of a
     /// session released is refused (`store.lua`'s fencing).
-    Release {
-        key: String,
-        generation: u64,
-    },
+    Release { key: String, generation: u64 },
 }
 
 /// The task that runs the jobs against Redis.
@@ -353,7 +356,7 @@ impl Committer {
             }
             for work in jobs.drain(..) {
                 let job = match work {
-                    Work::Job(job) => job,
+                    Work::Job(job) => *job,
                     Work::Release { key, generation } => {
                         self.release(key, generation).await;
                         continue;
@@ -434,6 +437,7 @@ impl Committer {
                 if matches!(result, Ok(Sent::MailboxFull)) {
                     return Some(Committed::MailboxFull {
                         from_key,
+                        origin: draft.origin,
                         to,
                         cid: draft.cid,
                     });
@@ -502,6 +506,7 @@ impl Committer {
             }
             Ok(Sent::Repeat { seq, ts }) => Some(Committed::Repeat {
                 from_key,
+                origin: draft.origin,
                 msg: shared::ChatMessage {
                     ts,
                     ..draft.numbered(seq)
@@ -514,6 +519,7 @@ impl Committer {
             })),
             Ok(Sent::MailboxFull) => Some(Committed::Failed {
                 from_key,
+                origin: draft.origin,
                 cid: draft.cid,
                 reason: "the recipient's mailbox is full".into(),
             }),
@@ -529,6 +535,7 @@ impl Committer {
                 };
                 Some(Committed::Failed {
                     from_key,
+                    origin: draft.origin,
                     cid: draft.cid,
                     reason,
                 })

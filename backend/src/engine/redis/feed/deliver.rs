@@ -9,7 +9,7 @@ use shared::ChatMessage;
 
 use super::Following;
 use crate::engine::redis::RedisLogError;
-use crate::engine::{Committed, Event, Topic};
+use crate::engine::{Committed, Event, PersonNews, Topic};
 
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
@@ -59,6 +59,7 @@ impl Following {
                     Err(e) => tracing::warn!(%room, "not a message on a room's channel: {e}"),
                 }
             }
+            Topic::User(key) if !payload.starts_with('{') => self.person(key, &payload).await,
             Topic::User(_) => match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) => self.direct_message(envelope).await,
                 Err(e) => tracing::warn!("not a private message on a user's channel: {e}"),
@@ -97,6 +98,27 @@ impl Following {
             }
             Err(e) => tracing::warn!(%room, "not a presence event: {e}"),
         }
+    }
+
+    /// `KIND NODE BODY` on a user's channel: what a connection of theirs on relay NODE did
+    /// (`j ROOM` joined, `l ROOM` left, `r {read}`), for their connections here.
+    async fn person(&mut self, key: String, payload: &str) {
+        let mut parts = payload.splitn(3, ' ');
+        let (Some(kind), Some(node), Some(body)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return tracing::warn!("not a person's news: {payload:?}");
+        };
+        if node == self.node {
+            return; // told here already
+        }
+        let news = match kind {
+            "j" => PersonNews::Joined(body.to_owned()),
+            "l" => PersonNews::Left(body.to_owned()),
+            "r" => PersonNews::Read(body.to_owned()),
+            _ => return tracing::warn!("not a person's news: {payload:?}"),
+        };
+        self.send(vec![Committed::Cluster(Event::Person { key, news })])
+            .await;
     }
 
     /// `NODE {typing}` on a room's or a user's channel, from another relay.
@@ -290,8 +312,8 @@ impl Following {
         // A session taken over elsewhere meanwhile was told on this relay's channel, which
         // was down: ask Redis whose each local session is now.
         for user in self.users.clone() {
-            match self.log.session_holder(&user).await {
-                Ok(Some((node, generation))) if node != self.node && !node.is_empty() => {
+            match self.log.session_holder(&self.node, &user).await {
+                Ok(Some((false, generation))) => {
                     let event = Event::Moved {
                         key: user.clone(),
                         generation,

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{RedisLog, RedisLogError};
-use crate::engine::{Claim, Claimed, Committed, Entered, Sink, Topic};
+use crate::engine::{Claim, Claimed, Committed, Entered, PersonNews, Sink, Topic};
 
 /// Most `typing` frames waiting to be published.
 const TYPING_QUEUE: usize = 256;
@@ -87,6 +87,12 @@ enum Order {
     Exit {
         room: String,
         key: String,
+    },
+    /// Tell the other relays with connections of person `key` what one here did
+    /// (`KIND NODE BODY` on the user's channel, see `deliver.rs`).
+    Tell {
+        key: String,
+        news: PersonNews,
     },
     /// Send on what has come, and end.
     Stop(oneshot::Sender<()>),
@@ -162,6 +168,12 @@ impl Feed {
     /// Takes a session of this relay out of `room`.
     pub(super) fn exit(&self, room: String, key: String) {
         let _ = self.orders.send(Order::Exit { room, key });
+    }
+
+    /// Tells the person `key`'s other relays what a connection of theirs here did, in order
+    /// with this relay's enters and exits.
+    pub(super) fn tell(&self, key: String, news: PersonNews) {
+        let _ = self.orders.send(Order::Tell { key, news });
     }
 
     /// Sends on everything published before now, then ends the task.
@@ -348,6 +360,21 @@ impl Following {
                     if self.exits.len() < MAX_EXITS {
                         self.exits.insert((room, key));
                     }
+                }
+            }
+            Order::Tell { key, news } => {
+                let (kind, body) = match news {
+                    PersonNews::Joined(room) => ('j', room),
+                    PersonNews::Left(room) => ('l', room),
+                    PersonNews::Read(frame) => ('r', frame),
+                };
+                let published: Result<i64, _> = ::redis::cmd("PUBLISH")
+                    .arg(self.log.keys.user_channel(&key))
+                    .arg(format!("{kind} {node} {body}"))
+                    .query_async(&mut self.log.conn.clone())
+                    .await;
+                if let Err(e) = published {
+                    tracing::warn!(%key, "cannot tell a person's other relays: {e}");
                 }
             }
             Order::Follow(_, reply) => {

@@ -9,19 +9,31 @@
 -- ARGV[1] prefix   ARGV[2] op   ARGV[3] this relay's node id; then, by op:
 --   claim   ARGV[4] user key, [5] name, [6] new token, [7] token given or "",
 --           [8] mode: "token" | "required" | "proven", [9] when the asking relay last forgot
---           the name (ms; 0: not lately)
+--           the name (ms; 0: not lately), [10] "1" to attach to a live session, [11] most
+--           connections a person may have
 --           → {"ok", generation, by_token (0/1)} | {"taken"} | {"refused"} (the token is
 --           needed and was not given, or the name is protected and neither password nor token
---           came)
---   release ARGV[4] user key, [5] generation                       → 1 if released
+--           came) | {"attached", generation, token, name, connections, room, room, ...} (one
+--           more connection of the live session, on this relay) | {"full"} (attach: the
+--           person has [11] connections already)
+--   release ARGV[4] user key, [5] generation     → 1 if one connection of it was released
 --   enter   ARGV[4] room, [5] user key, [6] name, [7] generation, [8] most names to answer
 --           → {"ok", count, name, name, ...} (how many members the room has, and the names
 --           of all of them if there are at most [8]) | {"moved"}
 --   exit    ARGV[4] room, [5] user key                             → 1 if it left
 --   reap    ARGV[4] dead node id, [5] grace ms for its sessions' tokens → 1 if reaped here
 --
--- A room member is a field of members:ROOM (the user key) whose value is "NODE NAME": the
--- relay that holds it, then the name. A relay only ever removes its own.
+-- A session (session:USER) is held by one or more relays: `node` is one of them (the one that
+-- claimed it), and each holder has a field "n:NODE", how many connections of the person it
+-- has (several with `hello` ... `attach`). A claim without attach (a new session, or a
+-- takeover) starts a new generation held by the claiming relay alone; an attach adds a
+-- connection to the generation there is; a release takes one away, and the session ends with
+-- its last. user-rooms:USER lists the rooms the person is in (for an attach elsewhere).
+--
+-- A room member is a field of members:ROOM (the user key) whose value is "NODES NAME": the
+-- relays that hold the person's connections in the room, comma-separated, then the name. The
+-- person is in the room (presence, counts) while the list is not empty. A relay only ever
+-- removes itself.
 
 local P, op, me = ARGV[1], ARGV[2], ARGV[3]
 if P == nil or op == nil or me == nil or me == '' then
@@ -36,6 +48,55 @@ local function owner(value)
   return value and string.match(value, '^(%S*) ') or nil
 end
 
+-- A member's relays, as a list, and its name.
+local function member_nodes(value)
+  local list, name = {}, nil
+  if value then
+    local nodes
+    nodes, name = string.match(value, '^(%S*) (.*)$')
+    for n in string.gmatch(nodes or '', '[^,]+') do
+      list[#list + 1] = n
+    end
+  end
+  return list, name
+end
+
+-- The relays holding connections of session `s`, with how many (live relays only), and how
+-- many in all. A session from before "n:" fields counts its node once.
+local function holders(s)
+  local held, total, any = {}, 0, false
+  local fields = redis.call('HGETALL', s)
+  for i = 1, #fields, 2 do
+    local f = fields[i]
+    if string.sub(f, 1, 2) == 'n:' then
+      any = true
+      local n, c = string.sub(f, 3), tonumber(fields[i + 1]) or 0
+      if c > 0 and live(n) then
+        held[n] = c
+        total = total + c
+      end
+    end
+  end
+  if not any then
+    local node = redis.call('HGET', s, 'node')
+    if node and node ~= '' and live(node) then
+      held[node] = 1
+      total = 1
+    end
+  end
+  return held, total
+end
+
+-- Drops every "n:" field of session `s`.
+local function drop_holders(s)
+  local fields = redis.call('HKEYS', s)
+  for _, f in ipairs(fields) do
+    if string.sub(f, 1, 2) == 'n:' then
+      redis.call('HDEL', s, f)
+    end
+  end
+end
+
 -- Says that `name` entered or left `room`, with the room's count after it (a relay tells
 -- its members of a big room the count instead of each coming and going).
 local function presence(room, name, online, from, count)
@@ -44,19 +105,33 @@ local function presence(room, name, online, from, count)
   redis.call('PUBLISH', P .. 'room:' .. room, 'p ' .. from .. ' ' .. event)
 end
 
--- Takes `key` out of `room` if `node` holds it there, and says so to the room.
+-- Takes relay `node`'s connections of `key` out of `room`; when they were the person's last
+-- there, the person leaves the room, which is told.
 local function leave(room, key, node)
   local m = P .. 'members:' .. room
-  local value = redis.call('HGET', m, key)
-  if owner(value) ~= node then
+  local list, name = member_nodes(redis.call('HGET', m, key))
+  local rest, found = {}, false
+  for _, n in ipairs(list) do
+    if n == node then
+      found = true
+    else
+      rest[#rest + 1] = n
+    end
+  end
+  if not found then
     return 0
   end
+  if #rest > 0 then
+    redis.call('HSET', m, key, table.concat(rest, ',') .. ' ' .. name)
+    return 1
+  end
   redis.call('HDEL', m, key)
+  redis.call('SREM', P .. 'user-rooms:' .. key, room)
   local count = redis.call('HINCRBY', P .. 'rooms', room, -1)
   if count <= 0 then
     redis.call('HDEL', P .. 'rooms', room)
   end
-  presence(room, string.sub(value, #node + 2), false, node, math.max(count, 0))
+  presence(room, name, false, node, math.max(count, 0))
   return 1
 end
 
@@ -67,12 +142,13 @@ if op == 'claim' then
     return redis.error_reply('ERR courier cluster: bad claim')
   end
   local s = P .. 'session:' .. key
-  local held = redis.call('HMGET', s, 'node', 'token')
+  local held = redis.call('HMGET', s, 'node', 'token', 'gen', 'name')
   local node, held_token = held[1], held[2]
   local by_token = given ~= '' and held_token ~= false and held_token == given
   if mode == 'required' and not by_token then
     return {'refused'}
   end
+  local attach, most = ARGV[10] == '1', tonumber(ARGV[11]) or 1
   -- Protected since the relay asking last heard: its password (or the token) is needed,
   -- unless the protection is older than the relay's forgetting of the name (ARGV[9], ms),
   -- which is on its way to Redis.
@@ -82,15 +158,41 @@ if op == 'claim' then
       and (tonumber(user[2]) or 0) > forgotten then
     return {'refused'}
   end
-  local elsewhere = node ~= me and live(node)
+  local held_by, total = holders(s)
+  if attach and total > 0 then
+    -- One more connection of the live session (the proof a protected name needs was checked
+    -- above; an unprotected one needs none).
+    if total >= most then
+      return {'full'}
+    end
+    redis.call('HINCRBY', s, 'n:' .. me, 1)
+    redis.call('SADD', P .. 'node-sessions:' .. me, key)
+    local answer = {'attached', tonumber(held[3]) or 0, held_token, held[4] or name, total + 1}
+    for _, room in ipairs(redis.call('SMEMBERS', P .. 'user-rooms:' .. key)) do
+      answer[#answer + 1] = room
+    end
+    return answer
+  end
+  local elsewhere = false
+  for n, _ in pairs(held_by) do
+    if n ~= me then
+      elsewhere = true
+    end
+  end
   if elsewhere and not by_token and mode ~= 'proven' then
     return {'taken'}
   end
   local generation = redis.call('HINCRBY', s, 'gen', 1)
-  redis.call('HSET', s, 'node', me, 'token', token, 'name', name)
+  drop_holders(s)
+  redis.call('HSET', s, 'node', me, 'token', token, 'name', name, 'n:' .. me, 1)
   redis.call('PERSIST', s)
   if node and node ~= '' and node ~= me then
     redis.call('SREM', P .. 'node-sessions:' .. node, key)
+  end
+  for n, _ in pairs(held_by) do
+    if n ~= me then
+      redis.call('SREM', P .. 'node-sessions:' .. n, key)
+    end
   end
   redis.call('SADD', P .. 'node-sessions:' .. me, key)
   redis.call('HSET', P .. 'online', key, me .. ' ' .. name)
@@ -108,8 +210,10 @@ if op == 'claim' then
     local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     redis.call('PUBLISH', P .. 'user-changes', key .. '\n' .. name .. '\n' .. ms)
   end
-  if elsewhere then
-    redis.call('PUBLISH', P .. 'node:' .. node, 'moved ' .. generation .. ' ' .. key)
+  for n, _ in pairs(held_by) do
+    if n ~= me then
+      redis.call('PUBLISH', P .. 'node:' .. n, 'moved ' .. generation .. ' ' .. key)
+    end
   end
   return {'ok', generation, by_token and 1 or 0}
 end
@@ -117,12 +221,28 @@ end
 if op == 'release' then
   local key, generation = ARGV[4], ARGV[5]
   local s = P .. 'session:' .. key
-  local held = redis.call('HMGET', s, 'node', 'gen')
-  if held[1] ~= me or held[2] ~= generation then
+  local held = redis.call('HMGET', s, 'node', 'gen', 'n:' .. me)
+  if held[2] ~= generation or (held[1] ~= me and not held[3]) then
     return 0
   end
-  redis.call('DEL', s)
+  if redis.call('HINCRBY', s, 'n:' .. me, -1) > 0 then
+    return 1 -- more connections of it here
+  end
+  redis.call('HDEL', s, 'n:' .. me)
   redis.call('SREM', P .. 'node-sessions:' .. me, key)
+  local others = holders(s)
+  others[me] = nil
+  local other = next(others)
+  if other then
+    -- Held on another relay still.
+    if held[1] == me then
+      redis.call('HSET', s, 'node', other)
+      local name = redis.call('HGET', s, 'name') or key
+      redis.call('HSET', P .. 'online', key, other .. ' ' .. name)
+    end
+    return 1
+  end
+  redis.call('DEL', s)
   if owner(redis.call('HGET', P .. 'online', key)) == me then
     redis.call('HDEL', P .. 'online', key)
   end
@@ -135,19 +255,28 @@ if op == 'enter' then
       or not most or most < 1 then
     return redis.error_reply('ERR courier cluster: bad enter')
   end
-  local held = redis.call('HMGET', P .. 'session:' .. key, 'node', 'gen')
-  if held[1] ~= me or held[2] ~= generation then
+  local held = redis.call('HMGET', P .. 'session:' .. key, 'node', 'gen', 'n:' .. me)
+  if held[2] ~= generation or (held[1] ~= me and not held[3]) then
     return {'moved'}
   end
   local m = P .. 'members:' .. room
-  local was = owner(redis.call('HGET', m, key))
-  redis.call('HSET', m, key, me .. ' ' .. name)
+  local list, was_name = member_nodes(redis.call('HGET', m, key))
   redis.call('SADD', P .. 'node-members:' .. me, key .. '\n' .. room)
-  if not was then
+  if #list == 0 then
+    redis.call('HSET', m, key, me .. ' ' .. name)
+    redis.call('SADD', P .. 'user-rooms:' .. key, room)
     presence(room, name, true, me, redis.call('HINCRBY', P .. 'rooms', room, 1))
-  elseif was ~= me then
-    -- A session taken over from another relay: its place in the room is this relay's now.
-    redis.call('SREM', P .. 'node-members:' .. was, key .. '\n' .. room)
+  else
+    -- The person is there already (from another relay, or a session taken over from one,
+    -- which leaves it itself): this relay is one more of its places there.
+    local here = false
+    for _, n in ipairs(list) do
+      here = here or n == me
+    end
+    if not here then
+      list[#list + 1] = me
+      redis.call('HSET', m, key, table.concat(list, ',') .. ' ' .. (was_name or name))
+    end
   end
   local count = redis.call('HLEN', m)
   local answer = {'ok', count}
@@ -190,7 +319,16 @@ if op == 'reap' then
   local sessions = P .. 'node-sessions:' .. dead
   for _, key in ipairs(redis.call('SMEMBERS', sessions)) do
     local s = P .. 'session:' .. key
-    if redis.call('HGET', s, 'node') == dead then
+    redis.call('HDEL', s, 'n:' .. dead)
+    local other = next(holders(s))
+    if other then
+      -- Held on another relay still: the session lives on there.
+      if redis.call('HGET', s, 'node') == dead then
+        redis.call('HSET', s, 'node', other)
+        local name = redis.call('HGET', s, 'name') or key
+        redis.call('HSET', P .. 'online', key, other .. ' ' .. name)
+      end
+    elseif redis.call('HGET', s, 'node') == dead then
       if grace > 0 then
         -- The name is free; the token still takes it without a password for a while.
         redis.call('HSET', s, 'node', '')

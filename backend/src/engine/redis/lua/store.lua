@@ -72,11 +72,12 @@ if kind == 'direct' then
   end
 end
 
--- A relay acts for a session only while it holds it (fencing: engine/cluster.rs).
+-- A relay acts for a session only while it holds it (fencing: engine/cluster.rs): it is the
+-- session's node, or holds connections of it ("n:NODE", cluster.lua), in its generation.
 local node, generation = ARGV[#ARGV - 1], ARGV[#ARGV]
 if node ~= '' then
-  local held = redis.call('HMGET', KEYS[#KEYS], 'node', 'gen')
-  if held[1] ~= node or held[2] ~= generation then
+  local held = redis.call('HMGET', KEYS[#KEYS], 'node', 'gen', 'n:' .. node)
+  if held[2] ~= generation or (held[1] ~= node and (tonumber(held[3]) or 0) <= 0) then
     return {'moved'}
   end
 end
