@@ -332,7 +332,7 @@ async fn a_person_has_at_most_connections_per_name() {
 async fn mail_goes_to_each_welcomed_connection_until_any_acknowledges_it() {
     let relay = Relay::start().await;
     let mut bob = relay.user("bob").await;
-    let (mut a1, _) = hello_with(&relay, "alice", json!({"acks": true})).await;
+    let (a1, _) = hello_with(&relay, "alice", json!({"acks": true})).await;
     a1.drop_connection().await;
     // Wait until alice is offline, then write to her mailbox.
     bob.wait_for_online(&["bob"]).await;
