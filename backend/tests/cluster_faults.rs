@@ -312,3 +312,54 @@ async fn redis_killed_and_restarted_from_its_aof_keeps_every_acknowledged_messag
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// One person on two relays (`hello` … `attach`, docs/PROTOCOL.md): the relay of one of
+/// its connections dies, and the person stays, on the other, in its room and online, with no
+/// `presence` offline until its last connection goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_under_one_of_a_persons_connections_leaves_the_person_on_the_other() {
+    let redis = Redis::start();
+    let doomed = ChildRelay::start(&redis).await;
+    let other = Relay::start_on_redis(redis.url(), |_| {}).await;
+
+    let mut bob = other.user("bob").await;
+    bob.join("lobby").await;
+    let mut a1 = Client::connect(&doomed.relay).await;
+    hello(&mut a1, "alice", None).await;
+    a1.join("lobby").await;
+    assert_eq!(next_of(&mut bob, "presence").await["online"], true);
+    let mut a2 = Client::connect(&other).await;
+    a2.send(json!({"type":"hello","name":"alice","acks":true,"attach":true}))
+        .await;
+    let welcome = a2.recv_type("welcome").await;
+    assert_eq!(welcome["attached"], true, "{welcome}");
+    assert_eq!(a2.recv_type("joined").await["room"], "lobby");
+
+    doomed.signal("-KILL");
+    // Reaped within the lease and a second: nothing for bob, alice is still here.
+    bob.expect_silence(12_000).await;
+    let (_, _, body) = other.get("/healthz").await;
+    let health: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(health["relays"], 1, "not reaped yet: {health}");
+    bob.send(json!({"type":"users"})).await;
+    assert_eq!(
+        next_of(&mut bob, "users").await["online"],
+        json!(["alice", "bob"])
+    );
+    bob.send(json!({"type":"rooms"})).await;
+    assert_eq!(
+        next_of(&mut bob, "rooms").await["rooms"],
+        json!([{"room":"lobby","members":2}])
+    );
+    // Her connection there still acts for her (its relay still holds the session).
+    let seq = say_until_stored(&mut a2, "lobby", "still here").await;
+    assert_eq!(next_of(&mut bob, "message").await["seq"], seq);
+    // Her last connection goes: now she has left.
+    a2.drop_connection().await;
+    let presence = next_of(&mut bob, "presence").await;
+    assert_eq!(
+        (presence["name"].clone(), presence["online"].clone()),
+        (json!("alice"), json!(false))
+    );
+    other.shutdown().await;
+}

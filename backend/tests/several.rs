@@ -327,3 +327,33 @@ async fn a_person_has_at_most_connections_per_name() {
     assert_eq!(a1.recv_type("users").await["online"], json!(["alice"]));
     relay.shutdown().await;
 }
+
+#[tokio::test]
+async fn mail_goes_to_each_welcomed_connection_until_any_acknowledges_it() {
+    let relay = Relay::start().await;
+    let mut bob = relay.user("bob").await;
+    let (a1, _) = hello_with(&relay, "alice", json!({"acks": true})).await;
+    a1.drop_connection().await;
+    // Wait until alice is offline, then write to her mailbox.
+    bob.wait_for_online(&["bob"]).await;
+    bob.send(json!({"type": "dm", "to": "alice", "text": "one"}))
+        .await;
+    bob.recv_type("message").await;
+    let (mut a1, welcome) = hello_with(&relay, "alice", json!({"acks": true})).await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(a1.recv_type("message").await["text"], "one");
+    // Not acknowledged yet: an attached connection gets it after its welcome too.
+    let (mut a2, _) = hello_with(&relay, "alice", json!({"acks": true, "attach": true})).await;
+    assert_eq!(a2.recv_type("message").await["text"], "one");
+    // Acknowledged by the second: a third gets nothing.
+    a2.send(json!({"type": "ack", "with": "bob", "seq": 1}))
+        .await;
+    // Stored meanwhile (on a cluster, by another relay than the next hello's).
+    a2.send(json!({"type": "users"})).await;
+    a2.recv_type("users").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut a3, _) = hello_with(&relay, "alice", json!({"acks": true, "attach": true})).await;
+    a3.expect_silence(300).await;
+    a1.expect_silence(10).await;
+    relay.shutdown().await;
+}

@@ -15,8 +15,9 @@
 //! This file holds the hub's state and its lifecycle. The rest is split by concern:
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
-//! history), with typing in both rooms and direct; `dm_rate.rs` (each address's rate of private
-//! messages to each recipient); `slow.rs` (password work and the engine's reads, done off the
+//! history), with typing in both rooms and direct; `person.rs` (one person on several
+//! connections: `hello` with `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate
+//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done off the
 //! lock), `fanout.rs` (sending what the engine stored, and mailboxes) and `output.rs`
 //! (queueing frames to connections, submitting jobs to the engine). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
@@ -38,6 +39,7 @@ mod slow;
 
 pub use fanout::FanOut;
 use output::{deliver, encode};
+use session::{Attached, Hello};
 use slow::Outcome;
 pub use slow::{Done, Slow};
 
@@ -230,46 +232,6 @@ struct UserEntry {
     /// checks skip the name's backoff, so that guessing from elsewhere cannot lock the owner
     /// out (its per-address limits still apply).
     trusted: Option<std::net::IpAddr>,
-}
-
-/// A hello, as `State::hello` takes it.
-#[derive(Debug)]
-struct Hello {
-    name: String,
-    token: Option<String>,
-    acks: bool,
-    password: Option<String>,
-    /// The password of the protected name has been checked.
-    proven: bool,
-    /// With `proven`: the hash the password was checked against. If the name's password
-    /// changed meanwhile (`courier passwd`), the check no longer counts.
-    checked: Option<String>,
-    /// On a clustered engine: the name was claimed across the cluster (off the lock).
-    claimed: Option<Won>,
-    /// Join the live session as one more connection instead of taking it over.
-    attach: bool,
-}
-
-/// A name claimed across the cluster for a hello (`engine::cluster`).
-#[derive(Debug, Clone)]
-struct Won {
-    generation: u64,
-    /// The hello's token was the live session's.
-    by_token: bool,
-    /// The token the new session has (claimed with it), or the live session's when the
-    /// hello attached to it.
-    token: String,
-    /// The hello joined the live session (`attach`); with how many connections it has now,
-    /// the session's name as held, and the rooms the person is in.
-    attached: Option<Attached>,
-}
-
-/// What a claim that attached to a live session across the cluster says of it.
-#[derive(Debug, Clone)]
-struct Attached {
-    connections: usize,
-    name: String,
-    rooms: Vec<String>,
 }
 
 /// Why a frame was refused: becomes an `error` frame.

@@ -8,8 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::slow::SlowTask;
 use super::{
-    Handled, Hello, Session, Slow, State, UserEntry, Won, encode, new_token, read_failed, refuse,
-    same_token,
+    Handled, Session, Slow, State, UserEntry, encode, new_token, read_failed, refuse, same_token,
 };
 use crate::attempts::Attempt;
 use crate::engine::{Claim, ClaimMode, Claimed, Job, Mail, ReadError, Topic};
@@ -321,7 +320,7 @@ impl State {
                         generation,
                         by_token: true,
                         token,
-                        attached: Some(super::Attached {
+                        attached: Some(Attached {
                             connections,
                             name,
                             rooms,
@@ -506,4 +505,44 @@ const CLAIM_MS: u64 = 10_000;
 /// missing or wrong.
 pub(super) fn password_required(name: &str) -> String {
     format!("'{name}' is protected: say hello with its password")
+}
+
+/// A hello, as `State::hello` takes it.
+#[derive(Debug)]
+pub(super) struct Hello {
+    pub(super) name: String,
+    pub(super) token: Option<String>,
+    pub(super) acks: bool,
+    pub(super) password: Option<String>,
+    /// The password of the protected name has been checked.
+    pub(super) proven: bool,
+    /// With `proven`: the hash the password was checked against. If the name's password
+    /// changed meanwhile (`courier passwd`), the check no longer counts.
+    pub(super) checked: Option<String>,
+    /// On a clustered engine: the name was claimed across the cluster (off the lock).
+    pub(super) claimed: Option<Won>,
+    /// Join the live session as one more connection instead of taking it over.
+    pub(super) attach: bool,
+}
+
+/// A name claimed across the cluster for a hello (`engine::cluster`).
+#[derive(Debug, Clone)]
+pub(super) struct Won {
+    pub(super) generation: u64,
+    /// The hello's token was the live session's.
+    pub(super) by_token: bool,
+    /// The token the new session has (claimed with it), or the live session's when the
+    /// hello attached to it.
+    pub(super) token: String,
+    /// The hello joined the live session (`attach`); with how many connections it has now,
+    /// the session's name as held, and the rooms the person is in.
+    pub(super) attached: Option<Attached>,
+}
+
+/// What a claim that attached to a live session across the cluster says of it.
+#[derive(Debug, Clone)]
+pub(super) struct Attached {
+    pub(super) connections: usize,
+    pub(super) name: String,
+    pub(super) rooms: Vec<String>,
 }
