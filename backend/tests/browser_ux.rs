@@ -426,3 +426,82 @@ async fn status_state(browser: &Client) -> String {
     .await;
     state.as_str().unwrap_or_default().to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_a_banner_counts_down_nobody_shows_online_and_retry_now_reconnects() {
+    let Some((relay, driver, _)) = setup().await else {
+        return;
+    };
+    let net = Proxy::start(relay.addr).await;
+    let url = format!("http://{}/", net.addr);
+    let alice = driver.browser().await;
+    log_in(&alice, &url, "alice").await;
+    join(&alice, "lobby").await;
+    let mut bob = WsClient::connect(&relay).await;
+    bob.hello("bob").await;
+    bob.join("lobby").await;
+    wait_until(&alice, "bob online", |c| async move {
+        c.find(Locator::Css(".user-entry[data-user='bob']")).await.ok()
+    })
+    .await;
+
+    // The relay out of reach: a banner with the countdown, and nobody shown as online.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    net.point_at(dead.local_addr().unwrap());
+    drop(dead);
+    net.cut();
+    wait_for_text(&alice, "#connection-banner", "Trying again in").await;
+    assert!(alice.find(Locator::Css(".user-entry")).await.is_err());
+    assert!(alice.find(Locator::Css(".member .presence.online")).await.is_err());
+    // The relay back: Retry now does not wait for the countdown.
+    net.point_at(relay.addr);
+    click(&alice, "#retry-now").await;
+    wait_for_state(&alice, "connected").await;
+    assert!(alice.find(Locator::Css("#connection-banner")).await.is_err());
+
+    // The browser's own offline event: the banner says so; online again reconnects at once.
+    cdp(&alice, "Network.enable", json!({})).await;
+    let conditions = |offline: bool| {
+        json!({ "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 })
+    };
+    cdp(&alice, "Network.emulateNetworkConditions", conditions(true)).await;
+    net.cut();
+    wait_for_text(&alice, "#connection-banner", "device is offline").await;
+    cdp(&alice, "Network.emulateNetworkConditions", conditions(false)).await;
+    wait_for_state(&alice, "connected").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_sign_out_stays_on_one_line_and_the_members_leave_send_free() {
+    let Some((_relay, driver, url)) = setup().await else {
+        return;
+    };
+    let browser = driver.browser().await;
+    log_in(&browser, &url, "a-rather-long-name").await;
+    join(&browser, "lobby").await;
+    phone(&browser, true).await;
+    let one_line = js(
+        &browser,
+        "const b = document.getElementById('logout'); \
+         const r = document.createRange(); r.selectNodeContents(b); return r.getClientRects().length;",
+    )
+    .await;
+    assert_eq!(one_line, json!(1), "Sign out wraps onto two lines");
+    click(&browser, "#members-toggle").await;
+    let send_free = js(
+        &browser,
+        "const s = document.getElementById('send').getBoundingClientRect(); \
+         const at = document.elementFromPoint(s.x + s.width / 2, s.y + s.height / 2); \
+         return at && at.closest('#send') !== null;",
+    )
+    .await;
+    assert_eq!(send_free, json!(true), "the members overlay covers Send");
+    // Escape closes it, back on its toggle.
+    js(
+        &browser,
+        "document.getElementById('members').dispatchEvent(new KeyboardEvent('keydown', \
+         { key: 'Escape', bubbles: true }));",
+    )
+    .await;
+    wait_for_focus(&browser, "members-toggle").await;
+}

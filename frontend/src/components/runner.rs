@@ -84,7 +84,7 @@ fn host_row(row: &HostRow) -> Html {
             <details open={failed}>
                 <summary>
                     <span class="host-name">{ row.host.clone() }</span>
-                    <span class={classes!("host-status", status)}>{ status }{ detail }</span>
+                    <span class={classes!("host-status", status)}>{ texts().host_status(status) }{ detail }</span>
                     <span class="host-ms">{ ms }</span>
                 </summary>
                 <pre class="host-output">{ for output }</pre>
@@ -98,7 +98,7 @@ fn detail(r: &HostResult) -> String {
     let mut detail = String::new();
     if r.status != HostStatus::Ok {
         if let Some(exit) = r.exit {
-            detail.push_str(&format!(" (exit {exit})"));
+            detail.push_str(&fill(texts().exit_code, &[&exit.to_string()]));
         }
         if let Some(signal) = &r.signal {
             detail.push_str(&format!(" (SIG{signal})"));
@@ -108,7 +108,7 @@ fn detail(r: &HostResult) -> String {
         }
     }
     if r.truncated {
-        detail.push_str(" (output truncated)");
+        detail.push_str(texts().output_truncated);
     }
     detail
 }

@@ -143,6 +143,21 @@ pub static TEXTS: Texts = Texts {
     chart_messages: "Messages/s",
     chart_deliveries: "Deliveries/s",
 
+    host_statuses: [
+        "ok",
+        "failed",
+        "unreachable",
+        "authentication failed",
+        "host key mismatch",
+        "timed out",
+        "cancelled",
+        "other",
+        "running",
+        "queued",
+    ],
+    exit_code: " (exit {0})",
+    output_truncated: " (output truncated)",
+
     reasons: [
         "a name needs at least one character that is not white space",
         "a name has at most 32 characters",

@@ -305,12 +305,41 @@ pub struct Texts {
     pub chart_messages: &'static str,
     pub chart_deliveries: &'static str,
 
+    /// A host's status, for each of [`HOST_STATUSES`], in its order.
+    pub host_statuses: [&'static str; 10],
+    /// {0}: the exit code.
+    pub exit_code: &'static str,
+    pub output_truncated: &'static str,
+
     /// Why a name or room name is unfit, for each of `shared::validate`'s sentences, in its
     /// order: the name's three, then the room name's three.
     pub reasons: [&'static str; 6],
 }
 
+/// The host statuses the runner shows: `shared::ops::HostStatus::as_str`'s, then the two of
+/// a host not done yet.
+pub const HOST_STATUSES: [&str; 10] = [
+    "ok",
+    "failed",
+    "unreachable",
+    "auth_failed",
+    "host_key_mismatch",
+    "timeout",
+    "cancelled",
+    "other",
+    "running",
+    "queued",
+];
+
 impl Texts {
+    /// A host status (`HOST_STATUSES`) in this language; an unknown one as it is.
+    pub fn host_status<'a>(&'a self, status: &'a str) -> &'a str {
+        HOST_STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .map_or(status, |i| self.host_statuses[i])
+    }
+
     /// `shared::validate`'s sentence in this language.
     pub fn reason<'a>(&'a self, why: &'a str) -> &'a str {
         const SHARED: [&str; 6] = [
@@ -350,6 +379,17 @@ mod tests {
         for lang in Lang::ALL {
             assert_eq!(Lang::from_code(lang.code()), Some(lang));
         }
+    }
+
+    #[test]
+    fn host_statuses_are_shared_s_and_translated() {
+        use shared::ops::HostStatus;
+        for status in [HostStatus::Ok, HostStatus::AuthFailed, HostStatus::Cancelled] {
+            let code = status.as_str();
+            assert!(!Lang::En.texts().host_status(code).is_empty());
+            assert_ne!(Lang::ZhCn.texts().host_status(code), code);
+        }
+        assert_eq!(Lang::ZhCn.texts().host_status("new_one"), "new_one");
     }
 
     #[test]

@@ -143,6 +143,21 @@ pub static TEXTS: Texts = Texts {
     chart_messages: "消息/秒",
     chart_deliveries: "投递/秒",
 
+    host_statuses: [
+        "成功",
+        "失败",
+        "无法连接",
+        "认证失败",
+        "主机密钥不符",
+        "超时",
+        "已取消",
+        "其他",
+        "运行中",
+        "排队中",
+    ],
+    exit_code: "（退出码 {0}）",
+    output_truncated: "（输出已截断）",
+
     reasons: [
         "名字至少要有一个非空白字符",
         "名字最多 32 个字符",
