@@ -441,7 +441,9 @@ async fn cut_off_a_banner_counts_down_nobody_shows_online_and_retry_now_reconnec
     bob.hello("bob").await;
     bob.join("lobby").await;
     wait_until(&alice, "bob online", |c| async move {
-        c.find(Locator::Css(".user-entry[data-user='bob']")).await.ok()
+        c.find(Locator::Css(".user-entry[data-user='bob']"))
+            .await
+            .ok()
     })
     .await;
 
@@ -452,22 +454,35 @@ async fn cut_off_a_banner_counts_down_nobody_shows_online_and_retry_now_reconnec
     net.cut();
     wait_for_text(&alice, "#connection-banner", "Trying again in").await;
     assert!(alice.find(Locator::Css(".user-entry")).await.is_err());
-    assert!(alice.find(Locator::Css(".member .presence.online")).await.is_err());
+    assert!(
+        alice
+            .find(Locator::Css(".member .presence.online"))
+            .await
+            .is_err()
+    );
     // The relay back: Retry now does not wait for the countdown.
     net.point_at(relay.addr);
     click(&alice, "#retry-now").await;
     wait_for_state(&alice, "connected").await;
-    assert!(alice.find(Locator::Css("#connection-banner")).await.is_err());
+    assert!(
+        alice
+            .find(Locator::Css("#connection-banner"))
+            .await
+            .is_err()
+    );
 
     // The browser's own offline event: the banner says so; online again reconnects at once.
     cdp(&alice, "Network.enable", json!({})).await;
-    let conditions = |offline: bool| {
-        json!({ "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 })
-    };
+    let conditions = |offline: bool| json!({ "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
     cdp(&alice, "Network.emulateNetworkConditions", conditions(true)).await;
     net.cut();
     wait_for_text(&alice, "#connection-banner", "device is offline").await;
-    cdp(&alice, "Network.emulateNetworkConditions", conditions(false)).await;
+    cdp(
+        &alice,
+        "Network.emulateNetworkConditions",
+        conditions(false),
+    )
+    .await;
     wait_for_state(&alice, "connected").await;
 }
 

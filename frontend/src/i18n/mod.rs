@@ -384,7 +384,11 @@ mod tests {
     #[test]
     fn host_statuses_are_shared_s_and_translated() {
         use shared::ops::HostStatus;
-        for status in [HostStatus::Ok, HostStatus::AuthFailed, HostStatus::Cancelled] {
+        for status in [
+            HostStatus::Ok,
+            HostStatus::AuthFailed,
+            HostStatus::Cancelled,
+        ] {
             let code = status.as_str();
             assert!(!Lang::En.texts().host_status(code).is_empty());
             assert_ne!(Lang::ZhCn.texts().host_status(code), code);
