@@ -60,6 +60,14 @@ async fn shortcut(browser: &Client, key: &str, shift: bool) {
         .unwrap();
 }
 
+/// Bob, a WebSocket client of the test's own, welcomed and in `lobby`.
+async fn bob_in_lobby(relay: &Relay) -> WsClient {
+    let mut bob = WsClient::connect(relay).await;
+    bob.hello("bob").await;
+    bob.join("lobby").await;
+    bob
+}
+
 /// Says `text` in `room` as `client` and waits for its own copy, whatever else comes first
 /// (the browser's typing notices, presence).
 async fn say(client: &mut WsClient, room: &str, text: &str, cid: &str) {
@@ -145,9 +153,7 @@ async fn new_messages_show_a_button_a_divider_and_their_day() {
     let alice = driver.browser().await;
     log_in(&alice, &url, "alice").await;
     join(&alice, "lobby").await;
-    let mut bob = WsClient::connect(&relay).await;
-    bob.hello("bob").await;
-    bob.join("lobby").await;
+    let mut bob = bob_in_lobby(&relay).await;
     for i in 1..=40 {
         say(&mut bob, "lobby", &format!("line {i}"), &format!("c{i}")).await;
     }
@@ -222,9 +228,7 @@ async fn links_open_in_a_new_tab_and_other_schemes_stay_text() {
     let alice = driver.browser().await;
     log_in(&alice, &url, "alice").await;
     join(&alice, "lobby").await;
-    let mut bob = WsClient::connect(&relay).await;
-    bob.hello("bob").await;
-    bob.join("lobby").await;
+    let mut bob = bob_in_lobby(&relay).await;
     let text = "see http://127.0.0.1:9/x, not javascript:alert(1) **bold** `code <b>`";
     say(&mut bob, "lobby", text, "l1").await;
     wait_until(&alice, "the message with a link", |c| async move {
@@ -305,9 +309,7 @@ async fn axe_finds_nothing_serious_light_and_dark_laptop_and_phone() {
         return;
     };
     let browser = driver.browser().await;
-    let mut bob = WsClient::connect(&relay).await;
-    bob.hello("bob").await;
-    bob.join("lobby").await;
+    let mut bob = bob_in_lobby(&relay).await;
     let mut found = Vec::new();
     for view in ["login", "chat"] {
         if view == "chat" {
@@ -437,9 +439,7 @@ async fn cut_off_a_banner_counts_down_nobody_shows_online_and_retry_now_reconnec
     let alice = driver.browser().await;
     log_in(&alice, &url, "alice").await;
     join(&alice, "lobby").await;
-    let mut bob = WsClient::connect(&relay).await;
-    bob.hello("bob").await;
-    bob.join("lobby").await;
+    let _bob = bob_in_lobby(&relay).await;
     wait_until(&alice, "bob online", |c| async move {
         c.find(Locator::Css(".user-entry[data-user='bob']"))
             .await

@@ -308,32 +308,37 @@ impl Drop for Proxy {
     }
 }
 
-/// A Chrome DevTools Protocol command through chromedriver (`goog/cdp/execute`): emulated
-/// media (dark mode) and screen sizes (a phone).
+/// A POST to one of chromedriver's own endpoints of the session, which fantoccini has no
+/// method for: `goog/cdp/execute` (a Chrome DevTools Protocol command: emulated media, screen
+/// sizes, network conditions) and `se/log` (the page's console).
 #[derive(Debug)]
-struct Cdp(Value);
+struct SessionPost(&'static str, Value);
 
-impl WebDriverCompatibleCommand for Cdp {
+impl WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.0
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(self.0.to_string()))
+        (http::Method::POST, Some(self.1.to_string()))
     }
 }
 
 /// Runs the CDP command `cmd` with `params` in the browser's page.
 pub async fn cdp(browser: &Client, cmd: &str, params: Value) {
     browser
-        .issue_cmd(Cdp(json!({ "cmd": cmd, "params": params })))
+        .issue_cmd(SessionPost(
+            "goog/cdp/execute",
+            json!({ "cmd": cmd, "params": params }),
+        ))
         .await
         .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"));
 }
@@ -401,35 +406,13 @@ pub async fn axe_violations(browser: &Client) -> Vec<String> {
     serde_json::from_value(found).unwrap()
 }
 
-/// chromedriver's log of the page's console (`POST /session/{id}/se/log`), which fantoccini
-/// has no method for. Each read returns what was logged since the last one.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({ "type": "browser" }).to_string()),
-        )
-    }
-}
-
 /// The console entries at level SEVERE (errors, failed loads) since the last call, as
 /// "source: message".
 pub async fn console_errors(browser: &Client) -> Vec<String> {
-    let log = browser.issue_cmd(BrowserLog).await.unwrap();
+    let log = browser
+        .issue_cmd(SessionPost("se/log", json!({ "type": "browser" })))
+        .await
+        .unwrap();
     let entries: Vec<Value> = serde_json::from_value(log).unwrap_or_default();
     entries
         .iter()
