@@ -28,6 +28,10 @@ pub struct Claim {
     pub attach: bool,
     /// With `attach`: connections the person may have across the cluster, at most.
     pub most: usize,
+    /// The connection's id as a holder of the session: unique to the connection and this
+    /// claim (a hello said again on the same connection is another). Released with
+    /// `Engine::release`, which is safe to repeat, also after a claim whose answer was lost.
+    pub holder: String,
 }
 
 /// What lets a hello take a name held by a live session on another relay.

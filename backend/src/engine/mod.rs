@@ -74,8 +74,9 @@ pub trait Engine: Send {
         false
     }
 
-    /// The session of `key` with `generation` ended here (clustered engines only).
-    fn release(&self, _key: &str, _generation: u64) {}
+    /// The connection `holder` ([`Claim::holder`]) of the session of `key` ended here, or its
+    /// claim failed (clustered engines only).
+    fn release(&self, _key: &str, _holder: &str) {}
 
     /// The session of `key` left `room` here (clustered engines only).
     fn exit(&self, _room: &str, _key: &str) {}

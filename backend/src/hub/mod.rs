@@ -158,6 +158,9 @@ struct Session {
     token: String,
     /// The session's generation in the cluster (`engine::cluster`); 0 on one relay.
     generation: u64,
+    /// This connection as a holder of the session in the cluster (`Claim::holder`); empty
+    /// on one relay.
+    holder: String,
     /// The rooms this connection has joined.
     rooms: BTreeSet<String>,
     /// The client acknowledges private messages (`hello` with `acks`).
