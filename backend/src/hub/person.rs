@@ -114,8 +114,9 @@ impl State {
     }
 
     /// Connection `id` just became a member of `room`: its person's other connections here
-    /// become members too (they get the same `joined`, see `State::joined`), and its other
-    /// relays are told. Returns those that became members.
+    /// become members too (they get the same `joined`, see `State::joined`). Returns those
+    /// that became members. Its other relays are told once the join succeeded
+    /// (`State::join_settled`).
     pub(super) fn join_siblings(&mut self, id: ConnId, room: &str) -> Vec<ConnId> {
         let Some(key) = self.key_of(id) else {
             return Vec::new();
@@ -132,9 +133,25 @@ impl State {
                 joined.push(sibling);
             }
         }
-        self.engine
-            .tell_person(&key, PersonNews::Joined(room.to_owned()));
         joined
+    }
+
+    /// A join's reads of `room` for person `key` are done (its `joined` sent, or its failure
+    /// told). If the person has no connection in the room here any more (a leave, here or
+    /// from another relay, came while it was being entered across the cluster, and its exit
+    /// may have reached Redis before the enter), the room is left across the cluster again;
+    /// else, for a join that succeeded (`tell`), the person's other relays are told.
+    pub(super) fn join_settled(&mut self, room: &str, key: &str, tell: bool) {
+        let here = self
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.people.contains_key(key));
+        if !here {
+            self.engine.exit(room, key);
+        } else if tell {
+            self.engine
+                .tell_person(key, PersonNews::Joined(room.to_owned()));
+        }
     }
 
     /// Connection `id` of person `key` left `room`: so do its other connections here, each
@@ -200,6 +217,9 @@ impl State {
     pub(super) fn person_news(&mut self, key: &str, news: PersonNews) -> Option<JoinNews> {
         match news {
             PersonNews::Joined(room) => {
+                if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
+                    return None; // this relay has its limit of rooms: they stay out of it
+                }
                 let conns = self.online.get(key).cloned().unwrap_or_default();
                 let cap = self.limits.rooms_per_conn;
                 let mut joined = Vec::new();
@@ -285,6 +305,7 @@ impl super::Hub {
         let hub = self.clone();
         runtime.spawn(async move {
             let JoinNews { conns, read } = join;
+            let key = read.member.0.clone();
             let (room, page, members) = hub.read_join(read).await;
             let mut state = hub.lock();
             // The first of them still a member answers for all.
@@ -294,14 +315,18 @@ impl super::Hub {
                     .get(&room)
                     .is_some_and(|r| r.members.contains_key(c))
             }) else {
+                // All gone meanwhile: out of the room across the cluster too.
+                state.join_settled(&room, &key, false);
                 return;
             };
             let rest: Vec<ConnId> = conns.into_iter().filter(|&c| c != first).collect();
-            if let Err(refusal) = state.joined(first, (room, false), page, members, &rest) {
+            let done = state.joined(first, (room.clone(), false), page, members, &rest);
+            if let Err(refusal) = done {
                 for conn in std::iter::once(first).chain(rest) {
                     state.error(conn, refusal.code, refusal.message.clone(), None);
                 }
             }
+            state.join_settled(&room, &key, false);
         });
     }
 }
