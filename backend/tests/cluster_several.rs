@@ -295,3 +295,41 @@ async fn a_join_on_another_relay_leaves_out_a_relay_at_its_limit_of_rooms() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_person_did_in_another_session_generation_is_not_followed() {
+    let redis = Redis::start();
+    let a = Relay::start_on_redis(redis.url(), |_| {}).await;
+    let mut a1 = a.user("alice").await;
+    // Answered once her welcome's work (following her channel) is done.
+    a1.send(json!({"type": "users"})).await;
+    next_but_presence(&mut a1).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let generation: u64 = redis::cmd("HGET")
+        .arg("courier:session:alice")
+        .arg("gen")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let read = |seq: u64| json!({"type": "read", "room": "lobby", "seq": seq});
+    // What another relay tells of her: from a session of another generation (one taken over
+    // since, or one after this), dropped; from hers, or from an older relay that does not
+    // say, followed.
+    for told in [
+        format!("r elsewhere {} {}", generation + 1, read(1)),
+        format!("r elsewhere {generation} {}", read(2)),
+        format!("r elsewhere {}", read(3)),
+    ] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("courier:user:alice")
+            .arg(told)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(a1.recv().await, read(2));
+    assert_eq!(a1.recv().await, read(3));
+    a1.expect_silence(200).await;
+    a.shutdown().await;
+}

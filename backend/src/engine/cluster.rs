@@ -120,7 +120,14 @@ pub enum Event {
     Evicted,
     /// A connection of person `key` on another relay did something its connections here
     /// follow (docs/PROTOCOL.md, "One person, several connections").
-    Person { key: String, news: PersonNews },
+    /// `generation` is the session's there (`None` from an older relay, which does not say):
+    /// connections here of another generation (a takeover not handled here yet, or one this
+    /// relay made after it) do not follow it.
+    Person {
+        key: String,
+        generation: Option<u64>,
+        news: PersonNews,
+    },
 }
 
 /// What one connection of a person did that its connections on other relays follow.

@@ -187,8 +187,8 @@ impl Engine for RedisEngine {
         self.feed.exit(room.to_owned(), key.to_owned());
     }
 
-    fn tell_person(&self, key: &str, news: crate::engine::PersonNews) {
-        self.feed.tell(key.to_owned(), news);
+    fn tell_person(&self, key: &str, generation: u64, news: crate::engine::PersonNews) {
+        self.feed.tell(key.to_owned(), generation, news);
     }
 
     fn close(&mut self) -> Closed {

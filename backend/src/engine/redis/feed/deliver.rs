@@ -100,8 +100,10 @@ impl Following {
         }
     }
 
-    /// `KIND NODE BODY` on a user's channel: what a connection of theirs on relay NODE did
-    /// (`j ROOM` joined, `l ROOM` left, `r {read}`), for their connections here.
+    /// `KIND NODE GEN BODY` on a user's channel: what a connection of theirs on relay NODE,
+    /// of their session's generation GEN, did (`j ROOM` joined, `l ROOM` left, `r {read}`),
+    /// for their connections here. An older relay's says no GEN (`KIND NODE BODY`: a room
+    /// has no space, and a read starts with `{`).
     async fn person(&mut self, key: String, payload: &str) {
         let mut parts = payload.splitn(3, ' ');
         let (Some(kind), Some(node), Some(body)) = (parts.next(), parts.next(), parts.next())
@@ -111,14 +113,25 @@ impl Following {
         if node == self.node {
             return; // told here already
         }
+        let (generation, body) = match body.split_once(' ') {
+            Some((generation, rest)) => match generation.parse::<u64>() {
+                Ok(generation) => (Some(generation), rest),
+                Err(_) => (None, body),
+            },
+            None => (None, body),
+        };
         let news = match kind {
             "j" => PersonNews::Joined(body.to_owned()),
             "l" => PersonNews::Left(body.to_owned()),
             "r" => PersonNews::Read(body.to_owned()),
             _ => return tracing::warn!("not a person's news: {payload:?}"),
         };
-        self.send(vec![Committed::Cluster(Event::Person { key, news })])
-            .await;
+        let event = Event::Person {
+            key,
+            generation,
+            news,
+        };
+        self.send(vec![Committed::Cluster(event)]).await;
     }
 
     /// `NODE {typing}` on a room's or a user's channel, from another relay.
