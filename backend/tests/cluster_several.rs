@@ -317,8 +317,8 @@ async fn what_a_person_did_in_another_session_generation_is_not_followed() {
     // since, or one after this), dropped; from hers, or from an older relay that does not
     // say, followed.
     for told in [
-        format!("r elsewhere {} {}", generation + 1, read(1)),
-        format!("r elsewhere {generation} {}", read(2)),
+        format!("r elsewhere/{} {}", generation + 1, read(1)),
+        format!("r elsewhere/{generation} {}", read(2)),
         format!("r elsewhere {}", read(3)),
     ] {
         let _: i64 = redis::cmd("PUBLISH")

@@ -49,7 +49,7 @@
 //! | channel | carries | published by |
 //! |---|---|---|
 //! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed/` |
-//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE GEN ROOM` (joined), `l NODE GEN ROOM` (left), `r NODE GEN {read}`, GEN the session's generation there (an older relay's say none) | `store.lua`; `feed/` |
+//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE/GEN ROOM` (joined), `l NODE/GEN ROOM` (left), `r NODE/GEN {read}`, GEN the session's generation there (an older relay's say `NODE` alone) | `store.lua`; `feed/` |
 //! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
 //! | `user-changes` | `KEY` of a user protected, forgotten or claimed while protected (read it); `KEY\nNAME\nMS` of an unprotected user's claim | `users.rs` (protect, forget); `cluster.lua` (claim) |
 //!

@@ -100,26 +100,23 @@ impl Following {
         }
     }
 
-    /// `KIND NODE GEN BODY` on a user's channel: what a connection of theirs on relay NODE,
+    /// `KIND NODE/GEN BODY` on a user's channel: what a connection of theirs on relay NODE,
     /// of their session's generation GEN, did (`j ROOM` joined, `l ROOM` left, `r {read}`),
-    /// for their connections here. An older relay's says no GEN (`KIND NODE BODY`: a room
-    /// has no space, and a read starts with `{`).
+    /// for their connections here. An older relay's says no GEN (`KIND NODE BODY`), and an
+    /// older relay reading this one's takes `NODE/GEN` for a relay's id, as it should.
     async fn person(&mut self, key: String, payload: &str) {
         let mut parts = payload.splitn(3, ' ');
-        let (Some(kind), Some(node), Some(body)) = (parts.next(), parts.next(), parts.next())
+        let (Some(kind), Some(from), Some(body)) = (parts.next(), parts.next(), parts.next())
         else {
             return tracing::warn!("not a person's news: {payload:?}");
+        };
+        let (node, generation) = match from.split_once('/') {
+            Some((node, generation)) => (node, generation.parse::<u64>().ok()),
+            None => (from, None),
         };
         if node == self.node {
             return; // told here already
         }
-        let (generation, body) = match body.split_once(' ') {
-            Some((generation, rest)) => match generation.parse::<u64>() {
-                Ok(generation) => (Some(generation), rest),
-                Err(_) => (None, body),
-            },
-            None => (None, body),
-        };
         let news = match kind {
             "j" => PersonNews::Joined(body.to_owned()),
             "l" => PersonNews::Left(body.to_owned()),

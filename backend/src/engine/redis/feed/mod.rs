@@ -89,7 +89,7 @@ enum Order {
         key: String,
     },
     /// Tell the other relays with connections of person `key` (its session's `generation`)
-    /// what one here did (`KIND NODE GEN BODY` on the user's channel, see `deliver.rs`).
+    /// what one here did (`KIND NODE/GEN BODY` on the user's channel, see `deliver.rs`).
     Tell {
         key: String,
         generation: u64,
@@ -379,7 +379,7 @@ impl Following {
                 };
                 let published: Result<i64, _> = ::redis::cmd("PUBLISH")
                     .arg(self.log.keys.user_channel(&key))
-                    .arg(format!("{kind} {node} {generation} {body}"))
+                    .arg(format!("{kind} {node}/{generation} {body}"))
                     .query_async(&mut self.log.conn.clone())
                     .await;
                 if let Err(e) = published {
