@@ -28,6 +28,10 @@ pub struct Claim {
     pub attach: bool,
     /// With `attach`: connections the person may have across the cluster, at most.
     pub most: usize,
+    /// The connection's id as a holder of the session: unique to the connection and this
+    /// claim (a hello said again on the same connection is another). Released with
+    /// `Engine::release`, which is safe to repeat, also after a claim whose answer was lost.
+    pub holder: String,
 }
 
 /// What lets a hello take a name held by a live session on another relay.
@@ -116,7 +120,14 @@ pub enum Event {
     Evicted,
     /// A connection of person `key` on another relay did something its connections here
     /// follow (docs/PROTOCOL.md, "One person, several connections").
-    Person { key: String, news: PersonNews },
+    /// `generation` is the session's there (`None` from an older relay, which does not say):
+    /// connections here of another generation (a takeover not handled here yet, or one this
+    /// relay made after it) do not follow it.
+    Person {
+        key: String,
+        generation: Option<u64>,
+        news: PersonNews,
+    },
 }
 
 /// What one connection of a person did that its connections on other relays follow.

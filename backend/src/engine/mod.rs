@@ -74,8 +74,9 @@ pub trait Engine: Send {
         false
     }
 
-    /// The session of `key` with `generation` ended here (clustered engines only).
-    fn release(&self, _key: &str, _generation: u64) {}
+    /// The connection `holder` ([`Claim::holder`]) of the session of `key` ended here, or its
+    /// claim failed (clustered engines only).
+    fn release(&self, _key: &str, _holder: &str) {}
 
     /// The session of `key` left `room` here (clustered engines only).
     fn exit(&self, _room: &str, _key: &str) {}
@@ -97,7 +98,7 @@ pub trait Engine: Send {
 
     /// Tells the other relays with connections of person `key` what one of its connections
     /// here did (clustered engines only: on one relay the hub knows them all).
-    fn tell_person(&self, _key: &str, _news: PersonNews) {}
+    fn tell_person(&self, _key: &str, _generation: u64, _news: PersonNews) {}
 
     /// This relay no longer has anyone in `topic` (a room emptied, a session ended): what is
     /// stored there need not come down the sink any more. The SQLite engine sends everything

@@ -63,8 +63,12 @@ impl State {
                     }
                 }
             },
-            Event::Person { key, news } => {
-                if let Some(join) = self.person_news(&key, news) {
+            Event::Person {
+                key,
+                generation,
+                news,
+            } => {
+                if let Some(join) = self.person_news(&key, generation, news) {
                     self.news_joins.push(join);
                 }
             }

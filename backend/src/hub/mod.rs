@@ -158,6 +158,9 @@ struct Session {
     token: String,
     /// The session's generation in the cluster (`engine::cluster`); 0 on one relay.
     generation: u64,
+    /// This connection as a holder of the session in the cluster (`Claim::holder`); empty
+    /// on one relay.
+    holder: String,
     /// The rooms this connection has joined.
     rooms: BTreeSet<String>,
     /// The client acknowledges private messages (`hello` with `acks`).
@@ -431,11 +434,16 @@ impl Hub {
             } => state.claimed(id, hello, (token, key), claimed, now),
             Outcome::Joined {
                 room,
+                key,
                 again,
                 page,
                 members,
                 siblings,
-            } => state.joined(id, (room, again), page, members, &siblings),
+            } => {
+                let done = state.joined(id, (room.clone(), again), page, members, &siblings);
+                state.join_settled(&room, &key, done.is_ok() && !again);
+                done
+            }
             Outcome::Recipient {
                 to,
                 text,
@@ -455,9 +463,11 @@ impl Hub {
             Outcome::Mailbox { key, mail, joined } => {
                 // An attached connection's rooms first (a failed one is told, and left).
                 for (room, page, members) in joined {
-                    if let Err(refusal) = state.joined(id, (room, false), page, members, &[]) {
+                    let done = state.joined(id, (room.clone(), false), page, members, &[]);
+                    if let Err(refusal) = done {
                         state.error(id, refusal.code, refusal.message, None);
                     }
+                    state.join_settled(&room, &key, false);
                 }
                 state.mail_read(id, &key, mail)
             }

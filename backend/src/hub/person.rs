@@ -114,8 +114,9 @@ impl State {
     }
 
     /// Connection `id` just became a member of `room`: its person's other connections here
-    /// become members too (they get the same `joined`, see `State::joined`), and its other
-    /// relays are told. Returns those that became members.
+    /// become members too (they get the same `joined`, see `State::joined`). Returns those
+    /// that became members. Its other relays are told once the join succeeded
+    /// (`State::join_settled`).
     pub(super) fn join_siblings(&mut self, id: ConnId, room: &str) -> Vec<ConnId> {
         let Some(key) = self.key_of(id) else {
             return Vec::new();
@@ -132,25 +133,50 @@ impl State {
                 joined.push(sibling);
             }
         }
-        self.engine
-            .tell_person(&key, PersonNews::Joined(room.to_owned()));
         joined
+    }
+
+    /// A join's reads of `room` for person `key` are done (its `joined` sent, or its failure
+    /// told). If the person has no connection in the room here any more (a leave, here or
+    /// from another relay, came while it was being entered across the cluster, and its exit
+    /// may have reached Redis before the enter), the room is left across the cluster again;
+    /// else, for a join that succeeded (`tell`), the person's other relays are told.
+    pub(super) fn join_settled(&mut self, room: &str, key: &str, tell: bool) {
+        let here = self
+            .rooms
+            .get(room)
+            .is_some_and(|r| r.people.contains_key(key));
+        if !here {
+            self.engine.exit(room, key);
+        } else if tell && let Some(generation) = self.generation_here(key) {
+            self.engine
+                .tell_person(key, generation, PersonNews::Joined(room.to_owned()));
+        }
     }
 
     /// Connection `id` of person `key` left `room`: so do its other connections here, each
     /// told with `left`, and its other relays are told.
     pub(super) fn leave_siblings(&mut self, id: ConnId, key: &str, room: &str) {
-        self.leave_here(key, room, Some(id));
-        self.engine
-            .tell_person(key, PersonNews::Left(room.to_owned()));
+        self.leave_here(key, room, Some(id), None);
+        if let Some(generation) = self.generation_here(key) {
+            self.engine
+                .tell_person(key, generation, PersonNews::Left(room.to_owned()));
+        }
     }
 
-    /// Person `key`'s connections here (but `except`) leave `room`, each told with `left`.
-    pub(super) fn leave_here(&mut self, key: &str, room: &str, except: Option<ConnId>) {
+    /// Person `key`'s connections here (but `except`; of `generation` only, if given) leave
+    /// `room`, each told with `left`.
+    pub(super) fn leave_here(
+        &mut self,
+        key: &str,
+        room: &str,
+        except: Option<ConnId>,
+        generation: Option<u64>,
+    ) {
         let left = encode(&ServerMsg::Left {
             room: room.to_owned(),
         });
-        for conn in self.online.get(key).cloned().unwrap_or_default() {
+        for conn in self.conns_of(key, generation) {
             if Some(conn) == except {
                 continue;
             }
@@ -185,22 +211,32 @@ impl State {
             }
             _ => return refuse(ErrorCode::BadRequest, "read needs either a room or a with"),
         };
-        let key = self.session(id)?.key.clone();
+        let session = self.session(id)?;
+        let (key, generation) = (session.key.clone(), session.generation);
         let frame = encode(&ServerMsg::Read { conversation, seq });
         for sibling in self.siblings(id, &key) {
             self.send_frame(sibling, frame.clone());
         }
         self.engine
-            .tell_person(&key, PersonNews::Read(frame.to_string()));
+            .tell_person(&key, generation, PersonNews::Read(frame.to_string()));
         Ok(())
     }
 
-    /// What another relay tells of person `key`: a connection of theirs there joined or left
-    /// a room, or read something. Their connections here follow.
-    pub(super) fn person_news(&mut self, key: &str, news: PersonNews) -> Option<JoinNews> {
+    /// What another relay tells of person `key` (its session's `generation` there, if said):
+    /// a connection of theirs there joined or left a room, or read something. Their
+    /// connections here of that generation follow.
+    pub(super) fn person_news(
+        &mut self,
+        key: &str,
+        generation: Option<u64>,
+        news: PersonNews,
+    ) -> Option<JoinNews> {
         match news {
             PersonNews::Joined(room) => {
-                let conns = self.online.get(key).cloned().unwrap_or_default();
+                if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
+                    return None; // this relay has its limit of rooms: they stay out of it
+                }
+                let conns = self.conns_of(key, generation);
                 let cap = self.limits.rooms_per_conn;
                 let mut joined = Vec::new();
                 for conn in conns {
@@ -231,12 +267,12 @@ impl State {
                 })
             }
             PersonNews::Left(room) => {
-                self.leave_here(key, &room, None);
+                self.leave_here(key, &room, None, generation);
                 None
             }
             PersonNews::Read(frame) => {
                 let frame = crate::outbox::Frame::from(frame);
-                for conn in self.online.get(key).cloned().unwrap_or_default() {
+                for conn in self.conns_of(key, generation) {
                     self.send_frame(conn, frame.clone());
                 }
                 None
@@ -252,6 +288,26 @@ impl State {
             return Some(origin);
         }
         conns.first().copied()
+    }
+
+    /// Person `key`'s connections here, of session generation `generation` only if given.
+    fn conns_of(&self, key: &str, generation: Option<u64>) -> Vec<ConnId> {
+        let mut conns = self.online.get(key).cloned().unwrap_or_default();
+        if let Some(generation) = generation {
+            conns.retain(|c| {
+                self.conns
+                    .get(c)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.generation == generation)
+            });
+        }
+        conns
+    }
+
+    /// The generation of person `key`'s session here (its connections here share one).
+    fn generation_here(&self, key: &str) -> Option<u64> {
+        let conn = *self.online.get(key)?.first()?;
+        Some(self.conns.get(&conn)?.session.as_ref()?.generation)
     }
 
     /// The name key of welcomed connection `id`.
@@ -285,6 +341,7 @@ impl super::Hub {
         let hub = self.clone();
         runtime.spawn(async move {
             let JoinNews { conns, read } = join;
+            let key = read.member.0.clone();
             let (room, page, members) = hub.read_join(read).await;
             let mut state = hub.lock();
             // The first of them still a member answers for all.
@@ -294,14 +351,18 @@ impl super::Hub {
                     .get(&room)
                     .is_some_and(|r| r.members.contains_key(c))
             }) else {
+                // All gone meanwhile: out of the room across the cluster too.
+                state.join_settled(&room, &key, false);
                 return;
             };
             let rest: Vec<ConnId> = conns.into_iter().filter(|&c| c != first).collect();
-            if let Err(refusal) = state.joined(first, (room, false), page, members, &rest) {
+            let done = state.joined(first, (room.clone(), false), page, members, &rest);
+            if let Err(refusal) = done {
                 for conn in std::iter::once(first).chain(rest) {
                     state.error(conn, refusal.code, refusal.message.clone(), None);
                 }
             }
+            state.join_settled(&room, &key, false);
         });
     }
 }

@@ -155,10 +155,12 @@ impl State {
                 ClaimMode::Token
             };
             let forgotten_at = self.forgotten.get(&key).copied().unwrap_or(0);
+            let token_new = new_token();
             let claim = Claim {
                 key,
                 name: name.clone(),
-                token: new_token(),
+                holder: holder_id(id, &token_new),
+                token: token_new,
                 given: token.clone(),
                 mode,
                 forgotten_at,
@@ -218,11 +220,11 @@ impl State {
             name: name.clone(),
             seen: now,
         })?;
-        let (token, generation) = match claimed {
-            Some(won) => (won.token, won.generation),
+        let (token, generation, holder_id) = match claimed {
+            Some(won) => (won.token, won.generation, won.holder),
             None => match holder.and_then(|h| self.conns.get(&h)?.session.as_ref()) {
-                Some(s) if attached.is_some() => (s.token.clone(), s.generation),
-                _ => (new_token(), 0),
+                Some(s) if attached.is_some() => (s.token.clone(), s.generation, String::new()),
+                _ => (new_token(), 0, String::new()),
             },
         };
         // An operator's name always has a password (checked above), so a session under it
@@ -235,7 +237,7 @@ impl State {
             connections: attached.as_ref().map(|a| a.connections),
         };
         let Some(conn) = self.conns.get_mut(&id) else {
-            self.engine.release(&key, generation);
+            self.engine.release(&key, &holder_id);
             return Ok(()); // the connection went away meanwhile
         };
         conn.session = Some(Session {
@@ -243,6 +245,7 @@ impl State {
             key: key.clone(),
             token,
             generation,
+            holder: holder_id,
             rooms: Default::default(),
             acks,
             operator,
@@ -277,7 +280,8 @@ impl State {
     }
 
     /// A hello's name claim across the cluster came back: the hello goes on with it, or is
-    /// refused. A claim won for a hello that fails after all is released again.
+    /// refused. A claim won for a hello that fails after all is released again, and so is
+    /// one whose answer did not come (it may have been carried out all the same).
     pub(super) fn claimed(
         &mut self,
         id: ConnId,
@@ -288,6 +292,7 @@ impl State {
     ) -> Handled {
         let name = hello.name.trim().to_owned();
         self.claiming.remove(&key);
+        let holder = holder_id(id, &token);
         match claimed {
             Ok(Claimed::Ok {
                 generation,
@@ -299,12 +304,13 @@ impl State {
                         by_token,
                         token,
                         attached: None,
+                        holder: holder.clone(),
                     }),
                     ..hello
                 };
                 let done = self.hello(id, hello, now);
                 if done.is_err() {
-                    self.engine.release(&key, generation);
+                    self.engine.release(&key, &holder);
                 }
                 done
             }
@@ -325,12 +331,13 @@ impl State {
                             name,
                             rooms,
                         }),
+                        holder: holder.clone(),
                     }),
                     ..hello
                 };
                 let done = self.hello(id, hello, now);
                 if done.is_err() {
-                    self.engine.release(&key, generation);
+                    self.engine.release(&key, &holder);
                 }
                 done
             }
@@ -344,7 +351,12 @@ impl State {
             Ok(Claimed::TokenRefused) => {
                 refuse(ErrorCode::PasswordRequired, password_required(&name))
             }
-            Err(e) => Err(read_failed(&e)),
+            Err(e) => {
+                // Its answer was lost, but Redis may have carried it out: this connection's
+                // part, if any, is released (safe either way, see `Claim::holder`).
+                self.engine.release(&key, &holder);
+                Err(read_failed(&e))
+            }
         }
     }
 
@@ -482,7 +494,7 @@ impl State {
         for room in &session.rooms {
             self.remove_member(id, room);
         }
-        self.engine.release(&session.key, session.generation);
+        self.engine.release(&session.key, &session.holder);
         // The name was in use until now: its idle time starts here.
         if let Some(user) = self.users.get_mut(&session.key) {
             user.last_seen = now;
@@ -495,6 +507,12 @@ impl State {
             }
         }
     }
+}
+
+/// Connection `id` as a holder of a session, for its claim with the new token `token`
+/// (`Claim::holder`): unique to the connection and the claim.
+fn holder_id(id: ConnId, token: &str) -> String {
+    format!("{id}.{}", token.get(..12).unwrap_or(token))
 }
 
 /// How long a name claim under way blocks another hello for it on this relay, at most (ms):
@@ -537,6 +555,8 @@ pub(super) struct Won {
     /// The hello joined the live session (`attach`); with how many connections it has now,
     /// the session's name as held, and the rooms the person is in.
     pub(super) attached: Option<Attached>,
+    /// The connection as a holder of the session (`Claim::holder`), to release it with.
+    pub(super) holder: String,
 }
 
 /// What a claim that attached to a live session across the cluster says of it.

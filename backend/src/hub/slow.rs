@@ -128,6 +128,8 @@ pub(super) enum Outcome {
     },
     Joined {
         room: String,
+        /// The joiner's name key.
+        key: String,
         again: bool,
         page: Result<Page, ReadError>,
         /// The room's count and (some of) its members across the cluster, if clustered.
@@ -195,9 +197,11 @@ impl Hub {
                 again,
                 siblings,
             } => {
+                let key = read.member.0.clone();
                 let (room, page, members) = self.read_join(read).await;
                 Outcome::Joined {
                     room,
+                    key,
                     again,
                     page,
                     members,

@@ -32,7 +32,8 @@ impl RedisLog {
             .arg(mode)
             .arg(claim.forgotten_at)
             .arg(if claim.attach { "1" } else { "0" })
-            .arg(claim.most);
+            .arg(claim.most)
+            .arg(&claim.holder);
         let reply: Value = call.invoke_async(&mut self.conn.clone()).await?;
         let items = array(&reply, "a claim")?;
         match (text(items.first()).as_deref(), items.get(1), items.get(2)) {
@@ -63,18 +64,15 @@ impl RedisLog {
         }
     }
 
-    /// Ends relay `node`'s session of `key` if `generation` is still its.
+    /// Releases the connection `holder` (its [`Claim::holder`]) of relay `node` from `key`'s
+    /// session, if it still holds it: the session ends with its last connection. Safe to
+    /// repeat.
     ///
     /// # Errors
     /// Redis did not answer.
-    pub async fn release(
-        &self,
-        node: &str,
-        key: &str,
-        generation: u64,
-    ) -> Result<(), RedisLogError> {
+    pub async fn release(&self, node: &str, key: &str, holder: &str) -> Result<(), RedisLogError> {
         let mut call = self.cluster_call(node, "release");
-        call.arg(key).arg(generation);
+        call.arg(key).arg(holder);
         let _: i64 = call.invoke_async(&mut self.conn.clone()).await?;
         Ok(())
     }

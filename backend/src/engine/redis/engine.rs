@@ -172,10 +172,10 @@ impl Engine for RedisEngine {
         })
     }
 
-    fn release(&self, key: &str, generation: u64) {
+    fn release(&self, key: &str, holder: &str) {
         if let Some(jobs) = &self.jobs {
-            let key = key.to_owned();
-            let _ = jobs.send(Work::Release { key, generation });
+            let (key, holder) = (key.to_owned(), holder.to_owned());
+            let _ = jobs.send(Work::Release { key, holder });
         }
     }
 
@@ -187,8 +187,8 @@ impl Engine for RedisEngine {
         self.feed.exit(room.to_owned(), key.to_owned());
     }
 
-    fn tell_person(&self, key: &str, news: crate::engine::PersonNews) {
-        self.feed.tell(key.to_owned(), news);
+    fn tell_person(&self, key: &str, generation: u64, news: crate::engine::PersonNews) {
+        self.feed.tell(key.to_owned(), generation, news);
     }
 
     fn close(&mut self) -> Closed {
@@ -274,9 +274,9 @@ impl Reads for RedisReads {
 enum Work {
     /// Boxed: a job is far bigger than a release.
     Job(Box<Job>),
-    /// A session ended: released after every message of its was stored, since a message of a
-    /// session released is refused (`store.lua`'s fencing).
-    Release { key: String, generation: u64 },
+    /// A connection of a session ended: released after every message of its was stored,
+    /// since a message of a session released is refused (`store.lua`'s fencing).
+    Release { key: String, holder: String },
 }
 
 /// The task that runs the jobs against Redis.
@@ -289,9 +289,11 @@ struct Committer {
     down: bool,
     /// This relay's node id, whose sessions' messages it stores.
     node: String,
-    /// Sessions that ended while Redis did not answer, released once it does (a release is
-    /// for one generation, so a late one never ends a newer session).
-    releases: Vec<(String, u64)>,
+    /// Connections of sessions that ended while Redis did not answer (or whose answer was
+    /// lost), as (key, holder), released once it does. A release is for one connection's
+    /// claim, and safe to repeat: one that ran already changes nothing, and a late one never
+    /// ends a newer session.
+    releases: Vec<(String, String)>,
 }
 
 /// What a job gets while Redis is down: a message is refused (`internal`); an ack or a
@@ -350,15 +352,15 @@ impl Committer {
                     tracing::info!("Redis answers again");
                 }
                 self.down = false;
-                for (key, generation) in std::mem::take(&mut self.releases) {
-                    self.release(key, generation).await;
+                for (key, holder) in std::mem::take(&mut self.releases) {
+                    self.release(key, holder).await;
                 }
             }
             for work in jobs.drain(..) {
                 let job = match work {
                     Work::Job(job) => *job,
-                    Work::Release { key, generation } => {
-                        self.release(key, generation).await;
+                    Work::Release { key, holder } => {
+                        self.release(key, holder).await;
                         continue;
                     }
                 };
@@ -387,12 +389,12 @@ impl Committer {
     }
 
     /// Ends a session in Redis; if Redis does not answer, again once it does.
-    async fn release(&mut self, key: String, generation: u64) {
-        if let Err(e) = self.log.release(&self.node, &key, generation).await {
+    async fn release(&mut self, key: String, holder: String) {
+        if let Err(e) = self.log.release(&self.node, &key, &holder).await {
             tracing::warn!(%key, "cannot end a session in Redis (trying again): {e}");
             self.down |= e.is_unavailable();
             if self.releases.len() < MAX_RELEASES {
-                self.releases.push((key, generation));
+                self.releases.push((key, holder));
             }
         }
     }

@@ -34,7 +34,7 @@
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
 //! | `node:ID` | string, expires 9 s after its last renewal | relay ID's lease (its process id) | `node.rs` (SET PX, PEXPIRE every second); `cluster.lua` (reap) |
 //! | `nodes` | set | the ids of the relays that joined and were not reaped | `node.rs` (SADD); `cluster.lua` (SREM when reaped) |
-//! | `session:USER` | hash | USER's live session: `node` (the id of the relay that claimed it, or of another holder once that one let go; `""` once its last relay was reaped), `gen` (its generation), `token`, `name`, and `n:ID` for each relay ID holding connections of it (how many; several with `hello` … `attach`); expires 60 s after its last relay was reaped | `cluster.lua` (claim, release, reap) |
+//! | `session:USER` | hash | USER's live session: `node` (the id of the relay that claimed it, or of another holder once that one let go; `""` once its last relay was reaped), `gen` (its generation), `token`, `name`, `c:ID:HOLDER` for each connection of it (HOLDER: the connection's id on relay ID and its claim; several with `hello` … `attach`), and `n:ID` for each relay ID holding connections of it (how many, kept in step with the `c:` fields); expires 60 s after its last relay was reaped | `cluster.lua` (claim, release, reap) |
 //! | `node-sessions:ID` | set | the users whose sessions relay ID holds | `cluster.lua` |
 //! | `online` | hash | each user with a session → `NODE NAME` (for `users`) | `cluster.lua` |
 //! | `members:ROOM` | hash | the room's members: user → `NODES NAME`, NODES the relays the person is in the room from, comma-separated (for `joined.members`; the person is a member while there is one) | `cluster.lua` (enter, exit, reap) |
@@ -49,7 +49,7 @@
 //! | channel | carries | published by |
 //! |---|---|---|
 //! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed/` |
-//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE ROOM` (joined), `l NODE ROOM` (left), `r NODE {read}` | `store.lua`; `feed/` |
+//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE/GEN ROOM` (joined), `l NODE/GEN ROOM` (left), `r NODE/GEN {read}`, GEN the session's generation there (an older relay's say `NODE` alone) | `store.lua`; `feed/` |
 //! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
 //! | `user-changes` | `KEY` of a user protected, forgotten or claimed while protected (read it); `KEY\nNAME\nMS` of an unprotected user's claim | `users.rs` (protect, forget); `cluster.lua` (claim) |
 //!

@@ -100,13 +100,19 @@ impl Following {
         }
     }
 
-    /// `KIND NODE BODY` on a user's channel: what a connection of theirs on relay NODE did
-    /// (`j ROOM` joined, `l ROOM` left, `r {read}`), for their connections here.
+    /// `KIND NODE/GEN BODY` on a user's channel: what a connection of theirs on relay NODE,
+    /// of their session's generation GEN, did (`j ROOM` joined, `l ROOM` left, `r {read}`),
+    /// for their connections here. An older relay's says no GEN (`KIND NODE BODY`), and an
+    /// older relay reading this one's takes `NODE/GEN` for a relay's id, as it should.
     async fn person(&mut self, key: String, payload: &str) {
         let mut parts = payload.splitn(3, ' ');
-        let (Some(kind), Some(node), Some(body)) = (parts.next(), parts.next(), parts.next())
+        let (Some(kind), Some(from), Some(body)) = (parts.next(), parts.next(), parts.next())
         else {
             return tracing::warn!("not a person's news: {payload:?}");
+        };
+        let (node, generation) = match from.split_once('/') {
+            Some((node, generation)) => (node, generation.parse::<u64>().ok()),
+            None => (from, None),
         };
         if node == self.node {
             return; // told here already
@@ -117,8 +123,12 @@ impl Following {
             "r" => PersonNews::Read(body.to_owned()),
             _ => return tracing::warn!("not a person's news: {payload:?}"),
         };
-        self.send(vec![Committed::Cluster(Event::Person { key, news })])
-            .await;
+        let event = Event::Person {
+            key,
+            generation,
+            news,
+        };
+        self.send(vec![Committed::Cluster(event)]).await;
     }
 
     /// `NODE {typing}` on a room's or a user's channel, from another relay.

@@ -88,10 +88,11 @@ enum Order {
         room: String,
         key: String,
     },
-    /// Tell the other relays with connections of person `key` what one here did
-    /// (`KIND NODE BODY` on the user's channel, see `deliver.rs`).
+    /// Tell the other relays with connections of person `key` (its session's `generation`)
+    /// what one here did (`KIND NODE/GEN BODY` on the user's channel, see `deliver.rs`).
     Tell {
         key: String,
+        generation: u64,
         news: PersonNews,
     },
     /// Send on what has come, and end.
@@ -172,8 +173,12 @@ impl Feed {
 
     /// Tells the person `key`'s other relays what a connection of theirs here did, in order
     /// with this relay's enters and exits.
-    pub(super) fn tell(&self, key: String, news: PersonNews) {
-        let _ = self.orders.send(Order::Tell { key, news });
+    pub(super) fn tell(&self, key: String, generation: u64, news: PersonNews) {
+        let _ = self.orders.send(Order::Tell {
+            key,
+            generation,
+            news,
+        });
     }
 
     /// Sends on everything published before now, then ends the task.
@@ -362,7 +367,11 @@ impl Following {
                     }
                 }
             }
-            Order::Tell { key, news } => {
+            Order::Tell {
+                key,
+                generation,
+                news,
+            } => {
                 let (kind, body) = match news {
                     PersonNews::Joined(room) => ('j', room),
                     PersonNews::Left(room) => ('l', room),
@@ -370,7 +379,7 @@ impl Following {
                 };
                 let published: Result<i64, _> = ::redis::cmd("PUBLISH")
                     .arg(self.log.keys.user_channel(&key))
-                    .arg(format!("{kind} {node} {body}"))
+                    .arg(format!("{kind} {node}/{generation} {body}"))
                     .query_async(&mut self.log.conn.clone())
                     .await;
                 if let Err(e) = published {

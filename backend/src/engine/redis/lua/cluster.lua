@@ -10,13 +10,15 @@
 --   claim   ARGV[4] user key, [5] name, [6] new token, [7] token given or "",
 --           [8] mode: "token" | "required" | "proven", [9] when the asking relay last forgot
 --           the name (ms; 0: not lately), [10] "1" to attach to a live session, [11] most
---           connections a person may have
+--           connections a person may have, [12] the connection's holder id (unique: the
+--           connection and the claim)
 --           → {"ok", generation, by_token (0/1)} | {"taken"} | {"refused"} (the token is
 --           needed and was not given, or the name is protected and neither password nor token
 --           came) | {"attached", generation, token, name, connections, room, room, ...} (one
 --           more connection of the live session, on this relay) | {"full"} (attach: the
 --           person has [11] connections already)
---   release ARGV[4] user key, [5] generation     → 1 if one connection of it was released
+--   release ARGV[4] user key, [5] the connection's holder id → 1 if it was released (0: it
+--           was not held, or released already: a release is safe to repeat)
 --   enter   ARGV[4] room, [5] user key, [6] name, [7] generation, [8] most names to answer
 --           → {"ok", count, name, name, ...} (how many members the room has, and the names
 --           of all of them if there are at most [8]) | {"moved"}
@@ -24,11 +26,15 @@
 --   reap    ARGV[4] dead node id, [5] grace ms for its sessions' tokens → 1 if reaped here
 --
 -- A session (session:USER) is held by one or more relays: `node` is one of them (the one that
--- claimed it), and each holder has a field "n:NODE", how many connections of the person it
--- has (several with `hello` ... `attach`). A claim without attach (a new session, or a
--- takeover) starts a new generation held by the claiming relay alone; an attach adds a
--- connection to the generation there is; a release takes one away, and the session ends with
--- its last. user-rooms:USER lists the rooms the person is in (for an attach elsewhere).
+-- claimed it). Each connection of the person (several with `hello` ... `attach`) is a field
+-- "c:NODE:HOLDER" (HOLDER: the connection's id on that relay and its claim), and each relay
+-- holding some has "n:NODE", how many, kept in step with them (store.lua's fencing reads it).
+-- Adding or removing a connection's own field is safe to repeat, so a claim or a release
+-- whose reply was lost may be sent again, or released, without miscounting. A claim without
+-- attach (a new session, or a takeover) starts a new generation held by the claiming
+-- connection alone; an attach adds a connection to the generation there is; a release takes
+-- one away, and the session ends with its last. user-rooms:USER lists the rooms the person
+-- is in (for an attach elsewhere).
 --
 -- A room member is a field of members:ROOM (the user key) whose value is "NODES NAME": the
 -- relays that hold the person's connections in the room, comma-separated, then the name. The
@@ -61,20 +67,41 @@ local function member_nodes(value)
   return list, name
 end
 
--- The relays holding connections of session `s`, with how many (live relays only), and how
--- many in all. A session from before "n:" fields counts its node once.
-local function holders(s)
-  local held, total, any = {}, 0, false
+-- The connections of session `s` per relay, from its "c:NODE:HOLDER" fields; a relay with an
+-- "n:NODE" count and no such field (an older relay's) counts that.
+local function counts(s)
+  local conns, older = {}, {}
   local fields = redis.call('HGETALL', s)
   for i = 1, #fields, 2 do
     local f = fields[i]
-    if string.sub(f, 1, 2) == 'n:' then
-      any = true
-      local n, c = string.sub(f, 3), tonumber(fields[i + 1]) or 0
-      if c > 0 and live(n) then
-        held[n] = c
-        total = total + c
+    local prefix = string.sub(f, 1, 2)
+    if prefix == 'c:' then
+      local n = string.match(f, '^c:(.+):[^:]+$')
+      if n then
+        conns[n] = (conns[n] or 0) + 1
       end
+    elseif prefix == 'n:' then
+      older[string.sub(f, 3)] = tonumber(fields[i + 1]) or 0
+    end
+  end
+  local any = next(conns) ~= nil or next(older) ~= nil
+  for n, c in pairs(older) do
+    if conns[n] == nil then
+      conns[n] = c
+    end
+  end
+  return conns, any
+end
+
+-- The relays holding connections of session `s`, with how many (live relays only), and how
+-- many in all. A session from before "n:" fields counts its node once.
+local function holders(s)
+  local held, total = {}, 0
+  local conns, any = counts(s)
+  for n, c in pairs(conns) do
+    if c > 0 and live(n) then
+      held[n] = c
+      total = total + c
     end
   end
   if not any then
@@ -87,11 +114,29 @@ local function holders(s)
   return held, total
 end
 
--- Drops every "n:" field of session `s`.
-local function drop_holders(s)
+-- Sets relay `node`'s "n:NODE" count of session `s` from its connections' fields; the count.
+local function recount(s, node)
+  local prefix, c = 'c:' .. node .. ':', 0
+  for _, f in ipairs(redis.call('HKEYS', s)) do
+    if string.sub(f, 1, #prefix) == prefix then
+      c = c + 1
+    end
+  end
+  if c > 0 then
+    redis.call('HSET', s, 'n:' .. node, c)
+  else
+    redis.call('HDEL', s, 'n:' .. node)
+  end
+  return c
+end
+
+-- Drops every "n:" and "c:" field of session `s` (of relay `node` only, if given).
+local function drop_holders(s, node)
   local fields = redis.call('HKEYS', s)
   for _, f in ipairs(fields) do
-    if string.sub(f, 1, 2) == 'n:' then
+    local prefix = string.sub(f, 1, 2)
+    if (prefix == 'n:' or prefix == 'c:') and (node == nil or f == 'n:' .. node
+        or string.sub(f, 1, #node + 3) == 'c:' .. node .. ':') then
       redis.call('HDEL', s, f)
     end
   end
@@ -148,7 +193,11 @@ if op == 'claim' then
   if mode == 'required' and not by_token then
     return {'refused'}
   end
-  local attach, most = ARGV[10] == '1', tonumber(ARGV[11]) or 1
+  local attach, most, holder = ARGV[10] == '1', tonumber(ARGV[11]) or 1, ARGV[12]
+  if not holder or holder == '' or string.find(holder, ':', 1, true) then
+    return redis.error_reply('ERR courier cluster: bad claim')
+  end
+  local field = 'c:' .. me .. ':' .. holder
   -- Protected since the relay asking last heard: its password (or the token) is needed,
   -- unless the protection is older than the relay's forgetting of the name (ARGV[9], ms),
   -- which is on its way to Redis.
@@ -162,12 +211,16 @@ if op == 'claim' then
   if attach and total > 0 then
     -- One more connection of the live session (the proof a protected name needs was checked
     -- above; an unprotected one needs none).
-    if total >= most then
+    -- Claimed already if the field is there (the same claim again): counted once.
+    local again = redis.call('HEXISTS', s, field) == 1
+    if not again and total >= most then
       return {'full'}
     end
-    redis.call('HINCRBY', s, 'n:' .. me, 1)
+    redis.call('HSET', s, field, 1)
+    recount(s, me)
     redis.call('SADD', P .. 'node-sessions:' .. me, key)
-    local answer = {'attached', tonumber(held[3]) or 0, held_token, held[4] or name, total + 1}
+    local answer = {'attached', tonumber(held[3]) or 0, held_token, held[4] or name,
+      again and total or total + 1}
     for _, room in ipairs(redis.call('SMEMBERS', P .. 'user-rooms:' .. key)) do
       answer[#answer + 1] = room
     end
@@ -184,7 +237,7 @@ if op == 'claim' then
   end
   local generation = redis.call('HINCRBY', s, 'gen', 1)
   drop_holders(s)
-  redis.call('HSET', s, 'node', me, 'token', token, 'name', name, 'n:' .. me, 1)
+  redis.call('HSET', s, 'node', me, 'token', token, 'name', name, field, 1, 'n:' .. me, 1)
   redis.call('PERSIST', s)
   if node and node ~= '' and node ~= me then
     redis.call('SREM', P .. 'node-sessions:' .. node, key)
@@ -219,23 +272,27 @@ if op == 'claim' then
 end
 
 if op == 'release' then
-  local key, generation = ARGV[4], ARGV[5]
+  local key, holder = ARGV[4], ARGV[5]
+  if not key or not holder or holder == '' then
+    return redis.error_reply('ERR courier cluster: bad release')
+  end
   local s = P .. 'session:' .. key
-  local held = redis.call('HMGET', s, 'node', 'gen', 'n:' .. me)
-  if held[2] ~= generation or (held[1] ~= me and not held[3]) then
+  -- Only the connection's own field: released already (or never claimed, or the session
+  -- moved on since, which dropped it), nothing changes.
+  if redis.call('HDEL', s, 'c:' .. me .. ':' .. holder) == 0 then
     return 0
   end
-  if redis.call('HINCRBY', s, 'n:' .. me, -1) > 0 then
+  if recount(s, me) > 0 then
     return 1 -- more connections of it here
   end
-  redis.call('HDEL', s, 'n:' .. me)
   redis.call('SREM', P .. 'node-sessions:' .. me, key)
+  local node = redis.call('HGET', s, 'node')
   local others = holders(s)
   others[me] = nil
   local other = next(others)
   if other then
     -- Held on another relay still.
-    if held[1] == me then
+    if node == me then
       redis.call('HSET', s, 'node', other)
       local name = redis.call('HGET', s, 'name') or key
       redis.call('HSET', P .. 'online', key, other .. ' ' .. name)
@@ -319,8 +376,8 @@ if op == 'reap' then
   local sessions = P .. 'node-sessions:' .. dead
   for _, key in ipairs(redis.call('SMEMBERS', sessions)) do
     local s = P .. 'session:' .. key
-    redis.call('HDEL', s, 'n:' .. dead)
-    local other = next(holders(s))
+    drop_holders(s, dead)
+    local other = next((holders(s)))
     if other then
       -- Held on another relay still: the session lives on there.
       if redis.call('HGET', s, 'node') == dead then
