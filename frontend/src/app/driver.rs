@@ -100,11 +100,16 @@ impl Driver {
         if let Action::Login { .. } = action {
             self.resume_kept_conversations();
         }
-        if matches!(
-            action,
-            Action::Server { .. } | Action::Open(_) | Action::OpenDm(_)
-        ) {
+        if matches!(action, Action::Server { .. }) {
             self.ack_soon();
+        }
+        // How far we read goes to our other connections with the clock, at most once a
+        // second: a read per burst of a busy room would eat the connection's frame rate.
+        if matches!(action, Action::Tick(_)) {
+            let reads = self.state().due_reads();
+            if !reads.is_empty() {
+                self.act(Action::SendReads(reads));
+            }
         }
         let due = self.state().due_sends();
         if !due.is_empty() {
@@ -174,8 +179,7 @@ impl Driver {
     }
 
     /// Acknowledges private messages once the frames already received are handled, so that
-    /// a burst (the mailbox after `welcome`) costs one `ack` per conversation; and tells our
-    /// other connections how far we read, once per burst too.
+    /// a burst (the mailbox after `welcome`) costs one `ack` per conversation.
     fn ack_soon(&self) {
         let mut link = self.link.borrow_mut();
         if link.acks_due.is_some() {
@@ -187,10 +191,6 @@ impl Driver {
             let due = driver.state().due_acks();
             if !due.is_empty() {
                 driver.act(Action::SendAcks(due));
-            }
-            let reads = driver.state().due_reads();
-            if !reads.is_empty() {
-                driver.act(Action::SendReads(reads));
             }
         }));
     }

@@ -196,7 +196,7 @@ impl State {
     }
 
     /// What our other connections are owed: per conversation, how far it was read here, if
-    /// the relay was not told yet in this session. Sent with the acknowledgements.
+    /// the relay was not told yet in this session. The root sends them with the clock's tick.
     pub fn due_reads(&self) -> Vec<(ConvKey, u64)> {
         if !self.online_now() {
             return Vec::new();
