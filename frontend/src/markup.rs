@@ -99,9 +99,12 @@ fn links<'a>(text: &'a str, style: Style, out: &mut Vec<Piece<'a>>) {
     let mut searched = 0;
     while let Some(at) = rest[searched..].find(['h', 'H']).map(|n| searched + n) {
         let tail = &rest[at..];
-        let scheme = ["https://", "http://"]
-            .iter()
-            .find(|s| tail.len() > s.len() && tail[..s.len()].eq_ignore_ascii_case(s));
+        let scheme = ["https://", "http://"].iter().find(|s| {
+            tail.len() > s.len()
+                && tail
+                    .get(..s.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        });
         let starts_word = rest[..at]
             .chars()
             .next_back()
@@ -228,6 +231,10 @@ mod tests {
             "``x``",
             "h\u{e9}llo https://\u{e9}.fr/\u{e9}.",
             "a*b*c",
+            // An `h` whose scheme-long prefix ends inside a character.
+            "hello \u{1f600}",
+            "hi \u{4f60}\u{597d}",
+            "h\u{4f60}\u{597d}\u{5417}",
         ] {
             let joined: String = pieces(text)
                 .iter()

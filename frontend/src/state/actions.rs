@@ -221,8 +221,8 @@ impl State {
                 if !self.offer_attach {
                     return false;
                 }
-                self.attach = true;
                 let name = self.last_name.clone();
+                self.attach_name = Some(name.clone());
                 return self.apply_action(Action::Login {
                     name,
                     password: None,

@@ -195,9 +195,9 @@ pub struct State {
     pub lang: Lang,
     /// The browser says it has no network (its `offline` event, until `online`).
     pub device_offline: bool,
-    /// The user confirmed that the name in use elsewhere is theirs: the next `hello` joins
-    /// that session as one more connection (`attach`).
-    pub attach: bool,
+    /// The name the user confirmed as theirs while it was in use elsewhere: a `hello` with it
+    /// joins that session as one more connection (`attach`). Another name does not.
+    pub attach_name: Option<String>,
     /// The name was refused as in use: the login form offers to attach.
     pub offer_attach: bool,
 }

@@ -189,7 +189,14 @@ impl State {
                 }
                 let seq = m.seq;
                 let applied = conv.apply(m, mine);
-                if applied == Applied::New && !mine && !is_open && seq > conv.seen {
+                // Not when another connection of ours read it already (its `read` may come
+                // before the message does).
+                if applied == Applied::New
+                    && !mine
+                    && !is_open
+                    && seq > conv.seen
+                    && seq > conv.read
+                {
                     conv.unread += 1;
                 }
                 conv.catch_up();
@@ -420,6 +427,8 @@ impl State {
     /// The relay refused the name of our first `hello`: back to the login form, saying `why`.
     fn name_refused(&mut self, why: String) {
         self.wanted_name = None;
+        // "That's me" held for that one try.
+        self.attach_name = None;
         self.conn = Conn::Offline;
         // A resumed session's token and conversations belong to that name.
         self.token = None;

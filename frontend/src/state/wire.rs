@@ -7,6 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
+use shared::validate::name_key;
 use shared::{ClientFrame, ClientMsg};
 
 use super::State;
@@ -139,14 +140,15 @@ impl State {
     /// name's password if we know it, and that we acknowledge private messages.
     pub fn hello(&self) -> Option<ClientFrame> {
         let name = self.wanted_name.clone()?;
+        // Our other tabs and devices stay: a token or a password proves the name, and for an
+        // unprotected name in use the user said "that's me" (for that name alone).
+        let confirmed = self.attach_name.as_deref().map(name_key) == Some(name_key(&name));
         Some(ClientFrame::new(ClientMsg::Hello {
             name,
             token: self.token.clone(),
             acks: true,
             password: self.password.as_ref().map(|p| p.expose().to_owned()),
-            // Our other tabs and devices stay: a token or a password proves the name, and
-            // for an unprotected name in use the user said "that's me".
-            attach: self.token.is_some() || self.password.is_some() || self.attach,
+            attach: self.token.is_some() || self.password.is_some() || confirmed,
         }))
     }
 

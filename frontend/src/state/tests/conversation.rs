@@ -379,3 +379,20 @@ fn reading_is_told_to_our_other_connections_and_taken_from_them() {
     );
     assert!(s.due_reads().is_empty());
 }
+
+#[test]
+fn a_message_read_elsewhere_before_it_came_is_not_unread() {
+    let s = in_lobby();
+    let s = reduce(&s, Action::OpenDm("bob".into()));
+    let s = server(
+        &s,
+        ServerMsg::Read {
+            conversation: lobby_id(),
+            seq: 1,
+        },
+    );
+    let s = message(&s, room_msg("lobby", 1, "bob", "read already", None));
+    assert_eq!(lobby(&s).unread, 0);
+    let s = message(&s, room_msg("lobby", 2, "bob", "new", None));
+    assert_eq!(lobby(&s).unread, 1);
+}

@@ -270,3 +270,25 @@ fn another_connection_leaving_a_room_leaves_it_here() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn that_s_me_holds_for_the_name_confirmed_alone() {
+    let taken = |s: &Rc<State>| {
+        let s = reduce(s, Action::Connected);
+        server(
+            &s,
+            ServerMsg::error(ErrorCode::NameTaken, "name taken", None),
+        )
+    };
+    let s = taken(&reduce(&Rc::new(State::default()), login("alice")));
+    let s = reduce(&s, Action::AttachHere);
+    // The attach itself is refused (say, the name's limit of connections): another name
+    // typed next is not attached.
+    let s = taken(&s);
+    let s = reduce(&s, login("carol"));
+    let (_, sent) = act(&s, Action::Connected);
+    assert!(
+        matches!(&sent[0].msg, ClientMsg::Hello { attach: false, .. }),
+        "{sent:?}"
+    );
+}
