@@ -15,33 +15,10 @@ use common::{Client, Relay};
 use courier::engine::{Claim, ClaimMode, Claimed};
 use serde_json::{Value, json};
 
-/// Another connection of `name` on `relay`, attached; its `welcome`.
-async fn attach(relay: &Relay, name: &str) -> (Client, Value) {
-    let mut client = Client::connect(relay).await;
-    client
-        .send(json!({"type": "hello", "name": name, "attach": true}))
-        .await;
-    let welcome = client.recv().await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    assert_eq!(welcome["attached"], true, "{welcome}");
-    client.name = name.to_owned();
-    (client, welcome)
-}
-
-/// The next frame that is not `presence` or `members`.
-async fn next_but_presence(client: &mut Client) -> Value {
-    loop {
-        let frame = client.recv().await;
-        if frame["type"] != "presence" && frame["type"] != "members" {
-            return frame;
-        }
-    }
-}
-
 /// The rooms with members across the cluster, as `client` is told.
 async fn rooms(client: &mut Client) -> Value {
     client.send(json!({"type": "rooms"})).await;
-    next_but_presence(client).await["rooms"].clone()
+    client.next_but_presence().await["rooms"].clone()
 }
 
 /// A claim of alice's name by connection `holder`.
@@ -173,7 +150,7 @@ async fn a_release_whose_answer_was_lost_and_is_sent_again_leaves_the_other_conn
     let a = Relay::start_on_redis(redis.url(), |_| {}).await;
     let b = Relay::start_on_redis(redis.url(), |_| {}).await;
     let mut a1 = a.user("alice").await;
-    let (a2, _) = attach(&a, "alice").await;
+    let (a2, _) = Client::attach(&a, "alice").await;
 
     // One tab closes while Redis does not answer: the release runs once Redis wakes, but its
     // answer was lost (the response timeout is 2 s), so the relay sends it again.
@@ -184,14 +161,14 @@ async fn a_release_whose_answer_was_lost_and_is_sent_again_leaves_the_other_conn
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     // Alice still has her first connection: another attaches to it, the second of two.
-    let (_a3, welcome) = attach(&b, "alice").await;
+    let (_a3, welcome) = Client::attach(&b, "alice").await;
     assert_eq!(welcome["connections"], 2, "{welcome}");
     // And the first still acts for her.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         a1.send(json!({"type": "dm", "to": "alice", "text": "note", "cid": "n"}))
             .await;
-        let answer = next_but_presence(&mut a1).await;
+        let answer = a1.next_but_presence().await;
         if answer["type"] == "message" {
             break;
         }
@@ -209,7 +186,7 @@ async fn a_leave_that_overtakes_the_join_leaves_the_room_in_redis_too() {
     let a = Relay::start_on_redis(redis.url(), |_| {}).await;
     let mut bob = a.user("bob").await;
     let mut a1 = a.user("alice").await;
-    let (mut a2, _) = attach(&a, "alice").await;
+    let (mut a2, _) = Client::attach(&a, "alice").await;
 
     // Tab 1 joins while Redis is slow; tab 2 leaves before the join reached Redis.
     redis.pause();
@@ -220,7 +197,7 @@ async fn a_leave_that_overtakes_the_join_leaves_the_room_in_redis_too() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     redis.resume();
     assert_eq!(
-        next_but_presence(&mut a1).await,
+        a1.next_but_presence().await,
         json!({"type": "left", "room": "dev"})
     );
 
@@ -243,7 +220,7 @@ async fn a_join_that_fails_is_not_followed_on_the_persons_other_relays() {
     let a = Relay::start_on_redis(redis.url(), |_| {}).await;
     let b = Relay::start_on_redis(redis.url(), |_| {}).await;
     let mut a1 = a.user("alice").await;
-    let (mut a2, _) = attach(&b, "alice").await;
+    let (mut a2, _) = Client::attach(&b, "alice").await;
     // The room's log cannot be read (not a sorted set): its page fails, after it was entered.
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
@@ -261,10 +238,10 @@ async fn a_join_that_fails_is_not_followed_on_the_persons_other_relays() {
     // `read` told after the join comes after anything told of it), and is not in it.
     a1.send(json!({"type": "read", "room": "dev", "seq": 0}))
         .await;
-    assert_eq!(next_but_presence(&mut a2).await["type"], "read");
+    assert_eq!(a2.next_but_presence().await["type"], "read");
     a2.send(json!({"type": "say", "room": "dev", "text": "x", "cid": "s"}))
         .await;
-    let answer = next_but_presence(&mut a2).await;
+    let answer = a2.next_but_presence().await;
     assert_eq!(answer["code"], "not_member", "{answer}");
     a.shutdown().await;
     b.shutdown().await;
@@ -276,7 +253,7 @@ async fn a_join_on_another_relay_leaves_out_a_relay_at_its_limit_of_rooms() {
     let a = Relay::start_on_redis(redis.url(), |c| c.max_rooms = 1).await;
     let b = Relay::start_on_redis(redis.url(), |c| c.max_rooms = 1).await;
     let mut a1 = a.user("alice").await;
-    let (mut a2, _) = attach(&b, "alice").await;
+    let (mut a2, _) = Client::attach(&b, "alice").await;
     let mut bob = b.user("bob").await;
     bob.join("x").await;
 
@@ -285,10 +262,10 @@ async fn a_join_on_another_relay_leaves_out_a_relay_at_its_limit_of_rooms() {
     // A `read` told after the join comes after it: B has handled the join by then.
     a1.send(json!({"type": "read", "room": "y", "seq": 0}))
         .await;
-    assert_eq!(next_but_presence(&mut a2).await["type"], "read");
+    assert_eq!(a2.next_but_presence().await["type"], "read");
     a2.send(json!({"type": "say", "room": "y", "text": "x", "cid": "s"}))
         .await;
-    let answer = next_but_presence(&mut a2).await;
+    let answer = a2.next_but_presence().await;
     assert_eq!(answer["code"], "not_member", "{answer}");
     // Her connection on A is in y all the same.
     assert_eq!(a1.say("y", "hi", "h").await["seq"], 1);
@@ -303,7 +280,7 @@ async fn what_a_person_did_in_another_session_generation_is_not_followed() {
     let mut a1 = a.user("alice").await;
     // Answered once her welcome's work (following her channel) is done.
     a1.send(json!({"type": "users"})).await;
-    next_but_presence(&mut a1).await;
+    a1.next_but_presence().await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let generation: u64 = redis::cmd("HGET")

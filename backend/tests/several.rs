@@ -29,29 +29,11 @@ async fn hello_with(relay: &Relay, name: &str, extra: Value) -> (Client, Value) 
     (client, answer)
 }
 
-/// Another connection of `name`, attached; its `welcome`.
-async fn attach(relay: &Relay, name: &str) -> (Client, Value) {
-    let (client, welcome) = hello_with(relay, name, json!({"attach": true})).await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    assert_eq!(welcome["attached"], true, "{welcome}");
-    (client, welcome)
-}
-
-/// The next frame that is not `presence` or `members` (which a cluster may send late).
-async fn next_but_presence(client: &mut Client) -> Value {
-    loop {
-        let frame = client.recv().await;
-        if frame["type"] != "presence" && frame["type"] != "members" {
-            return frame;
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_connections_of_an_unprotected_name_are_both_welcomed_and_stay_open() {
     let relay = Relay::start().await;
     let mut a1 = relay.user("alice").await;
-    let (mut a2, welcome) = attach(&relay, "ALICE").await;
+    let (mut a2, welcome) = Client::attach(&relay, "ALICE").await;
     // The session's name and token, unchanged, and how many connections it has.
     assert_eq!(welcome["name"], "alice", "{welcome}");
     assert_eq!(welcome["token"], a1.token.as_str(), "{welcome}");
@@ -62,7 +44,7 @@ async fn two_connections_of_an_unprotected_name_are_both_welcomed_and_stay_open(
         assert_eq!(client.recv_type("users").await["online"], json!(["alice"]));
     }
     // The token still takes the name over later: attaching did not spend it.
-    let (_a3, welcome) = attach(&relay, "alice").await;
+    let (_a3, welcome) = Client::attach(&relay, "alice").await;
     assert_eq!(welcome["connections"], 3, "{welcome}");
     // Without `attach`, a live name is taken as before.
     let (_, answer) = hello_with(&relay, "alice", json!({})).await;
@@ -112,9 +94,9 @@ async fn attaching_a_protected_name_needs_its_password_or_token() {
 async fn a_dm_reaches_every_connection_of_both_people() {
     let relay = Relay::start().await;
     let mut a1 = relay.user("alice").await;
-    let (mut a2, _) = attach(&relay, "alice").await;
+    let (mut a2, _) = Client::attach(&relay, "alice").await;
     let mut b1 = relay.user("bob").await;
-    let (mut b2, _) = attach(&relay, "bob").await;
+    let (mut b2, _) = Client::attach(&relay, "bob").await;
     a1.send(json!({"type": "dm", "to": "bob", "text": "hi", "cid": "d1"}))
         .await;
     for client in [&mut a1, &mut a2, &mut b1, &mut b2] {
@@ -148,7 +130,7 @@ async fn a_dm_reaches_every_connection_of_both_people() {
 async fn rooms_belong_to_the_person() {
     let relay = Relay::start().await;
     let mut a1 = relay.user("alice").await;
-    let (mut a2, _) = attach(&relay, "alice").await;
+    let (mut a2, _) = Client::attach(&relay, "alice").await;
     // A join on one is a join on the other, with the same `joined`.
     let joined = a1.join("lobby").await;
     assert_eq!(joined["members"], json!(["alice"]), "{joined}");
@@ -161,10 +143,10 @@ async fn rooms_belong_to_the_person() {
     // A connection attached later is in every room of the person, right after its welcome.
     a1.join("dev").await;
     assert_eq!(a2.recv_type("joined").await["room"], "dev");
-    let (mut a3, _) = attach(&relay, "alice").await;
+    let (mut a3, _) = Client::attach(&relay, "alice").await;
     let mut rooms = Vec::new();
     for _ in 0..2 {
-        let joined = next_but_presence(&mut a3).await;
+        let joined = a3.next_but_presence().await;
         assert_eq!(joined["type"], "joined", "{joined}");
         if joined["room"] == "lobby" {
             assert_eq!(joined["history"][0]["text"], "hello", "{joined}");
@@ -177,7 +159,7 @@ async fn rooms_belong_to_the_person() {
     a3.send(json!({"type": "leave", "room": "dev"})).await;
     for client in [&mut a1, &mut a2] {
         assert_eq!(
-            next_but_presence(client).await,
+            client.next_but_presence().await,
             json!({"type": "left", "room": "dev"})
         );
     }
@@ -199,7 +181,7 @@ async fn presence_counts_the_person_once() {
         presence,
         json!({"type": "presence", "room": "lobby", "name": "alice", "online": true})
     );
-    let (mut a2, _) = attach(&relay, "alice").await;
+    let (mut a2, _) = Client::attach(&relay, "alice").await;
     let joined = a2.recv_type("joined").await;
     assert_eq!(joined["members"], json!(["alice", "bob"]), "{joined}");
     // The same person: no second presence, and counted once.
@@ -231,8 +213,8 @@ async fn presence_counts_the_person_once() {
 async fn read_goes_to_the_other_connections_only() {
     let relay = Relay::start().await;
     let mut a1 = relay.user("alice").await;
-    let (mut a2, _) = attach(&relay, "alice").await;
-    let (mut a3, _) = attach(&relay, "alice").await;
+    let (mut a2, _) = Client::attach(&relay, "alice").await;
+    let (mut a3, _) = Client::attach(&relay, "alice").await;
     let mut bob = relay.user("bob").await;
     a1.send(json!({"type": "read", "room": "lobby", "seq": 42}))
         .await;
@@ -285,7 +267,7 @@ async fn read_goes_to_the_other_connections_only() {
 async fn a_plain_hello_with_the_token_still_takes_the_whole_session_over() {
     let relay = Relay::start().await;
     let mut a1 = relay.user("alice").await;
-    let (mut a2, _) = attach(&relay, "alice").await;
+    let (mut a2, _) = Client::attach(&relay, "alice").await;
     let token = a1.token.clone();
     let (mut a3, welcome) = hello_with(&relay, "alice", json!({"token": token})).await;
     assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -306,7 +288,7 @@ async fn a_plain_hello_with_the_token_still_takes_the_whole_session_over() {
 async fn a_person_has_at_most_connections_per_name() {
     let relay = Relay::start_with(|c| c.connections_per_name = 2).await;
     let mut a1 = relay.user("alice").await;
-    let (a2, _) = attach(&relay, "alice").await;
+    let (a2, _) = Client::attach(&relay, "alice").await;
     let (_, answer) = hello_with(&relay, "alice", json!({"attach": true, "cid": "h"})).await;
     assert_eq!(answer["code"], "forbidden", "{answer}");
     assert_eq!(answer["cid"], "h", "{answer}");

@@ -72,6 +72,31 @@ impl Client {
         welcome
     }
 
+    /// Another connection of `name`, attached to its live session (`hello` with `attach`);
+    /// its `welcome`.
+    pub async fn attach(relay: &Relay, name: &str) -> (Self, Value) {
+        let mut client = Self::connect(relay).await;
+        client
+            .send(json!({"type": "hello", "name": name, "attach": true}))
+            .await;
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        assert_eq!(welcome["attached"], true, "{welcome}");
+        client.name = name.to_owned();
+        client.token = welcome["token"].as_str().unwrap_or_default().to_owned();
+        (client, welcome)
+    }
+
+    /// The next frame that is not `presence` or `members` (which a cluster may send late).
+    pub async fn next_but_presence(&mut self) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] != "presence" && frame["type"] != "members" {
+                return frame;
+            }
+        }
+    }
+
     /// Says hello as `name` until the relay takes it: a name is free again only once the
     /// relay has noticed its last holder go. Fails the test after about a second.
     pub async fn hello_when_free(&mut self, name: &str) {
