@@ -17,7 +17,7 @@ use shared::{ClientFrame, ClientMsg};
 const OTHER_TYPES: &[&str] = &["welcome", "nope"];
 const FIELDS: &[&str] = &[
     "name", "token", "room", "text", "to", "cid", "after", "before", "limit", "with", "seq",
-    "acks", "from", "type", "password",
+    "acks", "from", "type", "password", "reply", "emoji", "remove", "rev", "q",
 ];
 const NAMES: &[&str] = &["alice", "Bob", "ÄRGER", " pad ", "", "x\u{7}y"];
 const ROOMS: &[&str] = &["lobby", "r-1", "大厅", "bad room", "", "a/b"];
@@ -59,12 +59,14 @@ fn templates() -> Vec<ClientMsg> {
             room: s(),
             text: s(),
             mid: None,
+            reply: None,
         },
         ClientMsg::Rooms,
         ClientMsg::Dm {
             to: s(),
             text: s(),
             mid: None,
+            reply: None,
         },
         ClientMsg::Users,
         ClientMsg::Typing {
@@ -84,6 +86,30 @@ fn templates() -> Vec<ClientMsg> {
             with: None,
             seq: 0,
         },
+        ClientMsg::Edit {
+            room: None,
+            with: None,
+            seq: 0,
+            text: s(),
+        },
+        ClientMsg::Delete {
+            room: None,
+            with: None,
+            seq: 0,
+        },
+        ClientMsg::React {
+            room: None,
+            with: None,
+            seq: 0,
+            emoji: s(),
+            remove: false,
+        },
+        ClientMsg::Changes {
+            room: None,
+            with: None,
+            rev: 0,
+        },
+        ClientMsg::Search { q: s() },
         ClientMsg::Watch,
         ClientMsg::Unwatch,
         ClientMsg::Run {
@@ -126,12 +152,22 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
             .prop_map(|(room, after)| ClientMsg::Join { room, after })
             .boxed(),
         ClientMsg::Leave { .. } => room().prop_map(|room| ClientMsg::Leave { room }).boxed(),
-        ClientMsg::Say { .. } => (room(), text(), mid())
-            .prop_map(|(room, text, mid)| ClientMsg::Say { room, text, mid })
+        ClientMsg::Say { .. } => (room(), text(), mid(), seq())
+            .prop_map(|(room, text, mid, reply)| ClientMsg::Say {
+                room,
+                text,
+                mid,
+                reply,
+            })
             .boxed(),
         ClientMsg::Rooms => Just(ClientMsg::Rooms).boxed(),
-        ClientMsg::Dm { .. } => (name(), text(), mid())
-            .prop_map(|(to, text, mid)| ClientMsg::Dm { to, text, mid })
+        ClientMsg::Dm { .. } => (name(), text(), mid(), seq())
+            .prop_map(|(to, text, mid, reply)| ClientMsg::Dm {
+                to,
+                text,
+                mid,
+                reply,
+            })
             .boxed(),
         ClientMsg::Users => Just(ClientMsg::Users).boxed(),
         ClientMsg::Typing { .. } => prop_oneof![
@@ -168,6 +204,41 @@ fn fill(template: &ClientMsg) -> BoxedStrategy<ClientMsg> {
         ClientMsg::Read { .. } => (prop::option::of(room()), prop::option::of(name()), 0u64..50)
             .prop_map(|(room, with, seq)| ClientMsg::Read { room, with, seq })
             .boxed(),
+        ClientMsg::Edit { .. } => (
+            prop::option::of(room()),
+            prop::option::of(name()),
+            0u64..50,
+            text(),
+        )
+            .prop_map(|(room, with, seq, text)| ClientMsg::Edit {
+                room,
+                with,
+                seq,
+                text,
+            })
+            .boxed(),
+        ClientMsg::Delete { .. } => (prop::option::of(room()), prop::option::of(name()), 0u64..50)
+            .prop_map(|(room, with, seq)| ClientMsg::Delete { room, with, seq })
+            .boxed(),
+        ClientMsg::React { .. } => (
+            prop::option::of(room()),
+            prop::option::of(name()),
+            0u64..50,
+            prop_oneof!["👍", "🎉", "\\PC{0,40}"],
+            any::<bool>(),
+        )
+            .prop_map(|(room, with, seq, emoji, remove)| ClientMsg::React {
+                room,
+                with,
+                seq,
+                emoji,
+                remove,
+            })
+            .boxed(),
+        ClientMsg::Changes { .. } => (prop::option::of(room()), prop::option::of(name()), 0u64..50)
+            .prop_map(|(room, with, rev)| ClientMsg::Changes { room, with, rev })
+            .boxed(),
+        ClientMsg::Search { .. } => "\\PC{0,120}".prop_map(|q| ClientMsg::Search { q }).boxed(),
         // Operators' frames: every sender here is not one, so each must get `forbidden`.
         ClientMsg::Watch => Just(ClientMsg::Watch).boxed(),
         ClientMsg::Unwatch => Just(ClientMsg::Unwatch).boxed(),

@@ -361,6 +361,7 @@ async fn send(mut sink: SplitSink<Ws, Message>, ctx: &Ctx, spec: Spec) -> SplitS
                     to: partner.clone(),
                     text: stamp.text(),
                     mid: None,
+                    reply: None,
                 },
                 n.to_string(),
             )
@@ -370,6 +371,7 @@ async fn send(mut sink: SplitSink<Ws, Message>, ctx: &Ctx, spec: Spec) -> SplitS
                     room: room.clone(),
                     text: stamp.text(),
                     mid: None,
+                    reply: None,
                 },
                 n.to_string(),
             )

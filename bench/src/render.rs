@@ -159,6 +159,7 @@ impl Bot {
                 room: ROOM.to_owned(),
                 text: format!("m{} the quick brown fox jumps over the lazy dog", self.sent),
                 mid: None,
+                reply: None,
             });
             self.sink
                 .send(Message::text(say.to_json()))

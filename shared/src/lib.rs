@@ -8,6 +8,9 @@
 //!
 //! The contract is `docs/PROTOCOL.md`; the tests in `tests/contract.rs` parse its example frames.
 
+mod changes;
+mod client_write;
+mod error_code;
 pub mod json;
 pub mod limits;
 mod message;
@@ -16,7 +19,8 @@ mod parse;
 pub mod unicode;
 pub mod validate;
 
+pub use changes::{Ext, Quote, Reaction, quote_text};
+pub use error_code::ErrorCode;
 pub use message::{
-    ChatMessage, ClientFrame, ClientMsg, ConversationId, ErrorCode, FrameError, RoomInfo,
-    ServerMsg, Target,
+    ChatMessage, ClientFrame, ClientMsg, ConversationId, FrameError, RoomInfo, ServerMsg, Target,
 };

@@ -53,3 +53,24 @@ pub mod close {
     /// queue filled up.
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
+
+/// A reply quotes at most this many characters of the message it answers.
+pub const QUOTE_CHARS: usize = 140;
+
+/// A reaction's emoji is at most this many bytes (one emoji, with its modifiers and joiners).
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// A message holds at most this many different emoji …
+pub const MAX_EMOJIS: usize = 20;
+
+/// … and at most this many reactions in all (one per person and emoji).
+pub const MAX_REACTIONS: usize = 200;
+
+/// A `changes` answer holds at most this many messages (the oldest changes first).
+pub const CHANGES_PAGE: usize = 200;
+
+/// A `search` query is at most this many characters …
+pub const MAX_QUERY_CHARS: usize = 100;
+
+/// … and its answer holds at most this many messages, newest first.
+pub const SEARCH_LEN: usize = 50;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::json::Object;
+use crate::{ErrorCode, Ext};
 
 /// One frame from a client: the message and the client's optional id for it.
 ///
@@ -144,6 +144,10 @@ pub enum ClientMsg {
         /// once; the repeat is answered with the original's `message` (docs/PROTOCOL.md).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mid: Option<String>,
+        /// Extension (replies): the `seq` of the message of this room that this one answers;
+        /// the relay stores its quote with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<u64>,
     },
     /// List the rooms that have members.
     Rooms,
@@ -154,6 +158,9 @@ pub enum ClientMsg {
         /// Extension (idempotent sends), as for `say`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mid: Option<String>,
+        /// Extension (replies), as for `say`: a `seq` of the conversation with `to`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<u64>,
     },
     /// List the users online.
     Users,
@@ -198,6 +205,58 @@ pub enum ClientMsg {
         with: Option<String>,
         seq: u64,
     },
+    /// Extension (changes): replace the text of your own message `seq` of the room (`room`)
+    /// or of the private conversation with one user (`with`), exactly one of the two.
+    Edit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        seq: u64,
+        text: String,
+    },
+    /// Extension (changes): delete your own message `seq`, addressed as for `edit`.
+    Delete {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        seq: u64,
+    },
+    /// Extension (changes): add your reaction `emoji` to message `seq`, addressed as for
+    /// `edit`, or take it back (`remove`).
+    React {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        seq: u64,
+        emoji: String,
+        #[serde(
+            default,
+            deserialize_with = "null_is_false",
+            skip_serializing_if = "is_false"
+        )]
+        remove: bool,
+    },
+    /// Extension (changes): the messages of a room (`room`, joined) or of the private
+    /// conversation with one user (`with`) changed after revision `rev`, oldest change first,
+    /// at most [`CHANGES_PAGE`]; answered by `changes`.
+    ///
+    /// [`CHANGES_PAGE`]: crate::limits::CHANGES_PAGE
+    Changes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        rev: u64,
+    },
+    /// Extension (search): the messages of the rooms this person is in and of their own
+    /// private conversations whose text contains `q`, newest first, at most [`SEARCH_LEN`];
+    /// answered by `found`.
+    ///
+    /// [`SEARCH_LEN`]: crate::limits::SEARCH_LEN
+    Search { q: String },
     /// Operators only (docs/OPS.md): send the dashboard's points so far, then one per interval.
     Watch,
     /// Operators only: stop sending points.
@@ -213,104 +272,8 @@ pub enum ClientMsg {
     Release { name: String },
 }
 
-impl ClientMsg {
-    /// The message as a JSON object, fields as the derived `Serialize` writes them (`type`
-    /// first, then in declaration order, absent options and a false `acks` left out).
-    fn object(&self) -> Object {
-        let mut o;
-        match self {
-            Self::Hello {
-                name,
-                token,
-                acks,
-                password,
-                attach,
-            } => {
-                o = Object::tagged("hello");
-                o.str("name", name).opt_str("token", token.as_deref());
-                if *acks {
-                    o.raw("acks", "true");
-                }
-                o.opt_str("password", password.as_deref());
-                if *attach {
-                    o.raw("attach", "true");
-                }
-            }
-            Self::Join { room, after } => {
-                o = Object::tagged("join");
-                o.str("room", room).opt_num("after", *after);
-            }
-            Self::Leave { room } => {
-                o = Object::tagged("leave");
-                o.str("room", room);
-            }
-            Self::Say { room, text, mid } => {
-                o = Object::tagged("say");
-                o.str("room", room)
-                    .str("text", text)
-                    .opt_str("mid", mid.as_deref());
-            }
-            Self::Rooms => o = Object::tagged("rooms"),
-            Self::Dm { to, text, mid } => {
-                o = Object::tagged("dm");
-                o.str("to", to)
-                    .str("text", text)
-                    .opt_str("mid", mid.as_deref());
-            }
-            Self::Users => o = Object::tagged("users"),
-            Self::Typing { room, to } => {
-                o = Object::tagged("typing");
-                o.opt_str("room", room.as_deref())
-                    .opt_str("to", to.as_deref());
-            }
-            Self::History {
-                room,
-                with,
-                before,
-                limit,
-            } => {
-                o = Object::tagged("history");
-                o.opt_str("room", room.as_deref())
-                    .opt_str("with", with.as_deref())
-                    .opt_num("before", *before)
-                    .opt_num("limit", limit.map(|l| l as u64));
-            }
-            Self::Ack { with, seq } => {
-                o = Object::tagged("ack");
-                o.str("with", with).num("seq", *seq);
-            }
-            Self::Protect { password } => {
-                o = Object::tagged("protect");
-                o.str("password", password);
-            }
-            Self::Read { room, with, seq } => {
-                o = Object::tagged("read");
-                o.opt_str("room", room.as_deref())
-                    .opt_str("with", with.as_deref())
-                    .num("seq", *seq);
-            }
-            Self::Watch => o = Object::tagged("watch"),
-            Self::Unwatch => o = Object::tagged("unwatch"),
-            Self::Run { hosts, command } => {
-                o = Object::tagged("run");
-                o.str("hosts", hosts).str("command", command);
-            }
-            Self::Cancel { run } => {
-                o = Object::tagged("cancel");
-                o.str("run", run);
-            }
-            Self::Runs => o = Object::tagged("runs"),
-            Self::Release { name } => {
-                o = Object::tagged("release");
-                o.str("name", name);
-            }
-        }
-        o
-    }
-}
-
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
-fn is_false(b: &bool) -> bool {
+pub(crate) fn is_false(b: &bool) -> bool {
     !*b
 }
 
@@ -392,6 +355,27 @@ pub enum ServerMsg {
     },
     /// A room message or a private message.
     Message(ChatMessage),
+    /// Extension (changes): a message was edited, deleted or reacted to; this is its whole new
+    /// state (with its `rev`), for every member of the room or both people of a private one.
+    Changed(ChatMessage),
+    /// Extension (changes): the answer to `changes`: each message changed after the asked
+    /// revision, in its state now, oldest change first; `more` when there were more than
+    /// [`CHANGES_PAGE`] (ask again after the last one's `rev`).
+    ///
+    /// [`CHANGES_PAGE`]: crate::limits::CHANGES_PAGE
+    Changes {
+        #[serde(flatten)]
+        conversation: ConversationId,
+        #[serde(with = "tagged_history")]
+        messages: Vec<ChatMessage>,
+        more: bool,
+    },
+    /// Extension (search): the answer to `search`, newest first.
+    Found {
+        q: String,
+        #[serde(with = "tagged_history")]
+        messages: Vec<ChatMessage>,
+    },
     /// The rooms that have members now.
     Rooms { rooms: Vec<RoomInfo> },
     /// The users online now.
@@ -456,6 +440,9 @@ pub struct ChatMessage {
     /// Extension: the sender's id for the message (`mid` of its `say` or `dm`), stored with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mid: Option<String>,
+    /// Extension (changes): its reply quote, edits, deletion, reactions and revision.
+    #[serde(flatten)]
+    pub ext: Ext,
 }
 
 /// Where a message or a typing notice is going.
@@ -481,91 +468,6 @@ pub enum ConversationId {
 pub struct RoomInfo {
     pub room: String,
     pub members: usize,
-}
-
-/// Why a frame was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    BadRequest,
-    NotWelcomed,
-    NameTaken,
-    InvalidName,
-    InvalidRoom,
-    NotMember,
-    UnknownUser,
-    TooLong,
-    RateLimited,
-    Unsupported,
-    Forbidden,
-    Internal,
-    /// The recipient's offline mailbox is full (an extension; see docs/PROTOCOL.md).
-    MailboxFull,
-    /// The name is protected and the hello had no valid password or token (an extension).
-    PasswordRequired,
-    /// A host of a `run` is outside every allowed network (docs/OPS.md).
-    HostNotAllowed,
-    /// A code this version does not know (sent by a newer relay). Never sent.
-    #[serde(other)]
-    Other,
-}
-
-impl ErrorCode {
-    /// Every code this version knows.
-    const KNOWN: [Self; 15] = [
-        Self::BadRequest,
-        Self::NotWelcomed,
-        Self::NameTaken,
-        Self::InvalidName,
-        Self::InvalidRoom,
-        Self::NotMember,
-        Self::UnknownUser,
-        Self::TooLong,
-        Self::RateLimited,
-        Self::Unsupported,
-        Self::Forbidden,
-        Self::Internal,
-        Self::MailboxFull,
-        Self::PasswordRequired,
-        Self::HostNotAllowed,
-    ];
-
-    /// The code named on the wire; [`ErrorCode::Other`] for one this version does not know
-    /// (what the derived `Deserialize` gives, without its visitor in the web client).
-    pub(crate) fn from_wire(code: &str) -> Self {
-        Self::KNOWN
-            .into_iter()
-            .find(|c| c.as_str() == code)
-            .unwrap_or(Self::Other)
-    }
-
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BadRequest => "bad_request",
-            Self::NotWelcomed => "not_welcomed",
-            Self::NameTaken => "name_taken",
-            Self::InvalidName => "invalid_name",
-            Self::InvalidRoom => "invalid_room",
-            Self::NotMember => "not_member",
-            Self::UnknownUser => "unknown_user",
-            Self::TooLong => "too_long",
-            Self::RateLimited => "rate_limited",
-            Self::Unsupported => "unsupported",
-            Self::Forbidden => "forbidden",
-            Self::Internal => "internal",
-            Self::MailboxFull => "mailbox_full",
-            Self::PasswordRequired => "password_required",
-            Self::HostNotAllowed => "host_not_allowed",
-            Self::Other => "other",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// `joined.history` holds whole `message` objects, `"type"` included, exactly as they were

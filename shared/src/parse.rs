@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Error as _, Visitor};
 
 use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
-use crate::{ChatMessage, ConversationId, ErrorCode, RoomInfo, ServerMsg, Target};
+use crate::{
+    ChatMessage, ConversationId, ErrorCode, Ext, Quote, Reaction, RoomInfo, ServerMsg, Target,
+};
 
 /// Every field of every frame the relay sends, and of the objects in its lists (messages,
 /// dashboard points, runs, rooms), each optional.
@@ -76,6 +78,16 @@ struct Fields {
     runs: Option<Vec<Fields>>,
     by: Option<String>,
     done: Option<bool>,
+    /// A message's reply quote (its `seq`, `from` and `text`).
+    reply: Option<Box<Fields>>,
+    edited: Option<u64>,
+    deleted: Option<bool>,
+    /// A message's reactions (each an `emoji` and its `names`).
+    reactions: Option<Vec<Fields>>,
+    emoji: Option<String>,
+    names: Option<Vec<String>>,
+    rev: Option<u64>,
+    q: Option<String>,
 }
 
 /// By hand rather than derived: a derived struct also reads a JSON array as its fields, and
@@ -141,6 +153,14 @@ impl<'de> Deserialize<'de> for Fields {
                         "runs" => f.runs = map.next_value()?,
                         "by" => f.by = map.next_value()?,
                         "done" => f.done = map.next_value()?,
+                        "reply" => f.reply = map.next_value()?,
+                        "edited" => f.edited = map.next_value()?,
+                        "deleted" => f.deleted = map.next_value()?,
+                        "reactions" => f.reactions = map.next_value()?,
+                        "emoji" => f.emoji = map.next_value()?,
+                        "names" => f.names = map.next_value()?,
+                        "rev" => f.rev = map.next_value()?,
+                        "q" => f.q = map.next_value()?,
                         _ => {
                             map.next_value::<de::IgnoredAny>()?;
                         }
@@ -241,7 +261,47 @@ fn chat(mut f: Fields) -> Result<ChatMessage, Error> {
         target: target(f.room, f.to)?,
         cid: f.cid,
         mid: f.mid,
+        ext: Ext {
+            reply: f.reply.map(|q| quote(*q)).transpose()?,
+            edited: f.edited,
+            deleted: f.deleted.unwrap_or(false),
+            reactions: f
+                .reactions
+                .unwrap_or_default()
+                .into_iter()
+                .map(reaction)
+                .collect::<Result<_, _>>()?,
+            rev: f.rev,
+        },
     })
+}
+
+fn quote(mut f: Fields) -> Result<Quote, Error> {
+    Ok(Quote {
+        seq: take!(f.seq),
+        from: take!(f.from),
+        text: take!(f.text),
+    })
+}
+
+fn reaction(mut f: Fields) -> Result<Reaction, Error> {
+    Ok(Reaction {
+        emoji: take!(f.emoji),
+        names: take!(f.names),
+    })
+}
+
+/// `room` if present, else `with`, else an error naming the frame.
+fn conversation(
+    room: Option<String>,
+    with: Option<String>,
+    kind: &str,
+) -> Result<ConversationId, Error> {
+    match (room, with) {
+        (Some(room), _) => Ok(ConversationId::Room { room }),
+        (None, Some(with)) => Ok(ConversationId::With { with }),
+        (None, None) => Err(Error::custom(format!("{kind} needs \"room\" or \"with\""))),
+    }
 }
 
 fn messages(list: Option<Vec<Fields>>, field: &'static str) -> Result<Vec<ChatMessage>, Error> {
@@ -330,23 +390,24 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             more: f.more.unwrap_or(false),
         },
         "history" => ServerMsg::History {
-            conversation: match (f.room, f.with) {
-                (Some(room), _) => ConversationId::Room { room },
-                (None, Some(with)) => ConversationId::With { with },
-                (None, None) => return Err(Error::custom("history needs \"room\" or \"with\"")),
-            },
+            conversation: conversation(f.room, f.with, "history")?,
             messages: messages(f.messages, "messages")?,
             more: take!(f.more),
+        },
+        "changes" => ServerMsg::Changes {
+            conversation: conversation(f.room, f.with, "changes")?,
+            messages: messages(f.messages, "messages")?,
+            more: take!(f.more),
+        },
+        "found" => ServerMsg::Found {
+            q: take!(f.q),
+            messages: messages(f.messages, "messages")?,
         },
         "left" => ServerMsg::Left {
             room: take!(f.room),
         },
         "read" => ServerMsg::Read {
-            conversation: match (f.room, f.with) {
-                (Some(room), _) => ConversationId::Room { room },
-                (None, Some(with)) => ConversationId::With { with },
-                (None, None) => return Err(Error::custom("read needs \"room\" or \"with\"")),
-            },
+            conversation: conversation(f.room, f.with, "read")?,
             seq: take!(f.seq),
         },
         "protected" => ServerMsg::Protected {
@@ -363,6 +424,7 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             members: f.members.map(|m| list(Some(m), "members")).transpose()?,
         },
         "message" => ServerMsg::Message(chat(f)?),
+        "changed" => ServerMsg::Changed(chat(f)?),
         "rooms" => ServerMsg::Rooms {
             rooms: list(f.rooms, "rooms")?
                 .into_iter()

@@ -37,6 +37,7 @@ fn room_message(seq: u64, from: &str, text: &str, cid: Option<&str>) -> ChatMess
         ts: 1763700000000,
         cid: cid.map(Into::into),
         mid: None,
+        ext: Default::default(),
     }
 }
 
@@ -96,6 +97,7 @@ fn room_frames() {
                 room: "lobby".into(),
                 text: "hi".into(),
                 mid: None,
+                reply: None,
             },
             "c1",
         ),
@@ -169,6 +171,7 @@ fn private_frames() {
                 to: "bob".into(),
                 text: "hi".into(),
                 mid: None,
+                reply: None,
             },
             "c2",
         ),
@@ -183,6 +186,7 @@ fn private_frames() {
             ts: 1763700000000,
             cid: Some("c2".into()),
             mid: None,
+            ext: Default::default(),
         }),
     );
     client(r#"{"type":"users"}"#, ClientFrame::new(ClientMsg::Users));
@@ -365,12 +369,14 @@ fn every_client_message_round_trips() {
             room: "r".into(),
             text: "<img src=x onerror=alert(1)>\n\"quoted\"".into(),
             mid: Some("m-1".into()),
+            reply: None,
         },
         ClientMsg::Rooms,
         ClientMsg::Dm {
             to: "bob".into(),
             text: "hi".into(),
             mid: None,
+            reply: None,
         },
         ClientMsg::Users,
         ClientMsg::Typing {

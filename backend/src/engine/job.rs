@@ -203,6 +203,7 @@ impl Draft {
             ts: self.ts,
             cid: self.cid,
             mid: self.mid,
+            ext: Default::default(),
         }
     }
 }

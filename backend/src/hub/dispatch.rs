@@ -62,9 +62,19 @@ impl State {
                 self.join(id, room, after)
             }
             ClientMsg::Leave { room } => self.leave(id, &room),
-            ClientMsg::Say { room, text, mid } => self.say(id, room, text, (cid, mid), now),
+            ClientMsg::Say {
+                room,
+                text,
+                mid,
+                reply: _,
+            } => self.say(id, room, text, (cid, mid), now),
             ClientMsg::Rooms => self.list_rooms(id),
-            ClientMsg::Dm { to, text, mid } => self.dm(id, &to, text, (cid, mid), (now, false)),
+            ClientMsg::Dm {
+                to,
+                text,
+                mid,
+                reply: _,
+            } => self.dm(id, &to, text, (cid, mid), (now, false)),
             ClientMsg::Users => self.list_users(id),
             ClientMsg::Typing {
                 room: Some(room),
@@ -96,6 +106,11 @@ impl State {
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
             ClientMsg::Protect { password } => self.protect(id, password, now),
             ClientMsg::Read { room, with, seq } => self.read(id, (room, with), seq),
+            ClientMsg::Edit { .. }
+            | ClientMsg::Delete { .. }
+            | ClientMsg::React { .. }
+            | ClientMsg::Changes { .. }
+            | ClientMsg::Search { .. } => refuse(ErrorCode::Unsupported, "not yet"),
             msg @ (ClientMsg::Watch
             | ClientMsg::Unwatch
             | ClientMsg::Run { .. }

@@ -134,6 +134,7 @@ fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
         ts: row.get::<_, i64>(3)? as u64,
         cid: row.get(4)?,
         mid: row.get(5)?,
+        ext: Default::default(),
     })
 }
 

@@ -80,6 +80,7 @@ pub(super) fn original(
         ts: ts as u64,
         cid: draft.cid.clone(),
         mid: Some(mid.clone()),
+        ext: Default::default(),
     }))
 }
 

@@ -34,6 +34,7 @@ pub fn room_msg(room: &str, from: &str, text: &str, mid: Option<&str>) -> ChatMe
         ts: 1_700_000_000_000,
         cid: None,
         mid: mid.map(String::from),
+        ext: Default::default(),
     }
 }
 

@@ -233,6 +233,7 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
+            ServerMsg::Changed(_) | ServerMsg::Changes { .. } | ServerMsg::Found { .. } => {}
             // Another connection of ours left the room, or read a conversation.
             ServerMsg::Left { room } => return self.forget_room(&room),
             ServerMsg::Read { conversation, seq } => {

@@ -82,11 +82,13 @@ impl State {
                 room: room.clone(),
                 text,
                 mid,
+                reply: None,
             },
             ConvKey::Dm(_) => ClientMsg::Dm {
                 to: self.conversations[key].title.clone(),
                 text,
                 mid,
+                reply: None,
             },
         };
         self.emit_with_cid(msg, cid);

@@ -279,6 +279,7 @@ mod tests {
             ts: 1_700_000_000_000,
             cid: Some("c1".into()),
             mid: Some("m1".into()),
+            ext: Default::default(),
         };
         let (head, tail) = split_at_seq(&msg).unwrap();
         let stored: ChatMessage = serde_json::from_str(&format!("{head}42{tail}")).unwrap();

@@ -116,6 +116,7 @@ fn dm_correspondent_is_the_other_side() {
                 to: "Bob".into(),
                 text: "hello".into(),
                 mid: Some(mid_for(&cid)),
+                reply: None,
             },
             cid.clone()
         )]

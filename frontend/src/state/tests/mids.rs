@@ -9,6 +9,7 @@ fn say(text: &str, cid: &str, mid: &str) -> ClientFrame {
             room: "lobby".into(),
             text: text.into(),
             mid: Some(mid.into()),
+            reply: None,
         },
         cid,
     )

@@ -55,6 +55,7 @@ fn room_msg(room: &str, seq: u64, from: &str, text: &str, cid: Option<&str>) -> 
         ts: 1_763_700_000_000 + seq,
         cid: cid.map(String::from),
         mid: None,
+        ext: Default::default(),
     }
 }
 

@@ -18,6 +18,7 @@ fn own_message_is_pending_until_its_cid_comes_back() {
                 room: "lobby".into(),
                 text: "hi".into(),
                 mid: Some(mid_for("c1")),
+                reply: None,
             },
             "c1"
         )]
@@ -102,6 +103,7 @@ fn messages_typed_offline_wait_and_go_after_the_reconnect_in_order() {
                 text: text.into(),
                 // The same mid on every send of a message.
                 mid: Some(mid_for(cid)),
+                reply: None,
             },
             cid,
         )
