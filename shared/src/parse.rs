@@ -16,9 +16,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Error as _, Visitor};
 
 use crate::ops::{HostResult, HostStatus, OpsMsg, OutputStream, RunSummary, StatsPoint};
-use crate::{
-    ChatMessage, ConversationId, ErrorCode, Ext, Quote, Reaction, RoomInfo, ServerMsg, Target,
-};
+use crate::{ChatMessage, ConversationId, ErrorCode, Ext, RoomInfo, ServerMsg, Target};
+#[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
+use crate::{Quote, Reaction};
 
 /// Every field of every frame the relay sends, and of the objects in its lists (messages,
 /// dashboard points, runs, rooms), each optional.
@@ -78,14 +78,21 @@ struct Fields {
     runs: Option<Vec<Fields>>,
     by: Option<String>,
     done: Option<bool>,
-    /// A message's reply quote (its `seq`, `from` and `text`).
+    /// A message's reply quote (its `seq`, `from` and `text`). Not read by the web client
+    /// (`browser` on wasm32), which shows neither quotes nor reactions yet: reading them would cost its
+    /// bundle for nothing, so there they are skipped like unknown fields.
+    #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
     reply: Option<Box<Fields>>,
     edited: Option<u64>,
     deleted: Option<bool>,
     /// A message's reactions (each an `emoji` and its `names`).
+    #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
     reactions: Option<Vec<Fields>>,
+    #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
     emoji: Option<String>,
-    names: Option<Vec<String>>,
+    /// A reaction's names (a list; the type `members` has, to share its reader).
+    #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
+    names: Option<Mixed<String>>,
     rev: Option<u64>,
     q: Option<String>,
 }
@@ -153,11 +160,15 @@ impl<'de> Deserialize<'de> for Fields {
                         "runs" => f.runs = map.next_value()?,
                         "by" => f.by = map.next_value()?,
                         "done" => f.done = map.next_value()?,
+                        #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
                         "reply" => f.reply = map.next_value()?,
                         "edited" => f.edited = map.next_value()?,
                         "deleted" => f.deleted = map.next_value()?,
+                        #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
                         "reactions" => f.reactions = map.next_value()?,
+                        #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
                         "emoji" => f.emoji = map.next_value()?,
+                        #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
                         "names" => f.names = map.next_value()?,
                         "rev" => f.rev = map.next_value()?,
                         "q" => f.q = map.next_value()?,
@@ -253,6 +264,7 @@ macro_rules! take {
 
 /// A message (also as `joined.history` and `history.messages` hold it, with its `type`).
 fn chat(mut f: Fields) -> Result<ChatMessage, Error> {
+    let ext = ext(&mut f)?;
     Ok(ChatMessage {
         seq: take!(f.seq),
         from: take!(f.from),
@@ -261,21 +273,34 @@ fn chat(mut f: Fields) -> Result<ChatMessage, Error> {
         target: target(f.room, f.to)?,
         cid: f.cid,
         mid: f.mid,
-        ext: Ext {
-            reply: f.reply.map(|q| quote(*q)).transpose()?,
-            edited: f.edited,
-            deleted: f.deleted.unwrap_or(false),
-            reactions: f
-                .reactions
-                .unwrap_or_default()
-                .into_iter()
-                .map(reaction)
-                .collect::<Result<_, _>>()?,
-            rev: f.rev,
-        },
+        ext,
     })
 }
 
+/// A message's extension fields.
+fn ext(f: &mut Fields) -> Result<Ext, Error> {
+    #[cfg_attr(all(target_arch = "wasm32", feature = "browser"), allow(unused_mut))]
+    let mut ext = Ext {
+        edited: f.edited,
+        deleted: f.deleted.unwrap_or(false),
+        rev: f.rev,
+        ..Ext::default()
+    };
+    #[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
+    {
+        ext.reply = f.reply.take().map(|q| quote(*q)).transpose()?;
+        ext.reactions = f
+            .reactions
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(reaction)
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(ext)
+}
+
+#[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
 fn quote(mut f: Fields) -> Result<Quote, Error> {
     Ok(Quote {
         seq: take!(f.seq),
@@ -284,23 +309,20 @@ fn quote(mut f: Fields) -> Result<Quote, Error> {
     })
 }
 
+#[cfg(not(all(target_arch = "wasm32", feature = "browser")))]
 fn reaction(mut f: Fields) -> Result<Reaction, Error> {
     Ok(Reaction {
         emoji: take!(f.emoji),
-        names: take!(f.names),
+        names: list(f.names, "names")?,
     })
 }
 
-/// `room` if present, else `with`, else an error naming the frame.
-fn conversation(
-    room: Option<String>,
-    with: Option<String>,
-    kind: &str,
-) -> Result<ConversationId, Error> {
+/// `room` if present, else `with`, else an error.
+fn conversation(room: Option<String>, with: Option<String>) -> Result<ConversationId, Error> {
     match (room, with) {
         (Some(room), _) => Ok(ConversationId::Room { room }),
         (None, Some(with)) => Ok(ConversationId::With { with }),
-        (None, None) => Err(Error::custom(format!("{kind} needs \"room\" or \"with\""))),
+        (None, None) => Err(Error::custom("a frame needs \"room\" or \"with\"")),
     }
 }
 
@@ -390,12 +412,12 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             more: f.more.unwrap_or(false),
         },
         "history" => ServerMsg::History {
-            conversation: conversation(f.room, f.with, "history")?,
+            conversation: conversation(f.room, f.with)?,
             messages: messages(f.messages, "messages")?,
             more: take!(f.more),
         },
         "changes" => ServerMsg::Changes {
-            conversation: conversation(f.room, f.with, "changes")?,
+            conversation: conversation(f.room, f.with)?,
             messages: messages(f.messages, "messages")?,
             more: take!(f.more),
         },
@@ -407,7 +429,7 @@ pub(crate) fn server_msg(text: &str) -> Result<ServerMsg, Error> {
             room: take!(f.room),
         },
         "read" => ServerMsg::Read {
-            conversation: conversation(f.room, f.with, "read")?,
+            conversation: conversation(f.room, f.with)?,
             seq: take!(f.seq),
         },
         "protected" => ServerMsg::Protected {

@@ -54,8 +54,15 @@ pub fn MessageRow(props: &MessageRowProps) -> Html {
                 <div class="message-meta">
                     <span class="message-from" dir="auto">{ m.from.clone() }</span>
                     { time }
+                    if m.edited && !m.deleted {
+                        <span class="edited">{ t.edited }</span>
+                    }
                 </div>
-                <div class="message-text" dir="auto">{ rich(&m.text) }</div>
+                if m.deleted {
+                    <div class="message-text deleted">{ t.deleted }</div>
+                } else {
+                    <div class="message-text" dir="auto">{ rich(&m.text) }</div>
+                }
                 if let Some(why) = failed {
                     <div class="message-error" role="alert">{ fill(t.not_delivered, &[&why]) }</div>
                 }

@@ -166,4 +166,6 @@ pub static TEXTS: Texts = Texts {
         "a room name has at most 64 characters",
         "a room name may contain only letters, digits, '-', '_' and '.'",
     ],
+    edited: "(edited)",
+    deleted: "This message was deleted.",
 };

@@ -314,6 +314,10 @@ pub struct Texts {
     /// Why a name or room name is unfit, for each of `shared::validate`'s sentences, in its
     /// order: the name's three, then the room name's three.
     pub reasons: [&'static str; 6],
+
+    // A message changed after it was sent.
+    pub edited: &'static str,
+    pub deleted: &'static str,
 }
 
 /// The host statuses the runner shows: `shared::ops::HostStatus::as_str`'s, then the two of

@@ -198,6 +198,9 @@ impl State {
                     delivery: Delivery::Pending,
                     sent_after: conv.last_seq().max(conv.seen),
                     sent_in: now.then_some(session),
+                    rev: 0,
+                    edited: false,
+                    deleted: false,
                 }));
                 self.cid_counter += 1;
                 if now {

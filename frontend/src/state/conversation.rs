@@ -80,6 +80,11 @@ pub struct Message {
     /// come back by the time the conversation has caught up was lost with the connection, and
     /// is sent again.
     pub sent_in: Option<u64>,
+    /// The revision of its latest change (edit, deletion, reaction), 0 if none.
+    pub rev: u64,
+    /// Its text was edited, or (empty) deleted.
+    pub edited: bool,
+    pub deleted: bool,
 }
 
 impl Message {
@@ -94,6 +99,9 @@ impl Message {
             delivery: Delivery::Sent,
             sent_after: 0,
             sent_in: None,
+            rev: m.ext.rev.unwrap_or(0),
+            edited: m.ext.edited.is_some(),
+            deleted: m.ext.deleted,
         }
     }
 
@@ -162,6 +170,8 @@ pub struct Conversation {
     pub acked: u64,
     /// The highest `read` told to the relay in this session (for our other connections).
     pub read_told: u64,
+    /// The highest revision (`rev`) of a change seen: a resume asks for the changes after it.
+    pub rev: u64,
 }
 
 /// A `history` request in flight.
@@ -247,10 +257,15 @@ impl Conversation {
     pub(super) fn apply(&mut self, m: ChatMessage, mine: bool) -> Applied {
         self.typing
             .retain(|t| name_key(&t.name) != name_key(&m.from));
+        self.rev = self.rev.max(m.ext.rev.unwrap_or(0));
         let confirmed = &self.messages[..self.confirmed_len()];
         if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0)) {
             let held = &self.messages[i];
-            if held.from == m.from && held.ts == Some(m.ts) && held.text == m.text {
+            // The same message, its text maybe changed since (an edit): the newer state wins.
+            if held.from == m.from && held.ts == Some(m.ts) {
+                if m.ext.rev.unwrap_or(0) > held.rev {
+                    self.change(m.clone());
+                }
                 return match self.own_unconfirmed(&m, mine) {
                     Some(own) => {
                         self.messages.remove(own);
@@ -287,6 +302,24 @@ impl Conversation {
                 _ => m.cid.is_some() && own.cid == m.cid && own.sent_after < m.seq,
             })
             .map(|(i, _)| i)
+    }
+
+    /// Takes a message's newer state (a `changed` frame, a `changes` answer, or a held
+    /// message again in a newer state): its text, and whether it was edited or deleted.
+    /// (Reactions and reply quotes are kept by the relay but not shown yet.)
+    pub(super) fn change(&mut self, m: ChatMessage) {
+        let rev = m.ext.rev.unwrap_or(0);
+        self.rev = self.rev.max(rev);
+        let confirmed = &self.messages[..self.confirmed_len()];
+        if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0))
+            && self.messages[i].rev < rev
+        {
+            let held = Rc::make_mut(&mut self.messages[i]);
+            held.text = m.text;
+            held.rev = rev;
+            held.edited = m.ext.edited.is_some();
+            held.deleted = m.ext.deleted;
+        }
     }
 
     /// Drops the confirmed messages from `seq` on (the relay no longer has them).

@@ -91,6 +91,9 @@ impl State {
                     delivery: Delivery::Pending,
                     sent_after: mark.seen,
                     sent_in: None,
+                    rev: 0,
+                    edited: false,
+                    deleted: false,
                 }));
             }
             self.conversations.insert(mark.key, Rc::new(conv));

@@ -65,8 +65,11 @@ impl State {
                         });
                     }
                 }
-                for key in self.conversations.keys() {
+                for (key, conv) in &self.conversations {
                     self.emit_fetch(key);
+                    if key.room().is_none() && conv.last_seq() > 0 {
+                        self.emit_changes(key);
+                    }
                 }
                 self.emit_listings();
                 self.ops_welcomed(operator);
@@ -116,6 +119,10 @@ impl State {
                 conv.merge(history, more, &me, rejoin && !is_open);
                 if gap.is_some() {
                     self.emit_fetch(&key);
+                }
+                // And the changes to those we held.
+                if after.is_some() {
+                    self.emit_changes(&key);
                 }
                 if self.opening.as_ref() == Some(&room) || self.open.is_none() {
                     self.opening = None;
@@ -233,7 +240,37 @@ impl State {
                 });
             }
             ServerMsg::Error { code, message, cid } => self.error(code, message, cid),
-            ServerMsg::Changed(_) | ServerMsg::Changes { .. } | ServerMsg::Found { .. } => {}
+            ServerMsg::Changed(m) => {
+                let mine = self.me.as_deref().map(name_key) == Some(name_key(&m.from));
+                let key = match &m.target {
+                    Target::Room { room } => ConvKey::Room(room.clone()),
+                    Target::User { to } if mine => ConvKey::dm(to),
+                    Target::User { .. } => ConvKey::dm(&m.from),
+                };
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                Rc::make_mut(conv).change(m);
+            }
+            ServerMsg::Changes {
+                conversation,
+                messages,
+                more,
+            } => {
+                let key = ConvKey::from(&conversation);
+                let Some(conv) = self.conversations.get_mut(&key) else {
+                    return false;
+                };
+                let conv = Rc::make_mut(conv);
+                for m in messages {
+                    conv.change(m);
+                }
+                if more {
+                    self.emit_changes(&key);
+                }
+            }
+            // This client does not search (yet).
+            ServerMsg::Found { .. } => return false,
             // Another connection of ours left the room, or read a conversation.
             ServerMsg::Left { room } => return self.forget_room(&room),
             ServerMsg::Read { conversation, seq } => {

@@ -94,6 +94,22 @@ impl State {
         self.emit_with_cid(msg, cid);
     }
 
+    /// Emits `changes` for this conversation: what changed after the highest revision held.
+    pub(super) fn emit_changes(&self, key: &ConvKey) {
+        let Some(conv) = self.conversations.get(key) else {
+            return;
+        };
+        let (room, with) = match key {
+            ConvKey::Room(room) => (Some(room.clone()), None),
+            ConvKey::Dm(_) => (None, Some(conv.title.clone())),
+        };
+        self.emit(ClientMsg::Changes {
+            room,
+            with,
+            rev: conv.rev,
+        });
+    }
+
     /// Emits the `history` request of this conversation's fetch in flight, if any.
     pub(super) fn emit_fetch(&self, key: &ConvKey) {
         let Some((conv, fetch)) = self

@@ -9,6 +9,7 @@ use yew::Reducible;
 
 use super::*;
 
+mod changes;
 mod conversation;
 mod mids;
 mod ops;

@@ -120,10 +120,19 @@ fn reconnect_rejoins_after_the_last_seq_and_pages_back_through_a_long_gap() {
         more: true,
     };
     let (s, frames) = server_sent(&s, replay);
-    assert_eq!(frames.len(), 2);
+    assert_eq!(frames.len(), 3);
     assert_eq!(
         frames[1].msg,
         history_frame(Some("lobby"), None, Some(104), 100)
+    );
+    // And the changes to the messages it held, after the highest revision it saw.
+    assert_eq!(
+        frames[2].msg,
+        ClientMsg::Changes {
+            room: Some("lobby".into()),
+            with: None,
+            rev: 0
+        }
     );
     assert!(frames[1].cid.is_some());
     assert!(!s.ready(&ConvKey::Room("lobby".into())), "closing the gap");
