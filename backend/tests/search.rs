@@ -226,3 +226,43 @@ async fn empty_and_oversized_queries_are_refused() {
     let answer = search(&mut stranger, "x").await;
     assert_eq!(answer["code"], "not_welcomed", "{answer}");
 }
+
+#[tokio::test]
+async fn messages_stored_before_the_index_are_found_after_the_upgrade() {
+    let relay = Relay::start_sqlite(|_| {}).await;
+    let mut alice = relay.user("alice").await;
+    let bob = relay.user("bob").await;
+    alice.join("ops").await;
+    alice.say("ops", "Deploy before the upgrade", "a").await;
+    dm(&mut alice, "bob", "你好 from before", "d").await;
+    drop((alice, bob));
+    // The file as a relay without search left it: no index, schema version 7.
+    let relay = relay
+        .restart(|c| {
+            let db = rusqlite::Connection::open(&c.db).unwrap();
+            db.execute_batch(
+                "DROP TRIGGER room_messages_search_insert;
+                 DROP TRIGGER room_messages_search_update;
+                 DROP TRIGGER room_messages_search_delete;
+                 DROP TRIGGER direct_messages_search_insert;
+                 DROP TRIGGER direct_messages_search_update;
+                 DROP TRIGGER direct_messages_search_delete;
+                 DROP TABLE search_text;
+                 DROP TABLE search_rows;
+                 DROP INDEX pairs_by_high;
+                 PRAGMA user_version = 7;",
+            )
+            .unwrap();
+        })
+        .await;
+    let mut alice = relay.user("alice").await;
+    alice.join("ops").await;
+    assert_eq!(
+        texts(&mut alice, "deploy").await,
+        ["Deploy before the upgrade"]
+    );
+    assert_eq!(texts(&mut alice, "你好 f").await, ["你好 from before"]);
+    assert_eq!(texts(&mut alice, "你好").await, ["你好 from before"]);
+    let mut bob = relay.user("bob").await;
+    assert_eq!(texts(&mut bob, "FROM BEFORE").await, ["你好 from before"]);
+}
