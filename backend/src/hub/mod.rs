@@ -17,9 +17,9 @@
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
 //! history), with typing in both rooms and direct; `person.rs` (one person on several
 //! connections: `hello` with `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate
-//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done off the
-//! lock), `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and mailboxes) and `output.rs`
-//! (queueing frames to connections, submitting jobs to the engine). Calls go one way:
+//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done
+//! off the lock), `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and
+//! mailboxes) and `output.rs` (queueing frames to connections, submitting jobs to the engine). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
 //! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 

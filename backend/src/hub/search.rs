@@ -65,10 +65,10 @@ impl State {
         let mut bytes = 0;
         for msg in found {
             if let Target::User { to } = &msg.target {
-                let other = if validate_key(to) == *key {
-                    validate_key(&msg.from)
+                let other = if key_of(to) == *key {
+                    key_of(&msg.from)
                 } else {
-                    validate_key(to)
+                    key_of(to)
                 };
                 let (low, high) = pair(key, &other);
                 let since = [&low, &high]
@@ -92,6 +92,7 @@ impl State {
     }
 }
 
-fn validate_key(name: &str) -> String {
+/// A name's key, as the pairs are keyed.
+fn key_of(name: &str) -> String {
     shared::validate::name_key(name.trim())
 }
