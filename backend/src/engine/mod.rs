@@ -18,6 +18,7 @@ pub mod cluster;
 mod job;
 mod read;
 pub mod redis;
+pub mod search;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +30,8 @@ pub use backlog::Backlog;
 pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event, NodeView, PersonNews};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
+pub use search::Scope;
+use shared::ChatMessage;
 
 /// Where an engine sends each stored batch, in the order stored. Bounded ([`SINK_BATCHES`]):
 /// an engine that stores faster than the fan-out sends waits for it, so the messages taken and
@@ -138,6 +141,11 @@ pub trait Reads: Send + Sync {
 
     /// Every private message `key` has not received yet, in the order they came in.
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>>;
+
+    /// The messages in `scope` whose text contains `query` (trimmed, 1 to `MAX_QUERY_CHARS`
+    /// characters), newest first, at most `SEARCH_LEN`, as `history` gives them
+    /// (`search.rs`). Never a message outside `scope`.
+    fn search<'a>(&'a self, scope: &'a Scope, query: &'a str) -> Reading<'a, Vec<ChatMessage>>;
 
     /// Makes sure that every message stored in `topic` from now on comes down the sink,
     /// whichever relay stored it; called before a join's page or a session's mailbox is read,

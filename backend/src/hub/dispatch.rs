@@ -109,8 +109,8 @@ impl State {
             ClientMsg::Edit { .. }
             | ClientMsg::Delete { .. }
             | ClientMsg::React { .. }
-            | ClientMsg::Changes { .. }
-            | ClientMsg::Search { .. } => refuse(ErrorCode::Unsupported, "not yet"),
+            | ClientMsg::Changes { .. } => refuse(ErrorCode::Unsupported, "not yet"),
+            ClientMsg::Search { q } => self.search(id, q),
             msg @ (ClientMsg::Watch
             | ClientMsg::Unwatch
             | ClientMsg::Run { .. }

@@ -17,9 +17,9 @@
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
 //! history), with typing in both rooms and direct; `person.rs` (one person on several
 //! connections: `hello` with `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate
-//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done off the
-//! lock), `fanout.rs` (sending what the engine stored, and mailboxes) and `output.rs`
-//! (queueing frames to connections, submitting jobs to the engine). Calls go one way:
+//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done
+//! off the lock), `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and
+//! mailboxes) and `output.rs` (queueing frames to connections, submitting jobs to the engine). Calls go one way:
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
 //! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 
@@ -34,6 +34,7 @@ mod output;
 mod person;
 mod presence;
 mod rooms;
+mod search;
 mod session;
 mod slow;
 
@@ -92,6 +93,8 @@ pub struct Hub {
     passwords: Workers,
     /// The engine's reads, done off the lock.
     reads: Arc<dyn Reads>,
+    /// Turns to search, relay-wide (`search.rs`).
+    searches: tokio::sync::Semaphore,
     /// The runtime the hub was made on, for reads no connection waits for (`person.rs`).
     runtime: Option<tokio::runtime::Handle>,
 }
@@ -305,6 +308,7 @@ impl Hub {
             clock,
             passwords: Workers::default(),
             reads,
+            searches: tokio::sync::Semaphore::new(search::SEARCHES),
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
@@ -460,6 +464,7 @@ impl Hub {
             Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
             Outcome::Online(online) => state.send_online(id, online),
             Outcome::History { conversation, page } => state.send_history(id, conversation, page),
+            Outcome::Found { q, found } => state.found(id, q, found),
             Outcome::Mailbox { key, mail, joined } => {
                 // An attached connection's rooms first (a failed one is told, and left).
                 for (room, page, members) in joined {

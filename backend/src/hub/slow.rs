@@ -1,6 +1,6 @@
 //! Work a frame needs that must not hold the hub's lock: hashing or checking the password of a
 //! protected name, and reading from the engine (a `joined`'s history, a `history` page, the
-//! mailbox after a `welcome`). [`Hub::handle`] hands it back to the connection as [`Slow`], the
+//! mailbox after a `welcome`, a search). [`Hub::handle`] hands it back to the connection as [`Slow`], the
 //! connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`] completes the frame
 //! (in `mod.rs`, with the handlers). It calls no handler itself.
 //!
@@ -9,10 +9,10 @@
 
 use std::net::IpAddr;
 
-use shared::ConversationId;
+use shared::{ChatMessage, ConversationId};
 
 use super::{Hello, Hub};
-use crate::engine::{Claim, Claimed, Mail, Page, ReadError, Topic, User};
+use crate::engine::{Claim, Claimed, Mail, Page, ReadError, Scope, Topic, User};
 use crate::outbox::ConnId;
 use crate::passwords::{self, Busy};
 
@@ -66,6 +66,12 @@ pub(super) enum SlowTask {
         bounds: (usize, usize),
         /// Messages older than this (ms) are left out: a forgotten name's earlier holder's.
         since: u64,
+    },
+    /// Search `scope` for `query` (`q` trimmed), see `search.rs`.
+    Search {
+        q: String,
+        query: String,
+        scope: Scope,
     },
     /// Follow `key`'s private messages (see `Reads::follow`) and, unless the name is new,
     /// read its mailbox: its session was just welcomed. An attached connection's rooms
@@ -147,6 +153,10 @@ pub(super) enum Outcome {
     History {
         conversation: ConversationId,
         page: Result<Page, ReadError>,
+    },
+    Found {
+        q: String,
+        found: Result<Vec<ChatMessage>, ReadError>,
     },
     Mailbox {
         key: String,
@@ -238,6 +248,12 @@ impl Hub {
                     page
                 });
                 Outcome::History { conversation, page }
+            }
+            SlowTask::Search { q, query, scope } => {
+                // Closed never: the semaphore lives as long as the hub.
+                let _turn = self.searches.acquire().await;
+                let found = self.reads.search(&scope, &query).await;
+                Outcome::Found { q, found }
             }
             SlowTask::Mailbox { key, read, joins } => {
                 let mail = match self.reads.follow(Topic::User(key.clone())).await {

@@ -8,11 +8,13 @@ use super::Store;
 use super::reader::Reader;
 use super::writer::{self, CommitQueue};
 use crate::clock::Clock;
+use crate::engine::search::Scope;
 use crate::engine::{
     Busy, Closed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading, Reads, Retention,
     Sink, User,
 };
 use crate::metrics::Metrics;
+use shared::ChatMessage;
 
 /// The SQLite engine. See the module's doc.
 pub struct Sqlite {
@@ -107,5 +109,10 @@ impl Reads for SqliteReads {
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
         let mail = self.reader().mailbox(key);
         Box::pin(std::future::ready(mail.map_err(ReadError::from)))
+    }
+
+    fn search<'a>(&'a self, scope: &'a Scope, query: &'a str) -> Reading<'a, Vec<ChatMessage>> {
+        let found = self.reader().search(scope, query);
+        Box::pin(std::future::ready(found.map_err(ReadError::from)))
     }
 }

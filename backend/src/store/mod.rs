@@ -19,6 +19,7 @@ mod outside;
 mod reader;
 mod repeats;
 mod schema;
+mod search;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{ChatMessage, Target};
 
+use crate::engine::search::Scope;
 use crate::engine::{Mail, Page, User, mail_cost};
 
 /// The read-only connection.
@@ -122,10 +123,19 @@ impl Reader {
         })?;
         rows.collect()
     }
+
+    /// The messages in `scope` whose text contains `query` (trimmed, not empty), newest
+    /// first, at most `SEARCH_LEN` (`store/search.rs`).
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn search(&mut self, scope: &Scope, query: &str) -> rusqlite::Result<Vec<ChatMessage>> {
+        super::search::search(&mut self.conn, scope, query)
+    }
 }
 
 /// Reads `seq, sender, text, ts, cid, mid` (the first six columns).
-fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
+pub(super) fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
     Ok(ChatMessage {
         target,
         seq: row.get::<_, i64>(0)? as u64,

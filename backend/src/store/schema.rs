@@ -136,6 +136,73 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX mailbox_by_sender;
     DROP INDEX mailbox_by_addr;
     ",
+    // 8: search (store/search.rs). Each message's text in a contentless FTS5 table with the
+    // trigram tokenizer (case-insensitive substrings of three characters or more, in any
+    // script), whose rowid is the message's id in search_rows: the message tables are
+    // WITHOUT ROWID. Triggers keep both in step with every insert, change of text (an edit,
+    // a deletion's "") and delete (retention, a forgotten name), whoever makes it. The
+    // messages already stored are indexed here, oldest first, so ids follow the order
+    // stored. pairs_by_high finds a user's pairs where they are `high`.
+    "
+    CREATE TABLE search_rows (
+        id   INTEGER PRIMARY KEY,
+        room TEXT,     -- a room's message, or NULL
+        low  TEXT,     -- a private message's pair, or NULL
+        high TEXT,
+        seq  INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX search_rows_by_room ON search_rows (room, seq) WHERE room IS NOT NULL;
+    CREATE UNIQUE INDEX search_rows_by_pair ON search_rows (low, high, seq) WHERE low IS NOT NULL;
+    CREATE VIRTUAL TABLE search_text USING fts5(
+        text, content = '', contentless_delete = 1, tokenize = 'trigram'
+    );
+    CREATE INDEX pairs_by_high ON pairs (high);
+
+    INSERT INTO search_rows (room, low, high, seq)
+        SELECT room, low, high, seq FROM (
+            SELECT room, NULL AS low, NULL AS high, seq, ts FROM room_messages
+            UNION ALL
+            SELECT NULL, low, high, seq, ts FROM direct_messages
+        ) ORDER BY ts, seq;
+    INSERT INTO search_text (rowid, text)
+        SELECT s.id, m.text FROM search_rows s
+        JOIN room_messages m ON m.room = s.room AND m.seq = s.seq;
+    INSERT INTO search_text (rowid, text)
+        SELECT s.id, d.text FROM search_rows s
+        JOIN direct_messages d ON d.low = s.low AND d.high = s.high AND d.seq = s.seq;
+
+    CREATE TRIGGER room_messages_search_insert AFTER INSERT ON room_messages BEGIN
+        INSERT INTO search_rows (room, seq) VALUES (new.room, new.seq);
+        INSERT INTO search_text (rowid, text) VALUES (last_insert_rowid(), new.text);
+    END;
+    CREATE TRIGGER room_messages_search_update AFTER UPDATE OF text ON room_messages BEGIN
+        DELETE FROM search_text WHERE rowid =
+            (SELECT id FROM search_rows WHERE room = old.room AND seq = old.seq);
+        INSERT INTO search_text (rowid, text)
+            SELECT id, new.text FROM search_rows WHERE room = new.room AND seq = new.seq;
+    END;
+    CREATE TRIGGER room_messages_search_delete AFTER DELETE ON room_messages BEGIN
+        DELETE FROM search_text WHERE rowid =
+            (SELECT id FROM search_rows WHERE room = old.room AND seq = old.seq);
+        DELETE FROM search_rows WHERE room = old.room AND seq = old.seq;
+    END;
+
+    CREATE TRIGGER direct_messages_search_insert AFTER INSERT ON direct_messages BEGIN
+        INSERT INTO search_rows (low, high, seq) VALUES (new.low, new.high, new.seq);
+        INSERT INTO search_text (rowid, text) VALUES (last_insert_rowid(), new.text);
+    END;
+    CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text ON direct_messages BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT id FROM search_rows
+            WHERE low = old.low AND high = old.high AND seq = old.seq);
+        INSERT INTO search_text (rowid, text) SELECT id, new.text FROM search_rows
+            WHERE low = new.low AND high = new.high AND seq = new.seq;
+    END;
+    CREATE TRIGGER direct_messages_search_delete AFTER DELETE ON direct_messages BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT id FROM search_rows
+            WHERE low = old.low AND high = old.high AND seq = old.seq);
+        DELETE FROM search_rows WHERE low = old.low AND high = old.high AND seq = old.seq;
+    END;
+    ",
 ];
 
 #[cfg(test)]

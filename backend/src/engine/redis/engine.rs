@@ -19,10 +19,11 @@ use super::feed::Feed;
 use super::{Node, RedisLog, RedisLogConfig, RedisLogError, Sent};
 use crate::engine::{
     Backlog, Busy, Claim, Claimed, Closed, Committed, Engine, EngineLimits, Entered, Event, Job,
-    Mail, NodeView, Page, ReadError, Reading, Reads, Sink, Topic, User,
+    Mail, NodeView, Page, ReadError, Reading, Reads, Scope, Sink, Topic, User,
 };
 use crate::metrics::Metrics;
 use crate::store::OutsideUsers;
+use shared::ChatMessage;
 
 /// How often releases that Redis did not take are tried again while no job comes.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -222,6 +223,10 @@ impl Reads for RedisReads {
         Box::pin(async move {
             (self.log.direct_page((low, high), 0, before, bounds).await).map_err(ReadError::from)
         })
+    }
+
+    fn search<'a>(&'a self, scope: &'a Scope, query: &'a str) -> Reading<'a, Vec<ChatMessage>> {
+        Box::pin(async move { Ok(self.log.search(scope, query).await?) })
     }
 
     fn follow(&self, topic: Topic) -> Reading<'_, ()> {

@@ -76,6 +76,7 @@ mod keys;
 mod node;
 mod read;
 mod retain;
+mod search;
 mod send;
 mod users;
 

@@ -30,6 +30,15 @@ struct Entry {
     m: String,
 }
 
+/// A log entry (a member of `room-log:ROOM` or `pair-log:PAIR`) as the message it is: what
+/// pages, gaps and search read.
+///
+/// # Errors
+/// The entry is not a message.
+pub(super) fn decode(entry: &str) -> Result<ChatMessage, RedisLogError> {
+    Ok(serde_json::from_str(entry)?)
+}
+
 impl RedisLog {
     /// The newest `limit` messages of `room` with `after < seq < before` (`before` absent: no
     /// upper bound), and the room's last seq. The page stops early, saying `more`, once its
@@ -92,7 +101,7 @@ impl RedisLog {
         let mut bytes = 0;
         let mut more = false;
         for json in newest_first {
-            let msg: ChatMessage = serde_json::from_str(&json)?;
+            let msg = decode(&json)?;
             let cost = mail_cost(&msg.text);
             if messages.len() == limit || (!messages.is_empty() && bytes + cost > max_bytes) {
                 more = true;
@@ -142,10 +151,7 @@ impl RedisLog {
             .arg(limit)
             .query_async(&mut self.conn.clone())
             .await?;
-        entries
-            .iter()
-            .map(|json| Ok(serde_json::from_str(json)?))
-            .collect()
+        entries.iter().map(|json| decode(json)).collect()
     }
 
     /// Every private message `user` (a name or name key) has not received yet, in the order
