@@ -53,6 +53,7 @@ pub(super) enum SlowTask {
         to: String,
         text: String,
         mid: Option<String>,
+        reply: Option<u64>,
     },
     /// The rooms with members across the cluster.
     Rooms,
@@ -65,6 +66,14 @@ pub(super) enum SlowTask {
         before: Option<u64>,
         bounds: (usize, usize),
         /// Messages older than this (ms) are left out: a forgotten name's earlier holder's.
+        since: u64,
+    },
+    /// Read the messages of a conversation changed after `rev` (`changes`).
+    Changes {
+        conversation: ConversationId,
+        place: crate::engine::Place,
+        rev: u64,
+        /// As for `History`.
         since: u64,
     },
     /// Follow `key`'s private messages (see `Reads::follow`) and, unless the name is new,
@@ -140,11 +149,16 @@ pub(super) enum Outcome {
         to: String,
         text: String,
         mid: Option<String>,
+        reply: Option<u64>,
         user: Result<Option<User>, ReadError>,
     },
     Rooms(Result<Vec<(String, usize)>, ReadError>),
     Online(Result<Vec<String>, ReadError>),
     History {
+        conversation: ConversationId,
+        page: Result<Page, ReadError>,
+    },
+    Changes {
         conversation: ConversationId,
         page: Result<Page, ReadError>,
     },
@@ -208,15 +222,31 @@ impl Hub {
                     siblings,
                 }
             }
-            SlowTask::Recipient { to, text, mid } => {
+            SlowTask::Recipient {
+                to,
+                text,
+                mid,
+                reply,
+            } => {
                 let key = shared::validate::name_key(to.trim());
                 let user = self.reads.known(&key).await;
                 Outcome::Recipient {
                     to,
                     text,
                     mid,
+                    reply,
                     user,
                 }
+            }
+            SlowTask::Changes {
+                conversation,
+                place,
+                rev,
+                since,
+            } => {
+                let page = self.reads.changes(&place, rev, super::changes::PAGE).await;
+                let page = page.map(|page| super::changes::since(page, since));
+                Outcome::Changes { conversation, page }
             }
             SlowTask::Rooms => Outcome::Rooms(self.reads.rooms().await),
             SlowTask::Online => Outcome::Online(self.reads.online().await),

@@ -158,6 +158,10 @@ impl Engine for RedisEngine {
         true
     }
 
+    fn keeps_changes(&self) -> bool {
+        false // not yet: the hub refuses replies, edits, deletions and reactions
+    }
+
     fn trouble(&self) -> Option<String> {
         super::node::sight(&self.seen, |s| s.trouble.clone())
     }
@@ -253,6 +257,16 @@ impl Reads for RedisReads {
 
     fn online(&self) -> Reading<'_, Vec<String>> {
         Box::pin(async move { Ok(self.log.online().await?) })
+    }
+
+    fn changes<'a>(
+        &'a self,
+        _place: &'a crate::engine::Place,
+        _rev: u64,
+        _limit: usize,
+    ) -> Reading<'a, Page> {
+        // Nothing changes on Redis yet (`keeps_changes`).
+        Box::pin(std::future::ready(Ok(Page::default())))
     }
 
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
@@ -488,6 +502,13 @@ impl Committer {
                 warn_on(log.forget(&key).await, "forget a name");
                 None
             }
+            Job::Change(job) => Some(Committed::Refused {
+                from_key: job.by_key,
+                origin: job.origin,
+                cid: job.cid,
+                code: shared::ErrorCode::Unsupported,
+                message: "this relay's store does not keep changes to messages".into(),
+            }),
         }
     }
 }
