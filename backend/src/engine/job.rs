@@ -71,14 +71,17 @@ impl Job {
         }
     }
 
-    /// What a message job counts against the queue's byte bound.
+    /// What a message or change job counts against the queue's byte bound (0: not counted).
     pub fn cost(&self) -> usize {
         match self {
             Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(&draft.text),
-            Self::Change(ChangeJob {
-                change: super::Change::Edit { text, .. },
-                ..
-            }) => mail_cost(text),
+            // Every change counts as a message, so that a flood of them fills the queue (and
+            // gets `rate_limited`) instead of memory.
+            Self::Change(job) => match &job.change {
+                super::Change::Edit { text, .. } => mail_cost(text),
+                super::Change::React { emoji, .. } => mail_cost(emoji),
+                super::Change::Delete => mail_cost(""),
+            },
             _ => 0,
         }
     }
