@@ -430,3 +430,40 @@ async fn changes_survive_a_restart() {
         .await;
     assert_eq!(next(&mut alice, "changed").await["rev"], 3);
 }
+
+#[tokio::test]
+async fn a_member_joining_while_a_message_changes_ends_in_its_final_state() {
+    if skip() {
+        return;
+    }
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    alice.say("lobby", "v0", "c0").await;
+    let mut carol = relay.user("carol").await;
+    // Edits go in while carol's join is read: whichever the page has, the rest come after it.
+    const EDITS: u64 = 30;
+    for i in 1..=EDITS {
+        alice
+            .send(json!({"type":"edit","room":"lobby","seq":1,"text":format!("v{i}")}))
+            .await;
+        if i == 5 {
+            carol.send(json!({"type":"join","room":"lobby"})).await;
+        }
+    }
+    let joined = next(&mut carol, "joined").await;
+    let mut state = (
+        joined["history"][0]["rev"].as_u64().unwrap_or(0),
+        joined["history"][0]["text"].as_str().unwrap().to_owned(),
+    );
+    while state.0 < EDITS {
+        let changed = next(&mut carol, "changed").await;
+        let rev = changed["rev"].as_u64().unwrap();
+        assert!(rev > 0);
+        if rev > state.0 {
+            state = (rev, changed["text"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(state, (EDITS, format!("v{EDITS}")));
+    carol.expect_silence(200).await;
+}
