@@ -1,19 +1,10 @@
 //! Replies, edits, deletions and reactions (the changes extension): against a real relay with
-//! real clients. The Redis engine does not keep changes yet: there every such frame gets
-//! `unsupported` (`redis_answers_unsupported`), and the other tests stop at once.
+//! real clients, on SQLite and (`COURIER_TEST_ENGINE=cluster`) on three relays on one Redis.
 
 mod common;
 
-use common::{Client, Relay, on_redis, seqs};
+use common::{Client, Relay, seqs};
 use serde_json::{Value, json};
-
-/// Whether this run is on Redis, where changes are refused (see the module's doc).
-fn skip() -> bool {
-    if on_redis() {
-        eprintln!("changes are not kept by the Redis engine yet: skipped");
-    }
-    on_redis()
-}
 
 /// The next frame of `kind`, skipping presence and members.
 async fn next(client: &mut Client, kind: &str) -> Value {
@@ -23,24 +14,7 @@ async fn next(client: &mut Client, kind: &str) -> Value {
 }
 
 #[tokio::test]
-async fn redis_answers_unsupported() {
-    if !on_redis() {
-        return;
-    }
-    let relay = Relay::start().await;
-    let (mut alice, _bob) = relay.two_in("lobby").await;
-    alice.say("lobby", "hi", "c1").await;
-    alice
-        .send(json!({"type":"edit","room":"lobby","seq":1,"text":"yo","cid":"e"}))
-        .await;
-    assert_eq!(alice.recv_error("unsupported").await["cid"], "e");
-}
-
-#[tokio::test]
 async fn an_edit_a_reaction_and_a_delete_reach_every_member() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let (mut alice, mut bob) = relay.two_in("lobby").await;
     alice.say("lobby", "ship it?", "c1").await;
@@ -119,9 +93,6 @@ async fn an_edit_a_reaction_and_a_delete_reach_every_member() {
 
 #[tokio::test]
 async fn a_reply_carries_its_quote_live_in_history_and_after_a_join() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let (mut alice, mut bob) = relay.two_in("lobby").await;
     let long = "q".repeat(300);
@@ -156,9 +127,6 @@ async fn a_reply_carries_its_quote_live_in_history_and_after_a_join() {
 
 #[tokio::test]
 async fn only_the_author_edits_and_bad_changes_are_refused() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let (mut alice, mut bob) = relay.two_in("lobby").await;
     alice.say("lobby", "mine", "c1").await;
@@ -219,9 +187,6 @@ async fn only_the_author_edits_and_bad_changes_are_refused() {
 
 #[tokio::test]
 async fn reaction_spam_is_too_many_then_rate_limited() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start_with(|c| {
         c.msg_rate = 20.0;
         c.msg_burst = 40;
@@ -257,9 +222,6 @@ async fn reaction_spam_is_too_many_then_rate_limited() {
 
 #[tokio::test]
 async fn changes_after_a_rev_brings_one_who_was_away_to_the_same_state() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let (mut alice, mut bob) = relay.two_in("lobby").await;
     for i in 1..=4 {
@@ -326,9 +288,6 @@ async fn changes_after_a_rev_brings_one_who_was_away_to_the_same_state() {
 
 #[tokio::test]
 async fn dm_edits_deletes_and_reactions_reach_an_offline_recipient_later() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let mut alice = relay.user("alice").await;
     let mut bob = relay.user("bob").await;
@@ -399,9 +358,6 @@ async fn dm_edits_deletes_and_reactions_reach_an_offline_recipient_later() {
 
 #[tokio::test]
 async fn changes_survive_a_restart() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let mut alice = relay.user("alice").await;
     alice.join("lobby").await;
@@ -433,9 +389,6 @@ async fn changes_survive_a_restart() {
 
 #[tokio::test]
 async fn a_member_joining_while_a_message_changes_ends_in_its_final_state() {
-    if skip() {
-        return;
-    }
     let relay = Relay::start().await;
     let mut alice = relay.user("alice").await;
     alice.join("lobby").await;

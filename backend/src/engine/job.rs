@@ -71,6 +71,11 @@ impl Job {
         }
     }
 
+    /// The refusal of a change that could not be stored.
+    pub fn into_failed(self) -> Option<Committed> {
+        self.failed("the change could not be stored; try again".into())
+    }
+
     /// What a message or change job counts against the queue's byte bound (0: not counted).
     pub fn cost(&self) -> usize {
         match self {

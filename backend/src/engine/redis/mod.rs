@@ -68,6 +68,7 @@
 //! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
 mod audit;
+pub(super) mod change;
 mod cluster;
 mod durability;
 mod engine;
@@ -118,6 +119,7 @@ pub const PREFIX: &str = "courier:";
 const STORE_LUA: &str = include_str!("lua/store.lua");
 /// The script that removes acknowledged or received mail.
 const ACK_LUA: &str = include_str!("lua/ack.lua");
+const CHANGE_LUA: &str = include_str!("lua/change.lua");
 /// The script that keeps the cluster's sessions and rooms.
 const CLUSTER_LUA: &str = include_str!("lua/cluster.lua");
 
@@ -229,6 +231,7 @@ pub struct RedisLog {
     keys: Keys,
     store: Script,
     ack: Script,
+    change: Script,
     cluster: Script,
     config: RedisLogConfig,
 }
@@ -269,6 +272,7 @@ impl RedisLog {
             keys: Keys::new(&config.prefix),
             store: Script::new(STORE_LUA),
             ack: Script::new(ACK_LUA),
+            change: Script::new(CHANGE_LUA),
             cluster: Script::new(CLUSTER_LUA),
             config,
         })
