@@ -250,7 +250,7 @@ async fn messages_stored_before_the_index_are_found_after_the_upgrade() {
                  DROP TABLE search_text;
                  DROP TABLE search_rows;
                  DROP INDEX pairs_by_high;
-                 PRAGMA user_version = 7;",
+                 PRAGMA user_version = 8;",
             )
             .unwrap();
         })

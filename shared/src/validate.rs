@@ -82,6 +82,16 @@ pub fn mid(mid: &str) -> bool {
     !mid.is_empty() && cid(mid)
 }
 
+/// Checks a reaction's `emoji`: 1 to [`MAX_EMOJI_BYTES`] bytes, with no white space and no
+/// control characters. It need not be an emoji: the relay does not keep Unicode's emoji list,
+/// only what keeps the reaction one short, visible token.
+///
+/// [`MAX_EMOJI_BYTES`]: crate::limits::MAX_EMOJI_BYTES
+pub fn emoji(emoji: &str) -> bool {
+    (1..=crate::limits::MAX_EMOJI_BYTES).contains(&emoji.len())
+        && !emoji.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +137,20 @@ mod tests {
     fn cids_are_limited_to_64_chars() {
         assert!(cid(&"字".repeat(64)));
         assert!(!cid(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn emojis_are_short_visible_tokens() {
+        assert!(emoji("👍"));
+        assert!(emoji("👍🏽"));
+        assert!(emoji("👨‍👩‍👧‍👦")); // joined by ZWJ: 25 bytes
+        assert!(emoji("+1"));
+        assert!(!emoji(""));
+        assert!(!emoji("👍 "));
+        assert!(!emoji("a\tb"));
+        assert!(!emoji("\u{7}"));
+        assert!(!emoji("\u{a0}"));
+        assert!(!emoji(&"x".repeat(33)));
+        assert!(emoji(&"x".repeat(32)));
     }
 }

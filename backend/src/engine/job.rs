@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use shared::{ChatMessage, Target};
+use shared::{ChatMessage, ErrorCode, Target};
+
+use super::change::{ChangeJob, Place};
 
 /// Something for the engine to store.
 #[derive(Debug)]
@@ -41,6 +43,8 @@ pub enum Job {
     /// These mail ids of `user_key`'s mailbox were delivered to a client that does not
     /// acknowledge.
     Received { user_key: String, ids: Vec<i64> },
+    /// Edit, delete or react to a stored message (`change.rs`).
+    Change(ChangeJob),
 }
 
 impl Job {
@@ -57,14 +61,32 @@ impl Job {
                 cid: draft.cid,
                 reason,
             }),
+            Job::Change(job) => Some(Committed::Failed {
+                from_key: job.by_key,
+                origin: job.origin,
+                cid: job.cid,
+                reason,
+            }),
             _ => None,
         }
     }
 
-    /// What a message job counts against the queue's byte bound.
+    /// The refusal of a change that could not be stored.
+    pub fn into_failed(self) -> Option<Committed> {
+        self.failed("the change could not be stored; try again".into())
+    }
+
+    /// What a message or change job counts against the queue's byte bound (0: not counted).
     pub fn cost(&self) -> usize {
         match self {
             Self::Room { draft, .. } | Self::Direct { draft, .. } => mail_cost(&draft.text),
+            // Every change counts as a message, so that a flood of them fills the queue (and
+            // gets `rate_limited`) instead of memory.
+            Self::Change(job) => match &job.change {
+                super::Change::Edit { text, .. } => mail_cost(text),
+                super::Change::React { emoji, .. } => mail_cost(emoji),
+                super::Change::Delete => mail_cost(""),
+            },
             _ => 0,
         }
     }
@@ -112,6 +134,27 @@ pub enum Committed {
         /// The recipient as the sender spelled them.
         to: String,
         cid: Option<String>,
+    },
+    /// A stored message changed (`change.rs`): `msg` is its whole new state, with the
+    /// conversation's new `rev`, for every member of the room or both people of the pair.
+    Changed {
+        place: Place,
+        msg: ChatMessage,
+        /// Who asked, and on which connection: their copy there carries `cid`.
+        by_key: String,
+        origin: u64,
+        cid: Option<String>,
+    },
+    /// The engine refused a job for a reason its sender should hear (a reply to a message
+    /// that is not there, a change to someone else's message, too many reactions): nothing
+    /// was stored or numbered.
+    Refused {
+        from_key: String,
+        /// The connection that sent it.
+        origin: u64,
+        cid: Option<String>,
+        code: ErrorCode,
+        message: String,
     },
     /// The message could not be stored, and was not numbered.
     Failed {
@@ -191,6 +234,9 @@ pub struct Draft {
     /// repeat, a full mailbox, a failure) goes back to it, not to the person's other
     /// connections.
     pub origin: u64,
+    /// Extension (replies): the `seq` of the message of the same conversation this one
+    /// answers; the engine stores its quote with it, or refuses it (`unknown_message`).
+    pub reply: Option<u64>,
 }
 
 impl Draft {

@@ -14,6 +14,7 @@
 //! Redis (`redis::RedisEngine`, `--redis URL`: for now also one relay, see docs/CLUSTER.md).
 
 mod backlog;
+pub mod change;
 pub mod cluster;
 mod job;
 mod read;
@@ -27,6 +28,7 @@ use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 
 pub use backlog::Backlog;
+pub use change::{Change, ChangeJob, Place};
 pub use cluster::{Claim, ClaimMode, Claimed, Entered, Event, NodeView, PersonNews};
 pub use job::{Busy, Committed, Draft, EngineLimits, Job, Retention, mail_cost, pair};
 pub use read::{Mail, Page, User};
@@ -75,6 +77,11 @@ pub trait Engine: Send {
     /// listed through it (`cluster.rs`). False on one relay, where the hub alone knows.
     fn clustered(&self) -> bool {
         false
+    }
+
+    /// The engine stores replies, edits, deletions and reactions (the changes extension).
+    fn keeps_changes(&self) -> bool {
+        true
     }
 
     /// The connection `holder` ([`Claim::holder`]) of the session of `key` ended here, or its
@@ -138,6 +145,10 @@ pub trait Reads: Send + Sync {
         before: Option<u64>,
         bounds: (usize, usize),
     ) -> Reading<'a, Page>;
+
+    /// The messages of `place` changed after revision `rev` (edited, deleted, reacted to), in
+    /// their state now, by revision ascending: at most `limit`, and whether there were more.
+    fn changes<'a>(&'a self, place: &'a Place, rev: u64, limit: usize) -> Reading<'a, Page>;
 
     /// Every private message `key` has not received yet, in the order they came in.
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>>;

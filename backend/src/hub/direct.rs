@@ -14,8 +14,8 @@ use crate::metrics::Metrics;
 use crate::outbox::ConnId;
 
 /// A user a private frame is addressed to.
-struct Recipient {
-    key: String,
+pub(super) struct Recipient {
+    pub(super) key: String,
     /// As they said it in their latest hello.
     name: String,
     /// Their connections here, if they are online here.
@@ -28,10 +28,11 @@ impl State {
         id: ConnId,
         to: &str,
         text: String,
-        (cid, mid): (Option<String>, Option<String>),
+        (cid, mid, reply): (Option<String>, Option<String>, Option<u64>),
         (now, looked_up): (u64, bool),
     ) -> Handled {
         check_text(&text)?;
+        self.replies(reply)?;
         check_mid(mid.as_deref())?;
         let recipient = match self.recipient(to) {
             Ok(recipient) => recipient,
@@ -43,6 +44,7 @@ impl State {
                         to: to.to_owned(),
                         text,
                         mid,
+                        reply,
                     },
                     cid: None,
                     addr: None,
@@ -84,6 +86,7 @@ impl State {
             accepted: Instant::now(),
             generation,
             origin: id,
+            reply,
         };
         // The writer refuses it if the recipient's mailbox is full (`Committed::MailboxFull`):
         // only it sees the mailbox and the messages still on their way to it together.
@@ -211,7 +214,7 @@ impl State {
 
     /// Looks up a user by name, case-insensitively; `unknown_user` for a name that never
     /// completed a hello (which the contract requires of `dm`).
-    fn recipient(&self, to: &str) -> Result<Recipient, Refusal> {
+    pub(super) fn recipient(&self, to: &str) -> Result<Recipient, Refusal> {
         let key = key_of(to);
         let Some(name) = self.users.get(&key).map(|u| &u.name) else {
             return refuse(
@@ -228,6 +231,6 @@ impl State {
 }
 
 /// The key a user's name is remembered under, for a name as a frame spells it.
-fn key_of(name: &str) -> String {
+pub(super) fn key_of(name: &str) -> String {
     validate::name_key(name.trim())
 }

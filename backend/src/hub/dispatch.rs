@@ -5,6 +5,7 @@ use shared::limits::{HISTORY_LEN, HISTORY_PAGE_MAX};
 use shared::{ClientMsg, ErrorCode, validate};
 
 use super::{Handled, Hello, Refusal, State, refuse};
+use crate::engine::Change;
 use crate::outbox::ConnId;
 
 impl State {
@@ -66,15 +67,15 @@ impl State {
                 room,
                 text,
                 mid,
-                reply: _,
-            } => self.say(id, room, text, (cid, mid), now),
+                reply,
+            } => self.say(id, room, text, (cid, mid, reply), now),
             ClientMsg::Rooms => self.list_rooms(id),
             ClientMsg::Dm {
                 to,
                 text,
                 mid,
-                reply: _,
-            } => self.dm(id, &to, text, (cid, mid), (now, false)),
+                reply,
+            } => self.dm(id, &to, text, (cid, mid, reply), (now, false)),
             ClientMsg::Users => self.list_users(id),
             ClientMsg::Typing {
                 room: Some(room),
@@ -106,10 +107,28 @@ impl State {
             ClientMsg::Ack { with, seq } => self.ack(id, &with, seq),
             ClientMsg::Protect { password } => self.protect(id, password, now),
             ClientMsg::Read { room, with, seq } => self.read(id, (room, with), seq),
-            ClientMsg::Edit { .. }
-            | ClientMsg::Delete { .. }
-            | ClientMsg::React { .. }
-            | ClientMsg::Changes { .. } => refuse(ErrorCode::Unsupported, "not yet"),
+            ClientMsg::Edit {
+                room,
+                with,
+                seq,
+                text,
+            } => self.change(id, (room, with), (seq, Change::Edit { text, at: now }), cid),
+            ClientMsg::Delete { room, with, seq } => {
+                self.change(id, (room, with), (seq, Change::Delete), cid)
+            }
+            ClientMsg::React {
+                room,
+                with,
+                seq,
+                emoji,
+                remove,
+            } => self.change(
+                id,
+                (room, with),
+                (seq, Change::React { emoji, remove }),
+                cid,
+            ),
+            ClientMsg::Changes { room, with, rev } => self.changes_after(id, (room, with), rev),
             ClientMsg::Search { q } => self.search(id, q),
             msg @ (ClientMsg::Watch
             | ClientMsg::Unwatch
@@ -133,6 +152,19 @@ impl State {
             return refuse(
                 ErrorCode::Forbidden,
                 format!("a connection may be in at most {cap} rooms: leave one first"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl State {
+    /// A `say` or `dm` that replies: refused at once where the engine keeps no replies.
+    pub(super) fn replies(&self, reply: Option<u64>) -> Handled {
+        if reply.is_some() && !self.engine.keeps_changes() {
+            return refuse(
+                ErrorCode::Unsupported,
+                "this relay's store does not keep replies",
             );
         }
         Ok(())

@@ -22,7 +22,7 @@ const HELD_MAX: usize = 1024;
 
 /// Holds `item` for a connection whose read is under way, or closes the connection when it
 /// has too many held already.
-fn hold<T>(metrics: &Metrics, handle: &ConnHandle, held: &mut Vec<T>, item: T) {
+pub(super) fn hold<T>(metrics: &Metrics, handle: &ConnHandle, held: &mut Vec<T>, item: T) {
     if held.len() < HELD_MAX {
         held.push(item);
     } else if !handle.is_closing() {
@@ -136,6 +136,24 @@ impl Hub {
                         state.error(conn, ErrorCode::Internal, reason, cid);
                     }
                 }
+                Committed::Changed {
+                    place,
+                    msg,
+                    by_key,
+                    origin,
+                    cid,
+                } => state.fan_out_change(&place, msg, (&by_key, origin, cid)),
+                Committed::Refused {
+                    from_key,
+                    origin,
+                    cid,
+                    code,
+                    message,
+                } => {
+                    if let Some(conn) = state.origin(&from_key, origin) {
+                        state.error(conn, code, message, cid);
+                    }
+                }
                 Committed::Cluster(event) => state.cluster_event(event, (self.clock)()),
             }
         }
@@ -214,7 +232,7 @@ impl State {
         let frame = encode(&ServerMsg::Message(msg));
         for m in entry.members.values_mut() {
             if let Some(held) = &mut m.catching_up {
-                hold(&self.metrics, &m.handle, held, (seq, frame.clone()));
+                hold(&self.metrics, &m.handle, held, (Some(seq), frame.clone()));
             } else if m.seen < seq {
                 m.seen = seq;
                 deliver(&self.metrics, &m.handle, frame.clone());
@@ -261,7 +279,7 @@ impl State {
             let live = LiveMail {
                 from_key: from_key.to_owned(),
                 seq,
-                mail_id,
+                mail_id: Some(mail_id),
                 frame,
             };
             hold(&self.metrics, &c.handle, held, live);

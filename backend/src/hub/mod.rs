@@ -23,6 +23,7 @@
 //! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
 //! fan-out → output; none calls back into its caller, and the engine never calls the hub.
 
+mod changes;
 mod cluster;
 mod direct;
 mod dispatch;
@@ -185,7 +186,8 @@ struct Session {
 struct LiveMail {
     from_key: String,
     seq: u64,
-    mail_id: i64,
+    /// Its mailbox row; `None` for a change to a message (`changed`), which is not mail.
+    mail_id: Option<i64>,
     frame: Frame,
 }
 
@@ -213,8 +215,9 @@ struct Member {
     /// ones.
     seen: u64,
     /// While its `joined`'s page is being read: the room's messages the fan-out brought
-    /// meanwhile, as (seq, frame), to go after the `joined` (see `State::joined`).
-    catching_up: Option<Vec<(u64, Frame)>>,
+    /// meanwhile, as (seq, frame), to go after the `joined` (see `State::joined`); a change
+    /// (`changed`) has no seq and always goes.
+    catching_up: Option<Vec<(Option<u64>, Frame)>>,
 }
 
 /// A known user. The default is a name heard of and nothing more: no password, never seen.
@@ -452,6 +455,7 @@ impl Hub {
                 to,
                 text,
                 mid,
+                reply,
                 user,
             } => {
                 match user {
@@ -459,12 +463,13 @@ impl Hub {
                     Ok(None) => {}
                     Err(e) => tracing::warn!("cannot look a user up: {e}"),
                 }
-                state.dm(id, &to, text, (done.cid.clone(), mid), (now, true))
+                state.dm(id, &to, text, (done.cid.clone(), mid, reply), (now, true))
             }
             Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
             Outcome::Online(online) => state.send_online(id, online),
             Outcome::History { conversation, page } => state.send_history(id, conversation, page),
             Outcome::Found { q, found } => state.found(id, q, found),
+            Outcome::Changes { conversation, page } => state.send_changes(id, conversation, page),
             Outcome::Mailbox { key, mail, joined } => {
                 // An attached connection's rooms first (a failed one is told, and left).
                 for (room, page, members) in joined {

@@ -11,7 +11,7 @@ use crate::engine::{Draft, Job, Page, ReadError, Topic};
 use crate::metrics::Metrics;
 use crate::outbox::{ConnId, Frame};
 
-fn check_room(room: &str) -> Result<(), Refusal> {
+pub(super) fn check_room(room: &str) -> Result<(), Refusal> {
     validate::room(room).or_else(|why| refuse(ErrorCode::InvalidRoom, why))
 }
 
@@ -235,10 +235,11 @@ impl State {
         id: ConnId,
         room: String,
         text: String,
-        (cid, mid): (Option<String>, Option<String>),
+        (cid, mid, reply): (Option<String>, Option<String>, Option<u64>),
         now: u64,
     ) -> Handled {
         let from = self.member_name(id, &room)?;
+        self.replies(reply)?;
         check_text(&text)?;
         check_mid(mid.as_deref())?;
         let session = self.session(id)?;
@@ -253,6 +254,7 @@ impl State {
             accepted: Instant::now(),
             generation,
             origin: id,
+            reply,
         };
         self.submit(Job::Room { from_key, draft })?;
         Metrics::inc(&self.metrics.messages_accepted);
@@ -318,7 +320,7 @@ impl State {
     }
 
     /// The session name of connection `id` if it is a member of `room`.
-    fn member_name(&self, id: ConnId, room: &str) -> Result<String, Refusal> {
+    pub(super) fn member_name(&self, id: ConnId, room: &str) -> Result<String, Refusal> {
         check_room(room)?;
         let session = self.session(id)?;
         if !session.rooms.contains(room) {
@@ -366,11 +368,16 @@ impl State {
 }
 
 /// Sends a member what the fan-out held for it while its page was read, but what it has.
-fn release_held(metrics: &Metrics, member: &mut Member, held: Vec<(u64, Frame)>) {
+fn release_held(metrics: &Metrics, member: &mut Member, held: Vec<(Option<u64>, Frame)>) {
     for (seq, frame) in held {
-        if seq > member.seen {
-            member.seen = seq;
-            deliver(metrics, &member.handle, frame);
+        match seq {
+            Some(seq) if seq > member.seen => {
+                member.seen = seq;
+                deliver(metrics, &member.handle, frame);
+            }
+            Some(_) => {}
+            // A change: the page may have had it already, but it may as well not.
+            None => deliver(metrics, &member.handle, frame),
         }
     }
 }

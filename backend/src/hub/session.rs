@@ -413,10 +413,14 @@ impl State {
             if !queued {
                 break;
             }
+            let Some(mail_id) = m.mail_id else {
+                self.send_frame(id, m.frame); // a change: after the mail it may be about
+                continue;
+            };
             if replayed.get(&m.from_key).is_some_and(|&s| s >= m.seq) {
                 continue; // it was in the mailbox
             }
-            queued = self.send_mail(id, m.mail_id, m.frame);
+            queued = self.send_mail(id, mail_id, m.frame);
         }
         if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
             session.replayed = replayed;

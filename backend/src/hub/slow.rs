@@ -53,6 +53,7 @@ pub(super) enum SlowTask {
         to: String,
         text: String,
         mid: Option<String>,
+        reply: Option<u64>,
     },
     /// The rooms with members across the cluster.
     Rooms,
@@ -72,6 +73,14 @@ pub(super) enum SlowTask {
         q: String,
         query: String,
         scope: Scope,
+    },
+    /// Read the messages of a conversation changed after `rev` (`changes`).
+    Changes {
+        conversation: ConversationId,
+        place: crate::engine::Place,
+        rev: u64,
+        /// As for `History`.
+        since: u64,
     },
     /// Follow `key`'s private messages (see `Reads::follow`) and, unless the name is new,
     /// read its mailbox: its session was just welcomed. An attached connection's rooms
@@ -146,6 +155,7 @@ pub(super) enum Outcome {
         to: String,
         text: String,
         mid: Option<String>,
+        reply: Option<u64>,
         user: Result<Option<User>, ReadError>,
     },
     Rooms(Result<Vec<(String, usize)>, ReadError>),
@@ -157,6 +167,10 @@ pub(super) enum Outcome {
     Found {
         q: String,
         found: Result<Vec<ChatMessage>, ReadError>,
+    },
+    Changes {
+        conversation: ConversationId,
+        page: Result<Page, ReadError>,
     },
     Mailbox {
         key: String,
@@ -218,15 +232,31 @@ impl Hub {
                     siblings,
                 }
             }
-            SlowTask::Recipient { to, text, mid } => {
+            SlowTask::Recipient {
+                to,
+                text,
+                mid,
+                reply,
+            } => {
                 let key = shared::validate::name_key(to.trim());
                 let user = self.reads.known(&key).await;
                 Outcome::Recipient {
                     to,
                     text,
                     mid,
+                    reply,
                     user,
                 }
+            }
+            SlowTask::Changes {
+                conversation,
+                place,
+                rev,
+                since,
+            } => {
+                let page = self.reads.changes(&place, rev, super::changes::PAGE).await;
+                let page = page.map(|page| super::changes::since(page, since));
+                Outcome::Changes { conversation, page }
             }
             SlowTask::Rooms => Outcome::Rooms(self.reads.rooms().await),
             SlowTask::Online => Outcome::Online(self.reads.online().await),

@@ -6,9 +6,12 @@
 use rusqlite::{Transaction, params};
 use shared::Target;
 
+use super::changes;
 use super::mail_counts::MailCounts;
 use super::repeats::{self, Place};
-use crate::engine::{Committed, EngineLimits, Job, Retention, mail_cost, pair};
+use crate::engine::{
+    Committed, Draft, EngineLimits, Job, Place as Conversation, Retention, mail_cost, pair,
+};
 
 /// A room (or pair) is trimmed to its retained count each time its seq passes a multiple of
 /// this, so trimming costs one range delete per this many messages.
@@ -75,6 +78,11 @@ pub(super) fn apply_one(
                     msg,
                 }));
             }
+            let quote = match replied(tx, from_key, draft, &Conversation::Room(room.clone()))? {
+                Ok(quote) => quote,
+                Err(refused) => return Ok(Some(refused)),
+            };
+            let (reply_seq, reply_from, reply_text) = changes::reply_params(quote.as_ref());
             let seq: i64 = tx
                 .prepare_cached(
                     "INSERT INTO rooms (room, last_seq) VALUES (?1, 1)
@@ -83,8 +91,9 @@ pub(super) fn apply_one(
                 )?
                 .query_row([room], |row| row.get(0))?;
             tx.prepare_cached(
-                "INSERT INTO room_messages (room, seq, sender, text, ts, cid, mid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO room_messages
+                     (room, seq, sender, text, ts, cid, mid, reply_seq, reply_from, reply_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 room,
@@ -93,15 +102,20 @@ pub(super) fn apply_one(
                 draft.text,
                 draft.ts as i64,
                 draft.cid,
-                draft.mid
+                draft.mid,
+                reply_seq,
+                reply_from,
+                reply_text
             ])?;
             repeats::remember(tx, from_key, draft, Place::Room(room), seq)?;
             if retention.messages > 0 && (seq as u64).is_multiple_of(TRIM_EVERY) {
                 tx.prepare_cached("DELETE FROM room_messages WHERE room = ?1 AND seq <= ?2")?
                     .execute(params![room, seq - retention.messages as i64])?;
             }
+            let mut msg = draft.clone().numbered(seq as u64);
+            msg.ext.reply = quote;
             Ok(Some(Committed::Room {
-                msg: draft.clone().numbered(seq as u64),
+                msg,
                 accepted: draft.accepted,
             }))
         }
@@ -146,6 +160,12 @@ pub(super) fn apply_one(
                 }));
             }
             let (low, high) = pair(from_key, to_key);
+            let place = Conversation::Pair(low.clone(), high.clone());
+            let quote = match replied(tx, from_key, draft, &place)? {
+                Ok(quote) => quote,
+                Err(refused) => return Ok(Some(refused)),
+            };
+            let (reply_seq, reply_from, reply_text) = changes::reply_params(quote.as_ref());
             let seq: i64 = tx
                 .prepare_cached(
                     "INSERT INTO pairs (low, high, last_seq) VALUES (?1, ?2, 1)
@@ -155,8 +175,9 @@ pub(super) fn apply_one(
                 .query_row([&low, &high], |row| row.get(0))?;
             tx.prepare_cached(
                 "INSERT INTO direct_messages
-                     (low, high, seq, sender_key, sender, recipient, text, ts, cid, mid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     (low, high, seq, sender_key, sender, recipient, text, ts, cid, mid,
+                      reply_seq, reply_from, reply_text)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 low,
@@ -168,7 +189,10 @@ pub(super) fn apply_one(
                 draft.text,
                 draft.ts as i64,
                 draft.cid,
-                draft.mid
+                draft.mid,
+                reply_seq,
+                reply_from,
+                reply_text
             ])?;
             repeats::remember(tx, from_key, draft, Place::Pair(&low, &high), seq)?;
             tx.prepare_cached(
@@ -195,11 +219,13 @@ pub(super) fn apply_one(
                 )?
                 .execute(params![low, high, seq - retention.messages as i64])?;
             }
+            let mut msg = draft.clone().numbered(seq as u64);
+            msg.ext.reply = quote;
             Ok(Some(Committed::Direct {
                 from_key: from_key.clone(),
                 to_key: to_key.clone(),
                 mail_id,
-                msg: draft.clone().numbered(seq as u64),
+                msg,
                 accepted: draft.accepted,
             }))
         }
@@ -224,6 +250,7 @@ pub(super) fn apply_one(
                 seq: *seq,
             }))
         }
+        Job::Change(change) => changes::apply(tx, change),
         Job::Received { user_key, ids } => {
             let mut stmt = tx.prepare_cached(
                 "DELETE FROM mailbox WHERE id = ?1 RETURNING sender_key, sender_addr, cost",
@@ -242,4 +269,28 @@ pub(super) fn apply_one(
             }))
         }
     }
+}
+
+/// The quote of the message `draft` replies to, if it replies; the refusal to send its sender
+/// if that message is not in `place` (never sent, trimmed, or deleted).
+fn replied(
+    tx: &Transaction<'_>,
+    from_key: &str,
+    draft: &Draft,
+    place: &Conversation,
+) -> rusqlite::Result<Result<Option<shared::Quote>, Committed>> {
+    let Some(seq) = draft.reply else {
+        return Ok(Ok(None));
+    };
+    if let Some(quote) = changes::quote(tx, place, seq)? {
+        return Ok(Ok(Some(quote)));
+    }
+    let (code, message) = crate::engine::change::unknown(seq);
+    Ok(Err(Committed::Refused {
+        from_key: from_key.to_owned(),
+        origin: draft.origin,
+        cid: draft.cid.clone(),
+        code,
+        message,
+    }))
 }

@@ -10,8 +10,8 @@ use super::writer::{self, CommitQueue};
 use crate::clock::Clock;
 use crate::engine::search::Scope;
 use crate::engine::{
-    Busy, Closed, Engine, EngineLimits, Job, Mail, Page, ReadError, Reading, Reads, Retention,
-    Sink, User,
+    Busy, Closed, Engine, EngineLimits, Job, Mail, Page, Place, ReadError, Reading, Reads,
+    Retention, Sink, User,
 };
 use crate::metrics::Metrics;
 use shared::ChatMessage;
@@ -103,6 +103,11 @@ impl Reads for SqliteReads {
         bounds: (usize, usize),
     ) -> Reading<'a, Page> {
         let page = self.reader().direct_page(pair, before, bounds);
+        Box::pin(std::future::ready(page.map_err(ReadError::from)))
+    }
+
+    fn changes<'a>(&'a self, place: &'a Place, rev: u64, limit: usize) -> Reading<'a, Page> {
+        let page = self.reader().changes(place, rev, limit);
         Box::pin(std::future::ready(page.map_err(ReadError::from)))
     }
 

@@ -12,6 +12,7 @@
 
 mod apply;
 pub mod audit;
+mod changes;
 mod checkpoint;
 mod engine;
 mod mail_counts;

@@ -4,11 +4,13 @@
 //! Every query is a bounded range scan on a primary key or index (at most a page of rows, or
 //! one user's mailbox, which the mailbox limits bound), so each is short.
 
+use super::changes::message;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{ChatMessage, Target};
 
+use super::changes::{COLS, COLS_LEN};
 use crate::engine::search::Scope;
-use crate::engine::{Mail, Page, User, mail_cost};
+use crate::engine::{Mail, Page, Place, User, mail_cost};
 
 /// The read-only connection.
 pub struct Reader {
@@ -61,10 +63,10 @@ impl Reader {
             .prepare_cached("SELECT last_seq FROM rooms WHERE room = ?1")?
             .query_row([room], |row| row.get(0))
             .optional()?;
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, sender, text, ts, cid, mid FROM room_messages
-             WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-        )?;
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {COLS} FROM room_messages
+             WHERE room = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+        ))?;
         let rows = stmt.query_map(
             params![room, to_sql(after), upper(before), limit as i64 + 1],
             |row| {
@@ -92,12 +94,17 @@ impl Reader {
         before: Option<u64>,
         (limit, max_bytes): (usize, usize),
     ) -> rusqlite::Result<Page> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, sender, text, ts, cid, mid, recipient FROM direct_messages
-             WHERE low = ?1 AND high = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLS}, recipient FROM direct_messages
+             WHERE low = ?1 AND high = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+        ))?;
         let rows = stmt.query_map(params![low, high, upper(before), limit as i64 + 1], |row| {
-            message(row, Target::User { to: row.get(6)? })
+            message(
+                row,
+                Target::User {
+                    to: row.get(COLS_LEN)?,
+                },
+            )
         })?;
         let (newest_first, more) = take_page(rows, limit, max_bytes)?;
         Ok(page(newest_first, more, 0))
@@ -109,16 +116,23 @@ impl Reader {
     /// The database could not be read.
     pub fn mailbox(&mut self, key: &str) -> rusqlite::Result<Vec<Mail>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT d.seq, d.sender, d.text, d.ts, d.cid, d.mid, d.recipient, b.id, b.sender_key
+            "SELECT d.seq, d.sender, d.text, d.ts, d.cid, d.mid, d.reply_seq, d.reply_from,
+                    d.reply_text, d.edited, d.deleted, d.reactions, d.rev,
+                    d.recipient, b.id, b.sender_key
              FROM mailbox b JOIN direct_messages d
                ON d.low = b.low AND d.high = b.high AND d.seq = b.seq
              WHERE b.recipient_key = ?1 ORDER BY b.id",
         )?;
         let rows = stmt.query_map([key], |row| {
             Ok(Mail {
-                msg: message(row, Target::User { to: row.get(6)? })?,
-                id: row.get(7)?,
-                sender_key: row.get(8)?,
+                msg: message(
+                    row,
+                    Target::User {
+                        to: row.get(COLS_LEN)?,
+                    },
+                )?,
+                id: row.get(COLS_LEN + 1)?,
+                sender_key: row.get(COLS_LEN + 2)?,
             })
         })?;
         rows.collect()
@@ -132,20 +146,50 @@ impl Reader {
     pub fn search(&mut self, scope: &Scope, query: &str) -> rusqlite::Result<Vec<ChatMessage>> {
         super::search::search(&mut self.conn, scope, query)
     }
-}
 
-/// Reads `seq, sender, text, ts, cid, mid` (the first six columns).
-pub(super) fn message(row: &Row<'_>, target: Target) -> rusqlite::Result<ChatMessage> {
-    Ok(ChatMessage {
-        target,
-        seq: row.get::<_, i64>(0)? as u64,
-        from: row.get(1)?,
-        text: row.get(2)?,
-        ts: row.get::<_, i64>(3)? as u64,
-        cid: row.get(4)?,
-        mid: row.get(5)?,
-        ext: Default::default(),
-    })
+    /// The messages of `place` changed after revision `rev`, in their state now, by revision
+    /// ascending: at most `limit`, and whether there were more. A range scan on the partial
+    /// index of changed messages.
+    ///
+    /// # Errors
+    /// The database could not be read.
+    pub fn changes(&mut self, place: &Place, rev: u64, limit: usize) -> rusqlite::Result<Page> {
+        let (rev, rows) = (to_sql(rev), limit as i64 + 1);
+        let mut taken = match place {
+            Place::Room(room) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {COLS} FROM room_messages
+                     WHERE room = ?1 AND rev > 0 AND rev > ?2 ORDER BY rev LIMIT ?3"
+                ))?;
+                let rows = stmt.query_map(params![room, rev, rows], |row| {
+                    message(row, Target::Room { room: room.clone() })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            }
+            Place::Pair(low, high) => {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {COLS}, recipient FROM direct_messages
+                     WHERE low = ?1 AND high = ?2 AND rev > 0 AND rev > ?3 ORDER BY rev LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(params![low, high, rev, rows], |row| {
+                    message(
+                        row,
+                        Target::User {
+                            to: row.get(COLS_LEN)?,
+                        },
+                    )
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            }
+        };
+        let more = taken.len() > limit;
+        taken.truncate(limit);
+        Ok(Page {
+            messages: taken,
+            more,
+            last_seq: 0,
+        })
+    }
 }
 
 /// Takes rows, newest first, while they fit `limit` messages and `max_bytes` (at least one):

@@ -136,7 +136,31 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX mailbox_by_sender;
     DROP INDEX mailbox_by_addr;
     ",
-    // 8: search (store/search.rs). Each message's text in a contentless FTS5 table with the
+    // 8: replies, edits, deletions and reactions (engine/change.rs). A message keeps its
+    // reply's quote, when it was edited, whether it was deleted, its reactions (JSON, as on the
+    // wire) and the revision of its latest change (0: never changed); each conversation counts
+    // its revisions apart from its seqs, and `changes` reads the changed messages by revision.
+    "
+    ALTER TABLE room_messages ADD COLUMN reply_seq INTEGER;
+    ALTER TABLE room_messages ADD COLUMN reply_from TEXT;
+    ALTER TABLE room_messages ADD COLUMN reply_text TEXT;
+    ALTER TABLE room_messages ADD COLUMN edited INTEGER;           -- ms since the epoch
+    ALTER TABLE room_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE room_messages ADD COLUMN reactions TEXT;           -- [{emoji, names}], or NULL
+    ALTER TABLE room_messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE direct_messages ADD COLUMN reply_seq INTEGER;
+    ALTER TABLE direct_messages ADD COLUMN reply_from TEXT;
+    ALTER TABLE direct_messages ADD COLUMN reply_text TEXT;
+    ALTER TABLE direct_messages ADD COLUMN edited INTEGER;
+    ALTER TABLE direct_messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE direct_messages ADD COLUMN reactions TEXT;
+    ALTER TABLE direct_messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pairs ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX room_messages_by_rev ON room_messages (room, rev) WHERE rev > 0;
+    CREATE INDEX direct_messages_by_rev ON direct_messages (low, high, rev) WHERE rev > 0;
+    ",
+    // 9: search (store/search.rs). Each message's text in a contentless FTS5 table with the
     // trigram tokenizer (case-insensitive substrings of three characters or more, in any
     // script), whose rowid is the message's id in search_rows: the message tables are
     // WITHOUT ROWID. Triggers keep both in step with every insert, change of text (an edit,

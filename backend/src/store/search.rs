@@ -19,7 +19,7 @@ use rusqlite::{Connection, params};
 use shared::limits::SEARCH_LEN;
 use shared::{ChatMessage, Target};
 
-use super::reader::message;
+use super::changes::{COLS, COLS_LEN, message};
 use crate::engine::search::{Needle, SCAN_PER_CONVERSATION, ScanBudget, Scope, newest_first};
 
 /// An indexed search looks at this many matches at most, newest stored first, in every
@@ -94,20 +94,24 @@ fn indexed(tx: &Connection, scope: &Scope, query: &str) -> rusqlite::Result<Vec<
         // Read in the same transaction: the row is there.
         let msg = match place {
             Place::Room(room, seq) => tx
-                .prepare_cached(
-                    "SELECT seq, sender, text, ts, cid, mid FROM room_messages
-                     WHERE room = ?1 AND seq = ?2",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM room_messages WHERE room = ?1 AND seq = ?2"
+                ))?
                 .query_row(params![room, seq], |row| {
                     message(row, Target::Room { room: room.clone() })
                 }),
             Place::Pair(low, high, seq) => tx
-                .prepare_cached(
-                    "SELECT seq, sender, text, ts, cid, mid, recipient FROM direct_messages
-                     WHERE low = ?1 AND high = ?2 AND seq = ?3",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT {COLS}, recipient FROM direct_messages
+                     WHERE low = ?1 AND high = ?2 AND seq = ?3"
+                ))?
                 .query_row(params![low, high, seq], |row| {
-                    message(row, Target::User { to: row.get(6)? })
+                    message(
+                        row,
+                        Target::User {
+                            to: row.get(COLS_LEN)?,
+                        },
+                    )
                 }),
         };
         match msg {
@@ -125,10 +129,9 @@ fn scanned(tx: &Connection, scope: &Scope, needle: &Needle) -> rusqlite::Result<
     let mut budget = ScanBudget::default();
     let mut found = Vec::new();
     let limit = SCAN_PER_CONVERSATION as i64;
-    let mut rooms = tx.prepare_cached(
-        "SELECT seq, sender, text, ts, cid, mid FROM room_messages
-         WHERE room = ?1 ORDER BY seq DESC LIMIT ?2",
-    )?;
+    let mut rooms = tx.prepare_cached(&format!(
+        "SELECT {COLS} FROM room_messages WHERE room = ?1 ORDER BY seq DESC LIMIT ?2"
+    ))?;
     for room in &scope.rooms {
         let rows = rooms.query_map(params![room, limit], |row| {
             message(row, Target::Room { room: room.clone() })
@@ -144,13 +147,18 @@ fn scanned(tx: &Connection, scope: &Scope, needle: &Needle) -> rusqlite::Result<
         )?
         .query_map([&scope.key], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut direct = tx.prepare_cached(
-        "SELECT seq, sender, text, ts, cid, mid, recipient FROM direct_messages
-         WHERE low = ?1 AND high = ?2 ORDER BY seq DESC LIMIT ?3",
-    )?;
+    let mut direct = tx.prepare_cached(&format!(
+        "SELECT {COLS}, recipient FROM direct_messages
+         WHERE low = ?1 AND high = ?2 ORDER BY seq DESC LIMIT ?3"
+    ))?;
     for (low, high) in pairs {
         let rows = direct.query_map(params![low, high, limit], |row| {
-            message(row, Target::User { to: row.get(6)? })
+            message(
+                row,
+                Target::User {
+                    to: row.get(COLS_LEN)?,
+                },
+            )
         })?;
         if !take(rows, needle, &mut budget, &mut found)? {
             break;
@@ -363,7 +371,7 @@ mod tests {
     #[test]
     fn messages_stored_before_the_index_are_found() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let (before, after) = MIGRATIONS.split_at(7);
+        let (before, after) = MIGRATIONS.split_at(8);
         for sql in before {
             conn.execute_batch(sql).unwrap();
         }

@@ -260,6 +260,15 @@ impl Reads for RedisReads {
         Box::pin(async move { Ok(self.log.online().await?) })
     }
 
+    fn changes<'a>(
+        &'a self,
+        _place: &'a crate::engine::Place,
+        _rev: u64,
+        _limit: usize,
+    ) -> Reading<'a, Page> {
+        Box::pin(async move { Ok(self.log.changes(_place, _rev, _limit).await?) })
+    }
+
     fn mailbox<'a>(&'a self, key: &'a str) -> Reading<'a, Vec<Mail>> {
         Box::pin(async move {
             let mail = self.log.mailbox(key).await?;
@@ -306,7 +315,7 @@ struct Committer {
 /// again after the next hello: at least once); the rest is dropped, with a warning.
 fn refused(job: Job) -> Option<Committed> {
     match job {
-        Job::Room { .. } | Job::Direct { .. } => {
+        Job::Room { .. } | Job::Direct { .. } | Job::Change(_) => {
             job.failed("the relay cannot store messages right now; it was not sent".into())
         }
         Job::Ack {
@@ -421,8 +430,25 @@ impl Committer {
         let log = &self.log;
         match job {
             Job::Room { from_key, draft } => {
+                let place = match &draft.target {
+                    shared::Target::Room { room } => crate::engine::Place::Room(room.clone()),
+                    shared::Target::User { .. } => return None,
+                };
+                let mut msg = draft.clone().numbered(0);
+                match self.quote(&draft, &place).await {
+                    Ok(quote) => msg.ext.reply = quote,
+                    Err((code, message)) => {
+                        return Some(Committed::Refused {
+                            from_key,
+                            origin: draft.origin,
+                            cid: draft.cid,
+                            code,
+                            message,
+                        });
+                    }
+                }
                 let session = fence(&self.node, draft.generation);
-                let result = log.store_room_as(&draft.clone().numbered(0), session).await;
+                let result = self.log.store_room_as(&msg, session).await;
                 self.note_failure(&result);
                 self.message(from_key, draft, result)
             }
@@ -430,15 +456,31 @@ impl Committer {
                 from_key,
                 from_addr,
                 draft,
-                ..
+                to_key,
             } => {
+                let (low, high) = crate::engine::pair(&from_key, &to_key);
+                let place = crate::engine::Place::Pair(low, high);
+                let mut msg = draft.clone().numbered(0);
+                match self.quote(&draft, &place).await {
+                    Ok(quote) => msg.ext.reply = quote,
+                    Err((code, message)) => {
+                        return Some(Committed::Refused {
+                            from_key,
+                            origin: draft.origin,
+                            cid: draft.cid,
+                            code,
+                            message,
+                        });
+                    }
+                }
                 let to = match &draft.target {
                     shared::Target::User { to } => to.clone(),
                     shared::Target::Room { room } => room.clone(),
                 };
                 let session = fence(&self.node, draft.generation);
-                let result = log
-                    .store_direct_as(&draft.clone().numbered(0), from_addr.as_deref(), session)
+                let result = self
+                    .log
+                    .store_direct_as(&msg, from_addr.as_deref(), session)
                     .await;
                 self.note_failure(&result);
                 if matches!(result, Ok(Sent::MailboxFull)) {
@@ -493,11 +535,47 @@ impl Committer {
                 warn_on(log.forget(&key).await, "forget a name");
                 None
             }
+            Job::Change(job) => {
+                let result = log.change(&job, (&self.node, job.generation)).await;
+                self.note_failure(&result);
+                match result {
+                    Ok(told) => told,
+                    Err(e) => {
+                        tracing::warn!("cannot store a change in Redis: {e}");
+                        Job::Change(job).into_failed()
+                    }
+                }
+            }
         }
     }
 }
 
 impl Committer {
+    /// The quote of the message `draft` replies to, if it replies; the refusal its sender is
+    /// told if that message is not there (or Redis could not be read).
+    async fn quote(
+        &mut self,
+        draft: &crate::engine::Draft,
+        place: &crate::engine::Place,
+    ) -> Result<Option<shared::Quote>, crate::engine::change::Refused> {
+        let Some(seq) = draft.reply else {
+            return Ok(None);
+        };
+        let found = self.log.quote(place, seq).await;
+        self.note_failure(&found);
+        match found {
+            Ok(Some(quote)) => Ok(Some(quote)),
+            Ok(None) => Err(crate::engine::change::unknown(seq)),
+            Err(e) => {
+                tracing::warn!("cannot read a reply's original in Redis: {e}");
+                Err((
+                    shared::ErrorCode::Internal,
+                    "the relay cannot store messages right now; it was not sent".into(),
+                ))
+            }
+        }
+    }
+
     /// What a message job's `result` means for its sender: nothing when it was stored (the
     /// feed brings it), the original for a repeat, and `internal` for a failure.
     fn message(

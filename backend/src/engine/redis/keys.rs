@@ -44,6 +44,32 @@ impl Keys {
         format!("{}pair-log:{}", self.prefix, pair(a_key, b_key))
     }
 
+    /// `room-rev:ROOM` or `pair-rev:PAIR`: the conversation's last revision (changes).
+    pub(super) fn rev(&self, place: &crate::engine::Place) -> String {
+        match place {
+            crate::engine::Place::Room(room) => format!("{}room-rev:{room}", self.prefix),
+            crate::engine::Place::Pair(a, b) => format!("{}pair-rev:{}", self.prefix, pair(a, b)),
+        }
+    }
+
+    /// `room-changes:ROOM` or `pair-changes:PAIR`: the changed seqs by revision.
+    pub(super) fn changed(&self, place: &crate::engine::Place) -> String {
+        match place {
+            crate::engine::Place::Room(room) => format!("{}room-changes:{room}", self.prefix),
+            crate::engine::Place::Pair(a, b) => {
+                format!("{}pair-changes:{}", self.prefix, pair(a, b))
+            }
+        }
+    }
+
+    /// The log of a conversation.
+    pub(super) fn log_of(&self, place: &crate::engine::Place) -> String {
+        match place {
+            crate::engine::Place::Room(room) => self.room_log(room),
+            crate::engine::Place::Pair(a, b) => self.pair_log(a, b),
+        }
+    }
+
     /// `user:USER`: the channel of the private messages USER sends and receives.
     pub(super) fn user_channel(&self, user_key: &str) -> String {
         format!("{}user:{user_key}", self.prefix)

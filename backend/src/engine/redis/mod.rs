@@ -27,9 +27,11 @@
 //! | key | type | holds | written by |
 //! |---|---|---|---|
 //! | `room-seq:ROOM` | string | the room's last seq | `store.lua` (INCR) |
-//! | `room-log:ROOM` | sorted set | the room's messages: member the message's JSON (a `ChatMessage`), score its seq; the newest [`RedisLogConfig::retention`] kept | `store.lua` (ZADD, trim) |
+//! | `room-log:ROOM` | sorted set | the room's messages: member the message's JSON (a `ChatMessage`, with its reply's quote, edit, deletion, reactions and `rev` once changed), score its seq; the newest [`RedisLogConfig::retention`] kept | `store.lua` (ZADD, trim); `change.lua` (rewrites an entry) |
 //! | `pair-seq:PAIR` | string | the private conversation's last seq | `store.lua` (INCR) |
 //! | `pair-log:PAIR` | sorted set | its messages, as for a room | `store.lua` (ZADD, trim) |
+//! | `room-rev:ROOM`, `pair-rev:PAIR` | string | the conversation's last revision (edits, deletions, reactions; counted apart from seq) | `change.lua` (INCR) |
+//! | `room-changes:ROOM`, `pair-changes:PAIR` | sorted set | the seqs of the conversation's changed messages, score the revision of each one's latest change (what `changes` reads); the newest [`RedisLogConfig::retention`] kept | `change.lua` (ZADD, trim); `users.rs` (DEL, with the pair's log) |
 //! | `mail:USER` | sorted set | the private messages waiting for USER: score the mail id (arrival order), member a JSON object `{k: sender key, a: sender address or "", c: cost in bytes, q: seq, m: the message's JSON}` (a copy, so trimming the log never loses mail) | `store.lua` (ZADD); `ack.lua` (ZREM) |
 //! | `mail-size:USER` | hash | `id`: the last mail id; `n`, `b`: the messages and bytes in the mailbox; `n:s:SENDER`, `b:s:SENDER` and `n:a:ADDR`, `b:a:ADDR`: the part of them from one sender by name and by address | `store.lua` (HINCRBY); `ack.lua` (HINCRBY, HDEL) |
 //! | `node:ID` | string, expires 9 s after its last renewal | relay ID's lease (its process id) | `node.rs` (SET PX, PEXPIRE every second); `cluster.lua` (reap) |
@@ -48,8 +50,8 @@
 //!
 //! | channel | carries | published by |
 //! |---|---|---|
-//! | `room:ROOM` | each stored room message's JSON; `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `cluster.lua`; `feed/` |
-//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE/GEN ROOM` (joined), `l NODE/GEN ROOM` (left), `r NODE/GEN {read}`, GEN the session's generation there (an older relay's say `NODE` alone) | `store.lua`; `feed/` |
+//! | `room:ROOM` | each stored room message's JSON; `c {r, m}` for each change to one of its messages (who asked, as JSON: relay, connection, cid, key; the message's new state as JSON); `p NODE {presence}` when a member enters or leaves on relay NODE; `t NODE {typing}` | `store.lua`; `change.lua`; `cluster.lua`; `feed/` |
+//! | `user:USER` | `{f, t, i, m}` for each stored private message USER sends or receives (sender, recipient, mail id, the message's JSON); `t NODE {typing}` to USER; what a connection of USER's on relay NODE did, for USER's connections elsewhere: `j NODE/GEN ROOM` (joined), `l NODE/GEN ROOM` (left), `r NODE/GEN {read}`, GEN the session's generation there (an older relay's say `NODE` alone); `c {r, m}` for each change to a message of USER's private conversations (as for a room, with the pair's keys in `r`) | `store.lua`; `change.lua`; `feed/` |
 //! | `node:ID` | `moved GEN USER`: USER's session was taken over elsewhere, with generation GEN | `cluster.lua` (claim) |
 //! | `user-changes` | `KEY` of a user protected, forgotten or claimed while protected (read it); `KEY\nNAME\nMS` of an unprotected user's claim | `users.rs` (protect, forget); `cluster.lua` (claim) |
 //!
@@ -68,6 +70,7 @@
 //! (with replicas if wanted), not Redis Cluster, whose slots would need hash tags.
 
 mod audit;
+pub(super) mod change;
 mod cluster;
 mod durability;
 mod engine;
@@ -119,6 +122,7 @@ pub const PREFIX: &str = "courier:";
 const STORE_LUA: &str = include_str!("lua/store.lua");
 /// The script that removes acknowledged or received mail.
 const ACK_LUA: &str = include_str!("lua/ack.lua");
+const CHANGE_LUA: &str = include_str!("lua/change.lua");
 /// The script that keeps the cluster's sessions and rooms.
 const CLUSTER_LUA: &str = include_str!("lua/cluster.lua");
 
@@ -230,6 +234,7 @@ pub struct RedisLog {
     keys: Keys,
     store: Script,
     ack: Script,
+    change: Script,
     cluster: Script,
     config: RedisLogConfig,
 }
@@ -270,6 +275,7 @@ impl RedisLog {
             keys: Keys::new(&config.prefix),
             store: Script::new(STORE_LUA),
             ack: Script::new(ACK_LUA),
+            change: Script::new(CHANGE_LUA),
             cluster: Script::new(CLUSTER_LUA),
             config,
         })

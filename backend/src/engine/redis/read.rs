@@ -167,7 +167,8 @@ impl RedisLog {
             .arg("WITHSCORES")
             .query_async(&mut self.conn.clone())
             .await?;
-        entries
+        let user = name_key(user);
+        let mut mail = entries
             .into_iter()
             .map(|(member, id)| {
                 let entry: Entry = serde_json::from_str(&member)?;
@@ -177,7 +178,32 @@ impl RedisLog {
                     msg: serde_json::from_str(&entry.m)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<Mail>, RedisLogError>>()?;
+        // The mailbox keeps a copy of each message as sent; the log has its state now (an
+        // edit, a deletion, reactions), while it keeps it.
+        if mail.is_empty() {
+            return Ok(mail);
+        }
+        let mut pipe = ::redis::pipe();
+        for m in &mail {
+            pipe.cmd("ZRANGEBYSCORE")
+                .arg(self.keys.pair_log(&m.sender_key, &user))
+                .arg(m.msg.seq)
+                .arg(m.msg.seq);
+        }
+        let now: Vec<Vec<String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        for (m, now) in mail.iter_mut().zip(now) {
+            if let Some(json) = now.first() {
+                let current: ChatMessage = serde_json::from_str(json)?;
+                if current.ext.rev.is_some() {
+                    m.msg = ChatMessage {
+                        cid: m.msg.cid.take(),
+                        ..current
+                    };
+                }
+            }
+        }
+        Ok(mail)
     }
 
     /// `user` has received every private message from `correspondent` up to and including

@@ -108,6 +108,9 @@ impl RedisLog {
         let correspondents: Vec<String> = conn.smembers(self.keys.correspondents(key)).await?;
         for other in &correspondents {
             let () = conn.del(self.keys.pair_log(key, other)).await?;
+            // Its changed seqs go with it; its revision counter stays, as its seq counter does.
+            let place = crate::engine::Place::Pair(key.to_owned(), other.clone());
+            let () = conn.del(self.keys.changed(&place)).await?;
             // Every mail from `key` in `other`'s mailbox, its sizes kept right.
             self.ack(other, key, u64::MAX).await?;
         }

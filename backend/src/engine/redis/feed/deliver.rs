@@ -48,6 +48,10 @@ impl Following {
             self.typing(topic, typing).await;
             return Ok(());
         }
+        if let Some(change) = payload.strip_prefix("c ") {
+            self.changed(&topic, change).await;
+            return Ok(());
+        }
         match topic {
             Topic::Room(room) => {
                 if let Some(event) = payload.strip_prefix("p ") {
@@ -66,6 +70,36 @@ impl Following {
             },
         }
         Ok(())
+    }
+
+    /// A change `change.lua` published (`c {r, m}`): sent on once, to the room's members
+    /// here or to the pair's people here (a relay with both of them hears it twice: the
+    /// pair's last revision sent on drops the second). A change published while this feed
+    /// was reconnecting is not fetched again: the clients catch up with `changes`.
+    async fn changed(&mut self, topic: &Topic, payload: &str) {
+        let committed = match crate::engine::redis::change::committed(payload, &self.node) {
+            Ok(committed) => committed,
+            Err(e) => return tracing::warn!("not a change: {e}"),
+        };
+        if let Committed::Changed { place, msg, .. } = &committed {
+            match (topic, place) {
+                (Topic::Room(room), crate::engine::Place::Room(of)) if room == of => {
+                    if !self.rooms.contains_key(room) {
+                        return;
+                    }
+                }
+                (Topic::User(_), crate::engine::Place::Pair(low, high)) => {
+                    let rev = msg.ext.rev.unwrap_or(0);
+                    let last = self.revs.entry((low.clone(), high.clone())).or_default();
+                    if rev <= *last {
+                        return;
+                    }
+                    *last = rev;
+                }
+                _ => return,
+            }
+        }
+        self.send(vec![committed]).await;
     }
 
     /// `NODE {presence}` on a room's channel: another relay's member entered or left.

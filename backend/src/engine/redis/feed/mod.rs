@@ -112,6 +112,7 @@ impl Feed {
             rooms: HashMap::new(),
             users: HashSet::new(),
             pairs: HashMap::new(),
+            revs: HashMap::new(),
             exits: HashSet::new(),
         };
         tokio::spawn(task.run(rx));
@@ -203,6 +204,8 @@ struct Following {
     /// A pair of name keys (in order) → the last seq of theirs sent on, for pairs with a
     /// followed user.
     pairs: HashMap<(String, String), u64>,
+    /// Each pair's last revision sent on (a change comes on both users' channels).
+    revs: HashMap<(String, String), u64>,
     /// Members who left a room here while Redis did not answer, as (room, user key): tried
     /// again every second, so that nobody stays listed in a room they left.
     exits: HashSet<(String, String)>,
