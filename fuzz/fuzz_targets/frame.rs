@@ -50,12 +50,14 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Join { room, .. } | ClientMsg::Leave { room } => {
             let _ = validate::room(room);
         }
-        ClientMsg::Say { room, text, mid } => {
+        ClientMsg::Say {
+            room, text, mid, ..
+        } => {
             let _ = validate::room(room);
             let _ = validate::text(text);
             let _ = mid.as_deref().map(validate::mid);
         }
-        ClientMsg::Dm { to, text, mid } => {
+        ClientMsg::Dm { to, text, mid, .. } => {
             let _ = validate::name_key(to);
             let _ = validate::text(text);
             let _ = mid.as_deref().map(validate::mid);
@@ -82,13 +84,32 @@ fuzz_target!(|data: &[u8]| {
         ClientMsg::Protect { password } => {
             let _ = password_fits(password);
         }
-        ClientMsg::Read { room, with, .. } => {
+        ClientMsg::Read { room, with, .. }
+        | ClientMsg::Delete { room, with, .. }
+        | ClientMsg::Changes { room, with, .. } => {
             if let Some(room) = room {
                 let _ = validate::room(room);
             }
             if let Some(with) = with {
                 let _ = validate::name_key(with);
             }
+        }
+        ClientMsg::Edit {
+            room, with, text, ..
+        } => {
+            let _ = room.as_deref().map(validate::room);
+            let _ = with.as_deref().map(validate::name_key);
+            let _ = validate::text(text);
+        }
+        ClientMsg::React {
+            room, with, emoji, ..
+        } => {
+            let _ = room.as_deref().map(validate::room);
+            let _ = with.as_deref().map(validate::name_key);
+            let _ = validate::emoji(emoji);
+        }
+        ClientMsg::Search { q } => {
+            let _ = q.trim().chars().count();
         }
         ClientMsg::Run { hosts, command } => {
             let _ = (hosts.split(',').count(), command.chars().count());
