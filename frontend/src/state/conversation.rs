@@ -170,7 +170,8 @@ pub struct Conversation {
     pub acked: u64,
     /// The highest `read` told to the relay in this session (for our other connections).
     pub read_told: u64,
-    /// The highest revision (`rev`) of a change seen: a resume asks for the changes after it.
+    /// The highest revision (`rev`) of a `changed` frame or `changes` answer seen: a resume
+    /// asks for the changes after it.
     pub rev: u64,
 }
 
@@ -257,14 +258,13 @@ impl Conversation {
     pub(super) fn apply(&mut self, m: ChatMessage, mine: bool) -> Applied {
         self.typing
             .retain(|t| name_key(&t.name) != name_key(&m.from));
-        self.rev = self.rev.max(m.ext.rev.unwrap_or(0));
         let confirmed = &self.messages[..self.confirmed_len()];
         if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0)) {
             let held = &self.messages[i];
             // The same message, its text maybe changed since (an edit): the newer state wins.
             if held.from == m.from && held.ts == Some(m.ts) {
                 if m.ext.rev.unwrap_or(0) > held.rev {
-                    self.change(m.clone());
+                    self.change(m.clone(), false);
                 }
                 return match self.own_unconfirmed(&m, mine) {
                     Some(own) => {
@@ -307,9 +307,16 @@ impl Conversation {
     /// Takes a message's newer state (a `changed` frame, a `changes` answer, or a held
     /// message again in a newer state): its text, and whether it was edited or deleted.
     /// (Reactions and reply quotes are kept by the relay but not shown yet.)
-    pub(super) fn change(&mut self, m: ChatMessage) {
+    ///
+    /// Only a change (`changed`, `changes`) moves [`Conversation::rev`], with `watermark`: a
+    /// message in a history page or a `joined` carries its own latest revision, not the
+    /// conversation's, so taking it as the mark could skip an older change of another message
+    /// held (docs/PROTOCOL.md).
+    pub(super) fn change(&mut self, m: ChatMessage, watermark: bool) {
         let rev = m.ext.rev.unwrap_or(0);
-        self.rev = self.rev.max(rev);
+        if watermark {
+            self.rev = self.rev.max(rev);
+        }
         let confirmed = &self.messages[..self.confirmed_len()];
         if let Ok(i) = confirmed.binary_search_by_key(&m.seq, |x| x.seq.unwrap_or(0))
             && self.messages[i].rev < rev

@@ -250,7 +250,7 @@ impl State {
                 let Some(conv) = self.conversations.get_mut(&key) else {
                     return false;
                 };
-                Rc::make_mut(conv).change(m);
+                Rc::make_mut(conv).change(m, true);
             }
             ServerMsg::Changes {
                 conversation,
@@ -263,7 +263,7 @@ impl State {
                 };
                 let conv = Rc::make_mut(conv);
                 for m in messages {
-                    conv.change(m);
+                    conv.change(m, true);
                 }
                 if more {
                     self.emit_changes(&key);
