@@ -50,6 +50,9 @@ pub enum ReadError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot read from Redis: {0}")]
     Redis(#[from] redis::RedisLogError),
+    /// The read's own thread ended without an answer (it panicked).
+    #[error("the read stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
 }
 
 /// Where the chat is kept: the commit path and the reads. See the module's doc.

@@ -17,7 +17,7 @@ use super::fanout::hold;
 use super::rooms::check_room;
 use super::slow::SlowTask;
 use super::{Handled, LiveMail, Slow, State, deliver, encode, read_failed, refuse};
-use crate::engine::{Change, ChangeJob, Page, Place, ReadError, pair};
+use crate::engine::{Change, ChangeJob, Page, Place, ReadError, mail_cost, pair};
 use crate::outbox::ConnId;
 
 /// A frame's `room` or `with`: exactly one.
@@ -130,10 +130,30 @@ impl State {
         page: Result<Page, ReadError>,
     ) -> Handled {
         let page = page.map_err(|e| read_failed(&e))?;
+        // Bounded in bytes like a history page (a message's text and reactions, at least one
+        // message), so that a small request cannot ask for a large answer; the rest is `more`,
+        // asked for after the last one's rev.
+        let (mut messages, mut bytes) = (Vec::with_capacity(page.messages.len()), 0);
+        let mut more = page.more;
+        for msg in page.messages {
+            let cost = mail_cost(&msg.text)
+                + msg
+                    .ext
+                    .reactions
+                    .iter()
+                    .map(|r| r.emoji.len() + r.names.iter().map(|n| n.len() + 3).sum::<usize>())
+                    .sum::<usize>();
+            if !messages.is_empty() && bytes + cost > self.limits.page_bytes {
+                more = true;
+                break;
+            }
+            bytes += cost;
+            messages.push(msg);
+        }
         let changes = ServerMsg::Changes {
             conversation,
-            messages: page.messages,
-            more: page.more,
+            messages,
+            more,
         };
         self.send(id, &changes);
         Ok(())

@@ -27,6 +27,9 @@ pub struct Sqlite {
 /// on one connection (never under the hub's lock).
 struct SqliteReads {
     reader: Mutex<Reader>,
+    /// Searches' own connection, used off the async workers (`spawn_blocking`): a search
+    /// may scan megabytes, and neither the other reads nor the workers wait for it.
+    searcher: Arc<Mutex<Reader>>,
 }
 
 impl SqliteReads {
@@ -50,11 +53,12 @@ impl Sqlite {
         sink: Sink,
     ) -> std::io::Result<Self> {
         let users = store.take_users();
-        let (reader, writer) = store.split();
+        let (reader, searcher, writer) = store.split();
         let queue = writer::spawn(writer, retention, clock, metrics, sink, limits)?;
         Ok(Self {
             reads: Arc::new(SqliteReads {
                 reader: Mutex::new(reader),
+                searcher: Arc::new(Mutex::new(searcher)),
             }),
             queue,
             users,
@@ -117,7 +121,14 @@ impl Reads for SqliteReads {
     }
 
     fn search<'a>(&'a self, scope: &'a Scope, query: &'a str) -> Reading<'a, Vec<ChatMessage>> {
-        let found = self.reader().search(scope, query);
-        Box::pin(std::future::ready(found.map_err(ReadError::from)))
+        let (searcher, scope, query) = (self.searcher.clone(), scope.clone(), query.to_owned());
+        Box::pin(async move {
+            let found = tokio::task::spawn_blocking(move || {
+                let mut searcher = searcher.lock().unwrap_or_else(|p| p.into_inner());
+                searcher.search(&scope, &query)
+            })
+            .await?;
+            Ok(found?)
+        })
     }
 }

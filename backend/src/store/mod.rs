@@ -88,6 +88,9 @@ pub enum StoreError {
 pub struct Store {
     pub path: PathBuf,
     reader: Reader,
+    /// A second read-only connection, for searches alone: a search reads far more than a page,
+    /// and must not hold up the reads (and the hellos) that take turns on `reader`.
+    searcher: Reader,
     writer: Connection,
     /// Held until the writer's thread ends; see [`lock`].
     lock: std::fs::File,
@@ -125,35 +128,40 @@ impl Store {
         let mut writer = Connection::open(&path).map_err(open_error)?;
         configure(&writer, sync).map_err(open_error)?;
         migrate(&mut writer, &path)?;
-        let reader = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|conn| {
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            Ok(conn)
-        })
-        .map_err(open_error)?;
+        let read_only = || {
+            Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|conn| {
+                conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(conn)
+            })
+            .map(Reader::new)
+            .map_err(open_error)
+        };
+        let mut reader = read_only()?;
+        let searcher = read_only()?;
         check_integrity(&writer, &path)?;
-        let mut reader = Reader::new(reader);
         let users = reader.users().map_err(open_error)?;
         Ok(Self {
             path,
             reader,
+            searcher,
             writer,
             lock,
             users,
         })
     }
 
-    /// The two halves: the reader for the hub, the writer for [`writer::spawn`].
-    pub fn split(self) -> (Reader, WriterConn) {
+    /// The parts: the reader and the searcher for the hub, the writer for [`writer::spawn`].
+    pub fn split(self) -> (Reader, Reader, WriterConn) {
         let writer = WriterConn {
             conn: self.writer,
             lock: self.lock,
             path: self.path,
         };
-        (self.reader, writer)
+        (self.reader, self.searcher, writer)
     }
 
     /// The users who ever completed a hello, as read at open.

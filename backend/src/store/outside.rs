@@ -22,7 +22,7 @@ impl OutsideUsers {
     /// The file's reader; its writer (and the file's lock) are let go: this relay does not
     /// write the file.
     pub fn new(store: Store) -> Self {
-        let (reader, _writer) = store.split();
+        let (reader, _searcher, _writer) = store.split();
         Self {
             reader: Mutex::new(reader),
         }

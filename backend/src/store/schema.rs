@@ -164,9 +164,10 @@ pub const MIGRATIONS: &[&str] = &[
     // trigram tokenizer (case-insensitive substrings of three characters or more, in any
     // script), whose rowid is the message's id in search_rows: the message tables are
     // WITHOUT ROWID. Triggers keep both in step with every insert, change of text (an edit,
-    // a deletion's "") and delete (retention, a forgotten name), whoever makes it. The
-    // messages already stored are indexed here, oldest first, so ids follow the order
-    // stored. pairs_by_high finds a user's pairs where they are `high`.
+    // a deletion's ""; not a reaction, which writes the same text again) and delete
+    // (retention, a forgotten name), whoever makes it. The messages already stored are
+    // indexed here, oldest first, so ids follow the order stored. pairs_by_high finds a
+    // user's pairs where they are `high`.
     "
     CREATE TABLE search_rows (
         id   INTEGER PRIMARY KEY,
@@ -199,7 +200,8 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO search_rows (room, seq) VALUES (new.room, new.seq);
         INSERT INTO search_text (rowid, text) VALUES (last_insert_rowid(), new.text);
     END;
-    CREATE TRIGGER room_messages_search_update AFTER UPDATE OF text ON room_messages BEGIN
+    CREATE TRIGGER room_messages_search_update AFTER UPDATE OF text ON room_messages
+        WHEN old.text IS NOT new.text BEGIN
         DELETE FROM search_text WHERE rowid =
             (SELECT id FROM search_rows WHERE room = old.room AND seq = old.seq);
         INSERT INTO search_text (rowid, text)
@@ -215,7 +217,8 @@ pub const MIGRATIONS: &[&str] = &[
         INSERT INTO search_rows (low, high, seq) VALUES (new.low, new.high, new.seq);
         INSERT INTO search_text (rowid, text) VALUES (last_insert_rowid(), new.text);
     END;
-    CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text ON direct_messages BEGIN
+    CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text ON direct_messages
+        WHEN old.text IS NOT new.text BEGIN
         DELETE FROM search_text WHERE rowid = (SELECT id FROM search_rows
             WHERE low = old.low AND high = old.high AND seq = old.seq);
         INSERT INTO search_text (rowid, text) SELECT id, new.text FROM search_rows

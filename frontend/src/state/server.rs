@@ -262,10 +262,12 @@ impl State {
                     return false;
                 };
                 let conv = Rc::make_mut(conv);
+                let before = conv.rev;
                 for m in messages {
                     conv.change(m, true);
                 }
-                if more {
+                // More after the last one (only if it moved on: never the same question twice).
+                if more && conv.rev > before {
                     self.emit_changes(&key);
                 }
             }
