@@ -13,15 +13,17 @@
 //! it is stored.
 //!
 //! This file holds the hub's state and its lifecycle. The rest is split by concern:
+//! `frame.rs` (a text frame's way in: parse, rate, cid, dispatch, and finishing its slow work),
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
 //! history), with typing in both rooms and direct; `person.rs` (one person on several
 //! connections: `hello` with `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate
 //! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done
 //! off the lock), `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and
-//! mailboxes) and `output.rs` (queueing frames to connections, submitting jobs to the engine). Calls go one way:
-//! lifecycle → dispatch → handlers → fan-out's mailbox sending → output, and engine → sink →
-//! fan-out → output; none calls back into its caller, and the engine never calls the hub.
+//! mailboxes) and `output.rs` (queueing frames to connections, submitting jobs to the engine).
+//! Calls go one way: lifecycle (`frame.rs`) → dispatch → handlers → fan-out's mailbox sending
+//! → output, and engine → sink → fan-out → output; none calls back into its caller, and the
+//! engine never calls the hub.
 
 mod changes;
 mod cluster;
@@ -29,6 +31,7 @@ mod direct;
 mod dispatch;
 mod dm_rate;
 mod fanout;
+mod frame;
 mod names;
 mod ops;
 mod output;
@@ -42,13 +45,12 @@ mod slow;
 pub use fanout::FanOut;
 use output::{deliver, encode};
 use session::{Attached, Hello};
-use slow::Outcome;
 pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
+use shared::ErrorCode;
 
 use crate::attempts::{AttemptLimits, Attempts};
 use crate::clock::Clock;
@@ -59,8 +61,8 @@ use crate::ops::runs::Runs;
 use crate::ops::stats::Ring;
 use crate::outbox::Frame;
 use crate::outbox::{ConnHandle, ConnId};
-use crate::passwords::{Busy, Workers};
-use crate::throttle::{FrameLimiter, Rate};
+use crate::passwords::Workers;
+use crate::throttle::Rate;
 use dm_rate::DmRates;
 pub use ops::RUNNER_OFF;
 
@@ -341,174 +343,6 @@ impl Hub {
                 session: None,
             },
         );
-    }
-
-    /// One text frame from connection `id`: parsed, counted against the connection's rate
-    /// `limiter` (over it, the frame is dropped and answered with `rate_limited`), checked and
-    /// carried out. Answers (and errors) are queued on the connection itself.
-    ///
-    /// A frame that needs a password hashed or checked returns that work as [`Slow`]: the
-    /// connection does it with [`Hub::work_out`] and hands the result to [`Hub::finish`].
-    #[must_use]
-    pub fn handle(
-        &self,
-        handle: &ConnHandle,
-        text: &str,
-        limiter: &mut FrameLimiter,
-    ) -> Option<Slow> {
-        let id = handle.id;
-        Metrics::inc(&self.metrics.frames_received);
-        let parsed = ClientFrame::parse(text);
-        let typing = matches!(&parsed, Ok(f) if matches!(f.msg, ClientMsg::Typing { .. }));
-        if !limiter.admit(typing) {
-            let cid = match parsed {
-                Ok(frame) => frame.cid,
-                Err(e) => e.cid,
-            };
-            self.rate_limited(handle, cid);
-            return None;
-        }
-        let frame = match parsed {
-            Ok(frame) => frame,
-            Err(e) => {
-                let message = format!("not a Courier frame: {e}");
-                self.lock().error(id, ErrorCode::BadRequest, message, e.cid);
-                return None;
-            }
-        };
-        let now = (self.clock)();
-        let mut state = self.lock();
-        if let Some(cid) = &frame.cid
-            && !validate::cid(cid)
-        {
-            let message = "a cid has at most 64 characters";
-            state.error(id, ErrorCode::BadRequest, message.into(), frame.cid);
-            return None;
-        }
-        if let Err(refusal) = state.dispatch(id, frame.msg, frame.cid.clone(), now) {
-            state.error(id, refusal.code, refusal.message, frame.cid);
-            return None;
-        }
-        state.slow.take().map(|slow| Slow {
-            cid: frame.cid,
-            addr: handle.addr,
-            ..slow
-        })
-    }
-
-    /// Ends a frame whose slow work is done. It may leave more (a hello's mailbox to read).
-    #[must_use]
-    pub fn finish(&self, handle: &ConnHandle, done: Done) -> Option<Slow> {
-        let id = handle.id;
-        let now = (self.clock)();
-        let mut state = self.lock();
-        let result = match done.outcome {
-            Outcome::Verified { hello, fits: true } => {
-                state
-                    .attempts
-                    .succeeded(&validate::name_key(hello.name.trim()));
-                state.hello(id, hello, now)
-            }
-            Outcome::Verified { hello, fits: false } => {
-                tracing::info!(conn = id, name = %hello.name, "wrong password for a protected name");
-                state
-                    .attempts
-                    .failed(&validate::name_key(hello.name.trim()), now);
-                refuse(
-                    ErrorCode::PasswordRequired,
-                    session::password_required(hello.name.trim()),
-                )
-            }
-            Outcome::Hashed(Ok(hash)) => state.protected(id, hash, now),
-            Outcome::Hashed(Err(e)) => {
-                tracing::error!("cannot hash a password: {e}");
-                refuse(ErrorCode::Internal, "the relay could not protect the name")
-            }
-            Outcome::Busy(busy) => {
-                let message = match busy {
-                    Busy::Address => "a password from this address is being checked already",
-                    Busy::Full => "the relay is checking too many passwords",
-                    Busy::Stopped => "the relay is stopping",
-                };
-                state.too_many(format!(
-                    "{message}: this frame was dropped; try again shortly"
-                ))
-            }
-            Outcome::Claimed {
-                hello,
-                claim: (token, key),
-                claimed,
-            } => state.claimed(id, hello, (token, key), claimed, now),
-            Outcome::Joined {
-                room,
-                key,
-                again,
-                page,
-                members,
-                siblings,
-            } => {
-                let done = state.joined(id, (room.clone(), again), page, members, &siblings);
-                state.join_settled(&room, &key, done.is_ok() && !again);
-                done
-            }
-            Outcome::Recipient {
-                to,
-                text,
-                mid,
-                reply,
-                user,
-            } => {
-                match user {
-                    Ok(Some(user)) => state.user_changed(user.key.clone(), Some(user)),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!("cannot look a user up: {e}"),
-                }
-                state.dm(id, &to, text, (done.cid.clone(), mid, reply), (now, true))
-            }
-            Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
-            Outcome::Online(online) => state.send_online(id, online),
-            Outcome::History { conversation, page } => state.send_history(id, conversation, page),
-            Outcome::Found { q, found } => state.found(id, q, found),
-            Outcome::Changes { conversation, page } => state.send_changes(id, conversation, page),
-            Outcome::Mailbox { key, mail, joined } => {
-                // An attached connection's rooms first (a failed one is told, and left).
-                for (room, page, members) in joined {
-                    let done = state.joined(id, (room.clone(), false), page, members, &[]);
-                    if let Err(refusal) = done {
-                        state.error(id, refusal.code, refusal.message, None);
-                    }
-                    state.join_settled(&room, &key, false);
-                }
-                state.mail_read(id, &key, mail)
-            }
-        };
-        if let Err(refusal) = result {
-            state.error(id, refusal.code, refusal.message, done.cid.clone());
-            return None;
-        }
-        state.slow.take().map(|slow| Slow {
-            cid: done.cid,
-            addr: handle.addr,
-            ..slow
-        })
-    }
-    /// Answers a frame dropped for going over the connection's rate. Straight onto the
-    /// connection's own queue, without the hub's lock: a flood costs the flooder, and does not
-    /// contend with everybody else's messages for the lock.
-    pub fn rate_limited(&self, handle: &ConnHandle, cid: Option<String>) {
-        Metrics::inc(&self.metrics.rate_limited);
-        Metrics::inc(&self.metrics.errors_sent);
-        let message = "too many frames: this one was dropped; slow down";
-        let _ = handle.send(encode(&ServerMsg::error(
-            ErrorCode::RateLimited,
-            message,
-            cid,
-        )));
-    }
-
-    /// Answers a frame the relay does not take (a binary frame) with an error.
-    pub fn refuse(&self, id: ConnId, code: ErrorCode, message: &str) {
-        self.lock().error(id, code, message.into(), None);
     }
 
     /// Whether connection `id` has a session.

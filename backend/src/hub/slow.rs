@@ -1,8 +1,8 @@
 //! Work a frame needs that must not hold the hub's lock: hashing or checking the password of a
 //! protected name, and reading from the engine (a `joined`'s history, a `history` page, the
-//! mailbox after a `welcome`, a search). [`Hub::handle`] hands it back to the connection as [`Slow`], the
-//! connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`] completes the frame
-//! (in `mod.rs`, with the handlers). It calls no handler itself.
+//! mailbox after a `welcome`, a search). [`Hub::handle`] hands it back to the connection as
+//! [`Slow`], the connection runs [`Hub::work_out`] without the lock, and [`Hub::finish`]
+//! completes the frame (`frame.rs`, which calls the handlers). It calls no handler itself.
 //!
 //! A connection handles its next frame only once this one is finished, so its frames still
 //! take effect in the order sent.

@@ -72,6 +72,7 @@
 mod audit;
 pub(super) mod change;
 mod cluster;
+mod committer;
 mod durability;
 mod engine;
 mod feed;
