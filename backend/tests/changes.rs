@@ -420,3 +420,44 @@ async fn a_member_joining_while_a_message_changes_ends_in_its_final_state() {
     assert_eq!(state, (EDITS, format!("v{EDITS}")));
     carol.expect_silence(200).await;
 }
+
+#[tokio::test]
+async fn a_changes_answer_is_bounded_in_bytes_and_pages_on() {
+    // 1 KiB pages: two edited messages of 700 characters do not fit one answer.
+    let relay = Relay::start_with(|c| c.page_kib = 1).await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
+    for i in 1..=3u64 {
+        alice
+            .say("lobby", &format!("short {i}"), &format!("s{i}"))
+            .await;
+        let long = "x".repeat(700);
+        alice
+            .send(json!({"type":"edit","room":"lobby","seq":i,"text":long,"cid":format!("e{i}")}))
+            .await;
+        next(&mut alice, "changed").await;
+    }
+    bob.send(json!({"type":"changes","room":"lobby","rev":0}))
+        .await;
+    let mut got = Vec::new();
+    loop {
+        let page = loop {
+            let frame = bob.next_but_presence().await;
+            if frame["type"] == "changes" {
+                break frame;
+            }
+        };
+        let messages = page["messages"].as_array().unwrap().clone();
+        assert!(
+            messages.len() == 1 || !page["more"].as_bool().unwrap(),
+            "one 700-character message fills a 1 KiB answer: {page}"
+        );
+        got.extend(messages.iter().map(|m| m["seq"].as_u64().unwrap()));
+        if !page["more"].as_bool().unwrap() {
+            break;
+        }
+        let last = messages.last().unwrap()["rev"].as_u64().unwrap();
+        bob.send(json!({"type":"changes","room":"lobby","rev":last}))
+            .await;
+    }
+    assert_eq!(got, [1, 2, 3]);
+}
