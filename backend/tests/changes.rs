@@ -461,3 +461,29 @@ async fn a_changes_answer_is_bounded_in_bytes_and_pages_on() {
     }
     assert_eq!(got, [1, 2, 3]);
 }
+
+/// SQLite only for now: on Redis a repeat is answered with the repeat's own text and seq, not
+/// the original as it is now (store.lua answers from the `mid` record; docs/CLUSTER.md).
+#[tokio::test]
+async fn a_repeated_say_gets_its_original_as_it_is_now() {
+    if common::on_redis() {
+        return;
+    }
+    let relay = Relay::start().await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
+    let say = json!({"type":"say","room":"lobby","text":"draft","mid":"m-1","cid":"c1"});
+    alice.send(say.clone()).await;
+    next(&mut alice, "message").await;
+    next(&mut bob, "message").await;
+    alice
+        .send(json!({"type":"edit","room":"lobby","seq":1,"text":"final","cid":"e1"}))
+        .await;
+    next(&mut alice, "changed").await;
+    // The same say again (a retry after a lost answer): the original, edited, not a new one.
+    alice.send(say).await;
+    let again = next(&mut alice, "message").await;
+    assert_eq!(again["seq"], 1, "{again}");
+    assert_eq!(again["text"], "final", "{again}");
+    assert!(again["edited"].as_u64().is_some(), "{again}");
+    assert!(again["rev"].as_u64().is_some(), "{again}");
+}

@@ -6,8 +6,9 @@
 //! dropped a day after their message ([`WINDOW_MS`]), and with their sender's name.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use shared::{ChatMessage, Target};
+use shared::{ChatMessage, Ext, Target};
 
+use super::changes::{COLS, COLS_LEN, message};
 use crate::engine::Draft;
 
 /// How long a message's `mid` is remembered: longer than any reconnect (a token's grace is
@@ -50,28 +51,40 @@ pub(super) fn original(
     let Some((room, low, high, seq, ts)) = found else {
         return Ok(None);
     };
-    // (target, sender as spelled then, text) of the original, while it is kept.
+    // The original as it is now (its edits, deletion, reactions and reply quote too), while
+    // it is kept.
     let stored = match (room, low, high) {
         (Some(room), _, _) => tx
-            .prepare_cached("SELECT sender, text FROM room_messages WHERE room = ?1 AND seq = ?2")?
-            .query_row(params![room, seq], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?
-            .map(|(from, text)| (Target::Room { room }, from, text)),
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM room_messages WHERE room = ?1 AND seq = ?2"
+            ))?
+            .query_row(params![room, seq], |row| {
+                message(row, Target::Room { room: room.clone() })
+            })
+            .optional()?,
         (None, Some(low), Some(high)) => tx
-            .prepare_cached(
-                "SELECT recipient, sender, text FROM direct_messages
-                 WHERE low = ?1 AND high = ?2 AND seq = ?3",
-            )?
+            .prepare_cached(&format!(
+                "SELECT {COLS}, recipient FROM direct_messages
+                 WHERE low = ?1 AND high = ?2 AND seq = ?3"
+            ))?
             .query_row(params![low, high, seq], |row| {
-                Ok((Target::User { to: row.get(0)? }, row.get(1)?, row.get(2)?))
+                message(
+                    row,
+                    Target::User {
+                        to: row.get(COLS_LEN)?,
+                    },
+                )
             })
             .optional()?,
         _ => None,
     };
-    let (target, from, text) = stored.unwrap_or_else(|| {
-        let d = draft.clone();
-        (d.target, d.from, d.text)
-    });
+    let (target, from, text, ext) = match stored {
+        Some(m) => (m.target, m.from, m.text, m.ext),
+        None => {
+            let d = draft.clone();
+            (d.target, d.from, d.text, Ext::default())
+        }
+    };
     Ok(Some(ChatMessage {
         target,
         seq: seq as u64,
@@ -80,7 +93,7 @@ pub(super) fn original(
         ts: ts as u64,
         cid: draft.cid.clone(),
         mid: Some(mid.clone()),
-        ext: Default::default(),
+        ext,
     }))
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Every message has a row in `search_rows` (its conversation and seq, keyed by an integer
 //! `id` in the order stored) and its text in `search_text`, a contentless FTS5 table with the
-//! `trigram` tokenizer whose rowid is that `id` (schema migration 8). Triggers on
+//! `trigram` tokenizer whose rowid is that `id` (schema migration 9). Triggers on
 //! `room_messages` and `direct_messages` keep both in step with every insert, change of `text`
 //! and delete, whoever makes it. `room_messages` and `direct_messages` are WITHOUT ROWID
 //! tables, hence `search_rows`: it maps their keys to an FTS rowid.
@@ -271,13 +271,13 @@ mod tests {
     }
 
     /// The triggers' cost on the write path: messages stored in transactions of 50 into a
-    /// file, with and without migration 8. `cargo test -p courier --lib write_cost --
+    /// file, with and without migration 9. `cargo test -p courier --lib write_cost --
     /// --ignored --nocapture`.
     #[test]
     #[ignore = "a measurement"]
     fn write_cost() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, migrations) in [("without", 7), ("with", 8), ("without", 7), ("with", 8)] {
+        for (name, migrations) in [("without", 8), ("with", 9), ("without", 8), ("with", 9)] {
             let path = dir.path().join(format!("{name}-{}.db", rand_suffix()));
             let mut conn = Connection::open(&path).unwrap();
             conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")

@@ -441,6 +441,8 @@ impl Following {
                 let users = &self.users;
                 self.pairs
                     .retain(|(a, b), _| users.contains(a) || users.contains(b));
+                self.revs
+                    .retain(|(a, b), _| users.contains(a) || users.contains(b));
                 was
             }
         }
