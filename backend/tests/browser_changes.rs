@@ -8,36 +8,11 @@
 mod browser_harness;
 mod common;
 
-use std::path::PathBuf;
-
 use browser_harness::*;
 use common::Client as WsClient;
 use common::Relay;
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-
-/// The relay serving the release bundle, and chromedriver; `None` when browser tests are off.
-async fn setup() -> Option<(Relay, ChromeDriver)> {
-    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
-        );
-        return None;
-    }
-    let dist = std::env::var("COURIER_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
-    assert!(
-        dist.join("index.html").is_file(),
-        "no bundle: run `trunk build --release`"
-    );
-    let relay = Relay::start_with(|c| {
-        c.static_dir = dist.clone();
-        c.msg_burst = 1000;
-    })
-    .await;
-    Some((relay, ChromeDriver::start()))
-}
 
 /// Sends `frame` as `client` with cid `cid` and waits for what answers it (a copy or an
 /// error carrying the cid), whatever else comes first.
@@ -102,7 +77,7 @@ async fn restore(net: &Proxy, relay: &Relay, browser: &Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_and_deletions_show_live_after_a_reload_and_after_a_resume() {
-    let Some((relay, driver)) = setup().await else {
+    let Some((relay, driver)) = relay_with_bundle().await else {
         return;
     };
     let net = Proxy::start(relay.addr).await;

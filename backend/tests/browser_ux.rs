@@ -9,36 +9,17 @@
 mod browser_harness;
 mod common;
 
-use std::path::PathBuf;
-
 use browser_harness::*;
 use common::Client as WsClient;
 use common::Relay;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
-/// The relay serving the release bundle, and chromedriver; `None` when browser tests are off.
+/// The relay serving the release bundle, chromedriver, and the app's address.
 async fn setup() -> Option<(Relay, ChromeDriver, String)> {
-    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
-        eprintln!(
-            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
-        );
-        return None;
-    }
-    let dist = std::env::var("COURIER_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
-    assert!(
-        dist.join("index.html").is_file(),
-        "no bundle: run `trunk build --release`"
-    );
-    let relay = Relay::start_with(|c| {
-        c.static_dir = dist.clone();
-        c.msg_burst = 1000;
-    })
-    .await;
+    let (relay, driver) = relay_with_bundle().await?;
     let url = format!("http://{}/", relay.addr);
-    Some((relay, ChromeDriver::start(), url))
+    Some((relay, driver, url))
 }
 
 async fn wait_for_focus(browser: &Client, id: &str) {

@@ -2,7 +2,7 @@
 //! read and written, a reply's quote looked up, and a change applied inside the writer's
 //! transaction (read, decided, written, the conversation's revision bumped, all at once).
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shared::validate::name_key;
 use shared::{ChatMessage, Ext, Quote, Target};
 
@@ -92,22 +92,46 @@ pub(super) fn reply_params(q: Option<&Quote>) -> (Option<i64>, Option<&str>, Opt
     )
 }
 
-/// Applies a change inside the writer's transaction: `None` when nothing changes (nothing is
-/// written and nobody is told), else the message's new state or the refusal.
-pub(super) fn apply(tx: &Transaction<'_>, job: &ChangeJob) -> rusqlite::Result<Option<Committed>> {
-    let seq = i64::try_from(job.seq).unwrap_or(i64::MAX);
-    let found = match &job.place {
-        Place::Room(room) => tx
+/// Where a stored message is: its room, or its pair of users (their keys, in order).
+#[derive(Clone, Copy)]
+pub(super) enum At<'a> {
+    Room(&'a str),
+    Pair(&'a str, &'a str),
+}
+
+impl<'a> From<&'a Place> for At<'a> {
+    fn from(place: &'a Place) -> Self {
+        match place {
+            Place::Room(room) => Self::Room(room),
+            Place::Pair(low, high) => Self::Pair(low, high),
+        }
+    }
+}
+
+/// Message `seq` at `at` as it is stored now, and its sender's name key; `None` if it is not
+/// kept (never sent, or dropped by retention).
+pub(super) fn stored(
+    conn: &Connection,
+    at: At<'_>,
+    seq: i64,
+) -> rusqlite::Result<Option<(ChatMessage, String)>> {
+    match at {
+        At::Room(room) => conn
             .prepare_cached(&format!(
                 "SELECT {COLS} FROM room_messages WHERE room = ?1 AND seq = ?2"
             ))?
             .query_row(params![room, seq], |row| {
-                let msg = message(row, Target::Room { room: room.clone() })?;
+                let msg = message(
+                    row,
+                    Target::Room {
+                        room: room.to_owned(),
+                    },
+                )?;
                 let author = name_key(&msg.from);
                 Ok((msg, author))
             })
-            .optional()?,
-        Place::Pair(low, high) => tx
+            .optional(),
+        At::Pair(low, high) => conn
             .prepare_cached(&format!(
                 "SELECT {COLS}, recipient, sender_key FROM direct_messages
                  WHERE low = ?1 AND high = ?2 AND seq = ?3"
@@ -121,8 +145,15 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &ChangeJob) -> rusqlite::Result<O
                 )?;
                 Ok((msg, row.get(COLS_LEN + 1)?))
             })
-            .optional()?,
-    };
+            .optional(),
+    }
+}
+
+/// Applies a change inside the writer's transaction: `None` when nothing changes (nothing is
+/// written and nobody is told), else the message's new state or the refusal.
+pub(super) fn apply(tx: &Transaction<'_>, job: &ChangeJob) -> rusqlite::Result<Option<Committed>> {
+    let seq = i64::try_from(job.seq).unwrap_or(i64::MAX);
+    let found = stored(tx, At::from(&job.place), seq)?;
     let refused = |(code, message): change::Refused| {
         Ok(Some(Committed::Refused {
             from_key: job.by_key.clone(),

@@ -6,9 +6,9 @@
 //! dropped a day after their message ([`WINDOW_MS`]), and with their sender's name.
 
 use rusqlite::{OptionalExtension, Transaction, params};
-use shared::{ChatMessage, Ext, Target};
+use shared::{ChatMessage, Ext};
 
-use super::changes::{COLS, COLS_LEN, message};
+use super::changes::stored;
 use crate::engine::Draft;
 
 /// How long a message's `mid` is remembered: longer than any reconnect (a token's grace is
@@ -16,11 +16,7 @@ use crate::engine::Draft;
 /// catch-up it gets then confirms what was stored).
 pub const WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// Where a stored message is: its room, or its pair of users.
-pub(super) enum Place<'a> {
-    Room(&'a str),
-    Pair(&'a str, &'a str),
-}
+pub(super) use super::changes::At as Place;
 
 /// The original of `draft` if its sender stored a message with the same `mid` already, with
 /// the repeat's `cid`. If the original has been dropped since (retention), the repeat's own
@@ -53,30 +49,14 @@ pub(super) fn original(
     };
     // The original as it is now (its edits, deletion, reactions and reply quote too), while
     // it is kept.
-    let stored = match (room, low, high) {
-        (Some(room), _, _) => tx
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM room_messages WHERE room = ?1 AND seq = ?2"
-            ))?
-            .query_row(params![room, seq], |row| {
-                message(row, Target::Room { room: room.clone() })
-            })
-            .optional()?,
-        (None, Some(low), Some(high)) => tx
-            .prepare_cached(&format!(
-                "SELECT {COLS}, recipient FROM direct_messages
-                 WHERE low = ?1 AND high = ?2 AND seq = ?3"
-            ))?
-            .query_row(params![low, high, seq], |row| {
-                message(
-                    row,
-                    Target::User {
-                        to: row.get(COLS_LEN)?,
-                    },
-                )
-            })
-            .optional()?,
+    let at = match (&room, &low, &high) {
+        (Some(room), _, _) => Some(Place::Room(room)),
+        (None, Some(low), Some(high)) => Some(Place::Pair(low, high)),
         _ => None,
+    };
+    let stored = match at {
+        Some(at) => stored(tx, at, seq)?.map(|(msg, _)| msg),
+        None => None,
     };
     let (target, from, text, ext) = match stored {
         Some(m) => (m.target, m.from, m.text, m.ext),

@@ -19,7 +19,7 @@ use rusqlite::{Connection, params};
 use shared::limits::SEARCH_LEN;
 use shared::{ChatMessage, Target};
 
-use super::changes::{COLS, COLS_LEN, message};
+use super::changes::{At, COLS, COLS_LEN, message, stored};
 use crate::engine::search::{Needle, SCAN_PER_CONVERSATION, ScanBudget, Scope, newest_first};
 
 /// An indexed search looks at this many matches at most, newest stored first, in every
@@ -91,33 +91,13 @@ fn indexed(tx: &Connection, scope: &Scope, query: &str) -> rusqlite::Result<Vec<
     }
     let mut found = Vec::with_capacity(places.len());
     for place in places {
-        // Read in the same transaction: the row is there.
-        let msg = match place {
-            Place::Room(room, seq) => tx
-                .prepare_cached(&format!(
-                    "SELECT {COLS} FROM room_messages WHERE room = ?1 AND seq = ?2"
-                ))?
-                .query_row(params![room, seq], |row| {
-                    message(row, Target::Room { room: room.clone() })
-                }),
-            Place::Pair(low, high, seq) => tx
-                .prepare_cached(&format!(
-                    "SELECT {COLS}, recipient FROM direct_messages
-                     WHERE low = ?1 AND high = ?2 AND seq = ?3"
-                ))?
-                .query_row(params![low, high, seq], |row| {
-                    message(
-                        row,
-                        Target::User {
-                            to: row.get(COLS_LEN)?,
-                        },
-                    )
-                }),
+        // Read in the same transaction: the row is there (unless retention took it since).
+        let at = match &place {
+            Place::Room(room, seq) => (At::Room(room), *seq),
+            Place::Pair(low, high, seq) => (At::Pair(low, high), *seq),
         };
-        match msg {
-            Ok(msg) => found.push(msg),
-            Err(rusqlite::Error::QueryReturnedNoRows) => {}
-            Err(e) => return Err(e),
+        if let Some((msg, _)) = stored(tx, at.0, at.1)? {
+            found.push(msg);
         }
     }
     Ok(found)

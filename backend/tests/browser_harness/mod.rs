@@ -18,6 +18,30 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
 /// How long a browser step may take before the test fails.
+/// A relay serving the release bundle (`COURIER_DIST`, or `dist/`), with a large message burst,
+/// and chromedriver; `None` (and a line saying so) when browser tests are off.
+pub async fn relay_with_bundle() -> Option<(crate::common::Relay, ChromeDriver)> {
+    if std::env::var("COURIER_BROWSER_TESTS").as_deref() != Ok("1") {
+        eprintln!(
+            "skipped: set COURIER_BROWSER_TESTS=1 (scripts/test does) to run the browser tests"
+        );
+        return None;
+    }
+    let dist = std::env::var("COURIER_DIST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    assert!(
+        dist.join("index.html").is_file(),
+        "no bundle: run `trunk build --release`"
+    );
+    let relay = crate::common::Relay::start_with(|c| {
+        c.static_dir = dist.clone();
+        c.msg_burst = 1000;
+    })
+    .await;
+    Some((relay, ChromeDriver::start()))
+}
+
 pub const STEP: Duration = Duration::from_secs(15);
 
 pub async fn log_in(browser: &Client, url: &str, name: &str) {
