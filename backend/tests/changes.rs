@@ -487,3 +487,53 @@ async fn a_repeated_say_gets_its_original_as_it_is_now() {
     assert!(again["edited"].as_u64().is_some(), "{again}");
     assert!(again["rev"].as_u64().is_some(), "{again}");
 }
+
+#[tokio::test]
+async fn a_reaction_to_a_received_dm_needs_nothing_sent_first() {
+    // On a cluster, alice's relay may never have heard of bob: his message came from his.
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    let mut bob = relay.user("bob").await;
+    bob.send(json!({"type":"dm","to":"alice","text":"lunch?"}))
+        .await;
+    next(&mut bob, "message").await;
+    assert_eq!(next(&mut alice, "message").await["seq"], 1);
+
+    alice
+        .send(json!({"type":"react","with":"Bob","seq":1,"emoji":"👍","cid":"r"}))
+        .await;
+    assert_eq!(next(&mut alice, "changed").await["cid"], "r");
+    let seen = next(&mut bob, "changed").await;
+    assert_eq!(seen["reactions"], json!([{"emoji":"👍","names":["alice"]}]));
+    // A name that never said hello anywhere is still unknown.
+    alice
+        .send(json!({"type":"react","with":"nobody","seq":1,"emoji":"👍"}))
+        .await;
+    alice.recv_error("unknown_user").await;
+}
+
+#[tokio::test]
+async fn a_person_signed_in_spelled_otherwise_has_one_reaction() {
+    let relay = Relay::start().await;
+    let (mut alice, mut bob) = relay.two_in("lobby").await;
+    alice.say("lobby", "hi", "c1").await;
+    next(&mut bob, "message").await;
+    bob.send(json!({"type":"react","room":"lobby","seq":1,"emoji":"👍"}))
+        .await;
+    next(&mut bob, "changed").await;
+    next(&mut alice, "changed").await;
+
+    bob.drop_connection().await;
+    let mut bob = Client::connect(&relay).await;
+    bob.hello_when_free("BOB").await;
+    bob.join("lobby").await;
+    // The same reaction from "BOB" is bob's, already there: nothing changes.
+    bob.send(json!({"type":"react","room":"lobby","seq":1,"emoji":"👍"}))
+        .await;
+    bob.expect_silence(300).await;
+    // Taking it back as "BOB" takes back what "bob" added.
+    bob.send(json!({"type":"react","room":"lobby","seq":1,"emoji":"👍","remove":true}))
+        .await;
+    let changed = next(&mut bob, "changed").await;
+    assert!(changed.get("reactions").is_none(), "{changed}");
+}

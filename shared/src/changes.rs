@@ -51,13 +51,18 @@ pub struct Reaction {
 
 impl Ext {
     /// Adds (`on`) or removes `name`'s `emoji`. `false` when nothing changed (already there,
-    /// or not there to remove). The caller checks the limits first ([`Ext::reaction_fits`]).
+    /// or not there to remove). Names are compared as names are (case-insensitively, by
+    /// [`name_key`](crate::validate::name_key)): a person who signs in again spelled otherwise
+    /// still has one reaction, kept as first spelled. The caller checks the limits first
+    /// ([`Ext::reaction_fits`]).
     pub fn react(&mut self, emoji: &str, name: &str, on: bool) -> bool {
         let at = self.reactions.iter().position(|r| r.emoji == emoji);
+        let key = crate::validate::name_key(name);
+        let same = |n: &String| crate::validate::name_key(n) == key;
         match (at, on) {
             (Some(i), true) => {
                 let names = &mut self.reactions[i].names;
-                if names.iter().any(|n| n == name) {
+                if names.iter().any(same) {
                     return false;
                 }
                 names.push(name.to_owned());
@@ -68,7 +73,7 @@ impl Ext {
             }),
             (Some(i), false) => {
                 let names = &mut self.reactions[i].names;
-                let Some(j) = names.iter().position(|n| n == name) else {
+                let Some(j) = names.iter().position(same) else {
                     return false;
                 };
                 names.remove(j);
@@ -118,6 +123,16 @@ mod tests {
         assert!(!ext.react("👍", "bob", false));
         assert_eq!(ext.reactions.len(), 1);
         assert_eq!(ext.reactions[0].emoji, "🎉");
+    }
+
+    #[test]
+    fn a_name_spelled_otherwise_is_the_same_person() {
+        let mut ext = Ext::default();
+        assert!(ext.react("👍", "Ann", true));
+        assert!(!ext.react("👍", "ANN", true));
+        assert_eq!(ext.reactions[0].names, ["Ann"]);
+        assert!(ext.react("👍", "ann", false));
+        assert!(ext.reactions.is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use shared::{ChatMessage, ConversationId, ErrorCode, ServerMsg, validate};
 use super::direct::key_of;
 use super::fanout::hold;
 use super::rooms::check_room;
-use super::slow::SlowTask;
+use super::slow::{SlowTask, ToRecipient};
 use super::{Handled, LiveMail, Slow, State, deliver, encode, read_failed, refuse};
 use crate::engine::{Change, ChangeJob, Page, Place, ReadError, mail_cost, pair};
 use crate::outbox::ConnId;
@@ -31,7 +31,7 @@ impl State {
         id: ConnId,
         address: Address,
         (seq, change): (u64, Change),
-        cid: Option<String>,
+        (cid, looked_up): (Option<String>, bool),
     ) -> Handled {
         match &change {
             Change::Edit { text, .. } => super::rooms::check_text(text)?,
@@ -60,7 +60,23 @@ impl State {
                 Place::Room(room)
             }
             (None, Some(with)) => {
-                let other = self.recipient(&with)?;
+                let other = match self.recipient(&with) {
+                    Ok(other) => other,
+                    Err(_) if self.engine.clustered() && !looked_up => {
+                        // Perhaps only ever on another relay (a reaction to a message they
+                        // sent): looked up across the cluster, off the lock, as for `dm`.
+                        self.slow = Some(Slow {
+                            task: SlowTask::Recipient {
+                                to: with,
+                                then: ToRecipient::Change { seq, change },
+                            },
+                            cid: None,
+                            addr: None,
+                        });
+                        return Ok(());
+                    }
+                    Err(unknown) => return Err(unknown),
+                };
                 let (low, high) = pair(&self.session(id)?.key, &other.key);
                 Place::Pair(low, high)
             }

@@ -7,7 +7,7 @@ use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::dm_rate::Sender;
 use super::rooms::{check_mid, check_text};
-use super::slow::{Place, SlowTask};
+use super::slow::{Place, SlowTask, ToRecipient};
 use super::{Handled, Refusal, Slow, State, refuse};
 use crate::engine::{Draft, Job, Topic, pair};
 use crate::metrics::Metrics;
@@ -42,9 +42,7 @@ impl State {
                 self.slow = Some(Slow {
                     task: SlowTask::Recipient {
                         to: to.to_owned(),
-                        text,
-                        mid,
-                        reply,
+                        then: ToRecipient::Dm { text, mid, reply },
                     },
                     cid: None,
                     addr: None,

@@ -112,9 +112,14 @@ impl State {
                 with,
                 seq,
                 text,
-            } => self.change(id, (room, with), (seq, Change::Edit { text, at: now }), cid),
+            } => self.change(
+                id,
+                (room, with),
+                (seq, Change::Edit { text, at: now }),
+                (cid, false),
+            ),
             ClientMsg::Delete { room, with, seq } => {
-                self.change(id, (room, with), (seq, Change::Delete), cid)
+                self.change(id, (room, with), (seq, Change::Delete), (cid, false))
             }
             ClientMsg::React {
                 room,
@@ -126,7 +131,7 @@ impl State {
                 id,
                 (room, with),
                 (seq, Change::React { emoji, remove }),
-                cid,
+                (cid, false),
             ),
             ClientMsg::Changes { room, with, rev } => self.changes_after(id, (room, with), rev),
             ClientMsg::Search { q } => self.search(id, q),

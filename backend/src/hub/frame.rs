@@ -6,7 +6,7 @@
 use shared::{ClientFrame, ClientMsg, ErrorCode, ServerMsg, validate};
 
 use super::output::encode;
-use super::slow::Outcome;
+use super::slow::{Outcome, ToRecipient};
 use super::{Done, Hub, Slow, refuse, session};
 use crate::metrics::Metrics;
 use crate::outbox::{ConnHandle, ConnId};
@@ -122,19 +122,21 @@ impl Hub {
                 state.join_settled(&room, &key, done.is_ok() && !again);
                 done
             }
-            Outcome::Recipient {
-                to,
-                text,
-                mid,
-                reply,
-                user,
-            } => {
+            Outcome::Recipient { to, then, user } => {
                 match user {
                     Ok(Some(user)) => state.user_changed(user.key.clone(), Some(user)),
                     Ok(None) => {}
                     Err(e) => tracing::warn!("cannot look a user up: {e}"),
                 }
-                state.dm(id, &to, text, (done.cid.clone(), mid, reply), (now, true))
+                let cid = done.cid.clone();
+                match then {
+                    ToRecipient::Dm { text, mid, reply } => {
+                        state.dm(id, &to, text, (cid, mid, reply), (now, true))
+                    }
+                    ToRecipient::Change { seq, change } => {
+                        state.change(id, (None, Some(to)), (seq, change), (cid, true))
+                    }
+                }
             }
             Outcome::Rooms(rooms) => state.send_rooms(id, rooms),
             Outcome::Online(online) => state.send_online(id, online),

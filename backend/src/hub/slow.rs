@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use shared::{ChatMessage, ConversationId};
 
 use super::{Hello, Hub};
-use crate::engine::{Claim, Claimed, Mail, Page, ReadError, Scope, Topic, User};
+use crate::engine::{Change, Claim, Claimed, Mail, Page, ReadError, Scope, Topic, User};
 use crate::outbox::ConnId;
 use crate::passwords::{self, Busy};
 
@@ -48,13 +48,8 @@ pub(super) enum SlowTask {
         /// the same `joined`.
         siblings: Vec<ConnId>,
     },
-    /// Look `to` up across the cluster, then send the `dm` to them.
-    Recipient {
-        to: String,
-        text: String,
-        mid: Option<String>,
-        reply: Option<u64>,
-    },
+    /// Look `to` up across the cluster, then carry out the frame addressed to them.
+    Recipient { to: String, then: ToRecipient },
     /// The rooms with members across the cluster.
     Rooms,
     /// The names online across the cluster.
@@ -90,6 +85,19 @@ pub(super) enum SlowTask {
         read: bool,
         joins: Vec<JoinRead>,
     },
+}
+
+/// A frame addressed to a user this relay has not heard of (perhaps new on another relay of
+/// the cluster), held while the name is looked up across the cluster.
+#[derive(Debug)]
+pub(super) enum ToRecipient {
+    Dm {
+        text: String,
+        mid: Option<String>,
+        reply: Option<u64>,
+    },
+    /// `edit`, `delete` or `react` with `with`.
+    Change { seq: u64, change: Change },
 }
 
 /// What a `joined` is read from: a room's page, and on a cluster the room entered there.
@@ -153,9 +161,7 @@ pub(super) enum Outcome {
     },
     Recipient {
         to: String,
-        text: String,
-        mid: Option<String>,
-        reply: Option<u64>,
+        then: ToRecipient,
         user: Result<Option<User>, ReadError>,
     },
     Rooms(Result<Vec<(String, usize)>, ReadError>),
@@ -232,21 +238,10 @@ impl Hub {
                     siblings,
                 }
             }
-            SlowTask::Recipient {
-                to,
-                text,
-                mid,
-                reply,
-            } => {
+            SlowTask::Recipient { to, then } => {
                 let key = shared::validate::name_key(to.trim());
                 let user = self.reads.known(&key).await;
-                Outcome::Recipient {
-                    to,
-                    text,
-                    mid,
-                    reply,
-                    user,
-                }
+                Outcome::Recipient { to, then, user }
             }
             SlowTask::Changes {
                 conversation,

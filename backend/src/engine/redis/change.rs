@@ -122,6 +122,20 @@ impl RedisLog {
                 (op, "", emoji.as_str(), 0)
             }
         };
+        // A reaction is the person's whatever the spelling of their latest hello: the name as
+        // already stored with this emoji, if it is there, so that the script's comparison of
+        // names as spelled finds it (`Ext::react` compares by key). A reaction of theirs from
+        // another spelling between this read and the script is the one case it misses.
+        let name = match &job.change {
+            Change::React { emoji, .. } => stored
+                .ext
+                .reactions
+                .iter()
+                .find(|r| &r.emoji == emoji)
+                .and_then(|r| r.names.iter().find(|n| name_key(n) == job.by_key))
+                .map_or(job.by_name.as_str(), String::as_str),
+            _ => job.by_name.as_str(),
+        };
         if !author.is_empty() && name_key(author) != job.by_key {
             let mut probe = stored.clone();
             let mine = (job.by_key.as_str(), job.by_name.as_str());
@@ -152,7 +166,7 @@ impl RedisLog {
             .arg(job.seq)
             .arg(op)
             .arg(author)
-            .arg(&job.by_name)
+            .arg(name)
             .arg(arg)
             .arg(at)
             .arg(shared::limits::MAX_EMOJIS)

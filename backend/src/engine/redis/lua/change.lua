@@ -8,7 +8,8 @@
 -- KEYS[1] the log (sorted set by seq)   KEYS[2] the revision counter
 -- KEYS[3] the changed seqs (sorted set, score = revision)   KEYS[4] the requester's session
 -- ARGV[1] seq   ARGV[2] edit | delete | react | unreact   ARGV[3] the author's `from` (edit,
--- delete) or ""   ARGV[4] the requester's name   ARGV[5] text (edit) or emoji (react)
+-- delete) or ""   ARGV[4] the requester's name (for a reaction, as already spelled with this
+-- emoji if it is there: the caller compares names by key)   ARGV[5] text (edit) or emoji (react)
 -- ARGV[6] edited at (ms)   ARGV[7] most emojis   ARGV[8] most reactions   ARGV[9] changed
 -- seqs kept (0: all)   ARGV[10] who asked (JSON, passed on)   ARGV[11], ARGV[12] the channels
 -- to publish on ("" for none)   ARGV[13], ARGV[14] node and generation of the requester's
