@@ -251,10 +251,21 @@ async fn cancel_stops_running_hosts_and_skips_the_rest() {
         .check("127.0.0.1-3", "echo started; sleep 10")
         .unwrap();
     let mut handle = runner.start(list.clone(), "echo started; sleep 10".to_owned());
-    // Cancel once the first host's command runs.
-    let first = tokio::time::timeout(RUN_LIMIT, handle.events.recv())
-        .await
-        .unwrap();
+    // Cancel once the first host's command runs. (The account's login shell may write to
+    // stderr before the command starts: only what the command prints counts.)
+    let first = tokio::time::timeout(RUN_LIMIT, async {
+        loop {
+            match handle.events.recv().await {
+                Some(RunEvent::Output {
+                    stream: Stream::Stderr,
+                    ..
+                }) => continue,
+                other => break other,
+            }
+        }
+    })
+    .await
+    .unwrap();
     assert!(
         matches!(first, Some(RunEvent::Output { ref text, .. }) if text == "started\n"),
         "{first:?}"

@@ -249,6 +249,7 @@ async fn messages_stored_before_the_index_are_found_after_the_upgrade() {
                  DROP TRIGGER direct_messages_search_delete;
                  DROP TABLE search_text;
                  DROP TABLE search_rows;
+                 DROP TABLE search_indexed;
                  DROP INDEX pairs_by_high;
                  PRAGMA user_version = 8;",
             )

@@ -60,22 +60,10 @@ impl State {
                 Place::Room(room)
             }
             (None, Some(with)) => {
-                let other = match self.recipient(&with) {
-                    Ok(other) => other,
-                    Err(_) if self.engine.clustered() && !looked_up => {
-                        // Perhaps only ever on another relay (a reaction to a message they
-                        // sent): looked up across the cluster, off the lock, as for `dm`.
-                        self.slow = Some(Slow {
-                            task: SlowTask::Recipient {
-                                to: with,
-                                then: ToRecipient::Change { seq, change },
-                            },
-                            cid: None,
-                            addr: None,
-                        });
-                        return Ok(());
-                    }
-                    Err(unknown) => return Err(unknown),
+                // Perhaps only ever on another relay (a reaction to a message they sent).
+                let Some(other) = self.recipient_or_look_up(&with, looked_up)? else {
+                    self.look_up_then(&with, ToRecipient::Change { seq, change });
+                    return Ok(());
                 };
                 let (low, high) = pair(&self.session(id)?.key, &other.key);
                 Place::Pair(low, high)

@@ -34,22 +34,9 @@ impl State {
         check_text(&text)?;
         self.replies(reply)?;
         check_mid(mid.as_deref())?;
-        let recipient = match self.recipient(to) {
-            Ok(recipient) => recipient,
-            Err(_) if self.engine.clustered() && !looked_up => {
-                // Perhaps new on another relay, and not heard of here yet: looked up across
-                // the cluster, off the lock, and sent then.
-                self.slow = Some(Slow {
-                    task: SlowTask::Recipient {
-                        to: to.to_owned(),
-                        then: ToRecipient::Dm { text, mid, reply },
-                    },
-                    cid: None,
-                    addr: None,
-                });
-                return Ok(());
-            }
-            Err(unknown) => return Err(unknown),
+        let Some(recipient) = self.recipient_or_look_up(to, looked_up)? else {
+            self.look_up_then(to, ToRecipient::Dm { text, mid, reply });
+            return Ok(());
         };
         let sender = self.session(id)?;
         let (from, from_key) = (sender.name.clone(), sender.key.clone());
@@ -208,6 +195,34 @@ impl State {
                 .typing(Topic::User(recipient.key), frame.to_string());
         }
         Ok(())
+    }
+
+    /// [`State::recipient`], except that on a cluster a name not heard of here (perhaps new on
+    /// another relay) is `None` until it has been `looked_up` across the cluster: the caller
+    /// then hands its frame to [`State::look_up_then`].
+    pub(super) fn recipient_or_look_up(
+        &self,
+        to: &str,
+        looked_up: bool,
+    ) -> Result<Option<Recipient>, Refusal> {
+        match self.recipient(to) {
+            Ok(recipient) => Ok(Some(recipient)),
+            Err(_) if self.engine.clustered() && !looked_up => Ok(None),
+            Err(unknown) => Err(unknown),
+        }
+    }
+
+    /// Looks `to` up across the cluster, off the lock, then carries out `then` (with
+    /// `looked_up` set, so that a name unknown everywhere gets `unknown_user`).
+    pub(super) fn look_up_then(&mut self, to: &str, then: ToRecipient) {
+        self.slow = Some(Slow {
+            task: SlowTask::Recipient {
+                to: to.to_owned(),
+                then,
+            },
+            cid: None,
+            addr: None,
+        });
     }
 
     /// Looks up a user by name, case-insensitively; `unknown_user` for a name that never

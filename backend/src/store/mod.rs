@@ -15,6 +15,7 @@ pub mod audit;
 mod changes;
 mod checkpoint;
 mod engine;
+mod indexer;
 mod mail_counts;
 mod outside;
 mod reader;

@@ -230,6 +230,65 @@ pub const MIGRATIONS: &[&str] = &[
         DELETE FROM search_rows WHERE low = old.low AND high = old.high AND seq = old.seq;
     END;
     ",
+    // 10: the search index written off the commit path (store/indexer.rs). A message's insert
+    // still makes its row in search_rows, in its own transaction; its text goes into
+    // search_text later, in order of id, when the writer has nothing to commit, and
+    // search_indexed holds the last id indexed (searches read the index up to there and scan
+    // the rows after it). Changes of text and deletions touch search_text only for rows
+    // indexed already; a row after the mark is indexed with its text as it is then. An id
+    // at or below the mark can be made again (search_rows' ids are reused once the newest
+    // row is deleted): such a row is indexed at once.
+    "
+    CREATE TABLE search_indexed (last INTEGER NOT NULL);
+    INSERT INTO search_indexed SELECT coalesce(max(id), 0) FROM search_rows;
+
+    DROP TRIGGER room_messages_search_insert;
+    DROP TRIGGER room_messages_search_update;
+    DROP TRIGGER room_messages_search_delete;
+    DROP TRIGGER direct_messages_search_insert;
+    DROP TRIGGER direct_messages_search_update;
+    DROP TRIGGER direct_messages_search_delete;
+
+    CREATE TRIGGER room_messages_search_insert AFTER INSERT ON room_messages BEGIN
+        INSERT INTO search_rows (room, seq) VALUES (new.room, new.seq);
+        INSERT INTO search_text (rowid, text)
+            SELECT last_insert_rowid(), new.text FROM search_indexed
+            WHERE last >= last_insert_rowid();
+    END;
+    CREATE TRIGGER room_messages_search_update AFTER UPDATE OF text ON room_messages
+        WHEN old.text IS NOT new.text BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT s.id FROM search_rows s, search_indexed i
+            WHERE s.room = old.room AND s.seq = old.seq AND s.id <= i.last);
+        INSERT INTO search_text (rowid, text) SELECT s.id, new.text
+            FROM search_rows s, search_indexed i
+            WHERE s.room = new.room AND s.seq = new.seq AND s.id <= i.last;
+    END;
+    CREATE TRIGGER room_messages_search_delete AFTER DELETE ON room_messages BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT s.id FROM search_rows s, search_indexed i
+            WHERE s.room = old.room AND s.seq = old.seq AND s.id <= i.last);
+        DELETE FROM search_rows WHERE room = old.room AND seq = old.seq;
+    END;
+
+    CREATE TRIGGER direct_messages_search_insert AFTER INSERT ON direct_messages BEGIN
+        INSERT INTO search_rows (low, high, seq) VALUES (new.low, new.high, new.seq);
+        INSERT INTO search_text (rowid, text)
+            SELECT last_insert_rowid(), new.text FROM search_indexed
+            WHERE last >= last_insert_rowid();
+    END;
+    CREATE TRIGGER direct_messages_search_update AFTER UPDATE OF text ON direct_messages
+        WHEN old.text IS NOT new.text BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT s.id FROM search_rows s, search_indexed i
+            WHERE s.low = old.low AND s.high = old.high AND s.seq = old.seq AND s.id <= i.last);
+        INSERT INTO search_text (rowid, text) SELECT s.id, new.text
+            FROM search_rows s, search_indexed i
+            WHERE s.low = new.low AND s.high = new.high AND s.seq = new.seq AND s.id <= i.last;
+    END;
+    CREATE TRIGGER direct_messages_search_delete AFTER DELETE ON direct_messages BEGIN
+        DELETE FROM search_text WHERE rowid = (SELECT s.id FROM search_rows s, search_indexed i
+            WHERE s.low = old.low AND s.high = old.high AND s.seq = old.seq AND s.id <= i.last);
+        DELETE FROM search_rows WHERE low = old.low AND high = old.high AND seq = old.seq;
+    END;
+    ",
 ];
 
 #[cfg(test)]

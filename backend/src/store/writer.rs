@@ -8,7 +8,7 @@
 //! the disk) carries many messages: group commit.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use super::WriterConn;
 use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
+use super::indexer::Indexer;
 use super::mail_counts::MailCounts;
 use crate::clock::Clock;
 use crate::engine::{Backlog, Busy, Committed, EngineLimits, Job, Retention, Sink};
@@ -49,8 +50,10 @@ pub fn spawn(
 ) -> std::io::Result<CommitQueue> {
     let (tx, rx) = mpsc::channel();
     let backlog = Arc::new(Backlog::new(limits.queue_messages, limits.queue_bytes));
+    let index = Indexer::open(&writer.conn).map_err(std::io::Error::other)?;
     let writer = Writer {
         checkpoints: Checkpointer::spawn(&writer.path)?,
+        index,
         conn: writer.conn,
         _lock: writer.lock,
         retention,
@@ -95,6 +98,8 @@ impl CommitQueue {
 struct Writer {
     /// Fields drop in order: the checkpoints stop, then `conn` closes, then the lock goes.
     checkpoints: Checkpointer,
+    /// The search index, written when there is nothing to commit.
+    index: Indexer,
     conn: Connection,
     _lock: std::fs::File,
     retention: Retention,
@@ -114,10 +119,22 @@ impl Writer {
                 self.prune_by_age();
                 last_prune = Instant::now();
             }
-            let first = match rx.recv_timeout(PRUNE_EVERY) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+            // Commits first; the search index when nothing waits to be committed.
+            let first = if self.index.behind() {
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(TryRecvError::Empty) => {
+                        self.index.catch_up(&mut self.conn);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv_timeout(PRUNE_EVERY) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
             };
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
@@ -138,6 +155,13 @@ impl Writer {
             if !committed.is_empty() {
                 let _ = sink.send(committed);
             }
+            self.index.committed(&self.conn);
+            while self.index.far_behind() {
+                self.index.catch_up(&mut self.conn);
+            }
+        }
+        while self.index.behind() {
+            self.index.catch_up(&mut self.conn);
         }
         self.checkpoints.stop();
         // Fold the log into the main file, so that the file alone is a complete copy.
