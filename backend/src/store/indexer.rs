@@ -113,15 +113,7 @@ fn index_chunk(conn: &mut Connection, after: i64) -> rusqlite::Result<Option<i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema::MIGRATIONS;
-
-    fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        for sql in MIGRATIONS {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn
-    }
+    use crate::store::schema::migrated_in_memory as db;
 
     fn say(conn: &Connection, seq: i64, text: &str) {
         conn.execute(

@@ -139,14 +139,7 @@ fn read(tx: &Transaction<'_>, recipient: &str) -> rusqlite::Result<Mailbox> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn db() -> rusqlite::Connection {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        for migration in super::super::schema::MIGRATIONS {
-            db.execute_batch(migration).unwrap();
-        }
-        db
-    }
+    use crate::store::schema::migrated_in_memory as db;
 
     fn add(tx: &Transaction<'_>, recipient: &str, sender: &str, addr: Option<&str>, cost: i64) {
         tx.execute(

@@ -291,6 +291,16 @@ pub const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// A database in memory with every migration applied, for the store's unit tests.
+#[cfg(test)]
+pub fn migrated_in_memory() -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    for sql in MIGRATIONS {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::MIGRATIONS;

@@ -219,15 +219,7 @@ fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema::MIGRATIONS;
-
-    fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        for sql in MIGRATIONS {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn
-    }
+    use crate::store::schema::{MIGRATIONS, migrated_in_memory as db};
 
     fn say(conn: &Connection, room: &str, seq: i64, text: &str) {
         conn.execute(
