@@ -115,6 +115,39 @@ async fn a_name_is_unique_across_relays_and_its_token_takes_it_over_on_another()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protection_not_yet_heard_of_takes_its_password_at_once() {
+    let (redis, [a, b, c]) = three().await;
+    drop(a.user("alice").await);
+    // Protected on some relay, and none has heard of it yet: only Redis knows.
+    let hash = courier::passwords::hash("correct horse battery", &mut Vec::new()).unwrap();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("courier:user:alice")
+        .arg("password")
+        .arg(&hash)
+        .arg("password_at")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let mut thief = Client::connect(&b).await;
+    thief.send(json!({"type":"hello","name":"alice"})).await;
+    thief.recv_error("password_required").await;
+    let mut owner = Client::connect(&c).await;
+    owner
+        .send(json!({"type":"hello","name":"alice","password":"wrong horse"}))
+        .await;
+    owner.recv_error("password_required").await;
+    owner
+        .send(json!({"type":"hello","name":"alice","password":"correct horse battery"}))
+        .await;
+    owner.recv_type("welcome").await;
+    shutdown([a, b, c]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_presence_rooms_and_users_span_the_relays() {
     let (_redis, [a, b, c]) = three().await;
     let mut alice = a.user("alice").await;

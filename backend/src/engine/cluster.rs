@@ -68,6 +68,14 @@ pub enum Claimed {
     Taken,
     /// [`ClaimMode::TokenRequired`], and the token was not the session's.
     TokenRefused,
+    /// [`ClaimMode::Token`] without the session's token, and the name was protected since
+    /// the relay last heard: the password hash it has now, set at `at` (ms), by `courier
+    /// passwd` if `outside`. The hello's password, if it gave one, is checked against it.
+    Protected {
+        password: String,
+        at: u64,
+        outside: bool,
+    },
 }
 
 /// A session entered in a room across the cluster ([`Reads::enter`]).

@@ -105,6 +105,26 @@ impl State {
         entry.last_seen = entry.last_seen.max(at);
     }
 
+    /// A claim found `key` protected with `hash` since `at` (by `courier passwd` if
+    /// `outside`), ahead of the news of it (`user_changed`). A newer password known here stays.
+    pub(super) fn learn_password(
+        &mut self,
+        key: &str,
+        name: &str,
+        (hash, at): (String, u64),
+        outside: bool,
+    ) {
+        let entry = self.users.entry(key.to_owned()).or_default();
+        if entry.name.is_empty() {
+            name.clone_into(&mut entry.name);
+        }
+        if entry.password.is_none() || entry.password_at < at {
+            entry.password = Some(hash);
+            entry.password_at = at;
+            entry.password_outside = outside;
+        }
+    }
+
     /// A user's record as the cluster has it now: remembered, protected or forgotten on some
     /// relay (this one included).
     pub(super) fn user_changed(&mut self, key: String, user: Option<User>) {

@@ -173,7 +173,9 @@ impl State {
                         name: raw_name,
                         token,
                         acks,
-                        password: None,
+                        // Checked against the hash the claim brings if the name turns out
+                        // protected (`Claimed::Protected`), and dropped then.
+                        password,
                         proven,
                         checked,
                         claimed: None,
@@ -293,6 +295,8 @@ impl State {
         let name = hello.name.trim().to_owned();
         self.claiming.remove(&key);
         let holder = holder_id(id, &token);
+        let mut hello = hello;
+        let password = hello.password.take();
         match claimed {
             Ok(Claimed::Ok {
                 generation,
@@ -350,6 +354,26 @@ impl State {
             }
             Ok(Claimed::TokenRefused) => {
                 refuse(ErrorCode::PasswordRequired, password_required(&name))
+            }
+            Ok(Claimed::Protected {
+                password: hash,
+                at,
+                outside,
+            }) => {
+                // Protected on another relay, and its news is not here yet: known from now,
+                // and the hello goes again to have its password checked.
+                self.learn_password(&key, &name, (hash, at), outside);
+                match password {
+                    Some(password) => self.hello(
+                        id,
+                        Hello {
+                            password: Some(password),
+                            ..hello
+                        },
+                        now,
+                    ),
+                    None => refuse(ErrorCode::PasswordRequired, password_required(&name)),
+                }
             }
             Err(e) => {
                 // Its answer was lost, but Redis may have carried it out: this connection's

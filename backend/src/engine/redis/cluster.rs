@@ -60,6 +60,17 @@ impl RedisLog {
             (Some("full"), None, None) => Ok(Claimed::Full),
             (Some("taken"), None, None) => Ok(Claimed::Taken),
             (Some("refused"), None, None) => Ok(Claimed::TokenRefused),
+            (Some("protected"), Some(hash), Some(&Value::Int(at))) => {
+                let (Some(password), Some(&Value::Int(outside))) = (text(Some(hash)), items.get(3))
+                else {
+                    return Err(odd("a claim", &reply));
+                };
+                Ok(Claimed::Protected {
+                    password,
+                    at: u64::try_from(at).unwrap_or(0),
+                    outside: outside == 1,
+                })
+            }
             _ => Err(odd("a claim", &reply)),
         }
     }

@@ -13,8 +13,9 @@
 --           connections a person may have, [12] the connection's holder id (unique: the
 --           connection and the claim)
 --           → {"ok", generation, by_token (0/1)} | {"taken"} | {"refused"} (the token is
---           needed and was not given, or the name is protected and neither password nor token
---           came) | {"attached", generation, token, name, connections, room, room, ...} (one
+--           needed and was not given) | {"protected", hash, password_at, outside (0/1)} (the
+--           name is protected and neither password nor token came: its password, for the relay
+--           to check the one its hello gave) | {"attached", generation, token, name, connections, room, room, ...} (one
 --           more connection of the live session, on this relay) | {"full"} (attach: the
 --           person has [11] connections already)
 --   release ARGV[4] user key, [5] the connection's holder id → 1 if it was released (0: it
@@ -201,11 +202,12 @@ if op == 'claim' then
   -- Protected since the relay asking last heard: its password (or the token) is needed,
   -- unless the protection is older than the relay's forgetting of the name (ARGV[9], ms),
   -- which is on its way to Redis.
-  local user = redis.call('HMGET', P .. 'user:' .. key, 'password', 'password_at')
+  local user = redis.call('HMGET', P .. 'user:' .. key, 'password', 'password_at',
+    'password_outside')
   local forgotten = tonumber(ARGV[9]) or 0
   if mode == 'token' and not by_token and user[1] and user[1] ~= ''
       and (tonumber(user[2]) or 0) > forgotten then
-    return {'refused'}
+    return {'protected', user[1], tonumber(user[2]) or 0, user[3] == '1' and 1 or 0}
   end
   local held_by, total = holders(s)
   if attach and total > 0 then
