@@ -3,16 +3,17 @@
 //!
 //! All of it lives in one allocation per connection ([`Shared`]) and costs nothing more while
 //! the connection is idle: the queue is a `VecDeque` that holds memory only while frames wait
-//! (a channel would allocate its first block of slots up front), and the wake-ups are two
-//! `Notify`s. This is most of what makes an idle connection cheap.
+//! (a channel would allocate its first block of slots up front), and the one wake-up is an
+//! `AtomicWaker` for the connection's task. This is most of what makes an idle connection
+//! cheap.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 use tokio::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -36,7 +37,7 @@ pub struct ConnHandle {
     shared: Arc<Shared>,
 }
 
-/// The connection's side: its reader and writer tasks hold one each.
+/// The connection's side, held by its task.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     shared: Arc<Shared>,
@@ -65,13 +66,10 @@ struct Shared {
     /// Frames waiting for the writer, within `limits`.
     queue: Mutex<Queue>,
     limits: QueueLimits,
-    /// Wakes the writer when a frame is queued or a close is asked for (one waiter:
-    /// `notify_one` keeps a permit), so the writer waits on this one `Notify` only.
-    queued: Notify,
+    /// Wakes the connection's task when a frame is queued or a close is asked for.
+    waker: AtomicWaker,
     /// The close code asked for; 0 while none is.
     close_code: AtomicU16,
-    /// Wakes the reader when a close is asked for.
-    closing: Notify,
     /// When the connection opened, and the client was last heard from (ms after `opened`).
     opened: Instant,
     last_heard_ms: AtomicU64,
@@ -103,9 +101,8 @@ pub fn channel(id: ConnId, addr: Option<IpAddr>, limits: QueueLimits) -> (ConnHa
     let shared = Arc::new(Shared {
         queue: Mutex::new(Queue::default()),
         limits,
-        queued: Notify::new(),
+        waker: AtomicWaker::new(),
         close_code: AtomicU16::new(0),
-        closing: Notify::new(),
         opened: Instant::now(),
         last_heard_ms: AtomicU64::new(0),
         flushed: AtomicU64::new(0),
@@ -133,8 +130,7 @@ impl Shared {
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.closing.notify_waiters();
-            self.queued.notify_one();
+            self.waker.wake();
         }
     }
 
@@ -142,20 +138,6 @@ impl Shared {
         match self.close_code.load(Ordering::Acquire) {
             0 => None,
             code => Some(code),
-        }
-    }
-
-    /// Waits until a close is asked for, and returns its code.
-    async fn closed(&self) -> u16 {
-        loop {
-            // Register before checking, so that a close between the check and the wait is
-            // not missed (`notify_waiters` keeps no permit).
-            let mut notified = pin!(self.closing.notified());
-            notified.as_mut().enable();
-            if let Some(code) = self.requested() {
-                return code;
-            }
-            notified.await;
         }
     }
 }
@@ -193,7 +175,7 @@ impl ConnHandle {
         queue.pushed += 1;
         let number = queue.pushed;
         drop(queue);
-        shared.queued.notify_one();
+        shared.waker.wake();
         Ok(number)
     }
 
@@ -214,29 +196,45 @@ impl ConnHandle {
 }
 
 impl Outbox {
-    /// The writer's one wait: returns [`Next::Close`] once a close is asked for (frames still
-    /// queued are dropped), else waits until a frame is queued and moves up to `max` of them
-    /// into `into`.
-    pub async fn next(&self, into: &mut Vec<Frame>, max: usize) -> Next {
-        loop {
-            if let Some(code) = self.shared.requested() {
-                return Next::Close(code);
-            }
-            {
-                let mut queue = self.shared.queue();
-                if !queue.frames.is_empty() {
-                    // Their bytes stay counted until the writer has flushed them (see
-                    // `Outbox::flushed`): a client that does not read holds them as much.
-                    let n = queue.frames.len().min(max);
-                    into.extend(queue.frames.drain(..n));
-                    if queue.frames.is_empty() && queue.frames.capacity() > 64 {
-                        // A burst is over: give back what it grew, keep a little.
-                        queue.frames.shrink_to(16);
-                    }
-                    return Next::Write;
-                }
-            }
-            self.shared.queued.notified().await;
+    /// Wakes the task of `waker` at the next frame queued or close asked for. Call it before
+    /// [`Outbox::requested`] and [`Outbox::take`], so that nothing between is missed.
+    pub fn watch(&self, waker: &Waker) {
+        self.shared.waker.register(waker);
+    }
+
+    /// The close code asked for, if a close has been.
+    pub fn requested(&self) -> Option<u16> {
+        self.shared.requested()
+    }
+
+    /// Moves up to `max` queued frames into `into`; false if none were queued.
+    pub fn take(&self, into: &mut Vec<Frame>, max: usize) -> bool {
+        let mut queue = self.shared.queue();
+        if queue.frames.is_empty() {
+            return false;
+        }
+        // Their bytes stay counted until the writer has flushed them (see
+        // `Outbox::flushed`): a client that does not read holds them as much.
+        let n = queue.frames.len().min(max);
+        into.extend(queue.frames.drain(..n));
+        if queue.frames.is_empty() && queue.frames.capacity() > 64 {
+            // A burst is over: give back what it grew, keep a little.
+            queue.frames.shrink_to(16);
+        }
+        true
+    }
+
+    /// What to write next: [`Next::Close`] once a close is asked for (frames still queued are
+    /// then dropped), else up to `max` queued frames moved into `into`; pending (and woken
+    /// later) while there are none.
+    pub fn poll_next(&self, cx: &mut Context<'_>, into: &mut Vec<Frame>, max: usize) -> Poll<Next> {
+        self.watch(cx.waker());
+        if let Some(code) = self.requested() {
+            Poll::Ready(Next::Close(code))
+        } else if self.take(into, max) {
+            Poll::Ready(Next::Write)
+        } else {
+            Poll::Pending
         }
     }
 
@@ -250,11 +248,6 @@ impl Outbox {
     pub fn flushed(&self, n: usize, bytes: usize) {
         self.shared.queue().bytes -= bytes;
         self.shared.flushed.fetch_add(n as u64, Ordering::Release);
-    }
-
-    /// Waits until the connection is asked to close, and returns the code.
-    pub async fn closed(&self) -> u16 {
-        self.shared.closed().await
     }
 
     /// Notes that the client sent something (any frame, a pong included).
@@ -273,6 +266,10 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn next(outbox: &Outbox, into: &mut Vec<Frame>, max: usize) -> Next {
+        std::future::poll_fn(|cx| outbox.poll_next(cx, into, max)).await
+    }
 
     fn frames(n: usize) -> QueueLimits {
         QueueLimits {
@@ -295,7 +292,7 @@ mod tests {
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("12345".into()), Sent::Queued);
         assert_eq!(conn.send("1".into()), Sent::TooSlow);
-        assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
+        assert_eq!(outbox.requested(), Some(close::TRY_AGAIN_LATER));
     }
 
     #[tokio::test]
@@ -303,7 +300,7 @@ mod tests {
         let (conn, outbox) = channel(1, None, ten_bytes());
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
         let mut burst = Vec::new();
-        assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
+        assert_eq!(next(&outbox, &mut burst, 8).await, Next::Write);
         assert_eq!(
             conn.send("1".into()),
             Sent::TooSlow,
@@ -311,7 +308,7 @@ mod tests {
         );
         let (conn, outbox) = channel(2, None, ten_bytes());
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
-        assert_eq!(outbox.next(&mut burst, 8).await, Next::Write);
+        assert_eq!(next(&outbox, &mut burst, 8).await, Next::Write);
         outbox.flushed(1, 10);
         assert_eq!(conn.send("1234567890".into()), Sent::Queued);
     }
@@ -322,10 +319,10 @@ mod tests {
         assert_eq!(conn.send("a".into()), Sent::Queued);
         assert_eq!(conn.send("b".into()), Sent::Queued);
         assert_eq!(conn.send("c".into()), Sent::TooSlow);
-        assert_eq!(outbox.closed().await, close::TRY_AGAIN_LATER);
+        assert_eq!(outbox.requested(), Some(close::TRY_AGAIN_LATER));
         let mut burst = Vec::new();
         assert_eq!(
-            outbox.next(&mut burst, 10).await,
+            next(&outbox, &mut burst, 10).await,
             Next::Close(close::TRY_AGAIN_LATER),
             "the writer stops rather than write the backlog"
         );
@@ -337,22 +334,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_first_close_request_wins_and_wakes_every_waiter() {
+    async fn the_first_close_request_wins_and_wakes_the_connection() {
         let (conn, outbox) = channel(1, None, frames(2));
-        let reader = tokio::spawn({
+        let waiting = tokio::spawn({
             let outbox = outbox.clone();
-            async move { outbox.closed().await }
-        });
-        let writer = tokio::spawn({
-            let outbox = outbox.clone();
-            async move { outbox.closed().await }
+            async move { next(&outbox, &mut Vec::new(), 3).await }
         });
         tokio::task::yield_now().await;
         conn.close(close::NORMAL);
         conn.close(close::GOING_AWAY);
-        assert_eq!(reader.await.unwrap(), close::NORMAL);
-        assert_eq!(writer.await.unwrap(), close::NORMAL);
-        assert_eq!(outbox.closed().await, close::NORMAL);
+        assert_eq!(waiting.await.unwrap(), Next::Close(close::NORMAL));
+        assert_eq!(outbox.requested(), Some(close::NORMAL));
     }
 
     #[tokio::test]
@@ -362,14 +354,14 @@ mod tests {
             conn.send(i.to_string().into());
         }
         let mut burst = Vec::new();
-        assert_eq!(outbox.next(&mut burst, 3).await, Next::Write);
+        assert_eq!(next(&outbox, &mut burst, 3).await, Next::Write);
         assert_eq!(burst, ["0", "1", "2"]);
         burst.clear();
-        assert_eq!(outbox.next(&mut burst, 3).await, Next::Write);
+        assert_eq!(next(&outbox, &mut burst, 3).await, Next::Write);
         assert_eq!(burst, ["3", "4"]);
         let waiting = tokio::spawn({
             let outbox = outbox.clone();
-            async move { outbox.next(&mut Vec::new(), 3).await }
+            async move { next(&outbox, &mut Vec::new(), 3).await }
         });
         tokio::task::yield_now().await;
         conn.close(close::NORMAL);

@@ -239,14 +239,23 @@ impl Upgrader {
         let addr = guard.as_ref().map(IpGuard::key);
         let (hub, settings, config) = (self.hub.clone(), self.settings, self.ws_config);
         let shutdown = self.shutdown.clone();
-        self.tasks.spawn(async move {
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => return tracing::debug!(conn = id, "upgrade failed: {e}"),
-            };
+        // Boxed: what the upgrade awaits is large, and so is what it captures. Kept inline,
+        // both would stay in every connection's task for the connection's whole life; the
+        // task keeps only the connection's own future (`connection::serve`).
+        let open = Box::pin(async move {
+            let upgraded = on_upgrade.await?;
             let io = TokioIo::new(upgraded);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-            connection::serve(ws, id, addr, hub, settings, shutdown).await;
+            Ok::<_, warp::hyper::Error>(connection::serve(ws, id, addr, hub, settings, &shutdown))
+        });
+        self.tasks.spawn(async move {
+            // Not awaited inside a `match` on the upgrade's result, whose temporary would keep
+            // a second copy of it.
+            let connection = match open.await {
+                Ok(connection) => connection,
+                Err(e) => return tracing::debug!(conn = id, "upgrade failed: {e}"),
+            };
+            connection.await;
             drop((guard, ticket));
         });
     }
