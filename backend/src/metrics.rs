@@ -56,6 +56,7 @@ pub struct Metrics {
     pub messages_committed: Counter,
     pub commit_failures: Counter,
     pub commit_micros: Counter,
+    pub checkpoints: Counter,
     pub refused_origin: Counter,
     pub refused_ip_open: Counter,
     pub refused_ip_rate: Counter,
@@ -109,6 +110,7 @@ impl Default for Metrics {
             messages_committed: Counter::default(),
             commit_failures: Counter::default(),
             commit_micros: Counter::default(),
+            checkpoints: Counter::default(),
             refused_origin: Counter::default(),
             refused_ip_open: Counter::default(),
             refused_ip_rate: Counter::default(),
@@ -250,6 +252,11 @@ impl Metrics {
                 "commit_microseconds",
                 "microseconds the store's writer spent in transactions",
                 &self.commit_micros,
+            ),
+            (
+                "checkpoints",
+                "times the write-ahead log was folded into the database file",
+                &self.checkpoints,
             ),
             (
                 "refused_origin",

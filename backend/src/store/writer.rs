@@ -52,7 +52,7 @@ pub fn spawn(
     let backlog = Arc::new(Backlog::new(limits.queue_messages, limits.queue_bytes));
     let index = Indexer::open(&writer.conn).map_err(std::io::Error::other)?;
     let writer = Writer {
-        checkpoints: Checkpointer::spawn(&writer.path)?,
+        checkpoints: Checkpointer::spawn(&writer.path, metrics.clone())?,
         index,
         conn: writer.conn,
         _lock: writer.lock,
