@@ -107,16 +107,24 @@ impl State {
 
     /// A claim found `key` protected with `hash` since `at` (by `courier passwd` if
     /// `outside`), ahead of the news of it (`user_changed`). A newer password known here stays.
+    ///
+    /// A user this relay had not heard of at all counts as seen `now`: with no time seen, the
+    /// hello that follows would find the name idle past `--name-idle-days`, forget it, and
+    /// let the claim take it without its password.
     pub(super) fn learn_password(
         &mut self,
         key: &str,
         name: &str,
         (hash, at): (String, u64),
         outside: bool,
+        now: u64,
     ) {
         let entry = self.users.entry(key.to_owned()).or_default();
         if entry.name.is_empty() {
             name.clone_into(&mut entry.name);
+        }
+        if entry.last_seen == 0 {
+            entry.last_seen = now;
         }
         if entry.password.is_none() || entry.password_at < at {
             entry.password = Some(hash);

@@ -362,7 +362,7 @@ impl State {
             }) => {
                 // Protected on another relay, and its news is not here yet: known from now,
                 // and the hello goes again to have its password checked.
-                self.learn_password(&key, &name, (hash, at), outside);
+                self.learn_password(&key, &name, (hash, at), outside, now);
                 match password {
                     Some(password) => self.hello(
                         id,
