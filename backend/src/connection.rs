@@ -6,8 +6,9 @@
 //! future waits on everything at once ([`Conn::poll_event`]): the queue and close requests,
 //! the socket both ways, a frame's slow work, and one timer for the hello deadline and the
 //! pings. Writing comes first at every wake-up, so a frame's answer goes out before the next
-//! frame is read. Every wait on the network is bounded: a write by the ping ticks, the close
-//! by `CLOSE_GRACE`.
+//! frame is read. If writing fails (the client hung up), what the client sent before it went
+//! is still read and handled. Every wait on the network is bounded: a write by the ping ticks,
+//! the close by `CLOSE_GRACE`.
 
 use std::future::poll_fn;
 use std::net::IpAddr;
@@ -127,7 +128,8 @@ struct Conn<S> {
     writing_since: Option<Instant>,
     /// The slow work of the frame being handled; no frame is read until it is done.
     slow: Option<SlowWork>,
-    /// Writing failed: no close frame can be sent.
+    /// Writing failed: nothing more is written (no close frame either), but what the client
+    /// sent is still read.
     broken: bool,
 }
 
@@ -169,8 +171,17 @@ where
         let mut timer = pin!(tokio::time::sleep_until(self.next_deadline()));
         let ended = loop {
             let event = poll_fn(|cx| self.poll_event(cx, timer.as_mut())).await;
+            let was_slow = matches!(event, Event::Slow(_));
             if let Some(ended) = self.on_event(event, timer.as_mut()) {
                 break ended;
+            }
+            // Taking turns: frames come out of tungstenite's buffer without touching the
+            // socket, so a client that sends hundreds at once would otherwise keep a worker
+            // to itself, and a slow frame's work (a page read and encoded) is worth a turn.
+            if was_slow {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::task::consume_budget().await;
             }
         };
         // Within `CLOSE_GRACE`: the close frame goes out, and the client's comes back.
@@ -199,10 +210,11 @@ where
     /// only when no slow work is under way.
     fn poll_event(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<Event> {
         self.outbox.watch(cx.waker());
-        if self.outbox.requested().is_some() {
+        if self.broken {
+            // Nothing more to write; the frames the client sent before it went are read on.
+        } else if self.outbox.requested().is_some() {
             return Poll::Ready(Event::Closed);
-        }
-        if let Poll::Ready(Err(e)) = self.poll_write(cx) {
+        } else if let Poll::Ready(Err(e)) = self.poll_write(cx) {
             return Poll::Ready(Event::WriteFailed(e));
         }
         // Before reading: a client that never stops sending still meets its deadlines.
@@ -278,10 +290,15 @@ where
             Event::Tick => self.on_tick(timer),
             Event::Closed => Some(None),
             Event::WriteFailed(e) => {
+                // Most often the client hung up with frames still to read (a last `say`,
+                // say): the connection ends once they are read, when the read fails or ends
+                // too. Nothing more is queued for it; a write under way bounds the wait.
                 tracing::debug!(conn = self.id(), "write failed: {e}");
                 self.broken = true;
                 self.outbox.close(close::INTERNAL);
-                Some(None)
+                self.burst = Vec::new();
+                self.writing_since.get_or_insert_with(Instant::now);
+                None
             }
         }
     }

@@ -132,6 +132,31 @@ async fn concurrent_senders_give_every_member_the_same_order() {
 }
 
 #[tokio::test]
+async fn what_a_client_said_before_it_hung_up_reaches_the_room() {
+    let relay = Relay::start().await;
+    let mut leaver = relay.user("leaver").await;
+    leaver.join("door").await;
+    let mut stayer = relay.user("stayer").await;
+    stayer.join("door").await;
+    // The leaver hangs up with the stayer's `presence` unread, which resets the connection:
+    // the relay's first write to it fails while what it said waits to be read.
+    let said = 150;
+    let says: Vec<_> = (0..said)
+        .map(|i| json!({"type": "say", "room": "door", "text": i.to_string()}))
+        .collect();
+    leaver.send_in_one_write(&says).await;
+    leaver.drop_connection().await;
+    let mut heard = 0;
+    while heard < said {
+        let frame = stayer.recv().await;
+        if frame["type"] == "message" {
+            assert_eq!(frame["text"], heard.to_string(), "in order, none lost");
+            heard += 1;
+        }
+    }
+}
+
+#[tokio::test]
 async fn history_holds_the_last_fifty_oldest_first_and_outlives_the_members() {
     let relay = Relay::start().await;
     let mut alice = relay.user("alice").await;

@@ -236,6 +236,21 @@ impl Client {
         msg
     }
 
+    /// Sends `frames` in one write, at once (not held back by Nagle's algorithm): on loopback
+    /// they are in the relay's socket together before this returns.
+    pub async fn send_in_one_write(&mut self, frames: &[Value]) {
+        if let MaybeTlsStream::Plain(tcp) = self.ws.get_ref() {
+            tcp.set_nodelay(true).unwrap();
+        }
+        for frame in frames {
+            self.ws
+                .feed(Message::text(frame.to_string()))
+                .await
+                .expect("send");
+        }
+        self.ws.flush().await.expect("send");
+    }
+
     /// Closes the TCP connection without a close frame, as a network drop would.
     pub async fn drop_connection(self) {
         let stream = self.ws.into_inner();
