@@ -17,8 +17,10 @@ impl State {
         {
             return false; // an operator's name is never released
         }
+        // A last use of 0 is not known (a Redis record that lost the race with a forgetting,
+        // say): not known to be idle, so not forgotten on the strength of it.
         let idle = self.limits.name_idle_ms;
-        idle > 0 && now.saturating_sub(user.last_seen) >= idle
+        idle > 0 && user.last_seen > 0 && now.saturating_sub(user.last_seen) >= idle
     }
 
     /// Forgets the offline name `key`: its protection, its mailbox and its private
