@@ -1,15 +1,17 @@
-//! Private messages (sender, recipient, parcel): sending, acknowledging and scrollback; the
-//! user list and typing to one user.
+//! Private messages (sender, recipient, parcel): sending, acknowledging and scrollback, the
+//! mailbox read at a welcome; the user list and typing to one user.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
+use shared::limits::close;
 use shared::{ConversationId, ErrorCode, ServerMsg, Target, validate};
 
 use super::dm_rate::Sender;
 use super::rooms::{check_mid, check_text};
 use super::slow::{Place, SlowTask, ToRecipient};
-use super::{Handled, Refusal, Slow, State, refuse};
-use crate::engine::{Draft, Job, Topic, pair};
+use super::{Handled, Refusal, Slow, State, encode, read_failed, refuse};
+use crate::engine::{Draft, Job, Mail, ReadError, Topic, pair};
 use crate::metrics::Metrics;
 use crate::outbox::ConnId;
 
@@ -240,6 +242,74 @@ impl State {
             conns: self.online.get(&key).cloned().unwrap_or_default(),
             key,
         })
+    }
+
+    /// The mailbox of the session just welcomed on connection `id` is read: every private
+    /// message in it that is not received already, in the order they came in, then those the
+    /// fan-out brought meanwhile that were not in it. If it could not be read, the connection
+    /// is closed with 1013 (after an `internal` error), and nothing more is sent on it. For a client that does not acknowledge,
+    /// each counts as received once it is written to its socket (see `settle_mail`); one that
+    /// did not fit stays in the mailbox with all after it.
+    pub(super) fn mail_read(
+        &mut self,
+        id: ConnId,
+        key: &str,
+        mail: Result<Vec<Mail>, ReadError>,
+    ) -> Handled {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Ok(()); // the connection went away meanwhile
+        };
+        let Some(session) = conn.session.as_mut().filter(|s| s.key == key) else {
+            return Ok(());
+        };
+        let mut mail = match mail {
+            Ok(mail) => mail,
+            Err(e) => {
+                // Nothing may go out past mail not sent (an ack of a later message would
+                // remove it), so what was held stays held, the connection ends, and the
+                // client's next hello reads the mailbox again.
+                conn.handle.close(close::TRY_AGAIN_LATER);
+                return Err(read_failed(&e));
+            }
+        };
+        let live = session.mail_pending.take().unwrap_or_default();
+        // Leave out what is received already but not yet removed by the writer.
+        mail.retain(|m| {
+            !self.received_in_flight.contains(&(key.to_owned(), m.id))
+                && self
+                    .acks_in_flight
+                    .get(&(key.to_owned(), m.sender_key.clone()))
+                    .is_none_or(|&acked| acked < m.msg.seq)
+        });
+        let mut replayed: HashMap<String, u64> = HashMap::new();
+        for m in &mail {
+            let seq = replayed.entry(m.sender_key.clone()).or_default();
+            *seq = (*seq).max(m.msg.seq);
+        }
+        let mut queued = true;
+        for m in mail {
+            queued = self.send_mail(id, m.id, encode(&ServerMsg::Message(m.msg)));
+            if !queued {
+                break;
+            }
+        }
+        for m in live {
+            if !queued {
+                break;
+            }
+            let Some(mail_id) = m.mail_id else {
+                self.send_frame(id, m.frame); // a change: after the mail it may be about
+                continue;
+            };
+            if replayed.get(&m.from_key).is_some_and(|&s| s >= m.seq) {
+                continue; // it was in the mailbox
+            }
+            queued = self.send_mail(id, mail_id, m.frame);
+        }
+        if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
+            session.replayed = replayed;
+        }
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@
 //! engine never calls the hub.
 
 mod changes;
+mod claim;
 mod cluster;
 mod direct;
 mod dispatch;
@@ -42,9 +43,10 @@ mod search;
 mod session;
 mod slow;
 
+use claim::Attached;
 pub use fanout::FanOut;
 use output::{deliver, encode};
-use session::{Attached, Hello};
+use session::Hello;
 pub use slow::{Done, Slow};
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};

@@ -6,12 +6,11 @@ use shared::{ErrorCode, ServerMsg, validate};
 
 use std::collections::{HashMap, VecDeque};
 
+use super::claim::{Won, holder_id};
 use super::slow::SlowTask;
-use super::{
-    Handled, Session, Slow, State, UserEntry, encode, new_token, read_failed, refuse, same_token,
-};
+use super::{Handled, Session, Slow, State, UserEntry, new_token, refuse, same_token};
 use crate::attempts::Attempt;
-use crate::engine::{Claim, ClaimMode, Claimed, Job, Mail, ReadError, Topic};
+use crate::engine::{Claim, ClaimMode, Job, Topic};
 use crate::outbox::ConnId;
 
 impl State {
@@ -281,177 +280,6 @@ impl State {
         Ok(())
     }
 
-    /// A hello's name claim across the cluster came back: the hello goes on with it, or is
-    /// refused. A claim won for a hello that fails after all is released again, and so is
-    /// one whose answer did not come (it may have been carried out all the same).
-    pub(super) fn claimed(
-        &mut self,
-        id: ConnId,
-        hello: Hello,
-        (token, key): (String, String),
-        claimed: Result<Claimed, ReadError>,
-        now: u64,
-    ) -> Handled {
-        let name = hello.name.trim().to_owned();
-        self.claiming.remove(&key);
-        let holder = holder_id(id, &token);
-        let mut hello = hello;
-        let password = hello.password.take();
-        match claimed {
-            Ok(Claimed::Ok {
-                generation,
-                by_token,
-            }) => {
-                let hello = Hello {
-                    claimed: Some(Won {
-                        generation,
-                        by_token,
-                        token,
-                        attached: None,
-                        holder: holder.clone(),
-                    }),
-                    ..hello
-                };
-                let done = self.hello(id, hello, now);
-                if done.is_err() {
-                    self.engine.release(&key, &holder);
-                }
-                done
-            }
-            Ok(Claimed::Attached {
-                generation,
-                token,
-                name,
-                connections,
-                rooms,
-            }) => {
-                let hello = Hello {
-                    claimed: Some(Won {
-                        generation,
-                        by_token: true,
-                        token,
-                        attached: Some(Attached {
-                            connections,
-                            name,
-                            rooms,
-                        }),
-                        holder: holder.clone(),
-                    }),
-                    ..hello
-                };
-                let done = self.hello(id, hello, now);
-                if done.is_err() {
-                    self.engine.release(&key, &holder);
-                }
-                done
-            }
-            Ok(Claimed::Full) => Err(super::person::too_many_connections(
-                &name,
-                self.limits.connections_per_name,
-            )),
-            Ok(Claimed::Taken) => {
-                refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"))
-            }
-            Ok(Claimed::TokenRefused) => {
-                refuse(ErrorCode::PasswordRequired, password_required(&name))
-            }
-            Ok(Claimed::Protected {
-                password: hash,
-                at,
-                outside,
-            }) => {
-                // Protected on another relay, and its news is not here yet: known from now,
-                // and the hello goes again to have its password checked.
-                self.learn_password(&key, &name, (hash, at), outside, now);
-                match password {
-                    Some(password) => self.hello(
-                        id,
-                        Hello {
-                            password: Some(password),
-                            ..hello
-                        },
-                        now,
-                    ),
-                    None => refuse(ErrorCode::PasswordRequired, password_required(&name)),
-                }
-            }
-            Err(e) => {
-                // Its answer was lost, but Redis may have carried it out: this connection's
-                // part, if any, is released (safe either way, see `Claim::holder`).
-                self.engine.release(&key, &holder);
-                Err(read_failed(&e))
-            }
-        }
-    }
-
-    /// The mailbox of the session just welcomed on connection `id` is read: every private
-    /// message in it that is not received already, in the order they came in, then those the
-    /// fan-out brought meanwhile that were not in it. If it could not be read, the connection
-    /// is closed with 1013 (after an `internal` error), and nothing more is sent on it. For a client that does not acknowledge,
-    /// each counts as received once it is written to its socket (see `settle_mail`); one that
-    /// did not fit stays in the mailbox with all after it.
-    pub(super) fn mail_read(
-        &mut self,
-        id: ConnId,
-        key: &str,
-        mail: Result<Vec<Mail>, ReadError>,
-    ) -> Handled {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return Ok(()); // the connection went away meanwhile
-        };
-        let Some(session) = conn.session.as_mut().filter(|s| s.key == key) else {
-            return Ok(());
-        };
-        let mut mail = match mail {
-            Ok(mail) => mail,
-            Err(e) => {
-                // Nothing may go out past mail not sent (an ack of a later message would
-                // remove it), so what was held stays held, the connection ends, and the
-                // client's next hello reads the mailbox again.
-                conn.handle.close(close::TRY_AGAIN_LATER);
-                return Err(read_failed(&e));
-            }
-        };
-        let live = session.mail_pending.take().unwrap_or_default();
-        // Leave out what is received already but not yet removed by the writer.
-        mail.retain(|m| {
-            !self.received_in_flight.contains(&(key.to_owned(), m.id))
-                && self
-                    .acks_in_flight
-                    .get(&(key.to_owned(), m.sender_key.clone()))
-                    .is_none_or(|&acked| acked < m.msg.seq)
-        });
-        let mut replayed: HashMap<String, u64> = HashMap::new();
-        for m in &mail {
-            let seq = replayed.entry(m.sender_key.clone()).or_default();
-            *seq = (*seq).max(m.msg.seq);
-        }
-        let mut queued = true;
-        for m in mail {
-            queued = self.send_mail(id, m.id, encode(&ServerMsg::Message(m.msg)));
-            if !queued {
-                break;
-            }
-        }
-        for m in live {
-            if !queued {
-                break;
-            }
-            let Some(mail_id) = m.mail_id else {
-                self.send_frame(id, m.frame); // a change: after the mail it may be about
-                continue;
-            };
-            if replayed.get(&m.from_key).is_some_and(|&s| s >= m.seq) {
-                continue; // it was in the mailbox
-            }
-            queued = self.send_mail(id, mail_id, m.frame);
-        }
-        if let Some(session) = self.conns.get_mut(&id).and_then(|c| c.session.as_mut()) {
-            session.replayed = replayed;
-        }
-        Ok(())
-    }
-
     /// `protect`: the session's name is to be protected by `password`, hashed off the lock.
     pub(super) fn protect(&mut self, id: ConnId, password: String, now: u64) -> Handled {
         if self.session(id)?.operator {
@@ -537,12 +365,6 @@ impl State {
     }
 }
 
-/// Connection `id` as a holder of a session, for its claim with the new token `token`
-/// (`Claim::holder`): unique to the connection and the claim.
-fn holder_id(id: ConnId, token: &str) -> String {
-    format!("{id}.{}", token.get(..12).unwrap_or(token))
-}
-
 /// How long a name claim under way blocks another hello for it on this relay, at most (ms):
 /// far longer than a claim takes.
 const CLAIM_MS: u64 = 10_000;
@@ -569,28 +391,4 @@ pub(super) struct Hello {
     pub(super) claimed: Option<Won>,
     /// Join the live session as one more connection instead of taking it over.
     pub(super) attach: bool,
-}
-
-/// A name claimed across the cluster for a hello (`engine::cluster`).
-#[derive(Debug, Clone)]
-pub(super) struct Won {
-    pub(super) generation: u64,
-    /// The hello's token was the live session's.
-    pub(super) by_token: bool,
-    /// The token the new session has (claimed with it), or the live session's when the
-    /// hello attached to it.
-    pub(super) token: String,
-    /// The hello joined the live session (`attach`); with how many connections it has now,
-    /// the session's name as held, and the rooms the person is in.
-    pub(super) attached: Option<Attached>,
-    /// The connection as a holder of the session (`Claim::holder`), to release it with.
-    pub(super) holder: String,
-}
-
-/// What a claim that attached to a live session across the cluster says of it.
-#[derive(Debug, Clone)]
-pub(super) struct Attached {
-    pub(super) connections: usize,
-    pub(super) name: String,
-    pub(super) rooms: Vec<String>,
 }
