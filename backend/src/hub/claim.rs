@@ -25,63 +25,45 @@ impl State {
         let holder = holder_id(id, &token);
         let mut hello = hello;
         let password = hello.password.take();
-        match claimed {
+        let won = match claimed {
             Ok(Claimed::Ok {
                 generation,
                 by_token,
-            }) => {
-                let hello = Hello {
-                    claimed: Some(Won {
-                        generation,
-                        by_token,
-                        token,
-                        attached: None,
-                        holder: holder.clone(),
-                    }),
-                    ..hello
-                };
-                let done = self.hello(id, hello, now);
-                if done.is_err() {
-                    self.engine.release(&key, &holder);
-                }
-                done
-            }
+            }) => Won {
+                generation,
+                by_token,
+                token,
+                attached: None,
+                holder: holder.clone(),
+            },
             Ok(Claimed::Attached {
                 generation,
                 token,
                 name,
                 connections,
                 rooms,
-            }) => {
-                let hello = Hello {
-                    claimed: Some(Won {
-                        generation,
-                        by_token: true,
-                        token,
-                        attached: Some(Attached {
-                            connections,
-                            name,
-                            rooms,
-                        }),
-                        holder: holder.clone(),
-                    }),
-                    ..hello
-                };
-                let done = self.hello(id, hello, now);
-                if done.is_err() {
-                    self.engine.release(&key, &holder);
-                }
-                done
+            }) => Won {
+                generation,
+                by_token: true,
+                token,
+                attached: Some(Attached {
+                    connections,
+                    name,
+                    rooms,
+                }),
+                holder: holder.clone(),
+            },
+            Ok(Claimed::Full) => {
+                return Err(super::person::too_many_connections(
+                    &name,
+                    self.limits.connections_per_name,
+                ));
             }
-            Ok(Claimed::Full) => Err(super::person::too_many_connections(
-                &name,
-                self.limits.connections_per_name,
-            )),
             Ok(Claimed::Taken) => {
-                refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"))
+                return refuse(ErrorCode::NameTaken, format!("'{name}' is already in use"));
             }
             Ok(Claimed::TokenRefused) => {
-                refuse(ErrorCode::PasswordRequired, password_required(&name))
+                return refuse(ErrorCode::PasswordRequired, password_required(&name));
             }
             Ok(Claimed::Protected {
                 password: hash,
@@ -91,7 +73,7 @@ impl State {
                 // Protected on another relay, and its news is not here yet: known from now,
                 // and the hello goes again to have its password checked.
                 self.learn_password(&key, &name, (hash, at), outside, now);
-                match password {
+                return match password {
                     Some(password) => self.hello(
                         id,
                         Hello {
@@ -101,15 +83,24 @@ impl State {
                         now,
                     ),
                     None => refuse(ErrorCode::PasswordRequired, password_required(&name)),
-                }
+                };
             }
             Err(e) => {
                 // Its answer was lost, but Redis may have carried it out: this connection's
                 // part, if any, is released (safe either way, see `Claim::holder`).
                 self.engine.release(&key, &holder);
-                Err(read_failed(&e))
+                return Err(read_failed(&e));
             }
+        };
+        let hello = Hello {
+            claimed: Some(won),
+            ..hello
+        };
+        let done = self.hello(id, hello, now);
+        if done.is_err() {
+            self.engine.release(&key, &holder);
         }
+        done
     }
 }
 
