@@ -113,11 +113,18 @@ impl Drop for OtherSite {
     }
 }
 
-/// Clicks the element `css` selects.
+/// Clicks the element `css` selects. An element that the page re-rendered between the find
+/// and the click (a banner's countdown ticking, say) is found again, a few times at most.
 pub async fn click(browser: &Client, css: &str) {
-    let element = browser.find(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-    element.click().await.unwrap();
+    for _ in 0..3 {
+        let element = browser.find(Locator::Css(css)).await;
+        let element = element.unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+        match element.click().await {
+            Err(e) if e.is_stale_element_reference() => continue,
+            done => return done.unwrap(),
+        }
+    }
+    panic!("{css} went stale three times in a row");
 }
 
 pub async fn send(browser: &Client, text: &str) {
