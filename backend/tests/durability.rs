@@ -249,6 +249,46 @@ async fn unacknowledged_private_messages_come_again_until_acknowledged() {
     bob.expect_silence(300).await;
 }
 
+/// Each round, the removal (an ack, or the mail written to a client that does not
+/// acknowledge) is still on its way to the store when the next hello reads the mailbox: the
+/// message must not come again, whichever of the read and the commit ends first.
+#[tokio::test]
+async fn a_removal_committed_while_the_next_hello_reads_the_mailbox_still_counts() {
+    let relay = Relay::start().await;
+    let mut alice = relay.user("alice").await;
+    for acks in [true, false] {
+        let hello = json!({"type":"hello","name":"bob","acks":acks});
+        let mut bob = Client::connect(&relay).await;
+        bob.send(hello.clone()).await;
+        bob.recv_type("welcome").await;
+        let mut previous = None;
+        for _ in 0..25 {
+            // 50 in all: within `--dm-burst`.
+            alice
+                .send(json!({"type":"dm","to":"bob","text":"again?"}))
+                .await;
+            let seq = alice.recv_type("message").await["seq"].as_u64().unwrap();
+            // Nothing before this one comes again.
+            assert_eq!(
+                bob.recv_type("message").await["seq"],
+                seq,
+                "after {previous:?}"
+            );
+            previous = Some(seq);
+            if acks {
+                bob.send(json!({"type":"ack","with":"alice","seq":seq}))
+                    .await;
+            }
+            bob.drop_connection().await;
+            alice.wait_for_online(&["alice"]).await;
+            bob = Client::connect(&relay).await;
+            bob.send(hello.clone()).await;
+            bob.recv_type("welcome").await;
+        }
+        bob.expect_silence(200).await;
+    }
+}
+
 #[tokio::test]
 async fn a_client_without_acks_gets_each_private_message_once() {
     let relay = Relay::start().await;

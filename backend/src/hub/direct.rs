@@ -100,11 +100,7 @@ impl State {
             correspondent_key: correspondent_key.clone(),
             seq,
         })?;
-        let acked = self
-            .acks_in_flight
-            .entry((user_key, correspondent_key))
-            .or_default();
-        *acked = (*acked).max(seq);
+        self.removals.ack(user_key, correspondent_key, seq);
         Ok(())
     }
 
@@ -273,14 +269,11 @@ impl State {
             }
         };
         let live = session.mail_pending.take().unwrap_or_default();
-        // Leave out what is received already but not yet removed by the writer.
-        mail.retain(|m| {
-            !self.received_in_flight.contains(&(key.to_owned(), m.id))
-                && self
-                    .acks_in_flight
-                    .get(&(key.to_owned(), m.sender_key.clone()))
-                    .is_none_or(|&acked| acked < m.msg.seq)
-        });
+        // Leave out what is received already but perhaps not removed in what was read.
+        mail.retain(|m| !self.removals.has(key, m));
+        if !self.reading_mail(key) {
+            self.removals.reads_ended(key);
+        }
         let mut replayed: HashMap<String, u64> = HashMap::new();
         for m in &mail {
             let seq = replayed.entry(m.sender_key.clone()).or_default();
@@ -310,6 +303,18 @@ impl State {
             session.replayed = replayed;
         }
         Ok(())
+    }
+
+    /// A mailbox read of `key`'s is under way: a session of theirs waits for one.
+    pub(super) fn reading_mail(&self, key: &str) -> bool {
+        self.online.get(key).is_some_and(|conns| {
+            conns.iter().any(|conn| {
+                self.conns
+                    .get(conn)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.mail_pending.is_some())
+            })
+        })
     }
 }
 

@@ -96,10 +96,8 @@ impl Hub {
                     correspondent_key,
                     seq,
                 } => {
-                    let key = (user_key, correspondent_key);
-                    if state.acks_in_flight.get(&key).is_some_and(|&s| s <= seq) {
-                        state.acks_in_flight.remove(&key);
-                    }
+                    let reading = state.reading_mail(&user_key);
+                    (state.removals).ack_committed(user_key, correspondent_key, seq, reading);
                 }
                 Committed::Repeat {
                     from_key,
@@ -111,9 +109,8 @@ impl Hub {
                     }
                 }
                 Committed::Removed { user_key, ids } => {
-                    for id in ids {
-                        state.received_in_flight.remove(&(user_key.clone(), id));
-                    }
+                    let reading = state.reading_mail(&user_key);
+                    (state.removals).received_committed(user_key, ids, reading);
                 }
                 Committed::MailboxFull {
                     from_key,
@@ -215,8 +212,7 @@ impl State {
             })
             .is_ok()
         {
-            self.received_in_flight
-                .extend(ids.into_iter().map(|id| (user_key.clone(), id)));
+            self.removals.received(&user_key, &ids);
         }
     }
 

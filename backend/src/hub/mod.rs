@@ -16,11 +16,12 @@
 //! `frame.rs` (a text frame's way in: parse, rate, cid, dispatch, and finishing its slow work),
 //! `dispatch.rs` (a typed frame to its handler), `session.rs` (hello, takeover, disconnect),
 //! `rooms.rs` (join, leave, say, rooms, room history), `direct.rs` (dm, users, acks, private
-//! history), with typing in both rooms and direct; `person.rs` (one person on several
-//! connections: `hello` with `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate
-//! of private messages to each recipient); `slow.rs` (password work and the engine's reads, done
-//! off the lock), `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and
-//! mailboxes) and `output.rs` (queueing frames to connections, submitting jobs to the engine).
+//! history), with typing in both rooms and direct; `removals.rs` (the mailbox removals a
+//! mailbox read may not see yet); `person.rs` (one person on several connections: `hello` with
+//! `attach`, shared rooms, `read`); `dm_rate.rs` (each address's rate of private messages to
+//! each recipient); `slow.rs` (password work and the engine's reads, done off the lock),
+//! `search.rs` (`search`), `fanout.rs` (sending what the engine stored, and mailboxes) and
+//! `output.rs` (queueing frames to connections, submitting jobs to the engine).
 //! Calls go one way: lifecycle (`frame.rs`) → dispatch → handlers → fan-out's mailbox sending
 //! → output, and engine → sink → fan-out → output; none calls back into its caller, and the
 //! engine never calls the hub.
@@ -38,6 +39,7 @@ mod ops;
 mod output;
 mod person;
 mod presence;
+mod removals;
 mod rooms;
 mod search;
 mod session;
@@ -46,10 +48,11 @@ mod slow;
 use claim::Attached;
 pub use fanout::FanOut;
 use output::{deliver, encode};
+use removals::Removals;
 use session::Hello;
 pub use slow::{Done, Slow};
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use shared::ErrorCode;
@@ -123,11 +126,9 @@ struct State {
     online: HashMap<String, Vec<ConnId>>,
     /// The rooms that have members (history stays in the store when a room empties).
     rooms: HashMap<String, Room>,
-    /// Mailbox removals handed to the writer and not yet committed, so that a hello reading
-    /// the mailbox meanwhile does not send those messages again: (user, sender) → acked seq,
-    /// and the mail (user, mail id) delivered to clients that do not acknowledge.
-    acks_in_flight: HashMap<(String, String), u64>,
-    received_in_flight: HashSet<(String, i64)>,
+    /// Mailbox removals that a mailbox read may not see yet, so that a hello does not send
+    /// those messages again.
+    removals: Removals,
     /// Password checks, new names and `protect`s counted per address, and wrong passwords
     /// per name.
     attempts: Attempts,
@@ -299,8 +300,7 @@ impl Hub {
                 conns: HashMap::new(),
                 online: HashMap::new(),
                 rooms: HashMap::new(),
-                acks_in_flight: HashMap::new(),
-                received_in_flight: HashSet::new(),
+                removals: Removals::default(),
                 attempts: Attempts::new(limits.attempts),
                 dm_rates: DmRates::new(limits.dm_rate),
                 operators: Operators::default(),

@@ -346,6 +346,10 @@ impl State {
                 self.engine.unfollow(Topic::User(session.key.clone()));
             }
         }
+        // A read of its mailbox that was under way no longer counts.
+        if session.mail_pending.is_some() && !self.reading_mail(&session.key) {
+            self.removals.reads_ended(&session.key);
+        }
         // The person stays in its rooms while another of its connections is there.
         for room in &session.rooms {
             self.remove_member(id, room);
