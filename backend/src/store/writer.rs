@@ -8,7 +8,7 @@
 //! the disk) carries many messages: group commit.
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use super::WriterConn;
 use super::apply::apply_one;
 use super::checkpoint::Checkpointer;
-use super::indexer::Indexer;
+use super::indexer::{self, Indexer};
 use super::mail_counts::MailCounts;
 use crate::clock::Clock;
 use crate::engine::{Backlog, Busy, Committed, EngineLimits, Job, Retention, Sink};
@@ -119,15 +119,21 @@ impl Writer {
                 self.prune_by_age();
                 last_prune = Instant::now();
             }
-            // Commits first; the search index when nothing waits to be committed.
+            // Commits first; the search index when nothing waits to be committed: a whole
+            // chunk at once, less than that after a moment idle (indexer.rs).
             let first = if self.index.behind() {
-                match rx.try_recv() {
+                let idle = if self.index.chunk_behind() {
+                    Duration::ZERO
+                } else {
+                    indexer::IDLE
+                };
+                match rx.recv_timeout(idle) {
                     Ok(job) => job,
-                    Err(TryRecvError::Empty) => {
+                    Err(RecvTimeoutError::Timeout) => {
                         self.index.catch_up(&mut self.conn);
                         continue;
                     }
-                    Err(TryRecvError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
                 match rx.recv_timeout(PRUNE_EVERY) {
