@@ -1,5 +1,6 @@
-//! End to end in headless Chromium, what people trip over: where the keyboard focus goes and
-//! the shortcuts, the IME's Enter, the new-messages button, the unread divider and the day
+//! End to end in headless Chromium, what people trip over: where the keyboard focus goes (and
+//! where it stays when another connection of the person changes the conversation) and the
+//! shortcuts, the IME's Enter, the new-messages button, the unread divider and the day
 //! separators, links (and a `javascript:` one that is no link), light formatting, the
 //! language (the browser's, the switch, remembered), and axe-core on the login and chat views,
 //! light and dark, laptop and phone. Runs when COURIER_BROWSER_TESTS=1, like `browser.rs`.
@@ -398,6 +399,33 @@ async fn two_tabs_and_a_second_browser_of_one_person_stay_connected_together() {
     }
     // Still three connections, nobody signed out.
     assert_eq!(status_state(&phone_browser).await, "connected");
+}
+
+/// Another connection of the same person leaves the open room while this page's person types
+/// in the protect form: the conversation closes here too, and the focus stays in the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_closed_by_another_connection_leaves_the_focus_where_you_type() {
+    let Some((relay, driver, url)) = setup().await else {
+        return;
+    };
+    let browser = driver.browser().await;
+    log_in(&browser, &url, "alice").await;
+    join(&browser, "lobby").await;
+    wait_for_focus(&browser, "composer").await;
+    click(&browser, "#protect").await;
+    wait_for_focus(&browser, "protect-password").await;
+    let (mut other, _) = WsClient::attach(&relay, "alice").await;
+    other.send(json!({"type": "leave", "room": "lobby"})).await;
+    wait_until(&browser, "lobby gone from the sidebar", |c| async move {
+        let entry = c
+            .find(Locator::Css(".room-entry.joined[data-room='lobby']"))
+            .await;
+        entry.is_err().then_some(())
+    })
+    .await;
+    // The page rendered the change; give its effects a moment more.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(focused(&browser).await, "protect-password");
 }
 
 /// The status bar's state.

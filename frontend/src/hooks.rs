@@ -52,6 +52,20 @@ fn window_listener(
     Some(Listener { event, closure })
 }
 
+/// Whether the focus is in a field the person types in other than the message box and the
+/// room field (the protect form, the Operations view's): a conversation opened or closed
+/// meanwhile, by another of their connections, must not take it from there.
+pub fn typing_elsewhere() -> bool {
+    let Some(element) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.active_element())
+    else {
+        return false;
+    };
+    matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+        && !matches!(element.id().as_str(), "composer" | "room-name")
+}
+
 /// Focuses the element with this id, if there is one and it takes the focus (not disabled);
 /// whether it did.
 pub fn focus(id: &str) -> bool {

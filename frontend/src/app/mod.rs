@@ -101,7 +101,8 @@ pub fn App() -> Html {
 
     // The keyboard focus follows what the user did: after signing in, joining, opening or
     // leaving a conversation it goes to the open conversation's message box (once it takes
-    // input), or to the room field when none is open.
+    // input), or to the room field when none is open; but not away from another field the
+    // person is typing in (the change may come from their other connection).
     let focus_due = use_mut_ref(|| false);
     {
         let focus_due = focus_due.clone();
@@ -116,6 +117,7 @@ pub fn App() -> Html {
         use_effect(move || {
             if *focus_due.borrow() {
                 let done = !signed_in
+                    || hooks::typing_elsewhere()
                     || (open && hooks::focus("composer"))
                     || (!open && hooks::focus("room-name"));
                 *focus_due.borrow_mut() = !done;
