@@ -469,7 +469,21 @@ async fn cut_off_a_banner_counts_down_nobody_shows_online_and_retry_now_reconnec
             .await
             .is_err()
     );
-    // The relay back: Retry now does not wait for the countdown.
+    // The relay back: Retry now does not wait for the countdown. The first delays are under
+    // a second: wait for one of two seconds or more (the third failure on), so that the page
+    // does not come back by itself before the click.
+    wait_until(&alice, "a countdown of 2 s or more", |c| async move {
+        let shown = c
+            .find(Locator::Css("#connection-banner"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let secs: String = shown.chars().filter(char::is_ascii_digit).collect();
+        (shown.contains("Trying again in") && secs.parse::<u64>().ok()? >= 2).then_some(())
+    })
+    .await;
     net.point_at(relay.addr);
     click(&alice, "#retry-now").await;
     wait_for_state(&alice, "connected").await;
