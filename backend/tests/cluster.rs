@@ -1,6 +1,7 @@
 //! Three relays on one Redis act as one chat (docs/CLUSTER.md): names, takeover, members and
 //! presence, rooms and users, one order of messages for everybody, private messages online and
-//! offline, acks and typing, with the clients spread over the relays.
+//! offline, acks and typing, with the clients spread over the relays; a room's edits made while
+//! a relay's pub/sub connection was down.
 
 mod common;
 
@@ -328,6 +329,48 @@ async fn private_messages_acks_and_typing_cross_relays() {
 }
 
 /// `relay`'s /healthz once it sees `relays` relays (within 5 s).
+/// A room's edit made while a relay's pub/sub connection was down reaches that relay's
+/// members once it is back (its feed reads the room's changes it missed), once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_made_while_a_relays_pub_sub_was_down_reaches_its_members() {
+    let redis = Redis::start();
+    let a = Relay::start_on_redis(redis.url(), |_| {}).await;
+    let b = Relay::start_on_redis(redis.url(), |_| {}).await;
+    let (mut alice, mut bob) = (a.user("alice").await, b.user("bob").await);
+    alice.join("lobby").await;
+    bob.join("lobby").await;
+    bob.send(json!({"type":"say","room":"lobby","text":"v0","cid":"s"}))
+        .await;
+    let seq = next_of(&mut alice, "message").await["seq"].clone();
+    let admin = redis::Client::open(redis.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut last_rev = 0;
+    for i in 1..=20 {
+        // Both relays lose pub/sub and connect again at once; the edit, stored over another
+        // connection, may be published before or after alice's relay subscribes again.
+        let _: u64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let text = format!("v{i}");
+        bob.send(json!({"type":"edit","room":"lobby","seq":seq,"text":text}))
+            .await;
+        loop {
+            let changed = next_of(&mut alice, "changed").await;
+            let rev = changed["rev"].as_u64().unwrap();
+            assert!(rev > last_rev, "a change again: {changed}");
+            last_rev = rev;
+            if changed["text"] == text.as_str() {
+                break;
+            }
+        }
+    }
+    shutdown_two([a, b]).await;
+}
+
 async fn health_seeing(relay: &Relay, relays: u64) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {

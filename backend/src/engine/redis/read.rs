@@ -118,16 +118,19 @@ impl RedisLog {
         })
     }
 
-    /// The room's last seq (0 before its first message).
+    /// The room's last seq and its last revision (0 before its first message, its first
+    /// change), in one read.
     ///
     /// # Errors
     /// As [`RedisLog::room_page`].
-    pub async fn room_last(&self, room: &str) -> Result<u64, RedisLogError> {
-        let last: Option<u64> = ::redis::cmd("GET")
+    pub async fn room_last(&self, room: &str) -> Result<(u64, u64), RedisLogError> {
+        let place = crate::engine::Place::Room(room.to_owned());
+        let (last, rev): (Option<u64>, Option<u64>) = ::redis::cmd("MGET")
             .arg(self.keys.room_seq(room))
+            .arg(self.keys.rev(&place))
             .query_async(&mut self.conn.clone())
             .await?;
-        Ok(last.unwrap_or(0))
+        Ok((last.unwrap_or(0), rev.unwrap_or(0)))
     }
 
     /// The oldest `limit` messages of `room` with `after < seq <= until`, oldest first: what

@@ -14,6 +14,9 @@ use crate::engine::{Committed, Event, PersonNews, Topic};
 /// Most messages read from a log at once to fill a gap.
 const FILL_PAGE: usize = 1024;
 
+/// Most changed messages read at once to catch up with a room's changes.
+const CHANGES_PAGE: usize = shared::limits::CHANGES_PAGE;
+
 /// A private message as `store.lua` publishes it.
 #[derive(Deserialize)]
 struct Envelope {
@@ -74,8 +77,9 @@ impl Following {
 
     /// A change `change.lua` published (`c {r, m}`): sent on once, to the room's members
     /// here or to the pair's people here (a relay with both of them hears it twice: the
-    /// pair's last revision sent on drops the second). A change published while this feed
-    /// was reconnecting is not fetched again: the clients catch up with `changes`.
+    /// pair's last revision sent on drops the second). A room's change published while this
+    /// feed was reconnecting is read in [`Following::catch_up`] (and dropped here if it comes
+    /// again); a pair's is not fetched again: its people catch up with `changes`.
     async fn changed(&mut self, topic: &Topic, payload: &str) {
         let committed = match crate::engine::redis::change::committed(payload, &self.node) {
             Ok(committed) => committed,
@@ -84,9 +88,14 @@ impl Following {
         if let Committed::Changed { place, msg, .. } = &committed {
             match (topic, place) {
                 (Topic::Room(room), crate::engine::Place::Room(of)) if room == of => {
-                    if !self.rooms.contains_key(room) {
+                    let Some(last) = self.room_revs.get_mut(room) else {
+                        return; // unfollowed meanwhile
+                    };
+                    let rev = msg.ext.rev.unwrap_or(0);
+                    if rev <= *last {
                         return;
                     }
+                    *last = rev;
                 }
                 (Topic::User(_), crate::engine::Place::Pair(low, high)) => {
                     let rev = msg.ext.rev.unwrap_or(0);
@@ -328,18 +337,58 @@ impl Following {
         })
     }
 
-    /// After a lost connection: every followed room's missed messages from its log, and every
-    /// followed user's mailbox.
+    /// A followed room's changes after the last revision sent on, read as `changes` reads
+    /// them (each changed message in its state now, by revision), sent on as if published.
+    ///
+    /// # Errors
+    /// They could not be read; what was read is sent, and the room's last revision says so.
+    async fn changes_since(&mut self, room: &str) -> Result<(), RedisLogError> {
+        let place = crate::engine::Place::Room(room.to_owned());
+        loop {
+            let Some(&last) = self.room_revs.get(room) else {
+                return Ok(()); // unfollowed meanwhile
+            };
+            let page = self.log.changes(&place, last, CHANGES_PAGE).await?;
+            let newest = page.messages.iter().filter_map(|m| m.ext.rev).max();
+            let Some(newest) = newest.filter(|&rev| rev > last) else {
+                return Ok(());
+            };
+            self.room_revs.insert(room.to_owned(), newest);
+            let batch = page
+                .messages
+                .into_iter()
+                .filter(|m| m.ext.rev.is_some_and(|rev| rev > last))
+                .map(|msg| Committed::Changed {
+                    place: place.clone(),
+                    msg,
+                    by_key: String::new(),
+                    origin: u64::MAX,
+                    cid: None,
+                })
+                .collect();
+            self.send(batch).await;
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a lost connection: every followed room's missed messages from its log and its
+    /// missed changes, and every followed user's mailbox.
     pub(super) async fn catch_up(&mut self) {
         let rooms: Vec<String> = self.rooms.keys().cloned().collect();
         for room in rooms {
             let filled = match self.log.room_last(&room).await {
-                Ok(until) => self.fill(&room, until).await,
+                Ok((until, _)) => self.fill(&room, until).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = filled {
                 // Its next message fills the gap, or the next reconnect.
                 tracing::error!(%room, "cannot fill the room from its log: {e}");
+            }
+            if let Err(e) = self.changes_since(&room).await {
+                // The next reconnect reads them; a member who re-joins asks `changes`.
+                tracing::error!(%room, "cannot read the room's changes: {e}");
             }
         }
         // Every local user's mail, in seq order per pair (two users here may each have mail of

@@ -13,7 +13,10 @@
 //!   read after [`Feed::follow`] returns, holds everything before what pub/sub brings.
 //! - When the connection drops, the feed connects again, subscribes again, and fills every
 //!   room's gap from its log; a user's private messages missed meanwhile are in their
-//!   mailbox, which is read and sent on (the hub sends a session nothing it has had).
+//!   mailbox, which is read and sent on (the hub sends a session nothing it has had). A
+//!   room's changes (edits, deletions, reactions) missed meanwhile are read after the last
+//!   revision sent on, as `changes` reads them; a private conversation's are not (its people
+//!   catch up with `changes` when they connect again).
 //! - A private message comes twice when both its users are here (their two channels); each
 //!   pair's last seq sent on drops the second copy.
 //!
@@ -110,6 +113,7 @@ impl Feed {
             sink,
             node,
             rooms: HashMap::new(),
+            room_revs: HashMap::new(),
             users: HashSet::new(),
             pairs: HashMap::new(),
             revs: HashMap::new(),
@@ -199,6 +203,8 @@ struct Following {
     node: String,
     /// Followed room → the last seq sent on.
     rooms: HashMap<String, u64>,
+    /// Followed room → the last revision sent on (its changes: edits, deletions, reactions).
+    room_revs: HashMap<String, u64>,
     /// Followed users' name keys.
     users: HashSet<String>,
     /// A pair of name keys (in order) → the last seq of theirs sent on, for pairs with a
@@ -415,8 +421,9 @@ impl Following {
         match topic {
             Topic::Room(room) => {
                 // Read after subscribing: anything later comes by pub/sub.
-                let last = self.log.room_last(room).await?;
+                let (last, rev) = self.log.room_last(room).await?;
                 self.rooms.insert(room.clone(), last);
+                self.room_revs.insert(room.clone(), rev);
             }
             Topic::User(user) => {
                 self.users.insert(user.clone());
@@ -435,7 +442,10 @@ impl Following {
     /// Stops following `topic`; whether it was followed.
     fn forget(&mut self, topic: &Topic) -> bool {
         match topic {
-            Topic::Room(room) => self.rooms.remove(room).is_some(),
+            Topic::Room(room) => {
+                self.room_revs.remove(room);
+                self.rooms.remove(room).is_some()
+            }
             Topic::User(user) => {
                 let was = self.users.remove(user);
                 let users = &self.users;
