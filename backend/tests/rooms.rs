@@ -105,8 +105,11 @@ async fn concurrent_senders_give_every_member_the_same_order() {
             c
         }));
     }
+    // The senders stay connected until the readers have everything: one dropped with frames
+    // unread resets its connection, and what its kernel still held back (Nagle) is lost with it.
+    let mut senders_connected = Vec::new();
     for t in tasks {
-        t.await.unwrap();
+        senders_connected.push(t.await.unwrap());
     }
     let total = senders * per_sender;
     let mut orders = Vec::new();
