@@ -537,3 +537,62 @@ async fn a_person_signed_in_spelled_otherwise_has_one_reaction() {
     let changed = next(&mut bob, "changed").await;
     assert!(changed.get("reactions").is_none(), "{changed}");
 }
+
+#[tokio::test]
+async fn a_name_forgotten_and_taken_again_cannot_edit_or_delete_its_earlier_holders_messages() {
+    // --max-users counts the names one relay knows: one relay, on every engine.
+    let relay = Relay::start_alone(|c| c.max_users = 2).await;
+    let mut bob = relay.user("bob").await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    alice.say("lobby", "the first alice", "c1").await;
+    alice.drop_connection().await;
+    bob.wait_for_online(&["bob"]).await;
+    // At the cap, carol's name takes the place of the name unused longest: alice's. The new
+    // alice then takes carol's, a millisecond or more after the first alice's message.
+    relay.user("carol").await.drop_connection().await;
+    bob.wait_for_online(&["bob"]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    for frame in [
+        json!({"type":"edit","room":"lobby","seq":1,"text":"mine now","cid":"e"}),
+        json!({"type":"delete","room":"lobby","seq":1,"cid":"e"}),
+    ] {
+        alice.send(frame.clone()).await;
+        let refused = alice.recv_error("forbidden").await;
+        assert_eq!(refused["cid"], "e", "{frame}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("earlier holder"),
+            "{refused}"
+        );
+    }
+    // A reaction is anyone's; and what the new alice says is hers to edit.
+    alice
+        .send(json!({"type":"react","room":"lobby","seq":1,"emoji":"👍"}))
+        .await;
+    next(&mut alice, "changed").await;
+    alice.say("lobby", "the second alice", "c2").await;
+    drop(bob);
+    drop(alice);
+    // It is stored: the same after a restart.
+    let relay = relay.restart(|c| c.max_users = 2).await;
+    let mut alice = relay.user("alice").await;
+    alice.join("lobby").await;
+    alice
+        .send(json!({"type":"delete","room":"lobby","seq":1,"cid":"d"}))
+        .await;
+    assert_eq!(alice.recv_error("forbidden").await["cid"], "d");
+    alice
+        .send(json!({"type":"edit","room":"lobby","seq":2,"text":"edited","cid":"e2"}))
+        .await;
+    let changed = next(&mut alice, "changed").await;
+    assert_eq!(
+        (&changed["seq"], &changed["cid"]),
+        (&json!(2), &json!("e2"))
+    );
+    relay.shutdown().await;
+}

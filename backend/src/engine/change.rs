@@ -51,30 +51,45 @@ pub struct ChangeJob {
 /// Why a change was refused: its error code and the words for people.
 pub type Refused = (ErrorCode, String);
 
-/// Applies `change` to `msg` (the stored message, written by `author_key`) on behalf of
-/// `by_key`/`by_name`. `Ok(false)`: nothing changes (a reaction already there, or not there to
-/// take back), so nothing is stored, the revision stays and nobody is told.
+/// Who asks for a change, as the engine knows them when it applies it.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    /// Their name key.
+    pub key: &'a str,
+    /// Their name as in their hello: what a reaction lists.
+    pub name: &'a str,
+    /// When they first said hello with the name, as stored (ms; 0 for a name known before
+    /// that was kept). A message of the name older than that is an earlier holder's, whose
+    /// name was forgotten (`--name-idle-days`, `--max-users`) and taken again.
+    pub since: u64,
+}
+
+/// Applies `change` to `msg` (the stored message, written by `author_key`) on behalf of `by`.
+/// `Ok(false)`: nothing changes (a reaction already there, or not there to take back), so
+/// nothing is stored, the revision stays and nobody is told.
 ///
 /// # Errors
 /// The refusal: `unknown_message` for a deleted message, `forbidden` for an edit or delete of
-/// someone else's, `too_many` for a reaction past the limits.
+/// someone else's (an earlier holder's of the same name included), `too_many` for a reaction
+/// past the limits.
 pub fn apply(
     msg: &mut ChatMessage,
     author_key: &str,
-    (by_key, by_name): (&str, &str),
+    by: Requester<'_>,
     change: &Change,
 ) -> Result<bool, Refused> {
     if msg.ext.deleted {
         return Err(unknown(msg.seq));
     }
+    let by_name = by.name;
     match change {
         Change::Edit { text, at } => {
-            mine(author_key, by_key)?;
+            mine(msg, author_key, by)?;
             msg.text.clone_from(text);
             msg.ext.edited = Some(*at);
         }
         Change::Delete => {
-            mine(author_key, by_key)?;
+            mine(msg, author_key, by)?;
             msg.text.clear();
             msg.ext.deleted = true;
             msg.ext.edited = None;
@@ -114,14 +129,23 @@ pub fn unknown(seq: u64) -> Refused {
     )
 }
 
-fn mine(author_key: &str, by_key: &str) -> Result<(), Refused> {
-    if author_key == by_key {
-        Ok(())
-    } else {
+fn mine(msg: &ChatMessage, author_key: &str, by: Requester<'_>) -> Result<(), Refused> {
+    if author_key != by.key {
         Err((
             ErrorCode::Forbidden,
             "only its author may edit or delete a message".to_owned(),
         ))
+    } else if msg.ts < by.since {
+        Err((
+            ErrorCode::Forbidden,
+            format!(
+                "message {} was written by an earlier holder of the name '{}', which was \
+                 forgotten before you took it: only its author may edit or delete it",
+                msg.seq, msg.from
+            ),
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -129,6 +153,14 @@ fn mine(author_key: &str, by_key: &str) -> Result<(), Refused> {
 mod tests {
     use super::*;
     use shared::Target;
+
+    fn by<'a>(key: &'a str, name: &'a str) -> Requester<'a> {
+        Requester {
+            key,
+            name,
+            since: 0,
+        }
+    }
 
     fn msg() -> ChatMessage {
         ChatMessage {
@@ -151,24 +183,24 @@ mod tests {
             at: 5,
         };
         assert_eq!(
-            apply(&mut m, "ann", ("bob", "bob"), &edit).unwrap_err().0,
+            apply(&mut m, "ann", by("bob", "bob"), &edit).unwrap_err().0,
             ErrorCode::Forbidden
         );
-        assert_eq!(apply(&mut m, "ann", ("ann", "Ann"), &edit), Ok(true));
+        assert_eq!(apply(&mut m, "ann", by("ann", "Ann"), &edit), Ok(true));
         assert_eq!((m.text.as_str(), m.ext.edited), ("yo", Some(5)));
         let react = Change::React {
             emoji: "👍".into(),
             remove: false,
         };
-        assert_eq!(apply(&mut m, "ann", ("bob", "bob"), &react), Ok(true));
-        assert_eq!(apply(&mut m, "ann", ("bob", "bob"), &react), Ok(false));
+        assert_eq!(apply(&mut m, "ann", by("bob", "bob"), &react), Ok(true));
+        assert_eq!(apply(&mut m, "ann", by("bob", "bob"), &react), Ok(false));
         assert_eq!(
-            apply(&mut m, "ann", ("ann", "Ann"), &Change::Delete),
+            apply(&mut m, "ann", by("ann", "Ann"), &Change::Delete),
             Ok(true)
         );
         assert!(m.ext.deleted && m.text.is_empty() && m.ext.reactions.is_empty());
         assert_eq!(
-            apply(&mut m, "ann", ("ann", "Ann"), &Change::Delete)
+            apply(&mut m, "ann", by("ann", "Ann"), &Change::Delete)
                 .unwrap_err()
                 .0,
             ErrorCode::UnknownMessage
@@ -183,21 +215,51 @@ mod tests {
                 emoji: i.to_string(),
                 remove: false,
             };
-            assert_eq!(apply(&mut m, "ann", ("bob", "bob"), &react), Ok(true));
+            assert_eq!(apply(&mut m, "ann", by("bob", "bob"), &react), Ok(true));
         }
         let new = Change::React {
             emoji: "new".into(),
             remove: false,
         };
         assert_eq!(
-            apply(&mut m, "ann", ("bob", "bob"), &new).unwrap_err().0,
+            apply(&mut m, "ann", by("bob", "bob"), &new).unwrap_err().0,
             ErrorCode::TooMany
         );
         let old = Change::React {
             emoji: "0".into(),
             remove: false,
         };
-        assert_eq!(apply(&mut m, "ann", ("bob", "bob"), &old), Ok(false));
-        assert_eq!(apply(&mut m, "ann", ("cy", "cy"), &old), Ok(true));
+        assert_eq!(apply(&mut m, "ann", by("bob", "bob"), &old), Ok(false));
+        assert_eq!(apply(&mut m, "ann", by("cy", "cy"), &old), Ok(true));
+    }
+
+    #[test]
+    fn a_message_older_than_the_requesters_hold_on_the_name_is_an_earlier_holders() {
+        let mut m = msg();
+        m.ts = 100;
+        let edit = Change::Edit {
+            text: "mine now".into(),
+            at: 300,
+        };
+        let later = Requester {
+            since: 200,
+            ..by("ann", "Ann")
+        };
+        for change in [&edit, &Change::Delete] {
+            assert_eq!(
+                apply(&mut m, "ann", later, change).unwrap_err().0,
+                ErrorCode::Forbidden
+            );
+        }
+        let react = Change::React {
+            emoji: "👍".into(),
+            remove: false,
+        };
+        assert_eq!(apply(&mut m, "ann", later, &react), Ok(true));
+        let since_then = Requester {
+            since: 100,
+            ..later
+        };
+        assert_eq!(apply(&mut m, "ann", since_then, &edit), Ok(true));
     }
 }

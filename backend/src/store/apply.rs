@@ -27,7 +27,7 @@ pub(super) fn apply_one(
     match job {
         Job::User { key, name, seen } => {
             tx.prepare_cached(
-                "INSERT INTO users (key, name, last_seen) VALUES (?1, ?2, ?3)
+                "INSERT INTO users (key, name, last_seen, since) VALUES (?1, ?2, ?3, ?3)
                  ON CONFLICT (key) DO UPDATE SET name = excluded.name,
                                                  last_seen = excluded.last_seen",
             )?

@@ -166,7 +166,17 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &ChangeJob) -> rusqlite::Result<O
     let Some((mut msg, author)) = found else {
         return refused(change::unknown(job.seq));
     };
-    match change::apply(&mut msg, &author, (&job.by_key, &job.by_name), &job.change) {
+    let since: i64 = tx
+        .prepare_cached("SELECT since FROM users WHERE key = ?1")?
+        .query_row([&job.by_key], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let by = change::Requester {
+        key: &job.by_key,
+        name: &job.by_name,
+        since: since as u64,
+    };
+    match change::apply(&mut msg, &author, by, &job.change) {
         Ok(true) => {}
         Ok(false) => return Ok(None),
         Err(why) => return refused(why),

@@ -74,8 +74,8 @@ pub fn set_password(
     configure(&conn, sync).map_err(open_error)?;
     migrate(&mut conn, path)?;
     conn.execute(
-        "INSERT INTO users (key, name, password, last_seen, password_at, password_outside)
-         VALUES (?1, ?2, ?3, ?4, ?4, 1)
+        "INSERT INTO users (key, name, password, last_seen, password_at, password_outside, since)
+         VALUES (?1, ?2, ?3, ?4, ?4, 1, ?4)
          ON CONFLICT (key) DO UPDATE SET password = excluded.password,
                                          password_at = excluded.password_at,
                                          password_outside = 1,

@@ -289,6 +289,12 @@ pub const MIGRATIONS: &[&str] = &[
         DELETE FROM search_rows WHERE low = old.low AND high = old.high AND seq = old.seq;
     END;
     ",
+    // 11: when the name's holder first said hello (engine/change.rs): a room message older
+    // than that is an earlier holder's, of a name forgotten and taken again, and nobody may
+    // edit or delete it. Names known before are taken as held from the start (0).
+    "
+    ALTER TABLE users ADD COLUMN since INTEGER NOT NULL DEFAULT 0;  -- ms since the epoch
+    ",
 ];
 
 /// A database in memory with every migration applied, for the store's unit tests.

@@ -136,10 +136,16 @@ impl RedisLog {
                 .map_or(job.by_name.as_str(), String::as_str),
             _ => job.by_name.as_str(),
         };
-        if !author.is_empty() && name_key(author) != job.by_key {
+        // Whose it is, checked here: the script checks `from` again, and the requester's
+        // `since` cannot change while they are online (only an offline name is forgotten).
+        if !author.is_empty() {
+            let by = change::Requester {
+                key: &job.by_key,
+                name: &job.by_name,
+                since: self.since(&job.by_key).await?,
+            };
             let mut probe = stored.clone();
-            let mine = (job.by_key.as_str(), job.by_name.as_str());
-            if let Err(why) = change::apply(&mut probe, &name_key(author), mine, &job.change) {
+            if let Err(why) = change::apply(&mut probe, &name_key(author), by, &job.change) {
                 return Ok(refused(why));
             }
         }

@@ -45,7 +45,7 @@
 //! | `rooms` | hash | each room with members → how many | `cluster.lua` |
 //! | `pairs:USER` | set | the name keys of everyone USER has had a private conversation with (USER's own for notes to self): what forgetting USER clears | `store.lua` (SADD); `users.rs` (DEL) |
 //! | `users` | set | every known user's name key | `users.rs` (SADD, SREM) |
-//! | `user:USER` | hash | a known user: `name` (as last said), `last_seen` (ms), and for a protected name `password` (an Argon2id hash), `password_at` (ms), `password_outside` | `users.rs` (HSET, DEL) |
+//! | `user:USER` | hash | a known user: `name` (as last said), `last_seen` (ms), `since` (ms, when the name's holder first said hello: engine/change.rs), and for a protected name `password` (an Argon2id hash), `password_at` (ms), `password_outside` | `users.rs` (HSET, DEL) |
 //! | `mid:LEN:SENDER:MID` | string, expires after [`RedisLogConfig::dedup_window`] | `SEQ TS LOGKEY` of the message SENDER (LEN: its length in bytes) sent with this `mid` | `store.lua` (SET EX) |
 //!
 //! | channel | carries | published by |

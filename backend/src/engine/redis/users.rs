@@ -32,6 +32,16 @@ impl RedisLog {
             .collect())
     }
 
+    /// When the user `key` first said hello with the name as it is held now (ms); 0 if not
+    /// known, or known from before Redis kept it.
+    ///
+    /// # Errors
+    /// As [`RedisLog::users`].
+    pub async fn since(&self, key: &str) -> Result<u64, RedisLogError> {
+        let since: Option<u64> = self.conn.clone().hget(self.keys.user(key), "since").await?;
+        Ok(since.unwrap_or(0))
+    }
+
     /// The user `key` as Redis has them now, if known.
     ///
     /// # Errors
@@ -41,7 +51,8 @@ impl RedisLog {
         Ok((!row.is_empty()).then(|| user(key.to_owned(), &row)))
     }
 
-    /// Remembers a user (or a new spelling of their name), seen at `seen` (ms). Not told to
+    /// Remembers a user (or a new spelling of their name), seen at `seen` (ms), and a new
+    /// user's `since` (engine/change.rs). Not told to
     /// the other relays: the claim told them already (`cluster.lua`), without making each of
     /// them read the user back, which at every hello would not scale with the relays.
     ///
@@ -61,6 +72,8 @@ impl RedisLog {
                 self.keys.user(key),
                 &[("name", name), ("last_seen", &seen.to_string())],
             )
+            .ignore()
+            .hset_nx(self.keys.user(key), "since", seen)
             .ignore();
         Ok(pipe.query_async(&mut self.conn.clone()).await?)
     }
