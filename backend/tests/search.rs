@@ -236,7 +236,7 @@ async fn messages_stored_before_the_index_are_found_after_the_upgrade() {
     alice.say("ops", "Deploy before the upgrade", "a").await;
     dm(&mut alice, "bob", "你好 from before", "d").await;
     drop((alice, bob));
-    // The file as a relay without search left it: no index, schema version 8.
+    // The file as a relay without search left it: no index, no users.since, schema version 8.
     let relay = relay
         .restart(|c| {
             let db = rusqlite::Connection::open(&c.db).unwrap();
@@ -251,6 +251,7 @@ async fn messages_stored_before_the_index_are_found_after_the_upgrade() {
                  DROP TABLE search_rows;
                  DROP TABLE search_indexed;
                  DROP INDEX pairs_by_high;
+                 ALTER TABLE users DROP COLUMN since;
                  PRAGMA user_version = 8;",
             )
             .unwrap();
