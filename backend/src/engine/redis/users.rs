@@ -52,9 +52,9 @@ impl RedisLog {
     }
 
     /// Remembers a user (or a new spelling of their name), seen at `seen` (ms), and a new
-    /// user's `since` (engine/change.rs). Not told to
-    /// the other relays: the claim told them already (`cluster.lua`), without making each of
-    /// them read the user back, which at every hello would not scale with the relays.
+    /// user's `since` (engine/change.rs). Not told to the other relays: the claim told them
+    /// already (`cluster.lua`), without making each of them read the user back, which at
+    /// every hello would not scale with the relays.
     ///
     /// # Errors
     /// As [`RedisLog::users`]; the write may or may not have been made (it is idempotent).
