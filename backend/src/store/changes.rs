@@ -7,7 +7,7 @@ use shared::validate::name_key;
 use shared::{ChatMessage, Ext, Quote, Target};
 
 use crate::engine::Committed;
-use crate::engine::change::{self, ChangeJob, Place};
+use crate::engine::change::{self, Change, ChangeJob, Place};
 
 /// A stored message's columns, in the order [`message`] reads them; a query may add its own
 /// after them (from [`COLS_LEN`] on).
@@ -166,11 +166,15 @@ pub(super) fn apply(tx: &Transaction<'_>, job: &ChangeJob) -> rusqlite::Result<O
     let Some((mut msg, author)) = found else {
         return refused(change::unknown(job.seq));
     };
-    let since: i64 = tx
-        .prepare_cached("SELECT since FROM users WHERE key = ?1")?
-        .query_row([&job.by_key], |row| row.get(0))
-        .optional()?
-        .unwrap_or(0);
+    // Only an edit or delete asks whose the message is; a reaction is anyone's.
+    let since: i64 = if matches!(job.change, Change::React { .. }) {
+        0
+    } else {
+        tx.prepare_cached("SELECT since FROM users WHERE key = ?1")?
+            .query_row([&job.by_key], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0)
+    };
     let by = change::Requester {
         key: &job.by_key,
         name: &job.by_name,
